@@ -1,0 +1,20 @@
+import { readFile, stat } from 'node:fs/promises';
+import { CliUsageError } from './context.js';
+
+/** Reads a file the user named; a missing or unreadable file is a usage/I-O error (exit 2), not a rejection. */
+export async function readUserFile(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(path));
+  } catch (e) {
+    throw new CliUsageError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Checks that a user-named path exists (file or directory) before a verifier opens it. */
+export async function statUserPath(path: string, what: string): Promise<void> {
+  try {
+    await stat(path);
+  } catch (e) {
+    throw new CliUsageError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}

@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.js';
+import { CliUsageError, EXIT, type CliIO, type CommandContext } from './context.js';
+import { CofferError } from '../tee/common/errors.js';
+
+export type CliOutcome = { kind: 'exit'; code: number } | { kind: 'running' };
+
+/** Builds the `coffer` program and runs one invocation. Only src/cli/main.ts turns the outcome into process.exit. */
+export async function runCli(argv: string[], io: CliIO): Promise<CliOutcome> {
+  let code: number = EXIT.OK;
+  let running = false;
+  const ctx: CommandContext = {
+    io,
+    setExit: (c) => {
+      code = Math.max(code, c);
+    },
+    keepRunning: () => {
+      running = true;
+    },
+  };
+  const program = new Command('coffer')
+    .description('Coffer: attestation, key broker and isolation policy for confidential and sandboxed workloads')
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  for (const register of commands) register(program, ctx);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help / --version are successes; every other parse problem is a usage error.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+        return { kind: 'exit', code: EXIT.OK };
+      }
+      return { kind: 'exit', code: EXIT.USAGE };
+    }
+    if (e instanceof CliUsageError || (e instanceof CofferError && e.name === 'UsageError')) {
+      io.err(`coffer: ${e.message}\n`);
+      return { kind: 'exit', code: EXIT.USAGE };
+    }
+    if (e instanceof CofferError) {
+      io.err(`coffer: ${e.code}: ${e.message}\n`);
+      return { kind: 'exit', code: EXIT.USAGE };
+    }
+    io.err(`coffer: ${(e as Error)?.stack ?? String(e)}\n`);
+    return { kind: 'exit', code: EXIT.USAGE };
+  }
+  return running ? { kind: 'running' } : { kind: 'exit', code };
+}

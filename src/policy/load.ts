@@ -1,0 +1,63 @@
+import { parse } from 'yaml';
+import { TCB_STATUSES, TEE_TYPES } from '../tee/common/claims.js';
+import { CofferError } from '../tee/common/errors.js';
+import type { AppraisalPolicy } from './types.js';
+
+export class PolicyError extends CofferError {}
+
+const KEYS = new Set(['tees', 'allowDebug', 'allowedTcbStatuses', 'allowedAdvisories', 'measurements', 'minSvns', 'platform']);
+
+function stringList(v: unknown, where: string): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    throw new PolicyError('POLICY_INVALID', `${where} must be a list of strings`);
+  }
+  return v;
+}
+
+function record<T>(v: unknown, where: string, each: (x: unknown, w: string) => T): Record<string, T> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new PolicyError('POLICY_INVALID', `${where} must be a map`);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, each(x, `${where}.${k}`)]));
+}
+
+/** Parses and validates a policy document (YAML or JSON). Unknown keys and wrong types are errors, not ignored. */
+export function parsePolicy(text: string): AppraisalPolicy {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new PolicyError('POLICY_INVALID', `policy is not valid YAML/JSON: ${(e as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new PolicyError('POLICY_INVALID', 'policy must be a map');
+  const o = doc as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!KEYS.has(k)) throw new PolicyError('POLICY_INVALID', `unknown policy key '${k}' (known: ${[...KEYS].join(', ')})`);
+  }
+  const p: AppraisalPolicy = {};
+  if (o.tees !== undefined) {
+    const t = stringList(o.tees, 'tees');
+    for (const x of t) if (!(TEE_TYPES as readonly string[]).includes(x)) throw new PolicyError('POLICY_INVALID', `unknown TEE '${x}' in tees`);
+    p.tees = t as AppraisalPolicy['tees'];
+  }
+  if (o.allowDebug !== undefined) {
+    if (typeof o.allowDebug !== 'boolean') throw new PolicyError('POLICY_INVALID', 'allowDebug must be true or false');
+    p.allowDebug = o.allowDebug;
+  }
+  if (o.allowedTcbStatuses !== undefined) {
+    const s = stringList(o.allowedTcbStatuses, 'allowedTcbStatuses');
+    for (const x of s) {
+      if (!(TCB_STATUSES as readonly string[]).includes(x)) throw new PolicyError('POLICY_INVALID', `unknown TCB status '${x}'`);
+    }
+    p.allowedTcbStatuses = s as AppraisalPolicy['allowedTcbStatuses'];
+  }
+  if (o.allowedAdvisories !== undefined) p.allowedAdvisories = stringList(o.allowedAdvisories, 'allowedAdvisories');
+  if (o.measurements !== undefined) p.measurements = record(o.measurements, 'measurements', (x, w) => stringList(x, w));
+  if (o.platform !== undefined) p.platform = record(o.platform, 'platform', (x, w) => stringList(x, w));
+  if (o.minSvns !== undefined) {
+    p.minSvns = record(o.minSvns, 'minSvns', (x, w) => {
+      if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) throw new PolicyError('POLICY_INVALID', `${w} must be a non-negative integer`);
+      return x;
+    });
+  }
+  return p;
+}

@@ -1,0 +1,17 @@
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/** Strict hex decoding: odd length or non-hex characters are an error, never silently truncated. */
+export function fromHex(s: string): Uint8Array {
+  const t = s.trim().replace(/^0x/i, '');
+  if (t.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(t)) throw new TypeError('not a hex string');
+  return new Uint8Array(Buffer.from(t, 'hex'));
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}

@@ -1,0 +1,22 @@
+import { createHash } from 'node:crypto';
+import { VerificationError } from './common/errors.js';
+import { bytesEqual, fromHex, toHex } from './common/hex.js';
+
+/**
+ * The nonce binding rule of `coffer verify --nonce`: the report data must start with the nonce itself or with its
+ * SHA-256, SHA-384 or SHA-512 digest (the conventions attesters use to fit a nonce into 64 bytes).
+ */
+export function checkNonce(reportDataHex: string, nonce: Uint8Array): void {
+  const rd = fromHex(reportDataHex);
+  const candidates = [
+    nonce,
+    ...(['sha256', 'sha384', 'sha512'] as const).map((h) => new Uint8Array(createHash(h).update(nonce).digest())),
+  ];
+  for (const c of candidates) {
+    if (c.length > 0 && c.length <= rd.length && bytesEqual(rd.subarray(0, c.length), c)) return;
+  }
+  throw new VerificationError(
+    'NONCE_MISMATCH',
+    `report data does not start with the nonce ${toHex(nonce)} nor its SHA-256/384/512 digest`,
+  );
+}
