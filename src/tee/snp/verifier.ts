@@ -1,0 +1,208 @@
+import type { Claims } from '../common/claims.js';
+import { CollateralError, EvidenceFormatError, VerificationError } from '../common/errors.js';
+import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../common/verifier.js';
+import { parseCertTable } from './abi/cert-table.js';
+import { REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, parseReport, withLayout, type SnpReport } from './abi/report.js';
+import type { ProductLine } from './abi/product.js';
+import { tcbComponents } from './abi/tcb.js';
+import { parseCollateralBlob, parseVcekExtensions, sha256Hex, type CollateralItems, type SnpCert } from './certs/parse.js';
+import { PINNED_ARKS, BUILTIN_INTERMEDIATES } from './certs/roots.js';
+import { openSnpCollateral } from './collateral/open.js';
+import { snpClaims } from './claims.js';
+import { snpOptions, type SnpOptions } from './options.js';
+import { checkChipBinding, checkTcbBinding } from './verify/binding.js';
+import { ChainCache, verifyChain } from './verify/chain.js';
+import { parseCrl, type ParsedCrl } from './verify/crl.js';
+import { verifyReportSignature } from './verify/signature.js';
+
+/** Parsed collateral blobs by content hash, so warm verifications do no ASN.1 work. */
+class BlobCache {
+  private readonly items_ = new Map<string, CollateralItems>();
+  private readonly crls = new Map<string, ParsedCrl>();
+  constructor(private readonly max = 512) {}
+  items(b: Uint8Array, where: string): CollateralItems {
+    const k = sha256Hex(b);
+    let v = this.items_.get(k);
+    if (!v) {
+      v = { certs: [], crls: [] };
+      parseCollateralBlob(b, where, v);
+      if (this.items_.size >= this.max) this.items_.delete(this.items_.keys().next().value as string);
+      this.items_.set(k, v);
+    }
+    return v;
+  }
+  crl(b: Uint8Array): ParsedCrl {
+    const k = sha256Hex(b);
+    let v = this.crls.get(k);
+    if (!v) {
+      v = parseCrl(b);
+      if (this.crls.size >= this.max) this.crls.delete(this.crls.keys().next().value as string);
+      this.crls.set(k, v);
+    }
+    return v;
+  }
+}
+
+/** `trustAnchors` arrives through the open VerifyOptions index signature: accept only a list of byte arrays. */
+function trustAnchorsOf(opts: VerifyOptions): Uint8Array[] | undefined {
+  const t = opts.trustAnchors;
+  if (t === undefined) return undefined;
+  if (!Array.isArray(t) || !t.every((x) => x instanceof Uint8Array)) {
+    throw new CollateralError('TRUST_ANCHORS_INVALID', 'opts.trustAnchors must be a list of PEM/DER certificates (Uint8Array)');
+  }
+  return t;
+}
+
+/**
+ * AMD SEV-SNP attestation report verifier. Owns its caches (parsed blobs, verified chains); reuse one instance to
+ * keep them warm. Order: parse → product → collateral → chain (ARK → ASK/ASVK → VCEK/VLEK, CRL, windows) →
+ * report signature → TCB and chip binding → claims.
+ */
+export class SnpVerifier implements TeeVerifier {
+  readonly tee = 'snp' as const;
+  private readonly chains = new ChainCache();
+  private readonly blobs = new BlobCache();
+
+  detect(input: EvidenceInput): boolean {
+    const b = input.evidence;
+    if (b.length !== REPORT_SIZE) return false;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const v = dv.getUint32(0, true);
+    return v >= 2 && v <= 5 && dv.getUint32(0x34, true) === SIG_ALGO_ECDSA_P384_SHA384;
+  }
+
+  openCollateral(path: string): Promise<Record<string, unknown>> {
+    return openSnpCollateral(path) as Promise<Record<string, unknown>>;
+  }
+
+  async verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
+    const so = snpOptions(opts.snp);
+    const at = opts.at ?? new Date();
+    let rep = parseReport(input.evidence, { productLine: so.productLine });
+    if (rep.signatureAlgo !== SIG_ALGO_ECDSA_P384_SHA384) {
+      throw new EvidenceFormatError('UNSUPPORTED_SIGNATURE_ALGO', `report signature algorithm ${rep.signatureAlgo} is not ECDSA P-384/SHA-384 (1)`);
+    }
+    if (rep.signingKey === 'none' || rep.maskChipKey) {
+      throw new VerificationError('REPORT_NOT_SIGNED', 'the report is not signed (signing key selector NONE or MASK_CHIP_KEY set), so it cannot be verified');
+    }
+    const signingKey = rep.signingKey;
+
+    const col = this.collect(input, so);
+    rep = this.resolveProduct(rep, so, col.certs);
+    const product = rep.product!;
+
+    // Fill gaps from the provider (KDS over HTTP or a KDS-shaped cache); collateral already given wins.
+    if (so.provider) {
+      if (!col.certs.some((c) => c.role === signingKey) && signingKey === 'vcek') {
+        const der = await so.provider.vcek({ product, chipId: rep.chipId, tcb: rep.reportedTcb });
+        if (der) this.addBlob(col, der, 'KDS VCEK');
+      }
+      const interRole = signingKey === 'vcek' ? 'ask' : 'asvk';
+      if (!col.certs.some((c) => c.role === interRole && c.product === product)) {
+        const pem = await so.provider.chain(product, signingKey);
+        if (pem) this.addBlob(col, pem, `KDS ${signingKey} cert_chain`);
+      }
+      if (col.crls.length === 0) {
+        const crl = await so.provider.crl(product, signingKey);
+        if (crl) col.crls.push(this.blobs.crl(crl));
+      }
+    }
+
+    const arks = this.anchors(opts);
+    const intermediates = [...col.certs.filter((c) => c.role === 'ask' || c.role === 'asvk')];
+    if (!trustAnchorsOf(opts)) {
+      const b = BUILTIN_INTERMEDIATES[product];
+      intermediates.push(...this.blobs.items(Buffer.from(signingKey === 'vcek' ? b.ask : b.asvk), 'built-in AMD intermediate').certs);
+    }
+    // Several leaves (a directory of VCEKs): prefer the one certified for this chip.
+    const leaves = col.certs.filter((c) => c.role === signingKey);
+    leaves.sort((a, b) => Number(this.matchesChip(b, rep)) - Number(this.matchesChip(a, rep)));
+
+    const ek = verifyChain(
+      { product, signingKey, leaves, intermediates, arks, crls: col.crls, at, requireCrl: so.requireCrl },
+      this.chains,
+    );
+    verifyReportSignature(input.evidence, rep.signatureR, rep.signatureS, ek.leaf.publicKey);
+    checkTcbBinding(rep, ek.ext);
+    checkChipBinding(rep, ek.ext, signingKey);
+
+    const warnings: string[] = [];
+    const cur = tcbComponents(rep.currentTcb);
+    const com = tcbComponents(rep.committedTcb);
+    if (cur.some(([, v], i) => com[i][1] !== v)) warnings.push('committed TCB differs from current TCB (provisional firmware)');
+    const soon = ek.leaf.notAfter.getTime() - at.getTime();
+    if (soon < 30 * 24 * 3600 * 1000) warnings.push(`${ek.leaf.cn} expires within 30 days (${ek.leaf.notAfter.toISOString()})`);
+    return snpClaims(rep, warnings);
+  }
+
+  private matchesChip(c: SnpCert, rep: SnpReport): boolean {
+    try {
+      const hw = parseVcekExtensions(c).hwId;
+      return !!hw && Buffer.from(rep.chipId.subarray(0, hw.length)).equals(Buffer.from(hw));
+    } catch {
+      return false;
+    }
+  }
+
+  private addBlob(col: { certs: SnpCert[]; crls: ParsedCrl[] }, b: Uint8Array, where: string): void {
+    const items = this.blobs.items(b, where);
+    col.certs.push(...items.certs);
+    col.crls.push(...items.crls.map((d) => this.blobs.crl(d)));
+  }
+
+  private collect(input: EvidenceInput, so: SnpOptions): { certs: SnpCert[]; crls: ParsedCrl[] } {
+    const col = { certs: [] as SnpCert[], crls: [] as ParsedCrl[] };
+    (so.certs ?? []).forEach((b, i) => this.addBlob(col, b, `opts.snp.certs[${i}]`));
+    (so.crls ?? []).forEach((b, i) => {
+      const items = this.blobs.items(b, `opts.snp.crls[${i}]`);
+      if (items.certs.length > 0) throw new CollateralError('CRL_INVALID', `opts.snp.crls[${i}] holds a certificate, not a CRL`);
+      col.crls.push(...items.crls.map((d) => this.blobs.crl(d)));
+    });
+    const tables = [so.certTable, input.attachments?.certs].filter((t): t is Uint8Array => t !== undefined);
+    for (const t of tables) {
+      for (const e of parseCertTable(t)) {
+        if (e.kind === 'crl') col.crls.push(this.blobs.crl(e.data));
+        else if (e.kind !== 'other') this.addBlob(col, e.data, `certificate table entry ${e.kind.toUpperCase()}`);
+      }
+    }
+    return col;
+  }
+
+  /** v3+: CPUID decides (a conflicting productLine option is an error); v2: the option, else the VCEK's productName. */
+  private resolveProduct(rep: SnpReport, so: SnpOptions, certs: SnpCert[]): SnpReport {
+    if (rep.cpuid) {
+      if (!rep.product) {
+        throw new VerificationError(
+          'UNKNOWN_PRODUCT',
+          `CPUID family 0x${rep.cpuid.family.toString(16)} model 0x${rep.cpuid.model.toString(16)} is not a supported product line (Milan, Genoa, Turin)`,
+        );
+      }
+      if (so.productLine && so.productLine !== rep.product) {
+        throw new VerificationError('PRODUCT_MISMATCH', `the report's CPUID says ${rep.product}, opts.snp.productLine says ${so.productLine}`);
+      }
+      return rep;
+    }
+    if (rep.product) return rep;
+    const leaf = certs.find((c) => c.role === rep.signingKey);
+    let product: ProductLine | undefined;
+    if (leaf) {
+      try {
+        product = parseVcekExtensions(leaf).product;
+      } catch {
+        product = undefined;
+      }
+    }
+    if (!product) {
+      throw new CollateralError(
+        'CERTS_MISSING',
+        'a version-2 report names no product: supply its VCEK/VLEK (collateral or certificate table) or opts.snp.productLine',
+      );
+    }
+    return withLayout(rep, product);
+  }
+
+  private anchors(opts: VerifyOptions): SnpCert[] {
+    const list: Uint8Array[] = trustAnchorsOf(opts) ?? Object.values(PINNED_ARKS).map((p) => Buffer.from(p));
+    return list.flatMap((b, i) => this.blobs.items(b, `trust anchor #${i + 1}`).certs).filter((c) => c.role === 'ark');
+  }
+}
