@@ -67,7 +67,7 @@ function rsaSign(data: Uint8Array, key: KeyObject, pss: boolean): ArrayBuffer {
   return new Uint8Array(sig).buffer;
 }
 
-const ab = (b: Uint8Array) => b.slice().buffer as ArrayBuffer;
+const ab = (b: Uint8Array) => new Uint8Array(b).buffer as ArrayBuffer; // a copy (Buffer#slice is a view into the pool)
 
 export interface CertSpec {
   cn: string;
@@ -104,7 +104,7 @@ export function makeCert(s: CertSpec): Uint8Array {
     issuer: name(s.issuerCn),
     validity: new Validity({ notBefore: s.notBefore ?? new Date('2020-01-01Z'), notAfter: s.notAfter ?? new Date('2045-01-01Z') }),
     subject: name(s.cn),
-    subjectPublicKeyInfo: AsnConvert.parse(s.publicKey.export({ type: 'spki', format: 'der' }), SubjectPublicKeyInfo),
+    subjectPublicKeyInfo: AsnConvert.parse(ab(new Uint8Array(s.publicKey.export({ type: 'spki', format: 'der' }))), SubjectPublicKeyInfo),
     extensions: exts.length ? new Extensions(exts) : undefined,
   });
   const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));

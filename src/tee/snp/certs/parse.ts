@@ -3,7 +3,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { CollateralError } from '../../common/errors.js';
 import { type ProductLine, productFromCertName, isProductLine } from '../abi/product.js';
-import { readString, readTlv, readUint } from './der.js';
+import { exactBuffer, readString, readTlv, readUint } from './der.js';
 
 /** Role of a certificate in AMD's hierarchy, from its subject CN (go-sev-guest `intermediateKeyCommonName`). */
 export type CertRole = 'ark' | 'ask' | 'asvk' | 'vcek' | 'vlek' | 'other';
@@ -62,7 +62,7 @@ export function parseCert(der: Uint8Array, where: string): SnpCert {
   let asn: Certificate;
   try {
     x509 = new X509Certificate(der);
-    asn = AsnConvert.parse(der, Certificate);
+    asn = AsnConvert.parse(exactBuffer(der), Certificate);
   } catch (e) {
     throw new CollateralError('CERT_INVALID', `${where} is not a valid X.509 certificate: ${(e as Error).message}`);
   }

@@ -2,7 +2,7 @@ import { constants, verify as cryptoVerify } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, CertificateList } from '@peculiar/asn1-x509';
 import { CollateralError, VerificationError } from '../../common/errors.js';
-import { readTlv } from '../certs/der.js';
+import { exactBuffer, readTlv } from '../certs/der.js';
 import { AMD_PSS_PARAMS, OID_RSASSA_PSS, sha256Hex, type SnpCert } from '../certs/parse.js';
 
 /** An AMD CRL (signed by the ARK, lists revoked ASK/ASVK serials: go-sev-guest verifyCRL). */
@@ -23,7 +23,7 @@ const normSerial = (b: ArrayBuffer) => Buffer.from(b).toString('hex').replace(/^
 
 export function parseCrl(der: Uint8Array, where = 'CRL'): ParsedCrl {
   try {
-    const crl = AsnConvert.parse(der, CertificateList);
+    const crl = AsnConvert.parse(exactBuffer(der), CertificateList);
     const outer = readTlv(der);
     const tbsTlv = outer && readTlv(outer.value);
     if (!outer || !tbsTlv) throw new Error('no TBSCertList');
@@ -47,7 +47,7 @@ export function parseCrl(der: Uint8Array, where = 'CRL'): ParsedCrl {
 }
 
 export function subjectDerHex(c: SnpCert): string {
-  const asn = AsnConvert.parse(c.der, Certificate);
+  const asn = AsnConvert.parse(exactBuffer(c.der), Certificate);
   return Buffer.from(AsnConvert.serialize(asn.tbsCertificate.subject)).toString('hex');
 }
 
