@@ -60,9 +60,16 @@ function classify(cn: string): { role: CertRole; product?: ProductLine } {
 export function parseCert(der: Uint8Array, where: string): SnpCert {
   let x509: X509Certificate;
   let asn: Certificate;
+  let publicKey: KeyObject;
+  let notBefore: Date;
+  let notAfter: Date;
   try {
     x509 = new X509Certificate(der);
     asn = AsnConvert.parse(exactBuffer(der), Certificate);
+    publicKey = x509.publicKey;
+    notBefore = new Date(x509.validFrom);
+    notAfter = new Date(x509.validTo);
+    if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) throw new Error('unreadable validity dates');
   } catch (e) {
     throw new CollateralError('CERT_INVALID', `${where} is not a valid X.509 certificate: ${(e as Error).message}`);
   }
@@ -74,12 +81,12 @@ export function parseCert(der: Uint8Array, where: string): SnpCert {
     der,
     hash: sha256Hex(der),
     x509,
-    publicKey: x509.publicKey,
+    publicKey,
     cn,
     ...classify(cn),
     serial: x509.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''),
-    notBefore: new Date(x509.validFrom),
-    notAfter: new Date(x509.validTo),
+    notBefore,
+    notAfter,
     sigAlgOid: asn.signatureAlgorithm.algorithm,
     sigAlgParams: params ? Buffer.from(params).toString('hex') : '',
     extensions,

@@ -57,9 +57,12 @@ export function crlsForArk(crls: ParsedCrl[], ark: SnpCert): ParsedCrl[] {
   const mine = crls.filter((c) => c.issuerDer === name);
   for (const c of mine) {
     const pss = c.sigAlgOid === OID_RSASSA_PSS && AMD_PSS_PARAMS.has(c.sigAlgParams);
-    const ok =
-      pss &&
-      cryptoVerify('sha384', c.tbs, { key: ark.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }, c.signature);
+    let ok = false;
+    try {
+      ok = pss && cryptoVerify('sha384', c.tbs, { key: ark.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 48 }, c.signature);
+    } catch {
+      ok = false;
+    }
     if (!ok) throw new VerificationError('CRL_INVALID', `the CRL naming ${ark.cn} as issuer is not signed by it (RSASSA-PSS SHA-384)`);
   }
   return mine;

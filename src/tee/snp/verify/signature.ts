@@ -22,6 +22,9 @@ export function p1363FromReport(rLe: Uint8Array, sLe: Uint8Array): Uint8Array | 
 /** ECDSA P-384 / SHA-384 over bytes [0, 0x2A0) of the report. */
 export function verifyReportSignature(report: Uint8Array, rLe: Uint8Array, sLe: Uint8Array, key: KeyObject): void {
   const sig = p1363FromReport(rLe, sLe);
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'secp384r1') {
+    throw new VerificationError('REPORT_SIGNATURE_INVALID', 'the VCEK/VLEK public key is not an ECDSA P-384 key');
+  }
   const ok =
     sig !== undefined &&
     cryptoVerify('sha384', report.subarray(0, SIGNED_LENGTH), { key, dsaEncoding: 'ieee-p1363' }, sig);
