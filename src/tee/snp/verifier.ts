@@ -62,6 +62,9 @@ export class SnpVerifier implements TeeVerifier {
   readonly tee = 'snp' as const;
   private readonly chains = new ChainCache();
   private readonly blobs = new BlobCache();
+  /** Pinned ARKs and built-in intermediates, parsed once per verifier. */
+  private pinned?: SnpCert[];
+  private readonly builtin = new Map<string, SnpCert[]>();
 
   detect(input: EvidenceInput): boolean {
     const b = input.evidence;
@@ -111,8 +114,12 @@ export class SnpVerifier implements TeeVerifier {
     const arks = this.anchors(opts);
     const intermediates = [...col.certs.filter((c) => c.role === 'ask' || c.role === 'asvk')];
     if (!trustAnchorsOf(opts)) {
-      const b = BUILTIN_INTERMEDIATES[product];
-      intermediates.push(...this.blobs.items(Buffer.from(signingKey === 'vcek' ? b.ask : b.asvk), 'built-in AMD intermediate').certs);
+      const k = `${product}:${signingKey}`;
+      if (!this.builtin.has(k)) {
+        const b = BUILTIN_INTERMEDIATES[product];
+        this.builtin.set(k, this.blobs.items(Buffer.from(signingKey === 'vcek' ? b.ask : b.asvk), 'built-in AMD intermediate').certs);
+      }
+      intermediates.push(...this.builtin.get(k)!);
     }
     // Several leaves (a directory of VCEKs): prefer the one certified for this chip.
     const leaves = col.certs.filter((c) => c.role === signingKey);
@@ -202,7 +209,11 @@ export class SnpVerifier implements TeeVerifier {
   }
 
   private anchors(opts: VerifyOptions): SnpCert[] {
-    const list: Uint8Array[] = trustAnchorsOf(opts) ?? Object.values(PINNED_ARKS).map((p) => Buffer.from(p));
-    return list.flatMap((b, i) => this.blobs.items(b, `trust anchor #${i + 1}`).certs).filter((c) => c.role === 'ark');
+    const given = trustAnchorsOf(opts);
+    const parse = (list: Uint8Array[]) =>
+      list.flatMap((b, i) => this.blobs.items(b, `trust anchor #${i + 1}`).certs).filter((c) => c.role === 'ark');
+    if (given) return parse(given);
+    this.pinned ??= parse(Object.values(PINNED_ARKS).map((p) => Buffer.from(p)));
+    return this.pinned;
   }
 }
