@@ -227,3 +227,14 @@ test('detect() recognises SNP reports only', () => {
   assert.equal(v.detect({ evidence: v9 }), false);
   assert.equal(CPUID.Turin.family, 0x1a);
 });
+
+test('malformed opts.snp and trustAnchors are typed usage errors, not crashes', async () => {
+  const ev = signReport(reportFields(), p384().privateKey);
+  const reg = new VerifierRegistry([new SnpVerifier()]);
+  for (const snp of [5, { certs: 'x' }, { crls: [1] }, { certTable: [] }, { productLine: 'Venice' }, { provider: {} }, { requireCrl: 'yes' }]) {
+    const r = await verifyEvidenceWith(reg, ev, { at: AT, snp });
+    assert.equal(r.errors[0].code, 'SNP_OPTIONS_INVALID', JSON.stringify(snp));
+  }
+  const r = await verifyEvidenceWith(reg, ev, { at: AT, trustAnchors: ['pem'], snp: { certs: [] } });
+  assert.equal(r.errors[0].code, 'TRUST_ANCHORS_INVALID');
+});
