@@ -121,9 +121,12 @@ export class SnpVerifier implements TeeVerifier {
       }
       intermediates.push(...this.builtin.get(k)!);
     }
-    // Several leaves (a directory of VCEKs): prefer the one certified for this chip.
+    // Several leaves (a directory of VCEKs): try first the one certified for this chip and reported TCB.
     const leaves = col.certs.filter((c) => c.role === signingKey);
-    leaves.sort((a, b) => Number(this.matchesChip(b, rep)) - Number(this.matchesChip(a, rep)));
+    if (leaves.length > 1) {
+      const scored = new Map(leaves.map((c) => [c, this.leafScore(c, rep)]));
+      leaves.sort((a, b) => scored.get(b)! - scored.get(a)!);
+    }
 
     const ek = verifyChain(
       { product, signingKey, leaves, intermediates, arks, crls: col.crls, at, requireCrl: so.requireCrl },
@@ -142,12 +145,21 @@ export class SnpVerifier implements TeeVerifier {
     return snpClaims(rep, warnings);
   }
 
-  private matchesChip(c: SnpCert, rep: SnpReport): boolean {
+  /** 2 = certifies this chip, +1 = certifies this reported TCB. Only an ordering hint: every check still runs. */
+  private leafScore(c: SnpCert, rep: SnpReport): number {
+    if (c.role === 'vlek' && rep.signingKey === 'vlek') return 0;
     try {
-      const hw = parseVcekExtensions(c).hwId;
-      return !!hw && Buffer.from(rep.chipId.subarray(0, hw.length)).equals(Buffer.from(hw));
+      const ext = parseVcekExtensions(c);
+      const chip = !!ext.hwId && Buffer.from(rep.chipId.subarray(0, ext.hwId.length)).equals(Buffer.from(ext.hwId));
+      let tcb = true;
+      try {
+        checkTcbBinding(rep, ext);
+      } catch {
+        tcb = false;
+      }
+      return (chip ? 2 : 0) + (tcb ? 1 : 0);
     } catch {
-      return false;
+      return -1;
     }
   }
 

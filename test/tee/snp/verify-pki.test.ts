@@ -238,3 +238,18 @@ test('malformed opts.snp and trustAnchors are typed usage errors, not crashes', 
   const r = await verifyEvidenceWith(reg, ev, { at: AT, trustAnchors: ['pem'], snp: { certs: [] } });
   assert.equal(r.errors[0].code, 'TRUST_ANCHORS_INVALID');
 });
+
+test('a collateral set with several VCEKs: the one for this chip and TCB is used', async () => {
+  const p = pki('Milan');
+  const fields = reportFields();
+  const key = p384();
+  const right = p.leaf({ tcb: fields.reportedTcb, chipId: fields.chipId, key });
+  const otherChip = p.leaf({ tcb: fields.reportedTcb, chipId: new Uint8Array(64).fill(1) });
+  const otherTcb = p.leaf({ tcb: tcbFor('Milan', { bootloader: 2, tee: 0, snp: 7, microcode: 100 }), chipId: fields.chipId });
+  const r = await verifyEvidenceWith(new VerifierRegistry([new SnpVerifier()]), signReport(fields, key.privateKey), {
+    at: AT,
+    trustAnchors: p.trustAnchors,
+    snp: { certs: [otherChip.der, otherTcb.der, right.der, p.chainPem()] },
+  });
+  assert.equal(r.verified, true, JSON.stringify(r.errors));
+});
