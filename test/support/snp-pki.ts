@@ -179,6 +179,8 @@ export interface LeafSpec {
   /** Sign with another key than the product's ASK/ASVK. */
   issuerKey?: KeyObject;
   pss?: boolean;
+  /** Mark the leaf as a CA (AMD endorsement-key certificates are not). */
+  ca?: boolean;
   key?: { privateKey: KeyObject; publicKey: KeyObject };
 }
 
@@ -255,6 +257,7 @@ export class SnpTestPki {
       notAfter: spec.notAfter ?? new Date('2030-01-01Z'),
       ext: [...ext].filter((e): e is [string, Uint8Array] => e[1] !== undefined).map(([arc, v]) => [OID(arc), v]),
       pss: spec.pss,
+      ca: spec.ca,
     });
     return { der, key: key.privateKey, publicKey: key.publicKey, serial };
   }

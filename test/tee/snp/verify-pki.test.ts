@@ -95,6 +95,7 @@ test('chain: foreign ASK, foreign ARK, untrusted collateral ARK, PKCS#1 signatur
   await rejects({ anchors: () => other.trustAnchors }, 'VCEK_CHAIN_INVALID');
   await rejects({ anchors: () => undefined }, 'VCEK_CHAIN_INVALID');
   await rejects({ leaf: { pss: false } }, 'VCEK_CHAIN_INVALID');
+  await rejects({ leaf: { ca: true } }, 'VCEK_CHAIN_INVALID');
   await rejects({ certs: (p) => [p.chainPem()] }, 'CERTS_MISSING');
   await rejects({ leaf: { override: { '4': undefined } } }, 'VCEK_CHAIN_INVALID');
   await rejects({ leaf: { override: { '3.3': undefined } } }, 'VCEK_CHAIN_INVALID');

@@ -86,6 +86,7 @@ function verifySignatures(
 ): Verified {
   const interRole = signingKey === 'vcek' ? 'ask' : 'asvk';
   checkPss(leaf);
+  if (leaf.x509.ca) throw chainError(`${leaf.cn} is a CA certificate; an endorsement key certificate must not be`);
   let ext: VcekExtensions;
   try {
     ext = parseVcekExtensions(leaf);
@@ -103,9 +104,11 @@ function verifySignatures(
   }
   for (const inter of issuers) {
     checkPss(inter);
+    if (!inter.x509.ca) throw chainError(`${inter.cn} is not a CA certificate (basicConstraints cA)`);
     const ark = arks.find((a) => a.product === product && signedBy(inter, a));
     if (!ark) continue;
     checkPss(ark);
+    if (!ark.x509.ca) throw chainError(`${ark.cn} is not a CA certificate (basicConstraints cA)`);
     if (!signedBy(ark, ark)) throw chainError(`trust anchor ${ark.cn} is not a valid self-signed certificate`);
     const mine = crlsForArk(crls, ark);
     // Newest CRL wins when several are given.
