@@ -3,7 +3,7 @@ import { CollateralError, EvidenceFormatError, VerificationError } from '../comm
 import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../common/verifier.js';
 import { parseCertTable } from './abi/cert-table.js';
 import { REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, parseReport, withLayout, type SnpReport } from './abi/report.js';
-import type { ProductLine } from './abi/product.js';
+import { PRODUCT_LINES, type ProductLine } from './abi/product.js';
 import { tcbComponents } from './abi/tcb.js';
 import { parseCollateralBlob, parseVcekExtensions, sha256Hex, type CollateralItems, type SnpCert } from './certs/parse.js';
 import { PINNED_ARKS, BUILTIN_INTERMEDIATES } from './certs/roots.js';
@@ -91,7 +91,7 @@ export class SnpVerifier implements TeeVerifier {
     const signingKey = rep.signingKey;
 
     const col = this.collect(input, so);
-    rep = this.resolveProduct(rep, so, col.certs);
+    rep = this.resolveProduct(rep, so, col.certs) ?? (await this.probeProduct(rep, so, col));
     const product = rep.product!;
 
     // Fill gaps from the provider (KDS over HTTP or a KDS-shaped cache); collateral already given wins.
@@ -188,7 +188,7 @@ export class SnpVerifier implements TeeVerifier {
   }
 
   /** v3+: CPUID decides (a conflicting productLine option is an error); v2: the option, else the VCEK's productName. */
-  private resolveProduct(rep: SnpReport, so: SnpOptions, certs: SnpCert[]): SnpReport {
+  private resolveProduct(rep: SnpReport, so: SnpOptions, certs: SnpCert[]): SnpReport | undefined {
     if (rep.cpuid) {
       if (!rep.product) {
         throw new VerificationError(
@@ -211,13 +211,28 @@ export class SnpVerifier implements TeeVerifier {
         product = undefined;
       }
     }
-    if (!product) {
-      throw new CollateralError(
-        'CERTS_MISSING',
-        'a version-2 report names no product: supply its VCEK/VLEK (collateral or certificate table) or opts.snp.productLine',
-      );
+    return product ? withLayout(rep, product) : undefined;
+  }
+
+  /**
+   * A v2 report with no VCEK at hand and no productLine: ask the provider for this chip's VCEK under each product
+   * line (each with its own TCB layout); the product that has one is the report's. Without a provider: rejected.
+   */
+  private async probeProduct(rep: SnpReport, so: SnpOptions, col: { certs: SnpCert[]; crls: ParsedCrl[] }): Promise<SnpReport> {
+    if (so.provider && rep.signingKey === 'vcek') {
+      for (const p of PRODUCT_LINES) {
+        const candidate = withLayout(rep, p);
+        const der = await so.provider.vcek({ product: p, chipId: rep.chipId, tcb: candidate.reportedTcb });
+        if (der) {
+          this.addBlob(col, der, `KDS VCEK (${p})`);
+          return candidate;
+        }
+      }
     }
-    return withLayout(rep, product);
+    throw new CollateralError(
+      'CERTS_MISSING',
+      'a version-2 report names no product: supply its VCEK/VLEK (collateral, certificate table or a provider that has it) or opts.snp.productLine',
+    );
   }
 
   private anchors(opts: VerifyOptions): SnpCert[] {

@@ -14,6 +14,8 @@ import { openSnpCollateral } from '../../../src/tee/snp/collateral/open.js';
 import { CERT_GUIDS, serializeCertTable } from '../../../src/tee/snp/abi/cert-table.js';
 import type { ProductLine } from '../../../src/tee/snp/abi/product.js';
 import { SnpTestPki, reportFields, signReport, p384 } from '../../support/snp-pki.js';
+import { parseReport } from '../../../src/tee/snp/abi/report.js';
+import { readVector, vectorsSkip } from '../../support/vectors.js';
 
 const AT = new Date('2025-06-01Z');
 
@@ -136,4 +138,40 @@ test('openCollateral: files recognised by content (DER, PEM, CRL, certificate ta
   const single = await openSnpCollateral(join(tdir, 'certs.bin'));
   assert.ok(single.snp.certTable);
   await assert.rejects(openSnpCollateral(join(dir, 'README')), (e: unknown) => (e as { code?: string }).code === 'CERTS_MISSING');
+});
+
+test('VLEK: the ASVK chain comes from /vlek/v1/{product}/cert_chain; the VLEK itself is never fetched', async () => {
+  const pki = new SnpTestPki('Genoa');
+  const fields = reportFields({ product: 'Genoa', signingKey: 'vlek' });
+  const key = p384();
+  const leaf = pki.leaf({ kind: 'vlek', tcb: fields.reportedTcb, key });
+  const kds = await fakeKds(new Map([[chainPath('Genoa', 'vlek'), pki.chainPem('vlek')]]));
+  const r = await verifyWith(signReport(fields, key.privateKey), pki.trustAnchors, { certs: [leaf.der], provider: new KdsProvider({ baseUrl: kds.base }) });
+  assert.equal(r.verified, true, JSON.stringify(r.errors));
+  assert.deepEqual(kds.hits, ['/vlek/v1/Genoa/cert_chain', '/vlek/v1/Genoa/crl']);
+});
+
+test('real Milan report verifies offline from a KDS-shaped directory (pinned ARK)', { skip: vectorsSkip }, async () => {
+  const evidence = readVector('snp/virtee_report_milan.bin');
+  const rep = parseReport(evidence);
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-kds-real-'));
+  const cache = new DirKdsCache(dir);
+  await cache.put(vcekPath({ product: 'Milan', chipId: rep.chipId, tcb: rep.reportedTcb }), readVector('snp/virtee_vcek_milan.der'));
+  await cache.put(chainPath('Milan', 'vcek'), readVector('snp/virtee_cert_chain_milan.pem'));
+  const opened = await openSnpCollateral(dir);
+  const r = await verifyEvidenceWith(new VerifierRegistry([new SnpVerifier()]), evidence, { at: new Date('2023-05-03T19:23:43Z'), snp: opened.snp });
+  assert.equal(r.verified, true, JSON.stringify(r.errors));
+});
+
+test('v2 report without productLine: the provider is probed per product line for this chip’s VCEK', async () => {
+  const pki = new SnpTestPki('Genoa');
+  const fields = reportFields({ product: 'Genoa', version: 2 });
+  const key = p384();
+  const leaf = pki.leaf({ tcb: fields.reportedTcb, chipId: fields.chipId, key });
+  const genoaVcek = vcekPath({ product: 'Genoa', chipId: fields.chipId, tcb: fields.reportedTcb });
+  const kds = await fakeKds(new Map([[genoaVcek, leaf.der], [chainPath('Genoa', 'vcek'), pki.chainPem()]]));
+  const r = await verifyWith(signReport(fields, key.privateKey), pki.trustAnchors, { provider: new KdsProvider({ baseUrl: kds.base }) });
+  assert.equal(r.verified, true, JSON.stringify(r.errors));
+  assert.equal(r.claims?.platform.productLine, 'Genoa');
+  assert.deepEqual(kds.hits.slice(0, 2), [vcekPath({ product: 'Milan', chipId: fields.chipId, tcb: fields.reportedTcb }), genoaVcek]);
 });
