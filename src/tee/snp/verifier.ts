@@ -1,5 +1,5 @@
 import type { Claims } from '../common/claims.js';
-import { CollateralError, EvidenceFormatError, VerificationError } from '../common/errors.js';
+import { CollateralError, EvidenceFormatError, UsageError, VerificationError } from '../common/errors.js';
 import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../common/verifier.js';
 import { parseCertTable } from './abi/cert-table.js';
 import { REPORT_SIZE, SIG_ALGO_ECDSA_P384_SHA384, parseReport, withLayout, type SnpReport } from './abi/report.js';
@@ -80,7 +80,9 @@ export class SnpVerifier implements TeeVerifier {
 
   async verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
     const so = snpOptions(opts.snp);
-    const at = opts.at ?? new Date();
+    // The trust core reads no clock: verifyEvidence() always supplies `at`.
+    const at = opts.at;
+    if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new UsageError('AT_REQUIRED', 'opts.at (the verification time) must be a valid Date');
     let rep = parseReport(input.evidence, { productLine: so.productLine });
     if (rep.signatureAlgo !== SIG_ALGO_ECDSA_P384_SHA384) {
       throw new EvidenceFormatError('UNSUPPORTED_SIGNATURE_ALGO', `report signature algorithm ${rep.signatureAlgo} is not ECDSA P-384/SHA-384 (1)`);

@@ -238,6 +238,7 @@ test('malformed opts.snp and trustAnchors are typed usage errors, not crashes', 
   }
   const r = await verifyEvidenceWith(reg, ev, { at: AT, trustAnchors: ['pem'], snp: { certs: [] } });
   assert.equal(r.errors[0].code, 'TRUST_ANCHORS_INVALID');
+  await assert.rejects(new SnpVerifier().verify({ evidence: ev }, {}), (e: unknown) => (e as { code?: string }).code === 'AT_REQUIRED');
 });
 
 test('a collateral set with several VCEKs: the one for this chip and TCB is used', async () => {
