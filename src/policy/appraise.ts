@@ -1,5 +1,6 @@
 import type { Claims } from '../tee/common/claims.js';
 import type { Appraisal, AppraisalPolicy, RuleFailure } from './types.js';
+import { appraiseSnp } from './snp.js';
 
 /**
  * Pure appraisal: verified claims + policy → EAR status with one explained failure per broken rule.
@@ -56,6 +57,7 @@ export function appraise(claims: Claims, policy: AppraisalPolicy = {}): Appraisa
       fail(`platform.${name}`, 'PLATFORM_MISMATCH', `platform ${name} ${got ?? '(absent)'} is not accepted`);
     }
   }
+  if (policy.snp) failures.push(...appraiseSnp(claims, policy.snp));
 
   if (failures.length > 0) return { status: 'contraindicated', failures, warnings };
   if (claims.tcbStatus && claims.tcbStatus !== 'UpToDate') {

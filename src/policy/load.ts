@@ -2,10 +2,11 @@ import { parse } from 'yaml';
 import { TCB_STATUSES, TEE_TYPES } from '../tee/common/claims.js';
 import { CofferError } from '../tee/common/errors.js';
 import type { AppraisalPolicy } from './types.js';
+import { parseSnpPolicy } from './snp.js';
 
 export class PolicyError extends CofferError {}
 
-const KEYS = new Set(['tees', 'allowDebug', 'allowedTcbStatuses', 'allowedAdvisories', 'measurements', 'minSvns', 'platform']);
+const KEYS = new Set(['tees', 'allowDebug', 'allowedTcbStatuses', 'allowedAdvisories', 'measurements', 'minSvns', 'platform', 'snp']);
 
 function stringList(v: unknown, where: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
@@ -59,5 +60,6 @@ export function parsePolicy(text: string): AppraisalPolicy {
       return x;
     });
   }
+  if (o.snp !== undefined) p.snp = parseSnpPolicy(o.snp, (m) => new PolicyError('POLICY_INVALID', m));
   return p;
 }

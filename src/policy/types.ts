@@ -1,4 +1,5 @@
 import type { TcbStatus, TeeType } from '../tee/common/claims.js';
+import type { SnpPolicy } from './snp.js';
 
 /**
  * Reference values and rules for appraising verified claims (the `coffer verify --policy` file, and the
@@ -19,6 +20,8 @@ export interface AppraisalPolicy {
   minSvns?: Record<string, number>;
   /** Platform field name → accepted values (e.g. fmspc, productLine). */
   platform?: Record<string, string[]>;
+  /** SEV-SNP rules beyond the generic ones (VMPL, signing key, guest policy bits, TCB minima); see snp.ts. */
+  snp?: SnpPolicy;
 }
 
 /** IETF RATS EAR trustworthiness tiers. */
