@@ -1,12 +1,19 @@
 import { VerifierRegistry } from './registry.js';
 import type { TeeVerifier } from './common/verifier.js';
+import { DcapQuoteVerifier } from './dcap/verify-quote.js';
+import { SgxVerifier } from './sgx/verifier.js';
+import { TdxVerifier } from './tdx/verifier.js';
 
 /**
  * The verifiers Coffer ships, in auto-detection order (most specific sniff first). Each call builds fresh
  * instances: callers that want warm caches (services, benchmarks) keep and reuse the registry.
  */
 export function createVerifierRegistry(): VerifierRegistry {
+  // SGX and TDX share one DCAP verifier so their collateral and certificate caches are shared too.
+  const dcap = new DcapQuoteVerifier();
   const verifiers: TeeVerifier[] = [
+    new SgxVerifier(dcap),
+    new TdxVerifier(dcap),
     // Each TEE module adds its verifier here.
   ];
   return new VerifierRegistry(verifiers);
