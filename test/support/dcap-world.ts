@@ -61,7 +61,7 @@ export async function createDcapWorld(o: PkiOptions = {}): Promise<DcapWorld> {
       issueDate: from,
       nextUpdate: pki.to,
       levels: [
-        { sgx: PCK_COMPS, pceSvn: PCK_PCESVN, tdx: tdx ? TDX_COMPS : undefined, status: 'UpToDate' },
+        { sgx: [...PCK_COMPS], pceSvn: PCK_PCESVN, tdx: tdx ? [...TDX_COMPS] : undefined, status: 'UpToDate' },
         { sgx: lower, pceSvn: PCK_PCESVN, tdx: tdx ? TDX_COMPS.map((c) => (c > 0 ? c - 1 : 0)) : undefined, status: 'SWHardeningNeeded', advisories: ['INTEL-SA-00615'] },
         { sgx: PCK_COMPS.map(() => 1), pceSvn: 5, tdx: tdx ? TDX_COMPS.map(() => 0) : undefined, status: 'OutOfDate', advisories: ['INTEL-SA-00289', 'INTEL-SA-00615'] },
       ],

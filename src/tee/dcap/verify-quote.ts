@@ -328,11 +328,12 @@ export class DcapQuoteVerifier {
     const key = `${sha256Hex(item.body, item.signature)}:${certs.map((c) => c.hash).join(',')}`;
     const hit = cache.get(key);
     if (hit) return hit;
-    const parsed = parse(Buffer.from(item.body).toString('utf8'));
     const leaves = certs.filter((c) => !c.isCa);
     if (leaves.length === 0) throw new CollateralError('COLLATERAL_MISSING', `the collateral has no TCB signing certificate for the ${what}`);
+    // Signature first: unauthenticated JSON is never interpreted.
     const signer = leaves.find((c) => ecVerify('sha256', item.body, { key: c.key, dsaEncoding: 'ieee-p1363' }, item.signature));
     if (!signer) throw fail(code, `the ${what} signature does not verify with any TCB signing certificate in the collateral`);
+    const parsed = parse(Buffer.from(item.body).toString('utf8'));
     const out = { signer, parsed };
     cache.set(key, out);
     return out;
