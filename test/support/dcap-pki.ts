@@ -8,6 +8,7 @@ import { createHash, KeyObject, sign as nodeSign, webcrypto } from 'node:crypto'
 import { px509 } from '../../src/tee/dcap/x509-lib.js';
 import { serializeQuote } from '../../src/tee/dcap/quote.js';
 import { INTEL_QE_VENDOR_ID, SGX_EXTENSION_OID } from '../../src/tee/dcap/constants.js';
+import { canonicalPem } from '../../src/tee/dcap/pki.js';
 import type { DcapCollateral } from '../../src/tee/dcap/collateral.js';
 
 const subtle = webcrypto.subtle;
@@ -369,7 +370,8 @@ export async function buildQuote(s: QuoteSpec): Promise<Uint8Array> {
   const attPub = Buffer.concat([Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
   const auth = s.qeAuthData ?? new Uint8Array(Buffer.alloc(32, 0xad));
   const qe = qeReport(s, attPub, auth);
-  const certData = Buffer.from([s.pck, ...s.pckChain].map((p) => p.pem).join('\n') + '\n');
+  // Strict PEM plus a trailing NUL, as Intel's QE writes it.
+  const certData = Buffer.from([s.pck, ...s.pckChain].map((p) => canonicalPem(p.der)).join('') + '\0');
   const sgx = s.tee === 'sgx';
   const body = sgx ? sgxBody(s) : tdBody(s);
   const header = Buffer.alloc(4);

@@ -59,7 +59,29 @@ export function pemBlocks(text: string): { label: string; der: Uint8Array }[] {
   return out;
 }
 
+/** DER must be exactly one TLV: parsers tolerate trailing bytes, which would let unsigned bytes ride along. */
+export function assertSingleDer(der: Uint8Array, what: string): void {
+  if (der.length < 2 || der[0] !== 0x30) throw new Error(`${what} is not a DER SEQUENCE`);
+  let len = der[1];
+  let off = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || der.length < 2 + n) throw new Error(`${what} has a bad DER length`);
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[2 + i];
+    off = 2 + n;
+  }
+  if (off + len !== der.length) throw new Error(`${what} DER length ${off + len} does not match its ${der.length} bytes`);
+}
+
+/** RFC 7468 strict PEM: 64-character lines, LF line ends (the form Intel's QE embeds in quotes). */
+export function canonicalPem(der: Uint8Array, label = 'CERTIFICATE'): string {
+  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
 export function parseCertDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCert {
+  assertSingleDer(der, 'certificate');
   const x509 = new X509Certificate(der);
   const peculiar = new px509.X509Certificate(der);
   return {
@@ -78,6 +100,7 @@ export function parseCertDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCert
 }
 
 export function parseCrlDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCrl {
+  assertSingleDer(der, 'CRL');
   const crl = new px509.X509Crl(der);
   const revoked = new Set<string>();
   for (const e of crl.entries) revoked.add(normalizeSerial(e.serialNumber));

@@ -3,7 +3,7 @@ import { CollateralError, EvidenceFormatError, VerificationError } from '../comm
 import { INTEL_QE_VENDOR_ID, INTEL_SGX_ROOT_CA_PEM, TEE_TYPE_SGX } from './constants.js';
 import { parseQuote, type DcapQuote } from './quote.js';
 import { parseEnclaveReport, type EnclaveReport } from './enclave-report.js';
-import { cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type ParsedCert, type ParsedCrl } from './pki.js';
+import { canonicalPem, cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type ParsedCert, type ParsedCrl } from './pki.js';
 import { parsePckExtensions, PckExtensionError, type PckExtensions } from './pck-extensions.js';
 import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral-json.js';
 import { evaluateTcb, type TcbEvaluation, type TdxTcbInput } from './tcb-eval.js';
@@ -27,6 +27,8 @@ export interface DcapVerified {
 }
 
 interface PckInfo {
+  /** Every certificate the quote carries, leaf first. */
+  all: ParsedCert[];
   leaf: ParsedCert;
   pool: ParsedCert[];
   ext: PckExtensions;
@@ -105,6 +107,13 @@ export class DcapQuoteVerifier {
     }
 
     const chain = this.chain(pck.leaf, pck.pool, anchors, 'PCK_CHAIN_INVALID', 'PCK certificate');
+    // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
+    // nothing in the certification data goes unchecked.
+    for (const c of pck.all) {
+      if (!chain.some((x) => x.hash === c.hash)) {
+        throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
+      }
+    }
     this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
 
     const coll = await this.collateral(opts.dcap, { tee, fmspc: pck.ext.fmspc, caType: pck.caType });
@@ -207,9 +216,7 @@ export class DcapQuoteVerifier {
     const h = sha256Hex(certData);
     const hit = this.pcks.get(h);
     if (hit) return hit;
-    // The PEM chain may carry a trailing NUL (QVL tolerates it); anything else is inside the PEM blocks.
-    const blocks = pemBlocks(Buffer.from(certData).toString('latin1')).filter((b) => b.label === 'CERTIFICATE');
-    if (blocks.length === 0) throw fail('PCK_CHAIN_INVALID', 'the quote certification data holds no PEM certificate');
+    const blocks = strictPemCertificates(certData);
     let certs: ParsedCert[];
     try {
       certs = blocks.map((b) => this.cert(b.der));
@@ -221,12 +228,13 @@ export class DcapQuoteVerifier {
     try {
       ext = parsePckExtensions(leaf);
     } catch (e) {
-      if (e instanceof PckExtensionError) throw fail('PCK_EXTENSION_INVALID', `PCK certificate SGX extension: ${e.message}`);
-      throw e;
+      // Any parse failure of the leaf's extensions (including @peculiar's lazy ASN.1 decoding) is a rejection.
+      const why = e instanceof PckExtensionError ? e.message : `does not decode (${(e as Error).message})`;
+      throw fail('PCK_EXTENSION_INVALID', `PCK certificate SGX extension: ${why}`);
     }
     const issuerCn = cnOf(leaf.issuer);
     const caType: PckCaType = /platform/i.test(issuerCn) ? 'platform' : 'processor';
-    const info = { leaf, pool: certs.slice(1), ext, caType };
+    const info = { leaf, pool: certs.slice(1), ext, caType, all: certs };
     this.pcks.set(h, info);
     return info;
   }
@@ -380,4 +388,20 @@ function tbsOf(der: Uint8Array): Uint8Array {
   const [body, len] = hdr(inner);
   if (body + len > der.length) throw new RangeError('CRL DER truncated');
   return der.subarray(inner, body + len);
+}
+
+/**
+ * The type-5 certification data: the chain in strict PEM (64-character lines, LF), optionally followed by one NUL,
+ * which is what Intel's QE writes. Strict on purpose: this text is covered by no signature, so it must be exactly
+ * the canonical encoding of the certificates it carries; any other byte is rejected rather than ignored.
+ */
+function strictPemCertificates(data: Uint8Array): { der: Uint8Array }[] {
+  const text = Buffer.from(data).toString('latin1');
+  const blocks = pemBlocks(text).filter((b) => b.label === 'CERTIFICATE');
+  if (blocks.length === 0) throw fail('PCK_CHAIN_INVALID', 'the quote certification data holds no PEM certificate');
+  const canonical = blocks.map((b) => canonicalPem(b.der)).join('');
+  if (text !== canonical && text !== `${canonical}\0`) {
+    throw fail('PCK_CHAIN_INVALID', 'the quote certification data is not exactly a strict-PEM certificate chain');
+  }
+  return blocks;
 }
