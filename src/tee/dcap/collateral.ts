@@ -94,7 +94,7 @@ export class BundleCollateralProvider implements DcapCollateralProvider {
 
   async getCollateral(req: DcapCollateralRequest): Promise<DcapCollateral> {
     const teeId = req.tee === 'sgx' ? 'SGX' : 'TDX';
-    const pick = (xs: Indexed[]) => xs.sort((a, b) => b.evalNumber - a.evalNumber)[0]?.item;
+    const pick = (xs: Indexed[]) => xs.reduce<Indexed | undefined>((best, x) => (!best || x.evalNumber > best.evalNumber ? x : best), undefined)?.item;
     const tcbInfo = pick(this.tcbInfos.filter((t) => t.id === teeId && t.fmspc === req.fmspc));
     if (!tcbInfo) {
       const have = this.tcbInfos.map((t) => `${t.id} ${t.fmspc}`).join(', ') || 'none';
@@ -103,8 +103,17 @@ export class BundleCollateralProvider implements DcapCollateralProvider {
     const qeId = req.tee === 'sgx' ? 'QE' : 'TD_QE';
     const qeIdentity = pick(this.qeIdentities.filter((q) => q.id === qeId));
     if (!qeIdentity) throw missing(`${this.where} has no ${qeId} identity (needed for a ${teeId} quote)`);
-    return { tcbInfo, qeIdentity, certs: this.certs, crls: this.crls };
+    // Frozen and reused per (tee, FMSPC): the bytes are private to this provider, so the verifier may hash a
+    // frozen set once instead of on every quote.
+    const key = `${req.tee}:${req.fmspc}`;
+    let c = this.handedOut.get(key);
+    if (!c || c.tcbInfo !== tcbInfo || c.qeIdentity !== qeIdentity) {
+      c = Object.freeze({ tcbInfo, qeIdentity, certs: Object.freeze([...this.certs]) as Uint8Array[], crls: Object.freeze([...this.crls]) as Uint8Array[] });
+      this.handedOut.set(key, c);
+    }
+    return c;
   }
+  private readonly handedOut = new Map<string, DcapCollateral>();
 }
 
 function hexOrPemDer(v: unknown, field: string, label: 'X509 CRL' | 'CERTIFICATE'): Uint8Array {

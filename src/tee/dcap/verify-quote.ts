@@ -35,6 +35,13 @@ interface PckInfo {
   caType: PckCaType;
 }
 
+interface PreparedCollateral {
+  certs: ParsedCert[];
+  crls: ParsedCrl[];
+  tcbInfoKey: string;
+  qeIdentityKey: string;
+}
+
 interface SignedItem<T> {
   signer: ParsedCert;
   parsed: T;
@@ -74,6 +81,7 @@ export class DcapQuoteVerifier {
   private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
   private readonly anchorSets = new BoundedMap<string, ParsedCert[]>(16);
+  private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
   private readonly pinned: ParsedCert[];
 
   constructor() {
@@ -117,13 +125,14 @@ export class DcapQuoteVerifier {
     this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
 
     const coll = await this.collateral(opts.dcap, { tee, fmspc: pck.ext.fmspc, caType: pck.caType });
-    const collCerts = coll.certs.map((d) => this.cert(d));
-    const collCrls = coll.crls.map((d) => this.crl(d));
+    const prep = this.prepare(coll);
+    const collCerts = prep.certs;
+    const collCrls = prep.crls;
     const warnings: string[] = [];
     this.checkRevocation(chain, collCrls, at, warnings, 'PCK_REVOKED');
 
-    const tcbInfo = this.signedJson(coll.tcbInfo, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
-    const qeIdentity = this.signedJson(coll.qeIdentity, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);
+    const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
+    const qeIdentity = this.signedJson(coll.qeIdentity, prep.qeIdentityKey, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);
     for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
       const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
       this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
@@ -325,15 +334,35 @@ export class DcapQuoteVerifier {
     return best;
   }
 
+  /**
+   * Content hashes of a collateral set. Frozen sets (BundleCollateralProvider hands out frozen sets over bytes only
+   * it holds) are hashed once per object; any other set is hashed on every call.
+   */
+  private prepare(coll: DcapCollateral): PreparedCollateral {
+    const frozen = Object.isFrozen(coll) && Object.isFrozen(coll.certs) && Object.isFrozen(coll.crls);
+    const hit = frozen ? this.prepared.get(coll) : undefined;
+    if (hit) return hit;
+    const certs = coll.certs.map((d) => this.cert(d));
+    const certsKey = certs.map((c) => c.hash).join(',');
+    const p: PreparedCollateral = {
+      certs,
+      crls: coll.crls.map((d) => this.crl(d)),
+      tcbInfoKey: `${sha256Hex(coll.tcbInfo.body, coll.tcbInfo.signature)}:${certsKey}`,
+      qeIdentityKey: `${sha256Hex(coll.qeIdentity.body, coll.qeIdentity.signature)}:${certsKey}`,
+    };
+    if (frozen) this.prepared.set(coll, p);
+    return p;
+  }
+
   private signedJson<T>(
     item: SignedJson,
+    key: string,
     certs: ParsedCert[],
     what: string,
     code: string,
     cache: Map<string, SignedItem<T>>,
     parse: (text: string) => T,
   ): SignedItem<T> {
-    const key = `${sha256Hex(item.body, item.signature)}:${certs.map((c) => c.hash).join(',')}`;
     const hit = cache.get(key);
     if (hit) return hit;
     const leaves = certs.filter((c) => !c.isCa);
