@@ -308,6 +308,8 @@ export interface QuoteSpec {
   isvProdId?: number;
   isvSvn?: number;
   teeTcbSvn?: number[];
+  /** TD 1.5: current TCB (default: same as teeTcbSvn). */
+  teeTcbSvn2?: number[];
   mrSignerSeam?: Uint8Array;
   seamAttributes?: Uint8Array;
   mrTd?: Uint8Array;
@@ -347,7 +349,7 @@ export function tdBody(s: QuoteSpec): Buffer {
   Buffer.from(s.mrTd ?? Buffer.alloc(48, 0x7d)).copy(b, 136);
   for (let i = 0; i < 4; i++) Buffer.alloc(48, 0xa0 + i).copy(b, 328 + 48 * i);
   Buffer.from(s.reportData ?? Buffer.alloc(64, 0x42)).copy(b, 520);
-  if (s.td15) Buffer.from(s.teeTcbSvn ?? [3, 0, 2]).copy(b, 584);
+  if (s.td15) Buffer.from(s.teeTcbSvn2 ?? s.teeTcbSvn ?? [3, 0, 2]).copy(b, 584);
   return b;
 }
 

@@ -11,6 +11,8 @@ import type { PckExtensions } from './pck-extensions.js';
  */
 export interface TdxTcbInput {
   teeTcbSvn: Uint8Array;
+  /** TD 1.5 bodies: the TCB the TD runs on now (the launch TCB is teeTcbSvn). */
+  teeTcbSvn2?: Uint8Array;
   mrSignerSeam: Uint8Array;
   seamAttributes: Uint8Array;
 }
@@ -23,6 +25,11 @@ export interface TcbEvaluation {
   moduleStatus?: TcbStatus;
   tcbDate: string;
   moduleId?: string;
+  /**
+   * TD 1.5: the TD launched on an OutOfDate TCB but the platform's current TCB (TEE_TCB_SVN2) is no longer out of
+   * date, so relaunching the TD would bring it up to date (QVL-new TDRelaunchCheck.cpp). Reported, not judged.
+   */
+  tdRelaunchAdvised?: { currentStatus: TcbStatus };
 }
 
 function fail(code: string, msg: string): VerificationError {
@@ -167,7 +174,18 @@ export function evaluateTcb(args: {
   if (status === 'Revoked') {
     throw fail('TCB_REVOKED', `the platform TCB is Revoked (platform ${level.tcbStatus}, QE ${qeLevel.tcbStatus}${moduleStatus ? `, TDX module ${moduleStatus}` : ''})`);
   }
+  let tdRelaunchAdvised: TcbEvaluation['tdRelaunchAdvised'];
+  const svn2 = args.tdx?.teeTcbSvn2;
+  if (svn2 && (status === 'OutOfDate' || status === 'OutOfDateConfigurationNeeded')) {
+    try {
+      const current = evaluateTcb({ ...args, tdx: { ...args.tdx!, teeTcbSvn: svn2, teeTcbSvn2: undefined } }).status;
+      if (current !== 'OutOfDate' && current !== 'OutOfDateConfigurationNeeded') tdRelaunchAdvised = { currentStatus: current };
+    } catch {
+      // the current TCB matches no level or is revoked: no relaunch advice
+    }
+  }
   return {
+    tdRelaunchAdvised,
     status,
     advisories: [...new Set(advisories)],
     platformStatus: level.tcbStatus,

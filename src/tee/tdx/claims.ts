@@ -31,7 +31,9 @@ export function tdxClaims(v: DcapVerified, r: TdReport): Claims {
     platform: dcapPlatform(v),
     tcbStatus: v.tcb.status,
     advisories: v.tcb.advisories,
-    warnings: v.warnings,
+    warnings: v.tcb.tdRelaunchAdvised
+      ? [...v.warnings, `TD relaunch advised: the TD launched on an ${v.tcb.status} TCB, the platform's current TCB is ${v.tcb.tdRelaunchAdvised.currentStatus}`]
+      : v.warnings,
     raw: {
       ...dcapCommonRaw(v),
       teeTcbSvn: toHex(r.teeTcbSvn),
@@ -41,6 +43,7 @@ export function tdxClaims(v: DcapVerified, r: TdReport): Claims {
       ...(r.teeTcbSvn2 ? { teeTcbSvn2: toHex(r.teeTcbSvn2) } : {}),
       ...(r.mrServiceTd ? { mrServiceTd: toHex(r.mrServiceTd) } : {}),
       ...(v.tcb.moduleId ? { tdxModuleId: v.tcb.moduleId } : {}),
+      ...(v.tcb.tdRelaunchAdvised ? { tdRelaunchAdvised: true, currentTcbStatus: v.tcb.tdRelaunchAdvised.currentStatus } : {}),
     },
   };
 }

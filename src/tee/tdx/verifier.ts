@@ -18,7 +18,10 @@ export class TdxVerifier implements TeeVerifier {
   }
 
   async verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
-    const v = await this.dcap.verify(input.evidence, 'tdx', dcapOptions(opts), (q) => parseTdReport(q.body));
+    const v = await this.dcap.verify(input.evidence, 'tdx', dcapOptions(opts), (q) => {
+      const r = parseTdReport(q.body);
+      return { teeTcbSvn: r.teeTcbSvn, teeTcbSvn2: r.teeTcbSvn2, mrSignerSeam: r.mrSignerSeam, seamAttributes: r.seamAttributes };
+    });
     return tdxClaims(v, parseTdReport(v.quote.body));
   }
 

@@ -110,3 +110,18 @@ test('TCB info v2 (flat sgxtcbcompNNsvn) is accepted for SGX', async () => {
   assert.equal(r.verified, true, JSON.stringify(r.errors));
   assert.equal(r.tcbStatus, 'UpToDate');
 });
+
+test('TD 1.5 relaunch advice: launched OutOfDate, current TCB (TEE_TCB_SVN2) UpToDate', async () => {
+  const w = await world();
+  const svn = (minor: number, major: number) => [minor, major, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  const q = await w.quote({ tee: 'tdx', version: 5, td15: true, teeTcbSvn: svn(3, 3), teeTcbSvn2: svn(5, 3) });
+  const r = await verifyQuote(w, q, 'tdx');
+  assert.equal(r.verified, true, JSON.stringify(r.errors));
+  assert.equal(r.tcbStatus, 'OutOfDate');
+  assert.equal(r.claims!.raw.tdRelaunchAdvised, true);
+  assert.equal(r.claims!.raw.currentTcbStatus, 'UpToDate');
+  assert.match(r.claims!.warnings.join(' '), /TD relaunch advised/);
+  const same = await verifyQuote(w, await w.quote({ tee: 'tdx', version: 5, td15: true, teeTcbSvn: svn(3, 3) }), 'tdx');
+  assert.equal(same.tcbStatus, 'OutOfDate');
+  assert.equal(same.claims!.raw.tdRelaunchAdvised, undefined);
+});
