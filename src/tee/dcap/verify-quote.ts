@@ -115,6 +115,8 @@ export class DcapQuoteVerifier {
     }
 
     const chain = this.chain(pck.leaf, pck.pool, anchors, 'PCK_CHAIN_INVALID', 'PCK certificate');
+    // PCK leaf → PCK Platform/Processor CA → root, as Intel issues them.
+    if (chain.length !== 3) throw fail('PCK_CHAIN_INVALID', `the PCK certificate chain has ${chain.length} certificates, expected leaf, PCK CA and root`);
     // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
     // nothing in the certification data goes unchecked.
     for (const c of pck.all) {
@@ -135,6 +137,11 @@ export class DcapQuoteVerifier {
     const qeIdentity = this.signedJson(coll.qeIdentity, prep.qeIdentityKey, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);
     for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
       const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
+      // Intel's TCB Signing certificate is issued by the root itself; any longer path (e.g. a PCK key signing
+      // collateral) is refused.
+      if (ch.length !== 2) {
+        throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
+      }
       this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
       this.checkRevocation(ch, collCrls, at, warnings, 'TCB_SIGNING_CERT_REVOKED');
       this.checkIssued(item.parsed, name, at, warnings);

@@ -83,3 +83,22 @@ test('QuoteCollateralV3 JSON: missing keys are named, bad signatures rejected', 
     (e: CollateralError) => e.code === 'COLLATERAL_INVALID',
   );
 });
+
+test('a custom DcapCollateralProvider is asked by TEE type, FMSPC and PCK CA type', async () => {
+  const w = await world();
+  const asked: unknown[] = [];
+  const provider = {
+    async getCollateral(req: { tee: 'sgx' | 'tdx'; fmspc: string; caType: 'platform' | 'processor' }) {
+      asked.push(req);
+      return w.collateral(req.tee);
+    },
+  };
+  for (const [tee, version] of [['sgx', 3], ['tdx', 4]] as const) {
+    const r = await verifyEvidence(await w.quote({ tee, version }), { at: w.at, trustAnchors: w.trustAnchors, dcap: { provider } });
+    assert.equal(r.verified, true, JSON.stringify(r.errors));
+  }
+  assert.deepEqual(asked, [
+    { tee: 'sgx', fmspc: '00A067110000', caType: 'processor' },
+    { tee: 'tdx', fmspc: 'B0C06F000000', caType: 'platform' },
+  ]);
+});

@@ -104,6 +104,11 @@ test('bad collateral signatures: tampered TCB info / QE identity, rogue signer',
     verifyQuote(w, q, 'tdx', { tweaks: { signer: w.pki.rogueSigner, tcbChain: [w.pki.rogueSigner, w.pki.rogueRoot] } }),
     'TCB_SIGNING_CHAIN_INVALID',
   );
+  // A PCK key (chains to the root through the PCK CA) must not be able to sign collateral.
+  await expectCode(
+    verifyQuote(w, q, 'tdx', { tweaks: { signer: w.tdxPck, tcbChain: [w.tdxPck, w.pki.platformCa, w.pki.root] } }),
+    'TCB_SIGNING_CHAIN_INVALID',
+  );
 });
 
 test('quote signed by another key is QUOTE_SIGNATURE_INVALID; QE report signature and binding are checked', async () => {

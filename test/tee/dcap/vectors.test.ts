@@ -115,3 +115,9 @@ test('trustee TDX v4 quote: the quote and QE report signatures and the PCK chain
   const binding = createHash('sha256').update(q.attestKey).update(q.qeAuthData).digest();
   assert.deepEqual(binding, Buffer.from(parseEnclaveReport(q.qeReport).reportData.subarray(0, 32)));
 });
+
+test('the pinned Intel SGX Root CA is byte-identical to the published certificate', { skip: vectorsSkip }, async () => {
+  const { INTEL_SGX_ROOT_CA_PEM } = await import('../../../src/tee/dcap/constants.js');
+  const { pemBlocks } = await import('../../../src/tee/dcap/pki.js');
+  assert.deepEqual(Buffer.from(pemBlocks(INTEL_SGX_ROOT_CA_PEM)[0].der), Buffer.from(readVector('roots/Intel_SGX_RootCA.der')));
+});
