@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { createPublicKey, verify, X509Certificate } from 'node:crypto';
 import { verifyEvidence, createVerifierRegistry } from '../src/index.js';
-import { openDcapCollateral } from '../src/tee/dcap/collateral.js';
+import { BundleCollateralProvider, openDcapCollateral } from '../src/tee/dcap/collateral.js';
 import { parseQuote } from '../src/tee/dcap/quote.js';
 import { createDcapWorld } from '../test/support/dcap-world.js';
 import { haveVectors, readVector, vectorsDir } from '../test/support/vectors.js';
@@ -56,9 +56,15 @@ interface Case {
 }
 
 const w = await createDcapWorld();
+/** Collateral served the way `--collateral` and the service serve it: through a provider. */
+async function testProvider(tee: 'sgx' | 'tdx'): Promise<BundleCollateralProvider> {
+  const c = await w.collateral(tee);
+  return new BundleCollateralProvider({ tcbInfos: [c.tcbInfo], qeIdentities: [c.qeIdentity], certs: c.certs, crls: c.crls });
+}
 const cases: Case[] = [
-  { name: 'SGX v3 (test PKI)', quote: await w.quote({ tee: 'sgx', version: 3 }), opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: await w.collateral('sgx') } } },
-  { name: 'TDX v4 (test PKI)', quote: await w.quote({ tee: 'tdx', version: 4 }), opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: await w.collateral('tdx') } } },
+  { name: 'SGX v3 (test PKI)', quote: await w.quote({ tee: 'sgx', version: 3 }), opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { provider: await testProvider('sgx') } } },
+  { name: 'TDX v4 (test PKI)', quote: await w.quote({ tee: 'tdx', version: 4 }), opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { provider: await testProvider('tdx') } } },
+  { name: 'TDX v5 TD1.5 (test PKI)', quote: await w.quote({ tee: 'tdx', version: 5, td15: true }), opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { provider: await testProvider('tdx') } } },
 ];
 if (haveVectors) {
   const at = new Date('2025-07-01T00:00:00Z');

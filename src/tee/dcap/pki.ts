@@ -1,4 +1,4 @@
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, hash as oneShotHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { px509 } from './x509-lib.js';
 
 /**
@@ -33,6 +33,7 @@ export interface ParsedCrl {
 }
 
 export function sha256Hex(...parts: (Uint8Array | string)[]): string {
+  if (parts.length === 1) return oneShotHash('sha256', parts[0], 'hex');
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return h.digest('hex');
