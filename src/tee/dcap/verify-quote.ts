@@ -3,7 +3,10 @@ import { CollateralError, EvidenceFormatError, VerificationError } from '../comm
 import { INTEL_QE_VENDOR_ID, INTEL_SGX_ROOT_CA_PEM, TEE_TYPE_SGX } from './constants.js';
 import { parseQuote, type DcapQuote } from './quote.js';
 import { parseEnclaveReport, type EnclaveReport } from './enclave-report.js';
-import { canonicalPem, cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type ParsedCert, type ParsedCrl } from './pki.js';
+import { cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type ParsedCert, type ParsedCrl } from './pki.js';
+import { BoundedMap } from './bounded-map.js';
+import { verifyCrlSignature } from './crl-signature.js';
+import { strictPemCertificates } from './cert-data.js';
 import { parsePckExtensions, PckExtensionError, type PckExtensions } from './pck-extensions.js';
 import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral-json.js';
 import { evaluateTcb, type TcbEvaluation, type TdxTcbInput } from './tcb-eval.js';
@@ -45,17 +48,6 @@ interface PreparedCollateral {
 interface SignedItem<T> {
   signer: ParsedCert;
   parsed: T;
-}
-
-/** A bounded map: input-dependent caches (attestation keys, PCK chains) must not grow without limit. */
-class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override set(k: K, v: V): this {
-    if (this.size >= this.limit && !this.has(k)) this.delete(this.keys().next().value as K);
-    return super.set(k, v);
-  }
 }
 
 const ATT_KEY_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
@@ -393,51 +385,4 @@ export class DcapQuoteVerifier {
     }
     if (p.nextUpdate.getTime() - t < DAY) warnings.push(`the ${what} expires within a day (${p.nextUpdate.toISOString()})`);
   }
-}
-
-/** CRL signatures: checked with node:crypto over the DER tbsCertList (ECDSA, DER-encoded signature). */
-function verifyCrlSignature(c: ParsedCrl, issuer: ParsedCert): boolean {
-  try {
-    const tbs = tbsOf(c.der);
-    const alg = c.crl.signatureAlgorithm as { hash?: { name?: string } };
-    const hash = (alg.hash?.name ?? 'SHA-256').replace('-', '').toLowerCase();
-    return ecVerify(hash, tbs, issuer.key, Buffer.from(c.crl.signature));
-  } catch {
-    return false;
-  }
-}
-
-/** The first element (tbsCertList) of the outer SEQUENCE, as raw DER bytes. */
-function tbsOf(der: Uint8Array): Uint8Array {
-  const hdr = (off: number): [number, number] => {
-    let len = der[off + 1];
-    let p = off + 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + der[p + i];
-      p += n;
-    }
-    return [p, len];
-  };
-  const [inner] = hdr(0);
-  const [body, len] = hdr(inner);
-  if (body + len > der.length) throw new RangeError('CRL DER truncated');
-  return der.subarray(inner, body + len);
-}
-
-/**
- * The type-5 certification data: the chain in strict PEM (64-character lines, LF), optionally followed by one NUL,
- * which is what Intel's QE writes. Strict on purpose: this text is covered by no signature, so it must be exactly
- * the canonical encoding of the certificates it carries; any other byte is rejected rather than ignored.
- */
-function strictPemCertificates(data: Uint8Array): { der: Uint8Array }[] {
-  const text = Buffer.from(data).toString('latin1');
-  const blocks = pemBlocks(text).filter((b) => b.label === 'CERTIFICATE');
-  if (blocks.length === 0) throw fail('PCK_CHAIN_INVALID', 'the quote certification data holds no PEM certificate');
-  const canonical = blocks.map((b) => canonicalPem(b.der)).join('');
-  if (text !== canonical && text !== `${canonical}\0`) {
-    throw fail('PCK_CHAIN_INVALID', 'the quote certification data is not exactly a strict-PEM certificate chain');
-  }
-  return blocks;
 }
