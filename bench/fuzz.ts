@@ -45,8 +45,9 @@ for (const [i, c] of cases.entries()) {
   if (!base.verified) throw new Error(`fuzz: ${c.name} does not verify unmutated: ${JSON.stringify(base.errors)}`);
   const fields = lengthFields(c.q);
   const r = rng(seed + i);
-  const per = Math.ceil(N / cases.length);
-  for (let k = 0; k < per && ran + skipped < N; k++) {
+  // Each case gets an equal share of N real mutations; no-op mutations (identical content) do not count.
+  const quota = Math.min(N, Math.round(((i + 1) * N) / cases.length));
+  for (let k = 0; ran < quota; k++) {
     const m = mutate(c.q, fields, r);
     if (equivalent(c.q, m)) {
       skipped++;
