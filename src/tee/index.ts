@@ -20,3 +20,5 @@ export function createVerifierRegistry(): VerifierRegistry {
 }
 
 export { VerifierRegistry } from './registry.js';
+export { BundleCollateralProvider, openDcapCollateral } from './dcap/collateral.js';
+export type { DcapCollateral, DcapCollateralProvider, DcapCollateralRequest, DcapOptions, SignedJson } from './dcap/collateral.js';
