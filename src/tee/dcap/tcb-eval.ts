@@ -157,19 +157,23 @@ export function evaluateTcb(args: {
     );
   }
   const components: TcbStatus[] = [];
-  const advisories = [...level.advisoryIds];
   let moduleStatus: TcbStatus | undefined;
   let moduleId: string | undefined;
+  let moduleLevel: IsvLevel | undefined;
   if (args.tdx) {
     const m = evaluateModule(info, args.quoteVersion, args.tdx);
     moduleStatus = m.status;
     moduleId = m.id;
+    moduleLevel = m.level;
     if (m.status) components.push(m.status);
-    if (m.level) advisories.push(...m.level.advisoryIds);
   }
   const qeLevel = evaluateQe(args.qeIdentity, args.qeReport, tee);
   components.push(qeLevel.tcbStatus);
-  advisories.push(...qeLevel.advisoryIds);
+  // QVL-new finalizeTcbEvaluation: platform ++ QE ++ module advisories (deduped here), tcbDate = the earliest.
+  const advisories = [...level.advisoryIds, ...qeLevel.advisoryIds, ...(moduleLevel?.advisoryIds ?? [])];
+  const tcbDate = [level.tcbDate, qeLevel.tcbDate, ...(moduleLevel ? [moduleLevel.tcbDate] : [])].reduce((a, b) =>
+    new Date(b).getTime() < new Date(a).getTime() ? b : a,
+  );
   const status = convergeStatus(level.tcbStatus, components);
   if (status === 'Revoked') {
     throw fail('TCB_REVOKED', `the platform TCB is Revoked (platform ${level.tcbStatus}, QE ${qeLevel.tcbStatus}${moduleStatus ? `, TDX module ${moduleStatus}` : ''})`);
@@ -191,7 +195,7 @@ export function evaluateTcb(args: {
     platformStatus: level.tcbStatus,
     qeStatus: qeLevel.tcbStatus,
     moduleStatus,
-    tcbDate: level.tcbDate,
+    tcbDate,
     moduleId,
   };
 }

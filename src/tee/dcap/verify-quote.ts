@@ -60,6 +60,8 @@ const fail = (code: string, msg: string) => new VerificationError(code, msg);
  * input-independent or keyed by content hash (certificate/CRL/collateral signatures, parsed collateral, a PCK
  * chain's signature result). Per quote it always runs: both report signatures, the QE report data binding,
  * every validity window against opts.at, revocation lookups of this chain's serials, and the TCB evaluation.
+ * Expiry model: like dcap-qvl (and unlike QvE, which only flags it), any window that does not hold at opts.at is a
+ * rejection; callers verify old evidence "as of" a time inside its collateral's window.
  */
 export class DcapQuoteVerifier {
   private readonly certs = new BoundedMap<string, ParsedCert>(4096);
