@@ -144,7 +144,8 @@ export interface TestPki {
   /** A second TCB signing cert, not issued by the root (for bad-chain tests). */
   rogueRoot: Party;
   rogueSigner: Party;
-  issuePck(ca: 'platform' | 'processor', tcb: PckTcb, o?: { from?: Date; to?: Date }): Promise<Party>;
+  /** `extDer` replaces the SGX extension value (null: no SGX extension at all). */
+  issuePck(ca: 'platform' | 'processor', tcb: PckTcb, o?: { from?: Date; to?: Date; extDer?: Uint8Array | null }): Promise<Party>;
   crl(issuer: Party, o?: { revoked?: string[]; thisUpdate?: Date; nextUpdate?: Date }): Promise<Uint8Array>;
 }
 
@@ -174,7 +175,7 @@ export async function createTestPki(o: PkiOptions = {}): Promise<TestPki> {
         ca: false,
         from: w.from ?? from,
         to: w.to ?? to,
-        ext: [new px509.Extension(SGX_EXTENSION_OID, false, sgxExtensionDer(tcb, ca === 'platform'))],
+        ext: w.extDer === null ? [] : [new px509.Extension(SGX_EXTENSION_OID, false, w.extDer ?? sgxExtensionDer(tcb, ca === 'platform'))],
       }),
     crl: async (issuer, c = {}) => {
       const thisUpdate = c.thisUpdate ?? from;

@@ -183,3 +183,32 @@ test('a warm verifier still runs every per-quote check (cache hits never skip on
   await expectCode(verifyQuote(w, q, 'sgx', { registry, at: new Date(w.pki.to.getTime() + DAY) }), 'PCK_CHAIN_INVALID');
   assert.equal((await verifyQuote(w, q, 'sgx', { registry })).verified, true);
 });
+
+test('PCK certificates without a well-formed SGX extension are PCK_EXTENSION_INVALID', async () => {
+  const w = await world();
+  const { sgxExtensionDer } = await import('../../support/dcap-pki.js');
+  const { SGX_FMSPC, PCK_COMPS } = await import('../../support/dcap-world.js');
+  const tcb = { comps: PCK_COMPS, pceSvn: 13, fmspc: SGX_FMSPC };
+  const good = sgxExtensionDer(tcb, false);
+  const variants: (Uint8Array | null)[] = [
+    null, // no SGX extension
+    new Uint8Array([0x30, 0x00]), // empty SEQUENCE: every entry missing
+    new Uint8Array(good.subarray(0, good.length - 3)), // truncated DER
+    sgxExtensionDer({ ...tcb, fmspc: '00A0671100' }, false), // FMSPC of 5 bytes
+  ];
+  for (const extDer of variants) {
+    const pck = await w.pki.issuePck('processor', tcb, { extDer });
+    const q = await w.quote({ tee: 'sgx', version: 3, pck });
+    await expectCode(verifyQuote(w, q, 'sgx'), 'PCK_EXTENSION_INVALID');
+  }
+});
+
+test('signed but malformed TCB info / QE identity JSON is COLLATERAL_INVALID', async () => {
+  const w = await world();
+  const q = await w.quote({ tee: 'sgx', version: 3 });
+  await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { tcbInfo: (s) => (s.levels[0].status = 'Bogus') } }), 'COLLATERAL_INVALID');
+  await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { tcbInfo: (s) => (s.levels = []) } }), 'COLLATERAL_INVALID');
+  await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { tcbInfo: (s) => (s.fmspc = 'XYZ') } }), 'COLLATERAL_INVALID');
+  await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { qeIdentity: (s) => (s.levels = []) } }), 'COLLATERAL_INVALID');
+  await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { qeIdentity: (s) => (s.mrsigner = 'abcd') } }), 'COLLATERAL_INVALID');
+});
