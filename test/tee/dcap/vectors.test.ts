@@ -83,7 +83,7 @@ test('real collateral split into a PCS directory (files named arbitrarily) verif
   }
 });
 
-test('trustee Occlum SGX and TDX v4/v5 quotes parse and report debug=true where the DEBUG bit is set', { skip: vectorsSkip }, async () => {
+test('trustee Occlum SGX and TDX v4 quotes parse with debug=true; the TDX v5 (TD 1.5) one has debug=false', { skip: vectorsSkip }, async () => {
   const occ = parseQuote(readVector('sgx/trustee_occlum_quote_debug.dat'));
   assert.equal(occ.version, 3);
   assert.equal(parseEnclaveReport(occ.body).debug, true);
@@ -92,7 +92,8 @@ test('trustee Occlum SGX and TDX v4/v5 quotes parse and report debug=true where 
   assert.equal(parseTdReport(td4.body).debug, true);
   const td5 = parseQuote(readVector('tdx/trustee_tdx_quote_5.dat'));
   assert.equal(td5.version, 5);
-  assert.equal(typeof parseTdReport(td5.body).debug, 'boolean');
+  assert.equal(td5.bodyType, 3); // TD 1.5 body
+  assert.equal(parseTdReport(td5.body).debug, false); // this one is a production TD (TD_ATTRIBUTES 0000001000000000)
   // No collateral ships with them: verification is a typed COLLATERAL_MISSING, never a pass.
   const r = await verifyEvidence(readVector('tdx/trustee_tdx_quote_4.dat'), { registry: createVerifierRegistry(), at: AT_2025 });
   assert.equal(r.verified, false);
