@@ -18,7 +18,7 @@ export interface ParsedCert {
   notBefore: Date;
   notAfter: Date;
   isCa: boolean;
-  /** Raw DER of the extension values by OID (only the ones callers ask for are decoded). */
+  /** The same certificate parsed by @peculiar/x509 (DN strings, extensions). */
   peculiar: px509.X509Certificate;
 }
 
