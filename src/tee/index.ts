@@ -1,5 +1,8 @@
 import { VerifierRegistry } from './registry.js';
 import type { TeeVerifier } from './common/verifier.js';
+import { DcapQuoteVerifier } from './dcap/verify-quote.js';
+import { SgxVerifier } from './sgx/verifier.js';
+import { TdxVerifier } from './tdx/verifier.js';
 import { SnpVerifier } from './snp/verifier.js';
 
 /**
@@ -7,7 +10,11 @@ import { SnpVerifier } from './snp/verifier.js';
  * instances: callers that want warm caches (services, benchmarks) keep and reuse the registry.
  */
 export function createVerifierRegistry(): VerifierRegistry {
+  // SGX and TDX share one DCAP verifier so their collateral and certificate caches are shared too.
+  const dcap = new DcapQuoteVerifier();
   const verifiers: TeeVerifier[] = [
+    new SgxVerifier(dcap),
+    new TdxVerifier(dcap),
     // Each TEE module adds its verifier here.
     new SnpVerifier(),
   ];
@@ -15,3 +22,5 @@ export function createVerifierRegistry(): VerifierRegistry {
 }
 
 export { VerifierRegistry } from './registry.js';
+export { BundleCollateralProvider, openDcapCollateral } from './dcap/collateral.js';
+export type { DcapCollateral, DcapCollateralProvider, DcapCollateralRequest, DcapOptions, SignedJson } from './dcap/collateral.js';

@@ -1,0 +1,390 @@
+import { createHash, createPublicKey, verify as ecVerify, type KeyObject } from 'node:crypto';
+import { CollateralError, EvidenceFormatError, VerificationError } from '../common/errors.js';
+import { INTEL_QE_VENDOR_ID, INTEL_SGX_ROOT_CA_PEM, TEE_TYPE_SGX } from './constants.js';
+import { parseQuote, type DcapQuote } from './quote.js';
+import { parseEnclaveReport, type EnclaveReport } from './enclave-report.js';
+import { cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type ParsedCert, type ParsedCrl } from './pki.js';
+import { BoundedMap } from './bounded-map.js';
+import { verifyCrlSignature } from './crl-signature.js';
+import { strictPemCertificates } from './cert-data.js';
+import { parsePckExtensions, PckExtensionError, type PckExtensions } from './pck-extensions.js';
+import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral-json.js';
+import { evaluateTcb, type TcbEvaluation, type TdxTcbInput } from './tcb-eval.js';
+import type { DcapCollateral, DcapOptions, PckCaType, SignedJson } from './collateral.js';
+
+export interface DcapVerifyOptions {
+  at: Date;
+  trustAnchors?: Uint8Array[];
+  dcap?: DcapOptions;
+}
+
+export interface DcapVerified {
+  quote: DcapQuote;
+  qeReport: EnclaveReport;
+  pck: PckExtensions;
+  caType: PckCaType;
+  tcb: TcbEvaluation;
+  tcbInfo: TcbInfo;
+  qeIdentity: QeIdentity;
+  warnings: string[];
+}
+
+interface PckInfo {
+  /** Every certificate the quote carries, leaf first. */
+  all: ParsedCert[];
+  leaf: ParsedCert;
+  pool: ParsedCert[];
+  ext: PckExtensions;
+  caType: PckCaType;
+}
+
+interface PreparedCollateral {
+  certs: ParsedCert[];
+  crls: ParsedCrl[];
+  tcbInfoKey: string;
+  qeIdentityKey: string;
+}
+
+interface SignedItem<T> {
+  signer: ParsedCert;
+  parsed: T;
+}
+
+const ATT_KEY_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
+const DAY = 86_400_000;
+
+const fail = (code: string, msg: string) => new VerificationError(code, msg);
+
+/**
+ * DCAP quote verification shared by the SGX and TDX verifiers. One instance owns its caches; everything cached is
+ * input-independent or keyed by content hash (certificate/CRL/collateral signatures, parsed collateral, a PCK
+ * chain's signature result). Per quote it always runs: both report signatures, the QE report data binding,
+ * every validity window against opts.at, revocation lookups of this chain's serials, and the TCB evaluation.
+ * Expiry model: like dcap-qvl (and unlike QvE, which only flags it), any window that does not hold at opts.at is a
+ * rejection; callers verify old evidence "as of" a time inside its collateral's window.
+ */
+export class DcapQuoteVerifier {
+  private readonly certs = new BoundedMap<string, ParsedCert>(4096);
+  private readonly crls = new BoundedMap<string, ParsedCrl>(256);
+  /** `${crlHash}:${issuerHash}` → signature verified. */
+  private readonly crlSigs = new BoundedMap<string, boolean>(1024);
+  /** `${leafHash}:${poolKey}:${anchorsKey}` → verified chain leaf..anchor. */
+  private readonly chains = new BoundedMap<string, ParsedCert[]>(4096);
+  private readonly pcks = new BoundedMap<string, PckInfo>(4096);
+  private readonly attKeys = new BoundedMap<string, KeyObject>(4096);
+  private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
+  private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
+  private readonly anchorSets = new BoundedMap<string, ParsedCert[]>(16);
+  private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
+  private readonly pinned: ParsedCert[];
+
+  constructor() {
+    this.pinned = pemBlocks(INTEL_SGX_ROOT_CA_PEM).map((b) => this.cert(b.der));
+  }
+
+  async verify(bytes: Uint8Array, tee: 'sgx' | 'tdx', opts: DcapVerifyOptions, tdxOf?: (q: DcapQuote) => TdxTcbInput): Promise<DcapVerified> {
+    const q = parseQuote(bytes);
+    const isSgx = q.teeType === TEE_TYPE_SGX;
+    if (isSgx !== (tee === 'sgx')) {
+      throw new EvidenceFormatError('TEE_TYPE_MISMATCH', `the quote is ${isSgx ? 'SGX' : 'TDX'}, not ${tee.toUpperCase()}`);
+    }
+    if (Buffer.compare(q.qeVendorId, INTEL_QE_VENDOR_ID) !== 0) {
+      throw fail('QE_VENDOR_MISMATCH', `QE vendor id ${Buffer.from(q.qeVendorId).toString('hex')} is not Intel's`);
+    }
+    const at = opts.at;
+    const anchors = this.anchors(opts.trustAnchors);
+    const pck = this.pck(q.certData);
+
+    // Per-quote signatures and binding: never cached.
+    if (!ecVerify('sha256', q.signedData, { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' }, q.signature)) {
+      throw fail('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
+    }
+    if (!ecVerify('sha256', q.qeReport, { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' }, q.qeReportSignature)) {
+      throw fail('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
+    }
+    const qeReport = parseEnclaveReport(q.qeReport);
+    const binding = createHash('sha256').update(q.attestKey).update(q.qeAuthData).digest();
+    if (Buffer.compare(binding, qeReport.reportData.subarray(0, 32)) !== 0) {
+      throw fail('QE_REPORT_DATA_MISMATCH', 'QE report data is not SHA-256(attestation key ‖ QE authentication data)');
+    }
+
+    const chain = this.chain(pck.leaf, pck.pool, anchors, 'PCK_CHAIN_INVALID', 'PCK certificate');
+    // PCK leaf → PCK Platform/Processor CA → root, as Intel issues them.
+    if (chain.length !== 3) throw fail('PCK_CHAIN_INVALID', `the PCK certificate chain has ${chain.length} certificates, expected leaf, PCK CA and root`);
+    // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
+    // nothing in the certification data goes unchecked.
+    for (const c of pck.all) {
+      if (!chain.some((x) => x.hash === c.hash)) {
+        throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
+      }
+    }
+    this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
+
+    const coll = await this.collateral(opts.dcap, { tee, fmspc: pck.ext.fmspc, caType: pck.caType });
+    const prep = this.prepare(coll);
+    const collCerts = prep.certs;
+    const collCrls = prep.crls;
+    const warnings: string[] = [];
+    this.checkRevocation(chain, collCrls, at, warnings, 'PCK_REVOKED');
+
+    const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
+    const qeIdentity = this.signedJson(coll.qeIdentity, prep.qeIdentityKey, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);
+    for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
+      const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
+      // Intel's TCB Signing certificate is issued by the root itself; any longer path (e.g. a PCK key signing
+      // collateral) is refused.
+      if (ch.length !== 2) {
+        throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
+      }
+      this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
+      this.checkRevocation(ch, collCrls, at, warnings, 'TCB_SIGNING_CERT_REVOKED');
+      this.checkIssued(item.parsed, name, at, warnings);
+    }
+
+    const tcb = evaluateTcb({
+      tee,
+      quoteVersion: q.version,
+      tcbInfo: tcbInfo.parsed,
+      qeIdentity: qeIdentity.parsed,
+      pck: pck.ext,
+      qeReport,
+      tdx: tdxOf?.(q),
+    });
+    return { quote: q, qeReport, pck: pck.ext, caType: pck.caType, tcb, tcbInfo: tcbInfo.parsed, qeIdentity: qeIdentity.parsed, warnings };
+  }
+
+  private async collateral(o: DcapOptions | undefined, req: { tee: 'sgx' | 'tdx'; fmspc: string; caType: PckCaType }): Promise<DcapCollateral> {
+    if (o?.collateral) return o.collateral;
+    if (o?.provider) return o.provider.getCollateral(req);
+    throw new CollateralError(
+      'COLLATERAL_MISSING',
+      `no DCAP collateral was given (TCB info for ${req.tee.toUpperCase()} FMSPC ${req.fmspc}, QE identity, ${req.caType} PCK CRL, Root CA CRL): pass --collateral`,
+    );
+  }
+
+  private cert(der: Uint8Array): ParsedCert {
+    const h = sha256Hex(der);
+    let c = this.certs.get(h);
+    if (!c) {
+      try {
+        c = parseCertDer(der, h);
+      } catch (e) {
+        throw new CollateralError('CERT_INVALID', `a certificate does not parse: ${(e as Error).message}`);
+      }
+      this.certs.set(h, c);
+    }
+    return c;
+  }
+
+  private crl(der: Uint8Array): ParsedCrl {
+    const h = sha256Hex(der);
+    let c = this.crls.get(h);
+    if (!c) {
+      try {
+        c = parseCrlDer(der, h);
+      } catch (e) {
+        throw new CollateralError('CRL_INVALID', `a CRL does not parse: ${(e as Error).message}`);
+      }
+      this.crls.set(h, c);
+    }
+    return c;
+  }
+
+  private anchors(given: Uint8Array[] | undefined): ParsedCert[] {
+    if (!given || given.length === 0) return this.pinned;
+    const key = sha256Hex(...given);
+    let a = this.anchorSets.get(key);
+    if (!a) {
+      a = [];
+      for (const g of given) {
+        const text = Buffer.from(g).toString('latin1');
+        const ders = text.includes('-----BEGIN') ? pemBlocks(text).filter((b) => b.label === 'CERTIFICATE').map((b) => b.der) : [g];
+        for (const d of ders) a.push(this.cert(d));
+      }
+      if (a.length === 0) throw new CollateralError('TRUST_ANCHOR_INVALID', 'the trust anchors hold no certificate');
+      this.anchorSets.set(key, a);
+    }
+    return a;
+  }
+
+  private attKey(raw: Uint8Array): KeyObject {
+    const h = Buffer.from(raw).toString('latin1');
+    let k = this.attKeys.get(h);
+    if (!k) {
+      try {
+        k = createPublicKey({ key: Buffer.concat([ATT_KEY_SPKI_PREFIX, Buffer.from([4]), raw]), format: 'der', type: 'spki' });
+      } catch {
+        throw fail('QUOTE_SIGNATURE_INVALID', 'the attestation key is not a point on P-256');
+      }
+      this.attKeys.set(h, k);
+    }
+    return k;
+  }
+
+  /** Parses the type-5 PEM chain once per distinct content: leaf, the rest of the chain, SGX extensions, CA type. */
+  private pck(certData: Uint8Array): PckInfo {
+    const h = sha256Hex(certData);
+    const hit = this.pcks.get(h);
+    if (hit) return hit;
+    const blocks = strictPemCertificates(certData);
+    let certs: ParsedCert[];
+    try {
+      certs = blocks.map((b) => this.cert(b.der));
+    } catch (e) {
+      throw fail('PCK_CHAIN_INVALID', `a certificate of the quote's PCK chain does not parse: ${(e as Error).message}`);
+    }
+    const leaf = certs[0];
+    let ext: PckExtensions;
+    try {
+      ext = parsePckExtensions(leaf);
+    } catch (e) {
+      // Any parse failure of the leaf's extensions (including @peculiar's lazy ASN.1 decoding) is a rejection.
+      const why = e instanceof PckExtensionError ? e.message : `does not decode (${(e as Error).message})`;
+      throw fail('PCK_EXTENSION_INVALID', `PCK certificate SGX extension: ${why}`);
+    }
+    const issuerCn = cnOf(leaf.issuer);
+    const caType: PckCaType = /platform/i.test(issuerCn) ? 'platform' : 'processor';
+    const info = { leaf, pool: certs.slice(1), ext, caType, all: certs };
+    this.pcks.set(h, info);
+    return info;
+  }
+
+  /** leaf → … → anchor, signatures checked once per (leaf, pool, anchors) content; windows and CRLs are not here. */
+  private chain(leaf: ParsedCert, pool: ParsedCert[], anchors: ParsedCert[], code: string, what: string): ParsedCert[] {
+    const key = `${leaf.hash}:${pool.map((c) => c.hash).join(',')}:${anchors.map((c) => c.hash).join(',')}`;
+    const hit = this.chains.get(key);
+    if (hit) return hit;
+    const out = [leaf];
+    let cur = leaf;
+    for (let depth = 0; depth < 6; depth++) {
+      if (anchors.some((a) => a.hash === cur.hash)) {
+        this.chains.set(key, out);
+        return out;
+      }
+      const anchor = anchors.find((a) => a.subject === cur.issuer && cur.x509.verify(a.key));
+      if (anchor) {
+        out.push(anchor);
+        this.chains.set(key, out);
+        return out;
+      }
+      const next = pool.find((c) => c.hash !== cur.hash && c.isCa && c.subject === cur.issuer && cur.x509.verify(c.key));
+      if (!next) {
+        const named = pool.some((c) => c.subject === cur.issuer) || anchors.some((a) => a.subject === cur.issuer);
+        throw fail(
+          code,
+          named
+            ? `the ${what} chain is broken: the signature of '${cnOf(cur.subject)}' does not verify with its issuer '${cnOf(cur.issuer)}'`
+            : `the ${what} chain does not reach a trust anchor: no certificate for issuer '${cnOf(cur.issuer)}'`,
+        );
+      }
+      out.push(next);
+      cur = next;
+    }
+    throw fail(code, `the ${what} chain is too long`);
+  }
+
+  private checkWindows(chain: ParsedCert[], at: Date, code: string): void {
+    for (const c of chain) {
+      if (!validAt(c, at)) {
+        throw fail(code, `certificate '${cnOf(c.subject)}' is not valid at ${at.toISOString()} (valid ${c.notBefore.toISOString()} .. ${c.notAfter.toISOString()})`);
+      }
+    }
+  }
+
+  /** Every certificate below the anchor must be covered by a valid CRL from its issuer and not be listed in it. */
+  private checkRevocation(chain: ParsedCert[], crls: ParsedCrl[], at: Date, warnings: string[], leafCode: string): void {
+    for (let i = 0; i + 1 < chain.length; i++) {
+      const cert = chain[i];
+      const issuer = chain[i + 1];
+      const crl = this.crlFor(issuer, crls);
+      const t = at.getTime();
+      if (t < crl.thisUpdate.getTime() || (crl.nextUpdate && t > crl.nextUpdate.getTime())) {
+        throw fail(
+          'CRL_EXPIRED',
+          `the CRL of '${cnOf(issuer.subject)}' is not valid at ${at.toISOString()} (thisUpdate ${crl.thisUpdate.toISOString()}, nextUpdate ${crl.nextUpdate?.toISOString() ?? 'none'})`,
+        );
+      }
+      if (crl.nextUpdate && crl.nextUpdate.getTime() - t < DAY) {
+        warnings.push(`the CRL of '${cnOf(issuer.subject)}' expires within a day (${crl.nextUpdate.toISOString()})`);
+      }
+      if (crl.revoked.has(cert.serial)) {
+        throw fail(
+          i === 0 ? leafCode : 'CERT_REVOKED',
+          `certificate '${cnOf(cert.subject)}' (serial ${cert.serial}) is revoked by the CRL of '${cnOf(issuer.subject)}'`,
+        );
+      }
+    }
+  }
+
+  private crlFor(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
+    const named = crls.filter((c) => c.issuer === issuer.subject);
+    if (named.length === 0) {
+      throw new CollateralError('COLLATERAL_MISSING', `the collateral has no CRL issued by '${cnOf(issuer.subject)}'`);
+    }
+    let best: ParsedCrl | undefined;
+    for (const c of named) {
+      const k = `${c.hash}:${issuer.hash}`;
+      let ok = this.crlSigs.get(k);
+      if (ok === undefined) {
+        ok = verifyCrlSignature(c, issuer);
+        this.crlSigs.set(k, ok);
+      }
+      if (ok && (!best || c.thisUpdate > best.thisUpdate)) best = c;
+    }
+    if (!best) throw fail('CRL_SIGNATURE_INVALID', `the CRL of '${cnOf(issuer.subject)}' is not signed by it`);
+    return best;
+  }
+
+  /**
+   * Content hashes of a collateral set. Frozen sets (BundleCollateralProvider hands out frozen sets over bytes only
+   * it holds) are hashed once per object; any other set is hashed on every call.
+   */
+  private prepare(coll: DcapCollateral): PreparedCollateral {
+    const frozen = Object.isFrozen(coll) && Object.isFrozen(coll.certs) && Object.isFrozen(coll.crls);
+    const hit = frozen ? this.prepared.get(coll) : undefined;
+    if (hit) return hit;
+    const certs = coll.certs.map((d) => this.cert(d));
+    const certsKey = certs.map((c) => c.hash).join(',');
+    const p: PreparedCollateral = {
+      certs,
+      crls: coll.crls.map((d) => this.crl(d)),
+      tcbInfoKey: `${sha256Hex(coll.tcbInfo.body, coll.tcbInfo.signature)}:${certsKey}`,
+      qeIdentityKey: `${sha256Hex(coll.qeIdentity.body, coll.qeIdentity.signature)}:${certsKey}`,
+    };
+    if (frozen) this.prepared.set(coll, p);
+    return p;
+  }
+
+  private signedJson<T>(
+    item: SignedJson,
+    key: string,
+    certs: ParsedCert[],
+    what: string,
+    code: string,
+    cache: Map<string, SignedItem<T>>,
+    parse: (text: string) => T,
+  ): SignedItem<T> {
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const leaves = certs.filter((c) => !c.isCa);
+    if (leaves.length === 0) throw new CollateralError('COLLATERAL_MISSING', `the collateral has no TCB signing certificate for the ${what}`);
+    // Signature first: unauthenticated JSON is never interpreted.
+    const signer = leaves.find((c) => ecVerify('sha256', item.body, { key: c.key, dsaEncoding: 'ieee-p1363' }, item.signature));
+    if (!signer) throw fail(code, `the ${what} signature does not verify with any TCB signing certificate in the collateral`);
+    const parsed = parse(Buffer.from(item.body).toString('utf8'));
+    const out = { signer, parsed };
+    cache.set(key, out);
+    return out;
+  }
+
+  private checkIssued(p: { issueDate: Date; nextUpdate: Date }, what: string, at: Date, warnings: string[]): void {
+    const t = at.getTime();
+    if (t < p.issueDate.getTime() || t > p.nextUpdate.getTime()) {
+      throw fail(
+        'COLLATERAL_EXPIRED',
+        `the ${what} is not valid at ${at.toISOString()} (issued ${p.issueDate.toISOString()}, next update ${p.nextUpdate.toISOString()})`,
+      );
+    }
+    if (p.nextUpdate.getTime() - t < DAY) warnings.push(`the ${what} expires within a day (${p.nextUpdate.toISOString()})`);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Quote mutator shared by the fuzz test and `npm run fuzz`: truncations, bit flips, byte overwrites, insertions,
+ * deletions and edits of every length field (located by parsing the original). Deterministic for a given seed.
+ */
+import { parseQuote } from '../../src/tee/dcap/quote.js';
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+}
+
+/** Offsets of the u16/u32 length and type fields of a well-formed quote. */
+export function lengthFields(q: Uint8Array): { off: number; size: 2 | 4 }[] {
+  const p = parseQuote(q);
+  const out: { off: number; size: 2 | 4 }[] = [];
+  if (p.version === 5) out.push({ off: 48, size: 2 }, { off: 50, size: 4 });
+  const sigLen = p.signedData.length;
+  out.push({ off: sigLen, size: 4 });
+  let o = sigLen + 4 + 128;
+  if (p.version !== 3) {
+    out.push({ off: o, size: 2 }, { off: o + 2, size: 4 });
+    o += 6;
+  }
+  o += 384 + 64;
+  out.push({ off: o, size: 2 });
+  o += 2 + p.qeAuthData.length;
+  out.push({ off: o, size: 2 }, { off: o + 2, size: 4 });
+  out.push({ off: 0, size: 2 }, { off: 2, size: 2 }, { off: 4, size: 4 });
+  return out;
+}
+
+export function mutate(q: Uint8Array, fields: { off: number; size: 2 | 4 }[], r: () => number): Uint8Array {
+  const pick = (n: number) => Math.floor(r() * n);
+  const kind = pick(6);
+  const b = Buffer.from(q);
+  switch (kind) {
+    case 0:
+      return new Uint8Array(b.subarray(0, pick(b.length)));
+    case 1: {
+      const flips = 1 + pick(3);
+      for (let i = 0; i < flips; i++) b[pick(b.length)] ^= 1 << pick(8);
+      return new Uint8Array(b);
+    }
+    case 2: {
+      const f = fields[pick(fields.length)];
+      const cur = f.size === 2 ? b.readUInt16LE(f.off) : b.readUInt32LE(f.off);
+      const choices = [0, 1, cur + 1, cur - 1, cur + 64, cur * 2, f.size === 2 ? 0xffff : 0xffffffff, pick(f.size === 2 ? 0x10000 : 0x100000)];
+      const v = Math.max(0, choices[pick(choices.length)]) % (f.size === 2 ? 0x10000 : 0x100000000);
+      if (f.size === 2) b.writeUInt16LE(v, f.off);
+      else b.writeUInt32LE(v, f.off);
+      return new Uint8Array(b);
+    }
+    case 3:
+      b[pick(b.length)] = pick(256);
+      return new Uint8Array(b);
+    case 4: {
+      const at = pick(b.length + 1);
+      return new Uint8Array(Buffer.concat([b.subarray(0, at), Buffer.from([pick(256)]), b.subarray(at)]));
+    }
+    default: {
+      const at = pick(b.length);
+      return new Uint8Array(Buffer.concat([b.subarray(0, at), b.subarray(at + 1 + pick(8))]));
+    }
+  }
+}
+
+/** A mutation that leaves the quote's content unchanged (identical bytes, or only its zero padding changed). */
+export function equivalent(orig: Uint8Array, m: Uint8Array): boolean {
+  const pad = parseQuote(orig).zeroPadding;
+  const end = orig.length - pad;
+  if (m.length < end) return false;
+  if (Buffer.compare(Buffer.from(orig.subarray(0, end)), Buffer.from(m.subarray(0, end))) !== 0) return false;
+  return m.subarray(end).every((x) => x === 0);
+}
