@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import Ajv from 'ajv';
+import { Ajv } from 'ajv';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { cofferCrds, isolationPolicyCrd, runtimeProfileCrd } from '../../../src/k8s/crds/schemas.js';
 import { builtinRuntimeProfiles } from '../../../src/k8s/crds/builtin-profiles.js';
