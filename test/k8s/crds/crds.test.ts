@@ -57,7 +57,7 @@ test('every built-in RuntimeProfile validates against the CRD schema and the loa
 test('IsolationPolicy schema: enums, required fields, patterns, defaults', () => {
   const v = validator(isolationPolicyCrd());
   const good = { apiVersion: 'coffer.dev/v1alpha1', kind: 'IsolationPolicy', metadata: { name: 'p' }, spec: { namespaceSelector: {}, isolation: 'sandbox' } };
-  const copy = structuredClone(good) as any;
+  const copy: any = structuredClone(good);
   assert.ok(v(copy));
   assert.deepEqual([copy.spec.enforce, copy.spec.sizing, copy.spec.autonomy], ['mutate', 'none', false], 'schema defaults');
   assert.ok(!v({ ...good, spec: { namespaceSelector: {}, isolation: 'vm' } }));
