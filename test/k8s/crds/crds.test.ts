@@ -14,7 +14,9 @@ function openapi(crd: Record<string, unknown>): Record<string, unknown> {
 // ajv checks the JSON-Schema part; the Kubernetes extensions (x-kubernetes-*) are not JSON Schema keywords.
 function validator(crd: Record<string, unknown>) {
   const ajv = new Ajv({ strict: false, allErrors: true, useDefaults: true });
-  return ajv.compile(openapi(crd));
+  const f = ajv.compile(openapi(crd));
+  const check = (d: unknown): boolean => f(d);
+  return Object.assign(check, { get errors() { return f.errors; } });
 }
 
 /** Walks a structural schema: every node with properties/items/additionalProperties must say its type. */
