@@ -96,14 +96,14 @@ export function matchingPolicies(policies: readonly IsolationPolicy[], nsLabels:
   return policies.filter((p) => matchesSelector(p.spec.namespaceSelector, nsLabels) && (p.spec.podSelector === undefined || matchesSelector(p.spec.podSelector, podLabels)));
 }
 
-/** Strictest isolation wins; ties go to `enforce: deny`, then to the policy name (deterministic). */
-function pickWinner(matched: IsolationPolicy[]): IsolationPolicy {
+/** Strictest isolation first; ties go to `enforce: deny`, then to the policy name (deterministic). */
+function byStrictness(matched: IsolationPolicy[]): IsolationPolicy[] {
   return [...matched].sort((a, b) => {
     const r = isolationRank(b.spec.isolation) - isolationRank(a.spec.isolation);
     if (r !== 0) return r;
     if (a.spec.enforce !== b.spec.enforce) return a.spec.enforce === 'deny' ? -1 : 1;
     return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
-  })[0];
+  });
 }
 
 function allContainers(pod: Pod): { c: Container; path: (string | number)[]; kind: string }[] {
@@ -130,8 +130,14 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
   const matched = matchingPolicies(input.policies, input.namespaceLabels, pod.metadata?.labels);
   if (matched.length === 0) return { allowed: true, denials: [], patch: [], patchRules: [], explanation: null, warnings: [] };
 
-  const winner = pickWinner(matched);
+  // The strictest level wins; the policies at that level combine: the first runtime class named (in strictness
+  // order), AKS sizing if any asks for it. Enforcement and autonomy combine over every matched policy.
+  const sorted = byStrictness(matched);
+  const winner = sorted[0];
   const required = winner.spec.isolation;
+  const atLevel = sorted.filter((p) => p.spec.isolation === required);
+  const explicit = atLevel.find((p) => p.spec.runtimeClassName !== undefined)?.spec.runtimeClassName;
+  const sizing = atLevel.some((p) => p.spec.sizing === 'aks') ? 'aks' : 'none';
   const enforce = matched.some((p) => p.spec.enforce === 'deny') ? 'deny' : 'mutate';
   const autonomy = matched.some((p) => p.spec.autonomy);
   const policyName = winner.metadata.name;
@@ -148,9 +154,8 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
 
   try {
     // --- runtime class ---------------------------------------------------------------------------------------
-    const explicit = winner.spec.runtimeClassName;
     let target: string | undefined =
-      explicit ?? (required === 'sandbox' ? (winner.spec.sizing === 'aks' ? cfg.aksSandboxRuntimeClass : cfg.defaultSandboxRuntimeClass) : undefined);
+      explicit ?? (required === 'sandbox' ? (sizing === 'aks' ? cfg.aksSandboxRuntimeClass : cfg.defaultSandboxRuntimeClass) : undefined);
     let profile: RuntimeProfile | undefined;
     if (target !== undefined) {
       profile = input.profiles.get(target);
@@ -212,7 +217,7 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
     // --- AKS sandbox VM sizing ------------------------------------------------------------------------------------
     const vmBased = profile !== undefined && (profile.spec.isolation === 'sandbox' || profile.spec.isolation === 'confidential-vm') && profile.spec.handler !== 'runsc';
     let size: SandboxVmSize | undefined;
-    if (winner.spec.sizing === 'aks' && vmBased) {
+    if (sizing === 'aks' && vmBased) {
       size = aksSandboxVmSize(pod);
       b.rule = 'sizing';
       b.set(['metadata', 'annotations', ANNOTATIONS.kataVcpus], String(size.vcpus));

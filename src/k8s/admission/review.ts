@@ -1,0 +1,112 @@
+import { K8sInputError } from '../errors.js';
+import type { AdmissionDecision } from './engine.js';
+import type { Pod } from './pod.js';
+
+/**
+ * AdmissionReview admission.k8s.io/v1 (k8s.io/api/admission/v1/types.go; docs: "Dynamic Admission Control" §
+ * Request / Response). Only the fields the webhook uses are typed; the rest is ignored, never trusted.
+ */
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+
+export interface AdmissionRequest {
+  uid: string;
+  kind: { group: string; version: string; kind: string };
+  resource?: { group: string; version: string; resource: string };
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+  object?: unknown;
+  oldObject?: unknown;
+  dryRun?: boolean;
+}
+
+export interface AdmissionResponse {
+  uid: string;
+  allowed: boolean;
+  status?: { code: number; message: string; reason?: string };
+  patch?: string;
+  patchType?: 'JSONPatch';
+  warnings?: string[];
+  auditAnnotations?: Record<string, string>;
+}
+
+export interface AdmissionReview {
+  apiVersion: typeof ADMISSION_API_VERSION;
+  kind: 'AdmissionReview';
+  response: AdmissionResponse;
+}
+
+const OPERATIONS = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'];
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates the envelope; anything malformed is a K8sInputError (the server turns it into HTTP 400). */
+export function parseAdmissionReview(body: unknown): AdmissionRequest {
+  if (!isObj(body)) throw new K8sInputError('AdmissionReview: body is not a JSON object', 'ADMISSION_REVIEW_INVALID');
+  if (body.apiVersion !== ADMISSION_API_VERSION || body.kind !== 'AdmissionReview') {
+    throw new K8sInputError(`AdmissionReview: expected apiVersion ${ADMISSION_API_VERSION} kind AdmissionReview, got ${JSON.stringify(body.apiVersion)} ${JSON.stringify(body.kind)}`, 'ADMISSION_REVIEW_INVALID');
+  }
+  const r = body.request;
+  if (!isObj(r)) throw new K8sInputError('AdmissionReview: request is missing', 'ADMISSION_REVIEW_INVALID');
+  if (typeof r.uid !== 'string' || r.uid.length === 0 || r.uid.length > 128) throw new K8sInputError('AdmissionReview: request.uid must be a non-empty string', 'ADMISSION_REVIEW_INVALID');
+  const k = r.kind;
+  if (!isObj(k) || typeof k.kind !== 'string' || typeof k.version !== 'string' || typeof k.group !== 'string') {
+    throw new K8sInputError('AdmissionReview: request.kind must be {group, version, kind}', 'ADMISSION_REVIEW_INVALID');
+  }
+  if (typeof r.operation !== 'string' || !OPERATIONS.includes(r.operation)) {
+    throw new K8sInputError(`AdmissionReview: request.operation ${JSON.stringify(r.operation)} is not one of ${OPERATIONS.join(', ')}`, 'ADMISSION_REVIEW_INVALID');
+  }
+  return r as unknown as AdmissionRequest;
+}
+
+/** true when the request is about a core/v1 Pod (not a subresource such as pods/exec). */
+export function isPodRequest(r: AdmissionRequest): boolean {
+  return r.kind.group === '' && r.kind.version === 'v1' && r.kind.kind === 'Pod' && !r.subResource;
+}
+
+export function podOf(r: AdmissionRequest): Pod {
+  const o = r.object;
+  if (!isObj(o) || (o.kind !== undefined && o.kind !== 'Pod') || !isObj(o.spec)) {
+    throw new K8sInputError('AdmissionReview: request.object is not a Pod with a spec', 'ADMISSION_REVIEW_INVALID');
+  }
+  if (o.spec.containers !== undefined && !Array.isArray(o.spec.containers)) throw new K8sInputError('AdmissionReview: pod spec.containers is not a list', 'ADMISSION_REVIEW_INVALID');
+  return o as Pod;
+}
+
+export function reviewOf(response: AdmissionResponse): AdmissionReview {
+  return { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview', response };
+}
+
+/** Allowed with nothing to say: DELETE/CONNECT/UPDATE of pods, and pods no policy governs. */
+export function allowResponse(uid: string, warnings: string[] = []): AdmissionResponse {
+  return warnings.length > 0 ? { uid, allowed: true, warnings } : { uid, allowed: true };
+}
+
+export function denyResponse(uid: string, code: number, message: string, reason = 'Forbidden'): AdmissionResponse {
+  return { uid, allowed: false, status: { code, message, reason } };
+}
+
+/** Kubernetes truncates long warnings; keep each under 120 characters as the API docs ask. */
+function clip(w: string): string {
+  return w.length <= 120 ? w : `${w.slice(0, 117)}...`;
+}
+
+/**
+ * The response for an engine decision: uid echoed; denial as status 403 Forbidden with the policy and rule;
+ * a non-empty patch as base64 JSON Patch; the decision as an audit annotation (the apiserver prefixes the key).
+ */
+export function responseFor(uid: string, d: AdmissionDecision, withPatch: boolean): AdmissionResponse {
+  if (!d.allowed) {
+    const res = denyResponse(uid, 403, d.reason ?? 'denied by Coffer isolation policy');
+    if (d.warnings.length > 0) res.warnings = d.warnings.map(clip);
+    return res;
+  }
+  const res: AdmissionResponse = { uid, allowed: true };
+  if (withPatch && d.patch.length > 0) {
+    res.patchType = 'JSONPatch';
+    res.patch = Buffer.from(JSON.stringify(d.patch)).toString('base64');
+  }
+  if (d.warnings.length > 0) res.warnings = d.warnings.map(clip);
+  if (d.explanation) res.auditAnnotations = { decision: JSON.stringify(d.explanation) };
+  return res;
+}
