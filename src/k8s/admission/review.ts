@@ -8,6 +8,9 @@ import type { Pod } from './pod.js';
  */
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
+/** The webhook's endpoints (served by server.ts, referenced by the generated webhook configurations). */
+export const PATHS = { mutate: '/mutate-v1-pod', validate: '/validate-v1-pod' } as const;
+
 export interface AdmissionRequest {
   uid: string;
   kind: { group: string; version: string; kind: string };

@@ -5,7 +5,7 @@ import type { IsolationPolicy, RuntimeProfile } from '../crds/types.js';
 import { K8sInputError } from '../errors.js';
 import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from './engine.js';
 import { WebhookMetrics } from './metrics.js';
-import { allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
+import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
 import { loadTlsFiles, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
 /** Where the webhook gets its policies, profiles and namespace labels (files today; informers in-cluster). */
@@ -38,7 +38,7 @@ export interface WebhookServerOptions {
   logger?: WebhookLogger;
 }
 
-export const PATHS = { mutate: '/mutate-v1-pod', validate: '/validate-v1-pod' } as const;
+export { PATHS } from './review.js';
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
