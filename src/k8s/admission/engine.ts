@@ -1,7 +1,7 @@
 import { CofferError } from '../../tee/common/errors.js';
 import { isolationRank, type IsolationLevel, type IsolationPolicy, type RuntimeProfile, type Toleration } from '../crds/types.js';
 import { ceilMiB, ceilMilli, parseQuantity } from '../quantity.js';
-import { PatchBuilder, type PatchOp } from './json-patch.js';
+import { cloneJson, PatchBuilder, type PatchOp } from './json-patch.js';
 import type { Container, Pod } from './pod.js';
 import { matchesSelector } from './selector.js';
 import { aksSandboxVmSize, type SandboxVmSize } from './sizing.js';
@@ -144,7 +144,7 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
   const denials: Denial[] = [];
   const warnings: string[] = [];
   const deny = (rule: string, message: string, policy = policyName) => denials.push({ policy, rule, message });
-  const b = new PatchBuilder(structuredClone(pod) as Record<string, unknown>);
+  const b = new PatchBuilder(cloneJson(pod) as Record<string, unknown>);
   const explanation: DecisionExplanation = {
     policy: policyName,
     matched: matched.map((p) => p.metadata.name).sort(),

@@ -8,7 +8,10 @@ export type PatchOp =
 
 /** RFC 6901: '~' → '~0' first, then '/' → '~1' (annotation keys like coffer.dev/decision contain '/'). */
 export function escapePointerToken(token: string | number): string {
-  return String(token).replace(/~/g, '~0').replace(/\//g, '~1');
+  const t = String(token);
+  // Fast path: most tokens (field names, indices) need no escaping.
+  if (t.indexOf('~') < 0 && t.indexOf('/') < 0) return t;
+  return t.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
 export function pointer(path: (string | number)[]): string {
@@ -33,6 +36,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 type Container = Record<string, unknown> | unknown[];
+
+/** Deep copy of JSON data (what admission objects are): several times faster than structuredClone here. */
+export function cloneJson<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(cloneJson) as T;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = cloneJson((v as Record<string, unknown>)[k]);
+  return out as T;
+}
 
 /**
  * Records JSON Patch ops while applying them to a working copy, so later edits see earlier ones. `set` creates
@@ -64,7 +76,7 @@ export class PatchBuilder {
       if (next === null || next === undefined || typeof next !== 'object') break;
       parent = next;
     }
-    let v = structuredClone(value);
+    let v = cloneJson(value);
     for (let j = path.length - 1; j > i; j--) v = { [path[j] as string]: v };
     const key = path[i];
     const target = parent as Container;
@@ -72,7 +84,7 @@ export class PatchBuilder {
     if (i === path.length - 1 && deepEqual(existing, value)) return;
     const op = existing === undefined ? 'add' : 'replace';
     (target as Record<string, unknown>)[key as string] = v;
-    this.push({ op, path: pointer(path.slice(0, i + 1)), value: structuredClone(v) });
+    this.push({ op, path: pointer(path.slice(0, i + 1)), value: cloneJson(v) });
   }
 
   /** Appends to an array, creating it (and parents) when missing. */
@@ -82,8 +94,8 @@ export class PatchBuilder {
       this.set(path, [value]);
       return;
     }
-    arr.push(structuredClone(value));
-    this.push({ op: 'add', path: `${pointer(path)}/-`, value: structuredClone(value) });
+    arr.push(cloneJson(value));
+    this.push({ op: 'add', path: `${pointer(path)}/-`, value: cloneJson(value) });
   }
 
   remove(path: (string | number)[]): void {
@@ -104,7 +116,7 @@ export class PatchBuilder {
 
 /** Applies RFC 6902 add/replace/remove (what Coffer emits) to a deep copy; malformed ops are typed errors. */
 export function applyPatch<T>(doc: T, ops: PatchOp[]): T {
-  const root = { v: structuredClone(doc) as unknown };
+  const root = { v: cloneJson(doc) as unknown };
   for (const op of ops) {
     if (typeof op.path !== 'string' || (op.path !== '' && !op.path.startsWith('/'))) throw new K8sInputError(`patch path '${op.path}' is not a JSON pointer`);
     const tokens = op.path === '' ? [] : op.path.slice(1).split('/').map(unescapeToken);
@@ -119,13 +131,13 @@ export function applyPatch<T>(doc: T, ops: PatchOp[]): T {
     if (Array.isArray(p)) {
       const idx = key === '-' ? p.length : Number(key);
       if (!Number.isInteger(idx) || idx < 0 || idx > p.length) throw new K8sInputError(`patch path '${op.path}': bad array index`);
-      if (op.op === 'add') p.splice(idx, 0, structuredClone(op.value));
-      else if (op.op === 'replace') p[idx] = structuredClone(op.value);
+      if (op.op === 'add') p.splice(idx, 0, cloneJson(op.value));
+      else if (op.op === 'replace') p[idx] = cloneJson(op.value);
       else p.splice(idx, 1);
-    } else if (op.op === 'add') p[key] = structuredClone(op.value);
+    } else if (op.op === 'add') p[key] = cloneJson(op.value);
     else {
       if (!Object.hasOwn(p, key)) throw new K8sInputError(`patch path '${op.path}': nothing to ${op.op}`);
-      if (op.op === 'replace') p[key] = structuredClone(op.value);
+      if (op.op === 'replace') p[key] = cloneJson(op.value);
       else delete p[key];
     }
   }
