@@ -54,3 +54,21 @@ export function ceilMiB(q: Quantity): bigint {
 export function ceilMilli(q: Quantity): bigint {
   return ceilUnits(q, 1000n);
 }
+
+/** Semantic equality: "1" == "1.0" == "1000m", "2Gi" == "2048Mi" (the API server stores canonical forms). */
+export function quantitiesEqual(a: string | number, b: string | number): boolean {
+  try {
+    const x = parseQuantity(a);
+    const y = parseQuantity(b);
+    return x.num * y.den === y.num * x.den;
+  } catch {
+    return false;
+  }
+}
+
+/** Same keys, semantically equal quantities. */
+export function quantityMapsEqual(a: Record<string, string | number> | undefined, b: Record<string, string | number> | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  const kb = Object.keys(b ?? {});
+  return ka.length === kb.length && ka.every((k) => b !== undefined && Object.hasOwn(b, k) && quantitiesEqual(a![k], b[k]));
+}

@@ -1,6 +1,6 @@
 import { CofferError } from '../../tee/common/errors.js';
 import { isolationRank, type IsolationLevel, type IsolationPolicy, type RuntimeProfile, type Toleration } from '../crds/types.js';
-import { ceilMiB, ceilMilli, parseQuantity } from '../quantity.js';
+import { ceilMiB, ceilMilli, parseQuantity, quantitiesEqual, quantityMapsEqual } from '../quantity.js';
 import { cloneJson, PatchBuilder, type PatchOp } from './json-patch.js';
 import type { Container, Pod } from './pod.js';
 import { matchesSelector } from './selector.js';
@@ -200,9 +200,12 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
       b.rule = 'runtime-overhead';
       // RuntimeClass validation rejects a pod whose overhead differs from the class's podFixed, and its mutation
       // already ran (before webhooks) for the class the pod arrived with: so write the new class's overhead.
+      // Compared semantically: the API server canonicalises quantities ("1.0" → "1", "2048Mi" → "2Gi"), and a
+      // textual comparison would make the validating webhook reject every correctly mutated pod.
       const podFixed = profile.spec.overhead?.podFixed;
-      if (podFixed) b.set(['spec', 'overhead'], podFixed);
-      else if (pod.spec?.overhead !== undefined) b.remove(['spec', 'overhead']);
+      if (podFixed) {
+        if (!quantityMapsEqual(pod.spec?.overhead, podFixed)) b.set(['spec', 'overhead'], podFixed);
+      } else if (pod.spec?.overhead !== undefined) b.remove(['spec', 'overhead']);
       b.rule = 'runtime-scheduling';
       for (const [k, v] of Object.entries(profile.spec.scheduling?.nodeSelector ?? {})) {
         const have = pod.spec?.nodeSelector?.[k];
@@ -236,17 +239,19 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
         const lim = c.resources?.limits?.[cfg.epcResourceName];
         const req = c.resources?.requests?.[cfg.epcResourceName];
         // Extended resources cannot be overcommitted: request must equal limit. Keep a container's own figure.
-        const value = String(lim ?? req ?? epc);
-        if (lim !== undefined && req !== undefined && String(lim) !== String(req)) {
+        if (lim !== undefined && req !== undefined && !quantitiesEqual(lim, req)) {
           throw new Denied({ policy: policyName, rule: 'epc', message: `container "${c.name}" requests ${req} but limits ${lim} of ${cfg.epcResourceName}; extended resources need request == limit` });
         }
-        b.set(['spec', 'containers', i, 'resources', 'limits', cfg.epcResourceName], value);
-        b.set(['spec', 'containers', i, 'resources', 'requests', cfg.epcResourceName], value);
+        const value = String(lim ?? req ?? epc);
+        if (lim === undefined) b.set(['spec', 'containers', i, 'resources', 'limits', cfg.epcResourceName], value);
+        if (req === undefined) b.set(['spec', 'containers', i, 'resources', 'requests', cfg.epcResourceName], value);
       });
       b.rule = 'quote-helper';
       const vols = (b.get(['spec', 'volumes']) as { name: string }[] | undefined) ?? [];
       const existing = vols.findIndex((v) => v.name === QUOTE_VOLUME);
-      const volume = { name: QUOTE_VOLUME, hostPath: { path: cfg.quoteHelperHostPath } };
+      // type written explicitly: the API server defaults an absent type to "", and the stored pod must compare
+      // equal to what we wrote. DirectoryOrCreate: the mount works even if the quote helper starts later.
+      const volume = { name: QUOTE_VOLUME, hostPath: { path: cfg.quoteHelperHostPath, type: 'DirectoryOrCreate' } };
       if (existing < 0) b.append(['spec', 'volumes'], volume);
       else b.set(['spec', 'volumes', existing], volume);
       (pod.spec?.containers ?? []).forEach((c, i) => {

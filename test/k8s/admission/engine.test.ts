@@ -134,7 +134,7 @@ test('enclave: EPC request = limit from the annotation, quote helper socket and 
   assert.deepEqual(enc.volumeMounts, [{ name: 'coffer-quote-helper', mountPath: '/var/run/aesmd' }]);
   assert.deepEqual(enc.env, [{ name: 'X', value: 'y' }, { name: 'SGX_AESM_ADDR', value: '1' }]);
   assert.deepEqual(side.volumeMounts, [{ name: 'mine', mountPath: '/var/run/aesmd' }], 'an existing mount at the path is kept');
-  assert.deepEqual(mutated.spec!.volumes, [{ name: 'coffer-quote-helper', hostPath: { path: '/var/run/aesmd' } }]);
+  assert.deepEqual(mutated.spec!.volumes, [{ name: 'coffer-quote-helper', hostPath: { path: '/var/run/aesmd', type: 'DirectoryOrCreate' } }]);
   assert.equal(d.explanation?.epcMiB, 64);
   assert.ok(d.patch.some((o) => o.path === '/spec/containers/0/resources'), 'missing resources object is created whole');
   assert.equal(mutated.spec!.runtimeClassName, undefined, 'SGX enclaves need no VM runtime');
@@ -226,4 +226,22 @@ test('validation rejects a pod the mutating webhook did not reach', () => {
   assert.equal(v.allowed, false);
   assert.match(v.reason!, /IsolationPolicy "c" rule runtime-class: pod does not satisfy rule runtime-class \(would change \/spec\/runtimeClassName\)/);
   assert.ok(v.denials.some((x) => x.rule === 'attested-nodes'));
+});
+
+test('what the API server stores still validates: canonical quantities and defaulted hostPath type', () => {
+  const pols = [policy('c', { isolation: 'confidential-vm', runtimeClassName: 'kata-qemu-tdx', sizing: 'aks' }), policy('e', { isolation: 'enclave', podSelector: { matchLabels: { sgx: 'y' } } })];
+  for (const labels of [{}, { sgx: 'y' }] as Record<string, string>[]) {
+    const { mutated } = run(pod({ containers: [{ name: 'a', resources: { limits: { 'kubernetes.azure.com/sgx_epc_mem_in_MiB': 8 } } }] }, { labels }), pols);
+    // Simulate the apiserver's canonical serialisation of quantities.
+    const stored = JSON.parse(JSON.stringify(mutated).replace('"2048Mi"', '"2Gi"').replace('"1.0"', '"1"').replace(/"kubernetes.azure.com\/sgx_epc_mem_in_MiB":8/g, '"kubernetes.azure.com/sgx_epc_mem_in_MiB":"8"'));
+    assert.notDeepEqual(stored, mutated);
+    const v = validateAdmission({ pod: stored, namespaceLabels: {}, policies: pols, profiles });
+    assert.equal(v.allowed, true, v.reason);
+    assert.deepEqual(decideAdmission({ pod: stored, namespaceLabels: {}, policies: pols, profiles }).patch, []);
+  }
+  const enclave = run(pod({}, { labels: { sgx: 'y' } }), pols).mutated;
+  assert.deepEqual(enclave.spec!.volumes, [{ name: 'coffer-quote-helper', hostPath: { path: '/var/run/aesmd', type: 'DirectoryOrCreate' } }]);
+  // A different overhead (e.g. left by the class the pod arrived with) is replaced.
+  const { d } = run(pod({ runtimeClassName: 'kata-qemu', overhead: { cpu: '250m', memory: '160Mi' } }), [pols[0]]);
+  assert.ok(d.patch.some((o) => o.op === 'replace' && o.path === '/spec/overhead'));
 });
