@@ -5,6 +5,9 @@ import { DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from '../../k8s/admiss
 import { loadPolicies, loadProfiles, parseNamespaces, type NamedText } from '../../k8s/admission/inputs.js';
 import { WebhookServer, type WebhookLogger } from '../../k8s/admission/server.js';
 import { StaticSources } from '../../k8s/admission/static-sources.js';
+import { KubeSources } from '../../k8s/admission/kube-sources.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { AdmissionSources } from '../../k8s/admission/server.js';
 import { K8sInputError } from '../../k8s/errors.js';
 
 interface WebhookFlags {
@@ -19,6 +22,8 @@ interface WebhookFlags {
   epcDefaultMib: string;
   quoteSocketDir: string;
   maxBodyBytes: string;
+  fromCluster?: boolean;
+  kubeconfig?: string;
 }
 
 function int(v: string, flag: string, min: number, max: number): number {
@@ -52,6 +57,8 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
     .option('--epc-default-mib <n>', 'EPC per enclave container without a coffer.dev/epc-mib annotation', String(DEFAULT_ADMISSION_CONFIG.defaultEpcMiB))
     .option('--quote-socket-dir <path>', 'host directory of the quote helper socket', DEFAULT_ADMISSION_CONFIG.quoteHelperHostPath)
     .option('--max-body-bytes <n>', 'largest AdmissionReview accepted', String(3 * 1024 * 1024))
+    .option('--from-cluster', 'read IsolationPolicies, RuntimeProfiles and Namespace labels from the API server (informers)')
+    .option('--kubeconfig <file>', 'with --from-cluster: kubeconfig to use (default: in-cluster service account or $KUBECONFIG)')
     .action(async (flags: WebhookFlags) => {
       const config: AdmissionConfig = {
         ...DEFAULT_ADMISSION_CONFIG,
@@ -60,15 +67,26 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         quoteHelperHostPath: flags.quoteSocketDir,
       };
       if (!flags.quoteSocketDir.startsWith('/')) throw new CliUsageError('--quote-socket-dir must be an absolute path');
-      let sources: StaticSources;
+      const logger = jsonLogger(ctx);
+      if (flags.fromCluster && (flags.policy.length > 0 || flags.namespaces.length > 0)) {
+        throw new CliUsageError('--from-cluster reads policies and namespaces from the API server; drop --policy/--namespaces');
+      }
+      let sources: AdmissionSources;
+      let kube: KubeSources | undefined;
       try {
-        sources = new StaticSources(
+        if (flags.fromCluster) {
+          const kc = new KubeConfig();
+          if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+          else kc.loadFromDefault();
+          sources = kube = new KubeSources(kc, logger);
+        } else sources = new StaticSources(
           loadPolicies(await texts(flags.policy, 'policy')),
           loadProfiles(await texts(flags.profiles, 'profiles')),
           (await texts(flags.namespaces, 'namespaces')).flatMap((t) => parseNamespaces(t.text, t.name)),
         );
       } catch (e) {
         if (e instanceof K8sInputError) throw new CliUsageError(e.message);
+        if (flags.fromCluster) throw new CliUsageError(`cannot load kubeconfig: ${(e as Error).message}`);
         throw e;
       }
       await readUserFile(flags.cert, 'certificate');
@@ -81,7 +99,7 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         maxBodyBytes: int(flags.maxBodyBytes, '--max-body-bytes', 1024, 64 * 1024 * 1024),
         sources,
         config,
-        logger: jsonLogger(ctx),
+        logger,
       });
       try {
         await server.start();
@@ -89,7 +107,9 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         throw new CliUsageError(`cannot start the webhook: ${(e as Error).message}`);
       }
       ctx.keepRunning();
-      const stop = () => void server.close();
+      // Informers sync in the background: /readyz stays 503 (and admission answers 503) until they have listed.
+      kube?.start().catch((e) => logger.warn({ err: (e as Error).message }, 'initial list failed; retrying'));
+      const stop = () => void Promise.all([server.close(), kube?.stop()]);
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });

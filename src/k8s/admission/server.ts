@@ -226,6 +226,8 @@ export class WebhookServer {
     }
     // Only creation decides a pod's runtime; most of a pod's spec is immutable afterwards.
     if (r.operation !== 'CREATE') return allowResponse(r.uid);
+    // Never decide on a partial view: before the sources have synced, let the failurePolicy decide.
+    if (this.opts.sources.ready && !this.opts.sources.ready()) throw new HttpError(503, 'isolation policies are not synced yet');
     const pod = podOf(r);
     const namespace = r.namespace || pod.metadata?.namespace;
     if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');

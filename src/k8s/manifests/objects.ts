@@ -200,6 +200,7 @@ function webhook(v: ValuesView): ManifestObject[] {
   const ns = v.str('namespace');
   const args = [
     'webhook',
+    '--from-cluster',
     '--cert', '/etc/coffer/tls/tls.crt',
     '--key', '/etc/coffer/tls/tls.key',
     '--port', v.text('webhook.port'),

@@ -25,6 +25,9 @@ const policies = [
 const sources = new StaticSources(policies, loadProfiles([]), [{ metadata: { name: 'team', labels: { tenant: 'yes' } } }], 'unknown');
 sources.namespaceLabels = ((orig) => (n: string) => (n === 'vault' ? { 'kubernetes.io/metadata.name': 'vault' } : orig(n)))(sources.namespaceLabels.bind(sources));
 
+let sourcesReady = true;
+sources.ready = () => sourcesReady;
+
 function writeAtomically(path: string, text: string) {
   writeFileSync(`${path}.tmp`, text);
   renameSync(`${path}.tmp`, path);
@@ -187,4 +190,17 @@ test('TLS rotation: new files are picked up without restart; a mismatched pair k
   // Requests keep working on fresh connections with the new certificate.
   sharedAgent.a = undefined;
   assert.equal((await call('GET', '/healthz')).status, 200);
+});
+
+test('until the sources have synced: /readyz and admission answer 503 (failurePolicy decides)', async () => {
+  sourcesReady = false;
+  try {
+    assert.equal((await call('GET', '/readyz')).status, 503);
+    const r = await call('POST', '/mutate-v1-pod', review(pod()));
+    assert.equal(r.status, 503);
+    assert.match(JSON.parse(r.body).message, /not synced/);
+  } finally {
+    sourcesReady = true;
+  }
+  assert.equal((await call('GET', '/readyz')).status, 200);
 });
