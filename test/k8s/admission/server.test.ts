@@ -26,7 +26,7 @@ const sources = new StaticSources(policies, loadProfiles([]), [{ metadata: { nam
 sources.namespaceLabels = ((orig) => (n: string) => (n === 'vault' ? { 'kubernetes.io/metadata.name': 'vault' } : orig(n)))(sources.namespaceLabels.bind(sources));
 
 let sourcesReady = true;
-sources.ready = () => sourcesReady;
+Object.assign(sources, { ready: () => sourcesReady });
 
 function writeAtomically(path: string, text: string) {
   writeFileSync(`${path}.tmp`, text);
