@@ -175,6 +175,21 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
         const what = askedProfile ? `isolation ${askedProfile.spec.isolation}` : 'no RuntimeProfile, so unknown isolation';
         deny('runtime-class', `pod asks for runtimeClassName "${asked}" (${what}); the policy requires ${explicit ? `"${explicit}"` : `isolation ${required} or stronger`}`);
       }
+      // Impossible sizing: the pod (or its sandbox VM) is larger than a node of this runtime's pool can host. When
+      // neither the policy nor the pod named the class, another profile of the same isolation that fits is used;
+      // denied only when none does.
+      const problem = capacityProblem(profile!, pod, sizing);
+      if (problem) {
+        const named = explicit !== undefined || (asked !== undefined && asked === target);
+        const alternatives = named ? [] : [...input.profiles.values()].filter((p) => p.metadata.name !== target && p.spec.isolation === profile!.spec.isolation).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+        const fit = alternatives.find((p) => capacityProblem(p, pod, sizing) === undefined);
+        if (!fit) {
+          const others = alternatives.length > 0 ? `; no other ${profile!.spec.isolation} profile fits either (${alternatives.map((p) => p.metadata.name).join(', ')})` : '';
+          throw new Denied({ policy: policyName, rule: 'sizing', message: problem + others });
+        }
+        target = fit.metadata.name;
+        profile = fit;
+      }
       b.rule = 'runtime-class';
       b.set(['spec', 'runtimeClassName'], target);
       explanation.runtimeClassName = target;
@@ -218,9 +233,8 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
     }
 
     // --- AKS sandbox VM sizing ------------------------------------------------------------------------------------
-    const vmBased = profile !== undefined && (profile.spec.isolation === 'sandbox' || profile.spec.isolation === 'confidential-vm') && profile.spec.handler !== 'runsc';
     let size: SandboxVmSize | undefined;
-    if (sizing === 'aks' && vmBased) {
+    if (sizing === 'aks' && profile !== undefined && vmBased(profile)) {
       size = aksSandboxVmSize(pod);
       b.rule = 'sizing';
       b.set(['metadata', 'annotations', ANNOTATIONS.kataVcpus], String(size.vcpus));
@@ -228,7 +242,6 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
       b.set(['metadata', 'annotations', ANNOTATIONS.sandboxVm], `vcpus=${size.vcpus},memoryMiB=${size.memoryMiB}`);
       explanation.sandboxVm = { vcpus: size.vcpus, memoryMiB: size.memoryMiB };
     }
-    if (profile?.spec.capacity) checkCapacity(profile, pod, size, policyName);
 
     // --- enclave: EPC and the quote helper socket --------------------------------------------------------------------
     if (required === 'enclave') {
@@ -327,19 +340,30 @@ function epcMiB(pod: Pod, cfg: AdmissionConfig, policy: string): number {
   return Number(raw);
 }
 
-/** Pods sized beyond the profile's declared per-pod capacity could never schedule: deny now, with the figures. */
-function checkCapacity(profile: RuntimeProfile, pod: Pod, size: SandboxVmSize | undefined, policy: string): void {
-  const cap = profile.spec.capacity!;
+/** VM runtimes get AKS sizing; gVisor (runsc) is a sandbox without a VM. */
+function vmBased(p: RuntimeProfile): boolean {
+  return (p.spec.isolation === 'sandbox' || p.spec.isolation === 'confidential-vm') && p.spec.handler !== 'runsc';
+}
+
+/**
+ * Why the pod cannot run on this profile's nodes (sandbox VM size under AKS sizing, else the pod's limits against
+ * the declared per-pod capacity), or undefined when it fits or the profile declares no capacity.
+ */
+function capacityProblem(profile: RuntimeProfile, pod: Pod, sizing: 'aks' | 'none'): string | undefined {
+  const cap = profile.spec.capacity;
+  if (!cap) return undefined;
+  const size = sizing === 'aks' && vmBased(profile) ? aksSandboxVmSize(pod) : undefined;
   const w = `RuntimeProfile ${profile.metadata.name}.spec.capacity`;
   const needMilli = size ? BigInt(size.vcpus) * 1000n : BigInt(aksLimitsOnly(pod).milli);
   const needMiB = size ? BigInt(size.memoryMiB) : BigInt(aksLimitsOnly(pod).mib);
   const what = size ? 'the sandbox VM needs' : 'the pod limits need';
   if (cap.cpu !== undefined && needMilli > ceilMilli(parseQuantity(cap.cpu, `${w}.cpu`))) {
-    throw new Denied({ policy, rule: 'sizing', message: `${what} ${Number(needMilli) / 1000} CPU, above the ${cap.cpu} CPU a "${profile.metadata.name}" node can host` });
+    return `${what} ${Number(needMilli) / 1000} CPU, above the ${cap.cpu} CPU a "${profile.metadata.name}" node can host`;
   }
   if (cap.memory !== undefined && needMiB > ceilMiB(parseQuantity(cap.memory, `${w}.memory`))) {
-    throw new Denied({ policy, rule: 'sizing', message: `${what} ${needMiB} MiB of memory, above the ${cap.memory} a "${profile.metadata.name}" node can host` });
+    return `${what} ${needMiB} MiB of memory, above the ${cap.memory} a "${profile.metadata.name}" node can host`;
   }
+  return undefined;
 }
 
 function aksLimitsOnly(pod: Pod): { milli: number; mib: number } {

@@ -245,3 +245,20 @@ test('what the API server stores still validates: canonical quantities and defau
   const { d } = run(pod({ runtimeClassName: 'kata-qemu', overhead: { cpu: '250m', memory: '160Mi' } }), [pols[0]]);
   assert.ok(d.patch.some((o) => o.op === 'replace' && o.path === '/spec/overhead'));
 });
+
+test('impossible sizing: another profile of the same isolation that fits is used; denied when none fits', () => {
+  const base = builtinRuntimeProfiles()[0];
+  const small: RuntimeProfile = { ...base, spec: { ...base.spec, capacity: { cpu: '4' } } };
+  const big: RuntimeProfile = { ...base, metadata: { name: 'kata-big' }, spec: { ...base.spec, capacity: { cpu: '16', memory: '64Gi' } } };
+  const cvm: RuntimeProfile = { ...base, metadata: { name: 'kata-huge-cvm' }, spec: { ...base.spec, isolation: 'confidential-vm' } };
+  const profiles = profileMap([small, big, cvm]);
+  const big8 = pod({ containers: [{ name: 'a', resources: { limits: { cpu: '8' } } }] });
+  const d = decideAdmission({ pod: big8, namespaceLabels: {}, policies: [policy('aks', { isolation: 'sandbox', sizing: 'aks' })], profiles });
+  assert.equal(d.allowed, true, d.reason);
+  assert.equal(d.explanation?.runtimeClassName, 'kata-big');
+  const named = decideAdmission({ pod: big8, namespaceLabels: {}, policies: [policy('aks', { isolation: 'sandbox', sizing: 'aks', runtimeClassName: 'kata-mshv-vm-isolation' })], profiles });
+  assert.match(named.reason!, /rule sizing: the sandbox VM needs 9 CPU/);
+  const huge = pod({ containers: [{ name: 'a', resources: { limits: { cpu: '32' } } }] });
+  const none = decideAdmission({ pod: huge, namespaceLabels: {}, policies: [policy('aks', { isolation: 'sandbox', sizing: 'aks' })], profiles });
+  assert.match(none.reason!, /needs 33 CPU, above the 4 CPU .*no other sandbox profile fits either \(kata-big\)/);
+});
