@@ -3,6 +3,7 @@ import { builtinRuntimeProfiles } from '../crds/builtin-profiles.js';
 import { parseIsolationPolicies, parseRuntimeProfiles, parseYamlDocuments } from '../crds/load.js';
 import type { IsolationPolicy, RuntimeProfile } from '../crds/types.js';
 import type { Pod } from './pod.js';
+import { checkPodShape } from './review.js';
 
 /** Text of the files the user named, keyed by their name (for messages). Reading them is the caller's job. */
 export interface NamedText {
@@ -36,6 +37,7 @@ export function parsePod(text: string, what: string): Pod {
   if (!isObj(d) || d.kind !== 'Pod' || (d.apiVersion !== undefined && d.apiVersion !== 'v1')) throw new K8sInputError(`${what}: not a v1 Pod`);
   if (!isObj(d.spec) || !Array.isArray(d.spec.containers) || d.spec.containers.length === 0) throw new K8sInputError(`${what}: Pod needs spec.containers`);
   if (d.metadata !== undefined && !isObj(d.metadata)) throw new K8sInputError(`${what}: metadata must be an object`);
+  checkPodShape(d, what);
   return d as Pod;
 }
 

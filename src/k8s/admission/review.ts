@@ -68,12 +68,81 @@ export function isPodRequest(r: AdmissionRequest): boolean {
 }
 
 export function podOf(r: AdmissionRequest): Pod {
-  const o = r.object;
-  if (!isObj(o) || (o.kind !== undefined && o.kind !== 'Pod') || !isObj(o.spec)) {
-    throw new K8sInputError('AdmissionReview: request.object is not a Pod with a spec', 'ADMISSION_REVIEW_INVALID');
+  checkPodShape(r.object, 'AdmissionReview: request.object');
+  return r.object as Pod;
+}
+
+const bad = (where: string, what: string): never => {
+  throw new K8sInputError(`${where}: ${what}`, 'ADMISSION_REVIEW_INVALID');
+};
+
+function stringMap(v: unknown, where: string): void {
+  if (v === undefined) return;
+  if (!isObj(v) || Object.values(v).some((x) => typeof x !== 'string')) bad(where, 'must map strings to strings');
+}
+
+function listOfObjects(v: unknown, where: string, check?: (o: Record<string, unknown>, w: string) => void): void {
+  if (v === undefined) return;
+  if (!Array.isArray(v)) bad(where, 'must be a list');
+  (v as unknown[]).forEach((o, i) => {
+    if (!isObj(o)) bad(`${where}[${i}]`, 'must be an object');
+    check?.(o as Record<string, unknown>, `${where}[${i}]`);
+  });
+}
+
+function checkContainer(c: Record<string, unknown>, w: string): void {
+  if (typeof c.name !== 'string') bad(`${w}.name`, 'must be a string');
+  if (c.resources !== undefined) {
+    if (!isObj(c.resources)) bad(`${w}.resources`, 'must be an object');
+    for (const k of ['limits', 'requests'] as const) {
+      const m = (c.resources as Record<string, unknown>)[k];
+      if (m !== undefined && (!isObj(m) || Object.values(m).some((x) => typeof x !== 'string' && typeof x !== 'number'))) bad(`${w}.resources.${k}`, 'must map names to quantities');
+    }
   }
-  if (o.spec.containers !== undefined && !Array.isArray(o.spec.containers)) throw new K8sInputError('AdmissionReview: pod spec.containers is not a list', 'ADMISSION_REVIEW_INVALID');
-  return o as Pod;
+  if (c.securityContext !== undefined && !isObj(c.securityContext)) bad(`${w}.securityContext`, 'must be an object');
+  listOfObjects(c.volumeMounts, `${w}.volumeMounts`, (m, mw) => typeof m.mountPath === 'string' || bad(`${mw}.mountPath`, 'must be a string'));
+  listOfObjects(c.env, `${w}.env`, (e, ew) => typeof e.name === 'string' || bad(`${ew}.name`, 'must be a string'));
+}
+
+/**
+ * The shape the engine relies on (the API server has decoded the pod, but the webhook must not trust that a
+ * caller is the API server): wrong types are a typed 400, never a TypeError deep in the engine.
+ */
+export function checkPodShape(o: unknown, where: string): void {
+  if (!isObj(o) || (o.kind !== undefined && o.kind !== 'Pod')) bad(where, 'is not a Pod');
+  const pod = o as Record<string, unknown>;
+  if (pod.metadata !== undefined) {
+    if (!isObj(pod.metadata)) bad(`${where}.metadata`, 'must be an object');
+    const m = pod.metadata as Record<string, unknown>;
+    stringMap(m.labels, `${where}.metadata.labels`);
+    stringMap(m.annotations, `${where}.metadata.annotations`);
+    if (m.namespace !== undefined && typeof m.namespace !== 'string') bad(`${where}.metadata.namespace`, 'must be a string');
+  }
+  if (!isObj(pod.spec)) bad(`${where}.spec`, 'is required');
+  const s = pod.spec as Record<string, unknown>;
+  for (const k of ['containers', 'initContainers', 'ephemeralContainers']) listOfObjects(s[k], `${where}.spec.${k}`, checkContainer);
+  listOfObjects(s.volumes, `${where}.spec.volumes`, (v, vw) => {
+    if (typeof v.name !== 'string') bad(`${vw}.name`, 'must be a string');
+    if (v.hostPath !== undefined && (!isObj(v.hostPath) || typeof (v.hostPath as Record<string, unknown>).path !== 'string')) bad(`${vw}.hostPath`, 'must have a path');
+  });
+  listOfObjects(s.tolerations, `${where}.spec.tolerations`);
+  stringMap(s.nodeSelector, `${where}.spec.nodeSelector`);
+  stringMap(s.overhead as never, `${where}.spec.overhead`);
+  if (s.runtimeClassName !== undefined && typeof s.runtimeClassName !== 'string') bad(`${where}.spec.runtimeClassName`, 'must be a string');
+  if (s.affinity !== undefined) {
+    if (!isObj(s.affinity)) bad(`${where}.spec.affinity`, 'must be an object');
+    const na = (s.affinity as Record<string, unknown>).nodeAffinity;
+    if (na !== undefined) {
+      if (!isObj(na)) bad(`${where}.spec.affinity.nodeAffinity`, 'must be an object');
+      const req = (na as Record<string, unknown>).requiredDuringSchedulingIgnoredDuringExecution;
+      if (req !== undefined) {
+        if (!isObj(req)) bad(`${where}.spec.affinity.nodeAffinity.required…`, 'must be an object');
+        listOfObjects((req as Record<string, unknown>).nodeSelectorTerms, `${where}.spec.affinity.nodeAffinity.required….nodeSelectorTerms`, (t, tw) =>
+          listOfObjects(t.matchExpressions, `${tw}.matchExpressions`),
+        );
+      }
+    }
+  }
 }
 
 export function reviewOf(response: AdmissionResponse): AdmissionReview {
