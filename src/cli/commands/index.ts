@@ -1,7 +1,13 @@
 import type { RegisterCommand } from '../context.js';
 import { registerVerify } from './verify.js';
+import { registerAdmit } from './admit.js';
+import { registerWebhook } from './webhook.js';
+import { registerManifests } from './manifests.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
   registerVerify,
+  registerAdmit,
+  registerWebhook,
+  registerManifests,
 ];

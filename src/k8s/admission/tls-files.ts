@@ -1,0 +1,67 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { X509Certificate, createHash } from 'node:crypto';
+
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  notAfter: Date;
+  fingerprint: string;
+}
+
+/** Reads cert + key and proves they load and belong together (createSecureContext checks the key matches). */
+export async function loadTlsFiles(certFile: string, keyFile: string): Promise<TlsMaterial> {
+  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
+  createSecureContext({ cert, key });
+  const x = new X509Certificate(cert);
+  return { cert, key, notAfter: new Date(x.validTo), fingerprint: createHash('sha256').update(cert).update(key).digest('hex') };
+}
+
+/**
+ * Calls `onChange` when the certificate or key files change. Watches the *directories*: Kubernetes mounts
+ * Secrets through a `..data` symlink that is swapped atomically, which a watch on the file itself misses. A slow
+ * poll backs the watcher up (inotify can drop events); both are debounced and unref'd.
+ */
+export class TlsFileWatcher {
+  private watchers: FSWatcher[] = [];
+  private timer?: NodeJS.Timeout;
+  private poll?: NodeJS.Timeout;
+
+  constructor(
+    private readonly files: string[],
+    private readonly onChange: () => void,
+    private readonly opts: { debounceMs?: number; pollMs?: number } = {},
+  ) {}
+
+  start(): void {
+    for (const dir of new Set(this.files.map((f) => dirname(f)))) {
+      try {
+        const w = watch(dir, { persistent: false }, () => this.kick());
+        w.on('error', () => undefined);
+        this.watchers.push(w);
+      } catch {
+        // Directory cannot be watched (e.g. exotic filesystem): the poll still covers it.
+      }
+    }
+    const pollMs = this.opts.pollMs ?? 30_000;
+    if (pollMs > 0) {
+      this.poll = setInterval(() => this.onChange(), pollMs);
+      this.poll.unref();
+    }
+  }
+
+  private kick(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.onChange(), this.opts.debounceMs ?? 100);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    if (this.timer) clearTimeout(this.timer);
+    if (this.poll) clearInterval(this.poll);
+  }
+}

@@ -1,0 +1,241 @@
+import { COFFER_GROUP, COFFER_VERSION, ENFORCE_MODES, ISOLATION_LEVELS, SIZING_MODES } from './types.js';
+
+/** OpenAPI v3 schema fragments (the structural-schema subset apiextensions.k8s.io/v1 accepts). */
+type Schema = Record<string, unknown>;
+
+// Label keys: optional DNS-subdomain prefix + '/' + name (63 chars, alphanumeric ends), as apimachinery validates.
+const LABEL_KEY = '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+const LABEL_VALUE = '^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$';
+const DNS_LABEL = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
+// resource.Quantity's serialised form (k8s.io/apimachinery/pkg/api/resource/quantity.go grammar).
+const QUANTITY = '^[+]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][-+]?[0-9]+))?$';
+
+const stringMap = (pattern?: string): Schema => ({
+  type: 'object',
+  additionalProperties: { type: 'string', ...(pattern ? { pattern } : {}), maxLength: 63 },
+});
+
+const labelSelector = (description: string): Schema => ({
+  type: 'object',
+  description,
+  properties: {
+    matchLabels: {
+      ...stringMap(LABEL_VALUE),
+      description: 'labels that must all be present with these values',
+      // OpenAPI in CRDs has no propertyNames: check the keys with CEL instead.
+      'x-kubernetes-validations': [{ rule: `self.all(k, k.matches('${LABEL_KEY.replace(/\\/g, '\\\\')}'))`, message: 'every key must be a valid label key' }],
+    },
+    matchExpressions: {
+      type: 'array',
+      maxItems: 32,
+      items: {
+        type: 'object',
+        required: ['key', 'operator'],
+        properties: {
+          key: { type: 'string', pattern: LABEL_KEY, maxLength: 317 },
+          operator: { type: 'string', enum: ['In', 'NotIn', 'Exists', 'DoesNotExist'] },
+          values: { type: 'array', items: { type: 'string', pattern: LABEL_VALUE, maxLength: 63 }, maxItems: 64 },
+        },
+        'x-kubernetes-validations': [
+          {
+            rule: "(self.operator in ['In', 'NotIn']) ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+            message: 'In and NotIn need a non-empty values list; Exists and DoesNotExist take no values',
+          },
+        ],
+      },
+    },
+  },
+  'x-kubernetes-map-type': 'atomic',
+});
+
+const quantityMap: Schema = {
+  type: 'object',
+  // The form controller-gen emits for resource.Quantity (structural: only the bare int-or-string anyOf).
+  additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: QUANTITY },
+};
+
+const isolationPolicySchema: Schema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['namespaceSelector', 'isolation'],
+      properties: {
+        namespaceSelector: labelSelector('namespaces whose pods this policy governs (by namespace labels); {} = all'),
+        podSelector: labelSelector('optional: only pods with these labels; absent = every pod of a selected namespace'),
+        isolation: {
+          type: 'string',
+          enum: [...ISOLATION_LEVELS],
+          description: 'required isolation; when several policies match a pod the strictest wins',
+        },
+        runtimeClassName: {
+          type: 'string',
+          pattern: DNS_SUBDOMAIN,
+          maxLength: 253,
+          description: 'RuntimeClass (and RuntimeProfile) to run matching pods with; defaulted for sandbox',
+        },
+        enforce: { type: 'string', enum: [...ENFORCE_MODES], default: 'mutate', description: 'mutate = fix pods; deny = reject pods that ask for weaker isolation or host access' },
+        sizing: { type: 'string', enum: [...SIZING_MODES], default: 'none', description: 'aks = size the pod VM as AKS Pod Sandboxing does (1 + CPU limits vCPU, 2 GiB + memory limits)' },
+        autonomy: { type: 'boolean', default: false, description: 'edge autonomy: tolerate unreachable/not-ready nodes without a time limit' },
+      },
+      'x-kubernetes-validations': [
+        {
+          rule: "self.isolation != 'confidential-vm' || has(self.runtimeClassName)",
+          message: 'confidential-vm needs an explicit runtimeClassName (the TEE kind, e.g. kata-qemu-tdx or kata-qemu-snp)',
+          fieldPath: '.runtimeClassName',
+        },
+        {
+          rule: "self.isolation != 'none' || self.sizing == 'none'",
+          message: 'sizing applies to sandboxed pods only; isolation none cannot use sizing aks',
+          fieldPath: '.sizing',
+        },
+      ],
+    },
+    status: {
+      type: 'object',
+      properties: {
+        observedGeneration: { type: 'integer', format: 'int64' },
+        matchedPods: { type: 'integer', format: 'int32', minimum: 0 },
+        conditions: { type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
+      },
+    },
+  },
+};
+
+const runtimeProfileSchema: Schema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['handler', 'isolation'],
+      properties: {
+        handler: { type: 'string', pattern: DNS_LABEL, maxLength: 63, description: 'CRI handler (RuntimeClass.handler)' },
+        isolation: { type: 'string', enum: [...ISOLATION_LEVELS] },
+        overhead: {
+          type: 'object',
+          required: ['podFixed'],
+          properties: { podFixed: quantityMap },
+          description: 'RuntimeClass.overhead, added to the pod by the webhook so RuntimeClass admission accepts it',
+        },
+        scheduling: {
+          type: 'object',
+          properties: {
+            nodeSelector: stringMap(LABEL_VALUE),
+            tolerations: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  key: { type: 'string' },
+                  operator: { type: 'string', enum: ['Exists', 'Equal'] },
+                  value: { type: 'string' },
+                  effect: { type: 'string', enum: ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] },
+                  tolerationSeconds: { type: 'integer', format: 'int64' },
+                },
+              },
+            },
+          },
+        },
+        nodeLabel: {
+          type: 'object',
+          required: ['key', 'value'],
+          properties: { key: { type: 'string', pattern: LABEL_KEY }, value: { type: 'string', pattern: LABEL_VALUE, maxLength: 63 } },
+        },
+        capacity: {
+          type: 'object',
+          description: 'largest pod one node of this pool can host; pods sized beyond every profile are denied',
+          properties: {
+            cpu: { type: 'string', pattern: QUANTITY },
+            memory: { type: 'string', pattern: QUANTITY },
+          },
+        },
+        source: { type: 'string', maxLength: 1024 },
+      },
+    },
+  },
+};
+
+interface CrdSpecInput {
+  kind: string;
+  plural: string;
+  singular: string;
+  shortNames: string[];
+  schema: Schema;
+  columns: { name: string; type: string; jsonPath: string; description?: string; priority?: number }[];
+  status: boolean;
+}
+
+function crd(c: CrdSpecInput): Record<string, unknown> {
+  return {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name: `${c.plural}.${COFFER_GROUP}`, labels: { 'app.kubernetes.io/part-of': 'coffer' } },
+    spec: {
+      group: COFFER_GROUP,
+      scope: 'Cluster',
+      names: { kind: c.kind, listKind: `${c.kind}List`, plural: c.plural, singular: c.singular, shortNames: c.shortNames, categories: ['coffer'] },
+      versions: [
+        {
+          name: COFFER_VERSION,
+          served: true,
+          storage: true,
+          schema: { openAPIV3Schema: c.schema },
+          ...(c.status ? { subresources: { status: {} } } : {}),
+          additionalPrinterColumns: [...c.columns, { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }],
+        },
+      ],
+    },
+  };
+}
+
+export function isolationPolicyCrd(): Record<string, unknown> {
+  return crd({
+    kind: 'IsolationPolicy',
+    plural: 'isolationpolicies',
+    singular: 'isolationpolicy',
+    shortNames: ['isopol', 'ipol'],
+    schema: isolationPolicySchema,
+    status: true,
+    columns: [
+      { name: 'Isolation', type: 'string', jsonPath: '.spec.isolation' },
+      { name: 'Enforce', type: 'string', jsonPath: '.spec.enforce' },
+      { name: 'RuntimeClass', type: 'string', jsonPath: '.spec.runtimeClassName' },
+      { name: 'Sizing', type: 'string', jsonPath: '.spec.sizing', priority: 1 },
+      { name: 'Autonomy', type: 'boolean', jsonPath: '.spec.autonomy', priority: 1 },
+      { name: 'Pods', type: 'integer', jsonPath: '.status.matchedPods' },
+    ],
+  });
+}
+
+export function runtimeProfileCrd(): Record<string, unknown> {
+  return crd({
+    kind: 'RuntimeProfile',
+    plural: 'runtimeprofiles',
+    singular: 'runtimeprofile',
+    shortNames: ['rtp'],
+    schema: runtimeProfileSchema,
+    status: false,
+    columns: [
+      { name: 'Handler', type: 'string', jsonPath: '.spec.handler' },
+      { name: 'Isolation', type: 'string', jsonPath: '.spec.isolation' },
+      { name: 'CPU-Overhead', type: 'string', jsonPath: '.spec.overhead.podFixed.cpu' },
+      { name: 'Mem-Overhead', type: 'string', jsonPath: '.spec.overhead.podFixed.memory' },
+      { name: 'Node-Label', type: 'string', jsonPath: '.spec.nodeLabel.key', priority: 1 },
+    ],
+  });
+}
+
+export function cofferCrds(): Record<string, unknown>[] {
+  return [isolationPolicyCrd(), runtimeProfileCrd()];
+}
+
+export const SCHEMA_PATTERNS = { LABEL_KEY, LABEL_VALUE, DNS_LABEL, DNS_SUBDOMAIN, QUANTITY };

@@ -1,0 +1,91 @@
+/**
+ * Coffer's own configuration kinds (group coffer.dev, version v1alpha1, both cluster-scoped). The CRD schemas in
+ * schemas.ts and the loader in load.ts enforce the same shape; keep the three in step.
+ */
+
+export const COFFER_GROUP = 'coffer.dev';
+export const COFFER_VERSION = 'v1alpha1';
+export const COFFER_API_VERSION = `${COFFER_GROUP}/${COFFER_VERSION}`;
+
+/** Isolation levels, weakest first: the index is the strength ("strictest wins" compares indices). */
+export const ISOLATION_LEVELS = ['none', 'sandbox', 'confidential-vm', 'enclave'] as const;
+export type IsolationLevel = (typeof ISOLATION_LEVELS)[number];
+
+export function isolationRank(level: IsolationLevel): number {
+  return ISOLATION_LEVELS.indexOf(level);
+}
+
+export const ENFORCE_MODES = ['mutate', 'deny'] as const;
+export type EnforceMode = (typeof ENFORCE_MODES)[number];
+
+export const SIZING_MODES = ['aks', 'none'] as const;
+export type SizingMode = (typeof SIZING_MODES)[number];
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values?: string[];
+}
+
+/** metav1.LabelSelector: matchLabels and matchExpressions are ANDed; an empty selector matches everything. */
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface ObjectMeta {
+  name: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [k: string]: unknown;
+}
+
+export interface IsolationPolicySpec {
+  namespaceSelector: LabelSelector;
+  podSelector?: LabelSelector;
+  isolation: IsolationLevel;
+  /** RuntimeClass (= RuntimeProfile name) to run matching pods with; defaulted per level when absent. */
+  runtimeClassName?: string;
+  enforce: EnforceMode;
+  sizing: SizingMode;
+  /** Edge autonomy: pods tolerate unreachable/not-ready nodes forever instead of being evicted after 300 s. */
+  autonomy: boolean;
+}
+
+export interface IsolationPolicy {
+  apiVersion: typeof COFFER_API_VERSION;
+  kind: 'IsolationPolicy';
+  metadata: ObjectMeta;
+  spec: IsolationPolicySpec;
+  status?: { matchedPods?: number; observedGeneration?: number; conditions?: unknown[] };
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+export interface RuntimeProfileSpec {
+  /** CRI handler name configured in containerd/CRI-O (RuntimeClass.handler). */
+  handler: string;
+  isolation: IsolationLevel;
+  /** RuntimeClass.overhead: resources the runtime itself uses per pod (VMM, shim, virtiofsd). */
+  overhead?: { podFixed: Record<string, string> };
+  scheduling?: { nodeSelector?: Record<string, string>; tolerations?: Toleration[] };
+  /** The node label that marks nodes able to run this runtime (set by the installer or Coffer's node agent). */
+  nodeLabel?: { key: string; value: string };
+  /** Largest pod (for VM runtimes: the pod VM) one node of this pool can host; absent = not checked. */
+  capacity?: { cpu?: string; memory?: string };
+  /** Where the figures come from. */
+  source?: string;
+}
+
+export interface RuntimeProfile {
+  apiVersion: typeof COFFER_API_VERSION;
+  kind: 'RuntimeProfile';
+  metadata: ObjectMeta;
+  spec: RuntimeProfileSpec;
+}

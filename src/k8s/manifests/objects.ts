@@ -1,0 +1,452 @@
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
+import { ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { ISecurityContext } from 'kubernetes-models/v1/SecurityContext';
+import type { IPodSecurityContext } from 'kubernetes-models/v1/PodSecurityContext';
+import type { IPolicyRule } from 'kubernetes-models/rbac.authorization.k8s.io/v1/PolicyRule';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
+import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer';
+import { cofferCrds } from '../crds/schemas.js';
+import { builtinRuntimeProfiles } from '../crds/builtin-profiles.js';
+import { PATHS } from '../admission/review.js';
+import type { ValuesView } from './values.js';
+
+/** Anything kubernetes-models can check: every object is built through one of its classes. */
+export interface ManifestObject {
+  apiVersion: string;
+  kind: string;
+  metadata?: { name?: string; namespace?: string };
+  validate?(): void;
+  toJSON?(): unknown;
+}
+
+/** One file of the output; `when` is a top-level boolean value the whole file depends on (Helm `if`). */
+export interface Part {
+  file: string;
+  when?: { path: 'certManager.enabled' | 'attestation.enabled' | 'agent.enabled' | 'agent.sgx.enabled'; negate?: boolean };
+  /** The RuntimeProfiles are Coffer's own kind (no kubernetes-models class): checked by the CRD loader instead. */
+  build(v: ValuesView): ManifestObject[];
+}
+
+export const NAMES = {
+  webhook: 'coffer-webhook',
+  webhookTls: 'coffer-webhook-tls',
+  controller: 'coffer-controller',
+  attestation: 'coffer-attestation',
+  agent: 'coffer-agent',
+  agentSgx: 'coffer-agent-sgx',
+} as const;
+
+
+/** The namespace label the controller sets on namespaces governed by a confidential-vm or enclave policy. */
+export const ISOLATION_NS_LABEL = 'coffer.dev/isolation';
+const CONFIDENTIAL_LEVELS = ['confidential-vm', 'enclave'];
+
+function labels(component: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'coffer', 'app.kubernetes.io/component': component, 'app.kubernetes.io/part-of': 'coffer' };
+}
+const selector = (component: string) => ({ 'app.kubernetes.io/name': 'coffer', 'app.kubernetes.io/component': component });
+
+function image(v: ValuesView): string {
+  return `${v.str('image.repository')}:${v.str('image.tag')}`;
+}
+
+/** Restricted Pod Security Standard: what every Coffer container runs with unless it says why not. */
+const restricted: ISecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+const podSecurity: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } };
+
+function container(v: ValuesView, name: string, args: string[], extra: Partial<IContainer> = {}): IContainer {
+  return {
+    name,
+    image: image(v),
+    imagePullPolicy: v.str('image.pullPolicy') as IContainer['imagePullPolicy'],
+    args,
+    securityContext: restricted,
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    ...extra,
+  };
+}
+
+function crds(): ManifestObject[] {
+  return cofferCrds().map((c) => new CustomResourceDefinition(c as never));
+}
+
+function namespace(v: ValuesView): ManifestObject[] {
+  return [
+    new Namespace({
+      metadata: {
+        name: v.str('namespace'),
+        // Coffer's own pods are system components: enforce the baseline standard (the SGX DaemonSet is privileged).
+        labels: { ...labels('namespace'), 'pod-security.kubernetes.io/enforce': 'privileged', 'pod-security.kubernetes.io/warn': 'restricted' },
+      },
+    }),
+  ];
+}
+
+function serviceAccount(v: ValuesView, name: string, component: string, automount: boolean): ServiceAccount {
+  return new ServiceAccount({ metadata: { name, namespace: v.str('namespace'), labels: labels(component) }, automountServiceAccountToken: automount });
+}
+
+function clusterRbac(v: ValuesView, name: string, component: string, rules: IPolicyRule[]): ManifestObject[] {
+  return [
+    new ClusterRole({ metadata: { name, labels: labels(component) }, rules }),
+    new ClusterRoleBinding({
+      metadata: { name, labels: labels(component) },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: v.str('namespace') }],
+    }),
+  ];
+}
+
+function namespacedRbac(v: ValuesView, name: string, component: string, rules: IPolicyRule[]): ManifestObject[] {
+  return [
+    new Role({ metadata: { name, namespace: v.str('namespace'), labels: labels(component) }, rules }),
+    new RoleBinding({
+      metadata: { name, namespace: v.str('namespace'), labels: labels(component) },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: v.str('namespace') }],
+    }),
+  ];
+}
+
+const READ = ['get', 'list', 'watch'];
+
+/** Least privilege, per component; each rule says what it is for. */
+function rbac(v: ValuesView): ManifestObject[] {
+  return [
+    serviceAccount(v, NAMES.webhook, 'webhook', true),
+    serviceAccount(v, NAMES.controller, 'controller', true),
+    ...clusterRbac(v, NAMES.webhook, 'webhook', [
+      // Namespace labels feed the policies' namespaceSelectors; policies and profiles are the configuration.
+      { apiGroups: [''], resources: ['namespaces'], verbs: READ },
+      { apiGroups: ['coffer.dev'], resources: ['isolationpolicies', 'runtimeprofiles'], verbs: READ },
+    ]),
+    ...clusterRbac(v, NAMES.controller, 'controller', [
+      { apiGroups: ['coffer.dev'], resources: ['isolationpolicies', 'runtimeprofiles'], verbs: READ },
+      { apiGroups: ['coffer.dev'], resources: ['isolationpolicies/status'], verbs: ['get', 'update', 'patch'] },
+      // Installs RuntimeClasses from RuntimeProfiles.
+      { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: [...READ, 'create', 'update', 'patch', 'delete'] },
+      // Counts matched pods; labels namespaces under confidential policies (the webhooks' failurePolicy split).
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['namespaces'], verbs: [...READ, 'patch'] },
+      // Keeps the CA bundle of its own webhook configurations only.
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [NAMES.webhook], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ]),
+    ...namespacedRbac(v, NAMES.controller, 'controller', [
+      // Self-signed mode: writes the webhook's serving certificate (create cannot be limited by name).
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [NAMES.webhookTls], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    ]),
+  ];
+}
+
+function webhookNamespaceSelector(v: ValuesView, confidential: boolean) {
+  return {
+    matchExpressions: [
+      { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', v.str('namespace')] },
+      { key: ISOLATION_NS_LABEL, operator: confidential ? 'In' : 'NotIn', values: CONFIDENTIAL_LEVELS },
+    ],
+  };
+}
+
+/**
+ * Two entries per configuration: Fail for namespaces the controller labelled confidential (a pod there must never
+ * start unmutated), Ignore elsewhere (a webhook outage must not stop the cluster). Both time out after 5 s.
+ */
+function webhookEntries(v: ValuesView, path: string, mutating: boolean) {
+  return [true, false].map((confidential) => ({
+    name: `${confidential ? 'confidential.' : ''}pods.coffer.dev`,
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: confidential ? 'Fail' : 'Ignore',
+    matchPolicy: 'Equivalent',
+    timeoutSeconds: v.num('webhook.timeoutSeconds'),
+    namespaceSelector: webhookNamespaceSelector(v, confidential),
+    rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+    clientConfig: { service: { namespace: v.str('namespace'), name: NAMES.webhook, path, port: 443 } },
+    ...(mutating ? { reinvocationPolicy: 'IfNeeded' } : {}),
+  }));
+}
+
+function webhookConfigurations(v: ValuesView, certManager: boolean): ManifestObject[] {
+  const annotations = certManager ? { 'cert-manager.io/inject-ca-from': `${v.str('namespace')}/${NAMES.webhook}` } : undefined;
+  const metadata = { name: NAMES.webhook, labels: labels('webhook'), ...(annotations ? { annotations } : {}) };
+  return [
+    new MutatingWebhookConfiguration({ metadata, webhooks: webhookEntries(v, PATHS.mutate, true) as never }),
+    new ValidatingWebhookConfiguration({ metadata, webhooks: webhookEntries(v, PATHS.validate, false) as never }),
+  ];
+}
+
+function webhook(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  const args = [
+    'webhook',
+    '--from-cluster',
+    '--cert', '/etc/coffer/tls/tls.crt',
+    '--key', '/etc/coffer/tls/tls.key',
+    '--port', v.text('webhook.port'),
+    '--epc-resource', v.str('admission.epcResource'),
+    '--epc-default-mib', v.text('admission.epcDefaultMiB'),
+    '--quote-socket-dir', v.str('admission.quoteSocketDir'),
+  ];
+  const probe = (path: string) => ({ httpGet: { path, port: 'https', scheme: 'HTTPS' as const }, periodSeconds: 10 });
+  return [
+    new Deployment({
+      metadata: { name: NAMES.webhook, namespace: ns, labels: labels('webhook') },
+      spec: {
+        replicas: v.num('webhook.replicas'),
+        selector: { matchLabels: selector('webhook') },
+        template: {
+          metadata: { labels: labels('webhook') },
+          spec: {
+            serviceAccountName: NAMES.webhook,
+            securityContext: podSecurity,
+            priorityClassName: 'system-cluster-critical',
+            containers: [
+              container(v, 'webhook', args, {
+                ports: [{ name: 'https', containerPort: v.num('webhook.port'), protocol: 'TCP' }],
+                readinessProbe: probe('/readyz'),
+                livenessProbe: probe('/healthz'),
+                resources: { requests: { cpu: v.str('webhook.cpu'), memory: v.str('webhook.memory') }, limits: { memory: v.str('webhook.memory') } },
+                volumeMounts: [{ name: 'tls', mountPath: '/etc/coffer/tls', readOnly: true }],
+              }),
+            ],
+            // Mounted as a directory so rotation (the Secret's ..data symlink swap) reaches the running server.
+            volumes: [{ name: 'tls', secret: { secretName: NAMES.webhookTls } }],
+            topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector('webhook') } }],
+          },
+        },
+      },
+    }),
+    new Service({
+      metadata: { name: NAMES.webhook, namespace: ns, labels: labels('webhook') },
+      spec: { selector: selector('webhook'), ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] },
+    }),
+    new PodDisruptionBudget({
+      metadata: { name: NAMES.webhook, namespace: ns, labels: labels('webhook') },
+      spec: { maxUnavailable: 1, selector: { matchLabels: selector('webhook') } },
+    }),
+  ];
+}
+
+/** cert-manager mode: a self-signed Issuer and the serving Certificate; cainjector fills the caBundle. */
+function certManager(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  return [
+    new Issuer({ metadata: { name: NAMES.webhook, namespace: ns, labels: labels('webhook') }, spec: { selfSigned: {} } }),
+    new Certificate({
+      metadata: { name: NAMES.webhook, namespace: ns, labels: labels('webhook') },
+      spec: {
+        secretName: NAMES.webhookTls,
+        dnsNames: [`${NAMES.webhook}.${ns}.svc`, `${NAMES.webhook}.${ns}.svc.cluster.local`],
+        issuerRef: { name: NAMES.webhook, kind: 'Issuer' },
+        privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+        duration: '2160h',
+        renewBefore: '360h',
+      },
+    }),
+  ];
+}
+
+function controller(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  return [
+    new Deployment({
+      metadata: { name: NAMES.controller, namespace: ns, labels: labels('controller') },
+      spec: {
+        replicas: v.num('controller.replicas'),
+        selector: { matchLabels: selector('controller') },
+        template: {
+          metadata: { labels: labels('controller') },
+          spec: {
+            serviceAccountName: NAMES.controller,
+            securityContext: podSecurity,
+            containers: [
+              container(v, 'controller', [
+                'controller',
+                '--namespace', ns,
+                '--webhook-service', NAMES.webhook,
+                '--webhook-secret', NAMES.webhookTls,
+                '--webhook-configuration', NAMES.webhook,
+                `--cert-manager=${v.text('certManager.enabled')}`,
+              ]),
+            ],
+          },
+        },
+      },
+    }),
+  ];
+}
+
+function attestation(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  return [
+    serviceAccount(v, NAMES.attestation, 'attestation', false),
+    new Deployment({
+      metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
+      spec: {
+        replicas: v.num('attestation.replicas'),
+        selector: { matchLabels: selector('attestation') },
+        template: {
+          metadata: { labels: labels('attestation') },
+          spec: {
+            serviceAccountName: NAMES.attestation,
+            automountServiceAccountToken: false,
+            securityContext: podSecurity,
+            containers: [
+              container(v, 'attestation', ['attestation', '--port', v.text('attestation.port'), '--data', '/var/lib/coffer'], {
+                ports: [{ name: 'http', containerPort: v.num('attestation.port'), protocol: 'TCP' }],
+                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 10 },
+                volumeMounts: [{ name: 'data', mountPath: '/var/lib/coffer' }],
+              }),
+            ],
+            volumes: [{ name: 'data', emptyDir: {} }],
+          },
+        },
+      },
+    }),
+    new Service({
+      metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
+      spec: { selector: selector('attestation'), ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }] },
+    }),
+  ];
+}
+
+function agentRbac(v: ValuesView): ManifestObject[] {
+  return [
+    serviceAccount(v, NAMES.agent, 'agent', true),
+    ...clusterRbac(v, NAMES.agent, 'agent', [
+      // TEE discovery and attestation results become node labels (coffer.dev/attested, coffer.dev/tee.*).
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+      { apiGroups: ['coffer.dev'], resources: ['runtimeprofiles'], verbs: READ },
+    ]),
+  ];
+}
+
+type HostPathType = 'Directory' | 'CharDevice' | 'DirectoryOrCreate';
+const hostPath = (name: string, path: string, type: HostPathType) => ({ name, hostPath: { path, type } });
+
+/** Unprivileged on every node: discovery reads host /sys and /dev read-only; the node name comes from the API. */
+function agent(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  return [
+    ...agentRbac(v),
+    new DaemonSet({
+      metadata: { name: NAMES.agent, namespace: ns, labels: labels('agent') },
+      spec: {
+        selector: { matchLabels: selector('agent') },
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
+        template: {
+          metadata: { labels: labels('agent') },
+          spec: {
+            serviceAccountName: NAMES.agent,
+            securityContext: podSecurity,
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux' },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              container(v, 'agent', ['agent', '--host-sys', '/host/sys', '--host-dev', '/host/dev'], {
+                env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
+                volumeMounts: [
+                  { name: 'host-sys', mountPath: '/host/sys', readOnly: true },
+                  { name: 'host-dev', mountPath: '/host/dev', readOnly: true },
+                ],
+              }),
+            ],
+            volumes: [hostPath('host-sys', '/sys', 'Directory'), hostPath('host-dev', '/dev', 'Directory')],
+          },
+        },
+      },
+    }),
+  ];
+}
+
+/**
+ * Only on SGX nodes (label set by the agent's discovery): the EPC device plugin (root, for the kubelet's 0750
+ * device-plugin directory, but unprivileged) and the quote helper, the one privileged container — it opens
+ * /dev/sgx_enclave and /dev/sgx_provision to run the quoting enclave and serves the aesmd socket to pods.
+ */
+function agentSgx(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  const asRoot: ISecurityContext = { ...restricted, runAsNonRoot: false, runAsUser: 0 };
+  return [
+    // Its own account: no API access at all (the SGX part works only with the kubelet and the host).
+    serviceAccount(v, NAMES.agentSgx, 'agent-sgx', false),
+    new DaemonSet({
+      metadata: { name: NAMES.agentSgx, namespace: ns, labels: labels('agent-sgx') },
+      spec: {
+        selector: { matchLabels: selector('agent-sgx') },
+        template: {
+          metadata: { labels: labels('agent-sgx') },
+          spec: {
+            serviceAccountName: NAMES.agentSgx,
+            automountServiceAccountToken: false,
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.sgx': 'true' },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              container(v, 'device-plugin', ['agent', 'sgx-device-plugin', '--resource', v.str('admission.epcResource')], {
+                securityContext: asRoot,
+                volumeMounts: [{ name: 'device-plugins', mountPath: '/var/lib/kubelet/device-plugins' }],
+              }),
+              container(v, 'quote-helper', ['agent', 'quote-helper', '--socket-dir', v.str('admission.quoteSocketDir')], {
+                securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
+                volumeMounts: [
+                  { name: 'sgx-enclave', mountPath: '/dev/sgx_enclave' },
+                  { name: 'sgx-provision', mountPath: '/dev/sgx_provision' },
+                  { name: 'quote-socket', mountPath: v.str('admission.quoteSocketDir') },
+                ],
+              }),
+            ],
+            volumes: [
+              hostPath('device-plugins', '/var/lib/kubelet/device-plugins', 'Directory'),
+              hostPath('sgx-enclave', '/dev/sgx_enclave', 'CharDevice'),
+              hostPath('sgx-provision', '/dev/sgx_provision', 'CharDevice'),
+              hostPath('quote-socket', v.str('admission.quoteSocketDir'), 'DirectoryOrCreate'),
+            ],
+          },
+        },
+      },
+    }),
+  ];
+}
+
+/** Built-in RuntimeProfiles (Coffer's own kind: shaped by builtinRuntimeProfiles, checked by the CRD loader). */
+function profiles(): ManifestObject[] {
+  return builtinRuntimeProfiles() as unknown as ManifestObject[];
+}
+
+/** Every file of the install, in apply order. */
+export const PARTS: Part[] = [
+  { file: 'crds.yaml', build: () => crds() },
+  { file: 'namespace.yaml', build: namespace },
+  { file: 'rbac.yaml', build: rbac },
+  { file: 'webhook.yaml', build: webhook },
+  { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled', negate: true }, build: (v) => webhookConfigurations(v, false) },
+  { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled' }, build: (v) => webhookConfigurations(v, true) },
+  { file: 'cert-manager.yaml', when: { path: 'certManager.enabled' }, build: certManager },
+  { file: 'controller.yaml', build: controller },
+  { file: 'attestation.yaml', when: { path: 'attestation.enabled' }, build: attestation },
+  { file: 'agent.yaml', when: { path: 'agent.enabled' }, build: agent },
+  { file: 'agent-sgx.yaml', when: { path: 'agent.sgx.enabled' }, build: agentSgx },
+  { file: 'runtime-profiles.yaml', build: () => profiles() },
+];

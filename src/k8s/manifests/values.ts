@@ -1,0 +1,135 @@
+import { parse } from 'yaml';
+import { K8sInputError } from '../errors.js';
+
+/**
+ * Install-time settings: the `--values` file of `coffer manifests` and the Helm chart's values.yaml are the
+ * same shape with the same defaults (the chart's values.yaml is generated from DEFAULT_VALUES).
+ */
+export interface Values {
+  namespace: string;
+  image: { repository: string; tag: string; pullPolicy: 'Always' | 'IfNotPresent' | 'Never' };
+  webhook: { replicas: number; port: number; timeoutSeconds: number; cpu: string; memory: string };
+  admission: { epcResource: string; epcDefaultMiB: number; quoteSocketDir: string };
+  controller: { replicas: number };
+  attestation: { enabled: boolean; replicas: number; port: number };
+  agent: { enabled: boolean; sgx: { enabled: boolean } };
+  certManager: { enabled: boolean };
+}
+
+export const DEFAULT_VALUES: Values = {
+  namespace: 'coffer-system',
+  image: { repository: 'ghcr.io/coffer-dev/coffer', tag: '0.1.0', pullPolicy: 'IfNotPresent' },
+  webhook: { replicas: 2, port: 8443, timeoutSeconds: 5, cpu: '100m', memory: '128Mi' },
+  admission: { epcResource: 'kubernetes.azure.com/sgx_epc_mem_in_MiB', epcDefaultMiB: 10, quoteSocketDir: '/var/run/aesmd' },
+  controller: { replicas: 1 },
+  attestation: { enabled: true, replicas: 1, port: 8080 },
+  agent: { enabled: true, sgx: { enabled: true } },
+  certManager: { enabled: false },
+};
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Overlays user values on the defaults; unknown keys and wrong types are rejected (a typo must not be ignored). */
+export function mergeValues(user: unknown, base: Values = DEFAULT_VALUES): Values {
+  const out = structuredClone(base) as unknown as Obj;
+  const walk = (src: unknown, dst: Obj, path: string) => {
+    if (!isObj(src)) throw new K8sInputError(`values${path}: must be a map`);
+    for (const [k, v] of Object.entries(src)) {
+      const p = `${path}.${k}`;
+      if (!Object.hasOwn(dst, k)) throw new K8sInputError(`values${p}: unknown setting`);
+      const cur = dst[k];
+      if (isObj(cur)) walk(v, cur, p);
+      else if (typeof v !== typeof cur) throw new K8sInputError(`values${p}: must be a ${typeof cur}, got ${JSON.stringify(v)}`);
+      else dst[k] = v;
+    }
+  };
+  if (user !== null && user !== undefined) walk(user, out, '');
+  const v = out as unknown as Values;
+  checkValues(v);
+  return v;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function checkValues(v: Values): void {
+  const bad = (p: string, m: string): never => {
+    throw new K8sInputError(`values.${p}: ${m}`);
+  };
+  if (!DNS_LABEL.test(v.namespace)) bad('namespace', `'${v.namespace}' is not a DNS label`);
+  if (['kube-system', 'kube-public', 'kube-node-lease', 'default'].includes(v.namespace)) bad('namespace', `Coffer needs its own namespace, not ${v.namespace}`);
+  if (!/^[a-z0-9]+([._/:-][a-z0-9]+)*$/.test(v.image.repository)) bad('image.repository', 'is not an image reference');
+  if (!/^[\w][\w.-]{0,127}$/.test(v.image.tag)) bad('image.tag', 'is not an image tag');
+  if (!['Always', 'IfNotPresent', 'Never'].includes(v.image.pullPolicy)) bad('image.pullPolicy', 'must be Always, IfNotPresent or Never');
+  const int = (p: string, n: number, lo: number, hi: number) => (Number.isInteger(n) && n >= lo && n <= hi) || bad(p, `must be an integer in ${lo}..${hi}`);
+  int('webhook.replicas', v.webhook.replicas, 1, 20);
+  int('webhook.port', v.webhook.port, 1024, 65535);
+  int('webhook.timeoutSeconds', v.webhook.timeoutSeconds, 1, 30);
+  int('controller.replicas', v.controller.replicas, 1, 5);
+  int('attestation.replicas', v.attestation.replicas, 1, 20);
+  int('attestation.port', v.attestation.port, 1024, 65535);
+  int('admission.epcDefaultMiB', v.admission.epcDefaultMiB, 1, 512 * 1024);
+  if (!v.admission.quoteSocketDir.startsWith('/')) bad('admission.quoteSocketDir', 'must be an absolute path');
+}
+
+export function parseValues(text: string, what = 'values'): Values {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    throw new K8sInputError(`${what}: not valid YAML: ${(e as Error).message}`);
+  }
+  return mergeValues(doc);
+}
+
+/**
+ * How builders read values. Concrete mode returns the value; template mode returns a marker that the Helm
+ * generator turns into `{{ .Values.path }}`, so the chart and the rendered manifests come from one builder.
+ */
+export interface ValuesView {
+  str(path: string): string;
+  num(path: string): number;
+  /** A number or boolean used inside a string (container args): substituted as text. */
+  text(path: string): string;
+}
+
+/** Template markers: S = string scalar (quoted), N = number scalar (bare), E = embedded in a larger string. */
+export const MARKER = /@@([SNE]):([A-Za-z0-9_.]+)@@/g;
+
+export function concreteView(v: Values): ValuesView {
+  const get = (path: string): unknown => {
+    let cur: unknown = v;
+    for (const k of path.split('.')) {
+      if (!isObj(cur) || !Object.hasOwn(cur, k)) throw new Error(`builder asked for unknown value ${path}`);
+      cur = cur[k];
+    }
+    return cur;
+  };
+  return {
+    str: (p) => {
+      const x = get(p);
+      if (typeof x !== 'string') throw new Error(`value ${p} is not a string`);
+      return x;
+    },
+    num: (p) => {
+      const x = get(p);
+      if (typeof x !== 'number') throw new Error(`value ${p} is not a number`);
+      return x;
+    },
+    text: (p) => {
+      const x = get(p);
+      if (typeof x !== 'number' && typeof x !== 'boolean') throw new Error(`value ${p} is not a number or boolean`);
+      return String(x);
+    },
+  };
+}
+
+/** Markers instead of values; the Helm generator turns them into `{{ .Values.path }}` expressions. */
+export function templateView(v: Values): ValuesView {
+  const concrete = concreteView(v);
+  return {
+    str: (p) => (concrete.str(p), `@@S:${p}@@`),
+    num: (p) => (concrete.num(p), `@@N:${p}@@` as unknown as number),
+    text: (p) => (concrete.text(p), `@@E:${p}@@`),
+  };
+}

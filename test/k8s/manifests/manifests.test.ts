@@ -1,0 +1,165 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { parseAllDocuments, parse } from 'yaml';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { buildManifests, helmChartFiles, kustomizeFiles, validateObject } from '../../../src/k8s/manifests/render.js';
+import { renderHelmSubset, valueReferences, lookupValue } from '../../../src/k8s/manifests/helm-subset.js';
+import { DEFAULT_VALUES, mergeValues } from '../../../src/k8s/manifests/values.js';
+import { runCli } from '../../../src/cli/run.js';
+
+const root = new URL('../../../', import.meta.url).pathname;
+const kustomizeDir = join(root, 'deploy/kustomize');
+const helmDir = join(root, 'deploy/helm/coffer');
+
+function listFiles(dir: string, base = dir): string[] {
+  const out: string[] = [];
+  for (const n of readdirSync(dir)) {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) out.push(...listFiles(p, base));
+    else out.push(relative(base, p));
+  }
+  return out.sort();
+}
+
+function docs(text: string): any[] {
+  return parseAllDocuments(text).map((d) => d.toJSON()).filter((x) => x !== null);
+}
+
+const key = (o: any) => `${o.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name}`;
+const byKey = (list: any[]) => [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+
+test('deploy/kustomize and deploy/helm/coffer match the generator (run `npm run generate:deploy`)', () => {
+  for (const [dir, files] of [[kustomizeDir, kustomizeFiles()], [helmDir, helmChartFiles()]] as const) {
+    assert.deepEqual(listFiles(dir), [...files.keys()].sort(), `${dir}: file list drifted`);
+    for (const [name, text] of files) assert.equal(readFileSync(join(dir, name), 'utf8'), text, `${dir}/${name} drifted from the generator`);
+  }
+});
+
+const kubectl = ['/usr/bin/kubectl', '/usr/local/bin/kubectl'].find((p) => existsSync(p));
+
+test('kubectl kustomize renders deploy/kustomize to exactly the generated objects', { skip: kubectl ? false : 'kubectl not installed' }, () => {
+  const r = spawnSync(kubectl!, ['kustomize', kustomizeDir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const rendered = docs(r.stdout);
+  const expected = buildManifests().flatMap((f) => f.objects);
+  assert.equal(rendered.length, expected.length);
+  assert.deepEqual(byKey(rendered), byKey(JSON.parse(JSON.stringify(expected))));
+});
+
+test('Helm chart: every .Values reference resolves, and the defaults reproduce the kustomize output', () => {
+  const chart = helmChartFiles();
+  const values = parse(chart.get('values.yaml')!);
+  assert.deepEqual(values, JSON.parse(JSON.stringify(DEFAULT_VALUES)));
+  let refs = 0;
+  for (const [name, text] of chart) {
+    if (!name.startsWith('templates/')) continue;
+    for (const ref of valueReferences(text)) {
+      refs++;
+      assert.ok(lookupValue(values, ref).found, `${name}: .Values.${ref} is not in values.yaml`);
+    }
+  }
+  assert.ok(refs > 20);
+  const render = (vals: unknown) =>
+    [...chart].filter(([n]) => n.startsWith('templates/') || n.startsWith('crds/')).flatMap(([n, t]) => docs(renderHelmSubset(t, vals, n)));
+  const kustomized = [...kustomizeFiles()].filter(([n]) => n !== 'kustomization.yaml').flatMap(([, t]) => docs(t));
+  assert.deepEqual(byKey(render(values)), byKey(kustomized));
+  // Conditionals and substitutions follow the values like the generator does.
+  const custom = mergeValues({ namespace: 'secure', certManager: { enabled: true }, agent: { enabled: false, sgx: { enabled: false } }, webhook: { replicas: 3 }, image: { tag: '9.9.9' } });
+  const expected = JSON.parse(JSON.stringify(buildManifests(custom).flatMap((f) => f.objects)));
+  assert.deepEqual(byKey(render(JSON.parse(JSON.stringify(custom)))), byKey(expected));
+  assert.throws(() => renderHelmSubset('x: {{ .Values.nope }}', values), /not defined in values.yaml/);
+  assert.throws(() => renderHelmSubset('x: {{ include "a" . }}', values), /outside the supported subset/);
+});
+
+function find(objs: any[], kind: string, name?: string) {
+  return objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+}
+
+test('webhook configurations: Fail only for confidential namespaces, 5 s timeout, system namespaces excluded', () => {
+  const objs = buildManifests().flatMap((f) => f.objects) as any[];
+  for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+    const [cfg] = find(objs, kind, 'coffer-webhook');
+    assert.equal(cfg.webhooks.length, 2);
+    for (const w of cfg.webhooks) {
+      assert.equal(w.timeoutSeconds, 5);
+      assert.deepEqual(w.admissionReviewVersions, ['v1']);
+      assert.equal(w.sideEffects, 'None');
+      const exprs = w.namespaceSelector.matchExpressions;
+      assert.deepEqual(exprs[0], { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'coffer-system'] });
+      const conf = exprs[1];
+      assert.equal(conf.key, 'coffer.dev/isolation');
+      assert.deepEqual(conf.values, ['confidential-vm', 'enclave']);
+      assert.equal(w.failurePolicy, conf.operator === 'In' ? 'Fail' : 'Ignore');
+      assert.equal(w.clientConfig.service.path, kind.startsWith('Mutating') ? '/mutate-v1-pod' : '/validate-v1-pod');
+    }
+  }
+  const cm = buildManifests(mergeValues({ certManager: { enabled: true } })).flatMap((f) => f.objects) as any[];
+  assert.equal(find(cm, 'MutatingWebhookConfiguration')[0].metadata.annotations['cert-manager.io/inject-ca-from'], 'coffer-system/coffer-webhook');
+  assert.equal(find(cm, 'Certificate')[0].spec.secretName, 'coffer-webhook-tls');
+  assert.deepEqual(find(cm, 'Certificate')[0].spec.dnsNames, ['coffer-webhook.coffer-system.svc', 'coffer-webhook.coffer-system.svc.cluster.local']);
+  assert.equal(find(objs, 'Certificate').length, 0);
+});
+
+test('RBAC is least privilege; privilege only in the SGX DaemonSet quote helper', () => {
+  const objs = buildManifests().flatMap((f) => f.objects) as any[];
+  for (const role of [...find(objs, 'ClusterRole'), ...find(objs, 'Role')]) {
+    for (const r of role.rules) {
+      for (const f of ['verbs', 'resources', 'apiGroups']) assert.ok(!r[f].includes('*'), `${role.metadata.name}: wildcard ${f}`);
+      if (r.resources.includes('secrets')) {
+        assert.equal(role.kind, 'Role', 'secrets only in Coffer\'s namespace');
+        assert.ok(r.verbs.every((v: string) => v === 'create') || r.resourceNames?.includes('coffer-webhook-tls'));
+      }
+      if (r.resources.some((x: string) => x.endsWith('webhookconfigurations'))) assert.deepEqual(r.resourceNames, ['coffer-webhook']);
+    }
+  }
+  const privileged: string[] = [];
+  for (const w of [...find(objs, 'Deployment'), ...find(objs, 'DaemonSet')]) {
+    for (const c of w.spec.template.spec.containers) if (c.securityContext?.privileged) privileged.push(`${w.metadata.name}/${c.name}`);
+    assert.ok(!w.spec.template.spec.hostNetwork && !w.spec.template.spec.hostPID);
+  }
+  assert.deepEqual(privileged, ['coffer-agent-sgx/quote-helper']);
+  const sgx = find(objs, 'DaemonSet', 'coffer-agent-sgx')[0];
+  assert.deepEqual(sgx.spec.template.spec.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/dev/sgx_enclave', '/dev/sgx_provision', '/var/run/aesmd']);
+  assert.equal(find(objs, 'RuntimeProfile').length, 9);
+  assert.equal(find(objs, 'CustomResourceDefinition').length, 2);
+});
+
+test('objects are validated: a schema violation is a typed error naming the object', () => {
+  const bad = new Deployment({ metadata: { name: 'x' }, spec: { selector: {}, template: { spec: { containers: [{ name: 'a', ports: [{ containerPort: 'http' as never }] }] } } } });
+  assert.throws(() => validateObject(bad as never, 'webhook.yaml'), /webhook.yaml: Deployment x fails schema validation: .*containerPort/);
+});
+
+async function run(argv: string[]) {
+  let out = '';
+  let err = '';
+  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
+  return { code: r.kind === 'exit' ? r.code : -1, out, err };
+}
+
+test('coffer manifests: --namespace and --values; bad values exit 2', async () => {
+  const r = await run(['manifests', '--namespace', 'tee-system']);
+  assert.equal(r.code, 0, r.err);
+  const objs = docs(r.out);
+  assert.ok(objs.length > 30);
+  assert.equal(find(objs, 'Namespace')[0].metadata.name, 'tee-system');
+  for (const o of objs) if (o.metadata.namespace) assert.equal(o.metadata.namespace, 'tee-system', key(o));
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-values-'));
+  const vf = join(dir, 'v.yaml');
+  writeFileSync(vf, 'attestation: {enabled: false}\nwebhook: {timeoutSeconds: 3}\n');
+  const v = await run(['manifests', '--values', vf]);
+  assert.equal(v.code, 0, v.err);
+  assert.equal(find(docs(v.out), 'Service', 'coffer-attestation').length, 0);
+  assert.equal(find(docs(v.out), 'MutatingWebhookConfiguration')[0].webhooks[0].timeoutSeconds, 3);
+  for (const [text, re] of [['webhok: {}', /unknown setting/], ['webhook: {replicas: "2"}', /must be a number/], ['webhook: {timeoutSeconds: 40}', /1..30/], ['namespace: kube-system', /own namespace/]] as const) {
+    writeFileSync(vf, text);
+    const b = await run(['manifests', '--values', vf]);
+    assert.equal(b.code, 2, text);
+    assert.match(b.err, re);
+  }
+  assert.equal((await run(['manifests', '--namespace', 'Bad_NS'])).code, 2);
+});
