@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { tpm2EventlogPcrs, tpm2EventlogSkip } from '../../support/tpm2-eventlog.js';
 import { vectorsDir, vectorsSkip, readVector } from '../../support/vectors.js';
 import { parseEventLog, EventLogError } from '../../../src/tee/tpm/eventlog/parse.js';
 import { replayEventLog } from '../../../src/tee/tpm/eventlog/replay.js';
@@ -12,31 +11,16 @@ import { hashAlgById, hashAlgByName, TPM_ALG } from '../../../src/tee/tpm/abi/co
 import { toHex } from '../../../src/tee/common/hex.js';
 import { EV } from '../../../src/tee/tpm/eventlog/types.js';
 
-const haveTool = spawnSync('tpm2_eventlog', ['--version']).status === 0;
 const logs = vectorsSkip
   ? []
   : readdirSync(join(vectorsDir, 'tpm')).filter((f) => /^go-attestation_.*eventlog\.bin$|^go-tpm-tools_.*\.bin$/.test(f));
 
-/** tpm2_eventlog prints YAML whose `events:` part repeats keys; only its `pcrs:` tail is parsed. */
-function toolPcrs(file: string): Map<string, Map<number, string>> | undefined {
-  const r = spawnSync('tpm2_eventlog', [file], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) return undefined;
-  const i = r.stdout.search(/^pcrs:/m);
-  assert.ok(i >= 0, `tpm2_eventlog printed no pcrs: section for ${file}`);
-  const doc = parseYaml(r.stdout.slice(i), { schema: 'failsafe' }) as { pcrs: Record<string, Record<string, string>> };
-  const out = new Map<string, Map<number, string>>();
-  for (const [bank, m] of Object.entries(doc.pcrs)) {
-    out.set(bank, new Map(Object.entries(m).map(([k, v]) => [Number(k), v.replace(/^0x/i, '').toLowerCase()])));
-  }
-  return out;
-}
-
-test('event log replay agrees with tpm2_eventlog on every real log both parse', { skip: vectorsSkip || (!haveTool && 'tpm2_eventlog not installed') }, () => {
+test('event log replay agrees with tpm2_eventlog on every real log both parse', { skip: vectorsSkip || tpm2EventlogSkip }, () => {
   assert.ok(logs.length >= 9, 'expected the go-attestation and go-tpm-tools logs');
   let compared = 0;
   for (const f of logs) {
     const path = join(vectorsDir, 'tpm', f);
-    const expected = toolPcrs(path);
+    const expected = tpm2EventlogPcrs(path);
     let log;
     try {
       log = parseEventLog(readVector(join('tpm', f)));
