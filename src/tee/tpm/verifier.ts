@@ -30,7 +30,7 @@ export class TpmVerifier implements TeeVerifier {
   }
 
   private parseAk(b: Uint8Array): AkPublic {
-    const k = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+    const k = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
     const hit = this.akCache.get(k);
     if (hit) return hit;
     const ak = parseAkPublic(b);

@@ -51,9 +51,10 @@ export function hashAlgByName(name: string): HashAlg | undefined {
   return HASH_ALGS.find((h) => h.name === name.toLowerCase());
 }
 
+const ALG_NAMES = new Map<number, string>(Object.entries(TPM_ALG).map(([k, v]) => [v, k]));
+
 export function algName(id: number): string {
-  for (const [k, v] of Object.entries(TPM_ALG)) if (v === id) return k;
-  return `0x${id.toString(16).padStart(4, '0')}`;
+  return ALG_NAMES.get(id) ?? `0x${id.toString(16).padStart(4, '0')}`;
 }
 
 /** Object attribute bits (TPMA_OBJECT). */

@@ -119,35 +119,30 @@ function looksSerialized(b: Uint8Array): boolean {
 
 function parseSerialized(b: Uint8Array): { selection: PcrSelection[]; values: PcrValues } {
   const what = 'PCR file (tpm2-tools serialized)';
-  const r = new ByteReader(b, what);
-  const count = r.u32le('TPML_PCR_SELECTION.count');
+  // looksSerialized() fixed the length to the exact struct layout, so direct reads below stay in bounds.
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const count = dv.getUint32(0, true);
   const sel: PcrSelection[] = [];
-  for (let i = 0; i < 16; i++) {
-    const hash = r.u16le('hash');
-    const sizeofSelect = r.u8('sizeofSelect');
-    const bits = r.bytes(4, 'pcrSelect');
-    r.skip(1, 'padding');
-    if (i < count) {
-      if (sizeofSelect > 4) throw fmt(what, `sizeofSelect ${sizeofSelect} exceeds 4`);
-      sel.push({ hash, sizeofSelect, pcrs: bitsToPcrs(bits.subarray(0, sizeofSelect)) });
-    }
+  for (let i = 0; i < count; i++) {
+    const o = 4 + i * 8;
+    const sizeofSelect = b[o + 2];
+    if (sizeofSelect > 4) throw fmt(what, `sizeofSelect ${sizeofSelect} exceeds 4`);
+    sel.push({ hash: dv.getUint16(o, true), sizeofSelect, pcrs: bitsToPcrs(b.subarray(o + 3, o + 3 + sizeofSelect)) });
   }
-  const lists = r.u32le('TPML_DIGEST list count');
-  if (lists * SER_DIGESTS !== r.remaining) throw fmt(what, `declares ${lists} digest lists but holds ${r.remaining} bytes`);
+  const lists = dv.getUint32(SER_SEL, true);
+  if (SER_SEL + 4 + lists * SER_DIGESTS !== b.length) throw fmt(what, `declares ${lists} digest lists but holds ${b.length - SER_SEL - 4} bytes`);
   const digests: Uint8Array[] = [];
   for (let l = 0; l < lists; l++) {
-    const n = r.u32le(`TPML_DIGEST[${l}].count`);
+    const base = SER_SEL + 4 + l * SER_DIGESTS;
+    const n = dv.getUint32(base, true);
     if (n > 8) throw fmt(what, `digest list ${l} count ${n} exceeds 8`);
-    for (let i = 0; i < 8; i++) {
-      const size = r.u16le('TPM2B_DIGEST.size');
-      const buf = r.bytes(64, 'TPM2B_DIGEST.buffer');
-      if (i < n) {
-        if (size > 64) throw fmt(what, `digest size ${size} exceeds 64`);
-        digests.push(buf.slice(0, size));
-      }
+    for (let i = 0; i < n; i++) {
+      const o = base + 4 + i * 66;
+      const size = dv.getUint16(o, true);
+      if (size > 64) throw fmt(what, `digest size ${size} exceeds 64`);
+      digests.push(b.subarray(o + 2, o + 2 + size));
     }
   }
-  r.end();
   return { selection: sel, values: assignDigests(sel, digests, what) };
 }
 

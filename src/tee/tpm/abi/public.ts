@@ -196,6 +196,11 @@ export interface AkPublic {
   tpmPublic?: TpmtPublic;
   name?: Uint8Array;
   format: 'pem' | 'der' | 'tpm2b' | 'tpmt' | 'jwk';
+  /** SHA-256 of the SPKI, hex; filled on first use (the verifier caches parsed AKs, so it is computed once). */
+  fingerprint?: string;
+  /** Key type and EC coordinate size, memoized: KeyObject's getters cross into C++ on every call. */
+  keyType?: string;
+  ecSize?: number;
 }
 
 /** Reads what `tpm2_readpublic -f pem|der|tss|tpmt` (and tpm2_createak -u) write, or a JWK JSON. */

@@ -45,6 +45,11 @@ export function akFingerprint(k: KeyObject): string {
   return createHash('sha256').update(spki(k)).digest('hex');
 }
 
+/** The AK's fingerprint, memoized on the (verifier-cached) AkPublic. */
+export function fingerprintOf(ak: AkPublic): string {
+  return (ak.fingerprint ??= akFingerprint(ak.key));
+}
+
 function cert(b: Uint8Array, what: string): X509Certificate {
   try {
     return new X509Certificate(Buffer.from(b));
@@ -105,8 +110,8 @@ export async function establishAkTrust(
   }
   if (trust.kind === 'pinned') {
     const pinned = trust.ak instanceof Uint8Array ? parseAk(trust.ak) : { key: trust.ak, format: 'der' as const };
-    if (given && !bytesEqual(spki(given.key), spki(pinned.key))) {
-      throw new VerificationError('TPM_AK_UNTRUSTED', `the AK (${akFingerprint(given.key)}) is not the pinned AK (${akFingerprint(pinned.key)})`);
+    if (given && fingerprintOf(given) !== fingerprintOf(pinned)) {
+      throw new VerificationError('TPM_AK_UNTRUSTED', `the AK (${fingerprintOf(given)}) is not the pinned AK (${fingerprintOf(pinned)})`);
     }
     return { ak: given ?? pinned, trust: 'pinned', warnings: [], platform: {} };
   }

@@ -8,7 +8,7 @@ import { flatten, parsePcrsFile, type PcrValues } from '../abi/pcrs.js';
 import type { AkPublic } from '../abi/public.js';
 import { parseEventLog } from '../eventlog/parse.js';
 import { replayEventLog } from '../eventlog/replay.js';
-import { establishAkTrust, akFingerprint, type AkTrust } from './ak-trust.js';
+import { establishAkTrust, fingerprintOf, type AkTrust } from './ak-trust.js';
 import { resolveSignature, verifyTpmSignature } from './signature.js';
 
 /** `opts.tpm` for the TPM verifier. */
@@ -38,9 +38,7 @@ export interface QuoteCheckOptions {
 /** H_sig(selected PCR values concatenated in selection order): what TPMS_QUOTE_INFO.pcrDigest commits to. */
 export function pcrDigest(attest: TpmsAttest, values: PcrValues, hashNode: string): Uint8Array {
   if (attest.attested.kind !== 'quote') throw new Error('not a quote');
-  const h = createHash(hashNode);
-  for (const d of flatten(attest.attested.pcrSelect, values)) h.update(d);
-  return new Uint8Array(h.digest());
+  return new Uint8Array(createHash(hashNode).update(Buffer.concat(flatten(attest.attested.pcrSelect, values))).digest());
 }
 
 /**
@@ -94,13 +92,20 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
 
   if (parts.pcrs) {
     const values = parsePcrsFile(parts.pcrs, sel);
-    const digest = pcrDigest(attest, values, hashAlgById(sig.hash)!.node);
+    const all = Buffer.concat(flatten(sel, values));
+    const digest = new Uint8Array(createHash(hashAlgById(sig.hash)!.node).update(all).digest());
     if (!bytesEqual(digest, attest.attested.pcrDigest)) {
       throw new VerificationError('TPM_PCR_DIGEST_MISMATCH', `the PCR values do not hash to the quoted pcrDigest ${toHex(attest.attested.pcrDigest)} (got ${toHex(digest)})`);
     }
+    // One hex conversion for all values, then slices: this runs on every verification.
+    const hex = all.toString('hex');
+    let o = 0;
     for (const s of sel) {
-      const bank = hashAlgById(s.hash)!.name;
-      for (const p of s.pcrs) measurements[`pcr${bank}_${p}`] = toHex(values.get(s.hash)!.get(p)!);
+      const alg = hashAlgById(s.hash)!;
+      for (const p of s.pcrs) {
+        measurements[`pcr${alg.name}_${p}`] = hex.slice(o, o + alg.size * 2);
+        o += alg.size * 2;
+      }
     }
     if (parts.eventlog) raw.eventLog = checkEventLog(parts.eventlog, sel, values);
   } else {
@@ -109,7 +114,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
     warnings.push('PCR_VALUES_ABSENT: no PCR values were supplied; only the signed pcrDigest is reported');
   }
 
-  const platform: Record<string, string> = { akFingerprint: akFingerprint(ak.key), akTrust: trusted.trust, ...trusted.platform };
+  const platform: Record<string, string> = { akFingerprint: fingerprintOf(ak), akTrust: trusted.trust, ...trusted.platform };
   if (ak.name) platform.akName = toHex(ak.name);
   return {
     tee: 'tpm',

@@ -38,12 +38,12 @@ export function verifyTpmSignature(message: Uint8Array, sig: TpmtSignature, ak: 
   if (!h || h.id === TPM_ALG.SHA1) {
     throw new VerificationError('TPM_UNSUPPORTED_ALG', `${what} signature hash ${algName(sig.hash)} is not accepted (SHA-256/384/512)`);
   }
-  const keyType = ak.key.asymmetricKeyType;
+  const keyType = (ak.keyType ??= ak.key.asymmetricKeyType ?? 'unknown');
   let ok: boolean;
   try {
     if (sig.sigAlg === TPM_ALG.ECDSA) {
       if (keyType !== 'ec') throw new VerificationError('TPM_SIGNATURE_INVALID', `${what} is an ECDSA signature but the AK is ${keyType}`);
-      const n = EC_SIZES[ak.key.asymmetricKeyDetails?.namedCurve ?? ''] ?? curveInfo(ak.tpmPublic?.type === TPM_ALG.ECC ? ak.tpmPublic.curveId : 0)?.size;
+      const n = (ak.ecSize ??= EC_SIZES[ak.key.asymmetricKeyDetails?.namedCurve ?? ''] ?? curveInfo(ak.tpmPublic?.type === TPM_ALG.ECC ? ak.tpmPublic.curveId : 0)?.size ?? 0);
       if (!n) throw new VerificationError('TPM_UNSUPPORTED_ALG', `${what}: AK curve ${ak.key.asymmetricKeyDetails?.namedCurve} is not supported`);
       const rs = new Uint8Array(2 * n);
       rs.set(pad(sig.r, n), 0);
