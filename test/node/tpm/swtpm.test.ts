@@ -19,6 +19,7 @@ import { EV } from '../../../src/tee/tpm/eventlog/types.js';
 import type { AkTrust } from '../../../src/tee/tpm/verify/ak-trust.js';
 
 const skip = swtpmSkip;
+const opensslSkip = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl CLI not installed: test PKI cannot be made';
 let tpm: Swtpm;
 let client: TpmClient;
 let dir: string;
@@ -244,7 +245,7 @@ function makeCa(d: string, name: string): { root: Uint8Array; certFor(pub2b: Uin
   };
 }
 
-test('AK trust by certificate: AK certificate chain, and TPM2_Certify by a certified key', { skip }, async () => {
+test('AK trust by certificate: AK certificate chain, and TPM2_Certify by a certified key', { skip: skip || opensslSkip }, async () => {
   const d = mkdtempSync(join(dir, 'pki-'));
   const ca = makeCa(d, 'coffer-test-tpm-ca');
   const otherCa = makeCa(mkdtempSync(join(dir, 'pki2-')), 'someone-else');
