@@ -16,6 +16,8 @@ export const TPM_CC = {
   Startup: 0x144,
   Shutdown: 0x145,
   Create: 0x153,
+  PolicySecret: 0x151,
+  StartAuthSession: 0x176,
   Load: 0x157,
   Quote: 0x158,
   FlushContext: 0x165,
@@ -60,13 +62,15 @@ export class TpmClient {
   constructor(private readonly transport: TpmTransport) {}
 
   /** Sends one command and returns a reader positioned after the header (and out-handles are the caller's). */
-  private async run(name: string, cc: number, handles: number[], params: Uint8Array, auth: number): Promise<{ r: ByteReader; tag: number }> {
-    const tag = auth > 0 ? TPM_ST.SESSIONS : TPM_ST.NO_SESSIONS;
+  /** `auth`: how many empty-password authorizations, or the marshaled TPMS_AUTH_COMMANDs themselves. */
+  private async run(name: string, cc: number, handles: number[], params: Uint8Array, auth: number | Uint8Array[]): Promise<{ r: ByteReader; tag: number }> {
+    const auths = typeof auth === 'number' ? Array.from({ length: auth }, pwAuth) : auth;
+    const tag = auths.length > 0 ? TPM_ST.SESSIONS : TPM_ST.NO_SESSIONS;
     const body = new ByteWriter();
     for (const h of handles) body.u32(h);
-    if (auth > 0) {
+    if (auths.length > 0) {
       const a = new ByteWriter();
-      for (let i = 0; i < auth; i++) a.bytes(pwAuth());
+      for (const x of auths) a.bytes(x);
       const ab = a.finish();
       body.u32(ab.length).bytes(ab);
     }
@@ -195,6 +199,64 @@ export class TpmClient {
    */
   createAk(kind: 'rsa' | 'ecc' = 'rsa'): Promise<LoadedKey> {
     return this.createPrimary(TPM_RH.ENDORSEMENT, akTemplate(kind));
+  }
+
+  /** A policy session satisfied by PolicySecret(TPM_RH_ENDORSEMENT): what the TCG EK's authPolicy demands. */
+  private async endorsementPolicySession(): Promise<number> {
+    const start = new ByteWriter()
+      .tpm2b(await this.getRandom(16)) // nonceCaller
+      .tpm2b(new Uint8Array(0)) // encryptedSalt: unsalted
+      .u8(1) // TPM_SE_POLICY
+      .u16(TPM_ALG.NULL) // symmetric: none
+      .u16(TPM_ALG.SHA256) // authHash
+      .finish();
+    const { r } = await this.run('StartAuthSession', TPM_CC.StartAuthSession, [TPM_RH.NULL, TPM_RH.NULL], start, 0);
+    const session = r.u32be('sessionHandle');
+    try {
+      const params = new ByteWriter().tpm2b(new Uint8Array(0)).tpm2b(new Uint8Array(0)).tpm2b(new Uint8Array(0)).u32(0).finish();
+      await this.run('PolicySecret', TPM_CC.PolicySecret, [TPM_RH.ENDORSEMENT, session], params, 1);
+    } catch (e) {
+      await this.flush(session).catch(() => undefined);
+      throw e;
+    }
+    return session;
+  }
+
+  /** Authorizes one command with a policy session (no HMAC: the policy needs no auth value); the TPM ends it. */
+  private static policyAuth(session: number): Uint8Array {
+    return new ByteWriter().u32(session).u16(0).u8(0).u16(0).finish();
+  }
+
+  /**
+   * An AK created under the EK and loaded, as `tpm2_createak` does: Create and Load each need the EK's policy,
+   * PolicySecret(TPM_RH_ENDORSEMENT), in a fresh policy session (a session without continueSession closes after
+   * the command it authorizes).
+   */
+  async createAkUnderEk(ek: number, kind: 'rsa' | 'ecc' = 'rsa'): Promise<LoadedKey> {
+    const params = new ByteWriter()
+      .tpm2b(new ByteWriter().tpm2b(new Uint8Array(0)).tpm2b(new Uint8Array(0)).finish())
+      .tpm2b(serializePublic(akTemplate(kind)))
+      .tpm2b(new Uint8Array(0))
+      .u32(0)
+      .finish();
+    const s1 = await this.endorsementPolicySession();
+    const created = await this.run('Create', TPM_CC.Create, [ek], params, [TpmClient.policyAuth(s1)]).catch(async (e: unknown) => {
+      await this.flush(s1).catch(() => undefined); // a failed command leaves its session open
+      throw e;
+    });
+    const p = this.params(created.r, created.tag, 'Create');
+    const priv = p.bytes(p.u16be('outPrivate.size'), 'outPrivate').slice();
+    const pubBytes = p.bytes(p.u16be('outPublic.size'), 'outPublic').slice();
+    const s2 = await this.endorsementPolicySession();
+    const loadParams = new ByteWriter().tpm2b(priv).tpm2b(pubBytes).finish();
+    const loaded = await this.run('Load', TPM_CC.Load, [ek], loadParams, [TpmClient.policyAuth(s2)]).catch(async (e: unknown) => {
+      await this.flush(s2).catch(() => undefined);
+      throw e;
+    });
+    const handle = loaded.r.u32be('objectHandle');
+    const lp = this.params(loaded.r, loaded.tag, 'Load');
+    const name = lp.bytes(lp.u16be('name.size'), 'name').slice();
+    return { handle, public: readPublic(new ByteReader(pubBytes, 'outPublic')), publicBytes: pubBytes, name };
   }
 
   async readPublic(handle: number): Promise<{ public: TpmtPublic; publicBytes: Uint8Array; name: Uint8Array; qualifiedName: Uint8Array }> {

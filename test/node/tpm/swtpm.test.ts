@@ -93,6 +93,27 @@ for (const kind of ['rsa', 'ecc'] as const) {
   });
 }
 
+test('AK created under the EK (Create+Load with PolicySecret, as tpm2_createak) quotes and verifies', { skip }, async () => {
+  await withKey(client.createEk('ecc'), async (ek) => {
+    await withKey(client.createAkUnderEk(ek.handle, 'rsa'), async (ak) => {
+      assert.deepEqual((await client.readPublic(ak.handle)).name, ak.name);
+      const nonce = Uint8Array.from([0x51, 0x52]);
+      const q = await client.quote(ak.handle, nonce, SEL);
+      const pcrs = serializePcrsSerialized(SEL, await client.pcrRead(SEL));
+      const r = await verifyEvidence({ evidence: q.attest, attachments: { signature: q.signatureBytes, ak: serializePublic2b(ak.public), pcrs } }, { registry, nonce });
+      assert.equal(r.verified, true, JSON.stringify(r.errors));
+      assert.equal(r.claims!.platform.akName, toHex(ak.name));
+    });
+  });
+  // The EK's policy is enforced: a password session cannot authorize Create under it (no userWithAuth), TPM_RC named.
+  await withKey(client.createEk('rsa'), async (ek) => {
+    await assert.rejects(
+      (client as unknown as { run: (...a: unknown[]) => Promise<unknown> }).run('Create', 0x153, [ek.handle], new Uint8Array(0), 1),
+      (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_AUTH_UNAVAILABLE' && /TPM2_Create failed: TPM_RC_AUTH_UNAVAILABLE/.test(e.message),
+    );
+  });
+});
+
 test('failure paths: wrong nonce, tampered PCR, wrong AK, flipped signature, truncated attest', { skip }, async () => {
   const nonce = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
   const { q, pcrsFile, akFile } = await quoteWith('rsa', nonce);
