@@ -119,6 +119,11 @@ test('PCR files: tpm2-tools serialized (exact 5.x layout), marshaled, values, YA
   bad('{"sha256": {"x": "00"}}', /bad PCR index/);
   bad('sha256: [1, 2', /not valid YAML/);
   assert.throws(() => flatten(sel, new Map()), (e: unknown) => e instanceof EvidenceFormatError && e.code === 'TPM_PCR_MISSING' && /sha256:0/.test(e.message));
+  // -F values whose bytes happen to look like text or like a marshaled header still split by the selection.
+  const textLike = new Map([[TPM_ALG.SHA256, new Map([[0, new Uint8Array(32).fill(0x61)], [1, new Uint8Array(32).fill(0x62)], [16, new Uint8Array(32).fill(0x63)]])], [TPM_ALG.SHA1, new Map([[3, new Uint8Array(20).fill(0x7b)]])]]);
+  assert.deepEqual(parsePcrsFile(new Uint8Array(Buffer.concat(flatten(sel, textLike))), sel), textLike);
+  const marshaledLike = new Map([[TPM_ALG.SHA256, new Map([[0, Uint8Array.from([0, 0, 0, 2, ...new Uint8Array(28).fill(0xee)])], [1, new Uint8Array(32)], [16, new Uint8Array(32)]])], [TPM_ALG.SHA1, new Map([[3, new Uint8Array(20)]])]]);
+  assert.deepEqual(parsePcrsFile(new Uint8Array(Buffer.concat(flatten(sel, marshaledLike))), sel), marshaledLike);
   // Serialized with a digest list count that lies.
   const lie = Uint8Array.from(ser);
   lie[4 + 128] = 5;

@@ -256,30 +256,37 @@ function parseMap(text: string): PcrValues {
 export function parsePcrsFile(b: Uint8Array, quoteSelection?: PcrSelection[]): PcrValues {
   if (b.length === 0) throw fmt('PCR file', 'is empty');
   if (looksSerialized(b)) return parseSerialized(b).values;
-  const head = Buffer.from(b.subarray(0, Math.min(b.length, 64))).toString('latin1').trimStart();
-  if (/^[{a-zA-Z]/.test(head) && !b.subarray(0, 64).some((c) => c < 9)) return parseMap(Buffer.from(b).toString('utf8'));
-  // A marshaled file starts with a big-endian bank count (0 < n ≤ 16), so its first two bytes are zero.
+  // -F values: concatenated digests in the quote's selection order (only recognisable by its exact length).
+  const sizes = quoteSelection?.flatMap((s) => s.pcrs.map(() => hashAlgById(s.hash)?.size ?? 0)) ?? [];
+  const valuesFit = !!quoteSelection && !sizes.includes(0) && sizes.reduce((a, c) => a + c, 0) === b.length;
+  const asValues = () => {
+    const digests: Uint8Array[] = [];
+    let o = 0;
+    for (const n of sizes) {
+      digests.push(b.subarray(o, o + n));
+      o += n;
+    }
+    return assignDigests(quoteSelection!, digests, 'PCR file (values)');
+  };
+  // Text (a YAML/JSON map) is printable ASCII throughout; binary digests almost never are.
+  const isText = b.every((c) => c === 9 || c === 10 || c === 13 || (c >= 0x20 && c < 0x7f));
+  if (isText) {
+    try {
+      return parseMap(Buffer.from(b).toString('utf8'));
+    } catch (e) {
+      if (!valuesFit) throw e;
+      return asValues();
+    }
+  }
+  // A marshaled file starts with a big-endian bank count (0 < n ≤ 16), so its first three bytes are zero.
   if (b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] > 0 && b[3] <= 16) {
     try {
       return parseMarshaled(b).values;
     } catch (e) {
-      if (!quoteSelection) throw e;
+      if (!valuesFit) throw e;
     }
   }
-  if (quoteSelection) {
-    // -F values: concatenated digests in the quote's selection order.
-    const sizes = quoteSelection.flatMap((s) => s.pcrs.map(() => hashAlgById(s.hash)?.size ?? 0));
-    const total = sizes.reduce((a, c) => a + c, 0);
-    if (total === b.length && !sizes.includes(0)) {
-      const digests: Uint8Array[] = [];
-      let o = 0;
-      for (const n of sizes) {
-        digests.push(b.slice(o, o + n));
-        o += n;
-      }
-      return assignDigests(quoteSelection, digests, 'PCR file (values)');
-    }
-  }
+  if (valuesFit) return asValues();
   throw fmt('PCR file', `format not recognised (${b.length} bytes: not tpm2-tools serialized/values, marshaled, YAML or JSON)`);
 }
 
