@@ -194,8 +194,8 @@ export class TpmClient {
 
   /**
    * An AK: a restricted signing key created as a primary in the endorsement hierarchy (as go-tpm-tools does for
-   * GCE). Deterministic for a given TPM seed, needs no policy session (Create+Load under the EK would need
-   * PolicySecret(TPM_RH_ENDORSEMENT)), and lives in the same hierarchy whose EK certificate vouches for the TPM.
+   * GCE). Deterministic for a given TPM seed, needs no policy session, and lives in the same hierarchy whose EK
+   * certificate vouches for the TPM. `createAkUnderEk` makes the tpm2_createak-style child of the EK instead.
    */
   createAk(kind: 'rsa' | 'ecc' = 'rsa'): Promise<LoadedKey> {
     return this.createPrimary(TPM_RH.ENDORSEMENT, akTemplate(kind));
