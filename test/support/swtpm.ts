@@ -48,8 +48,12 @@ export interface Swtpm {
   stop(): Promise<void>;
 }
 
-/** Starts a fresh swtpm (TPM 2.0, startup-clear) on spare loopback ports with a temporary state dir. */
-export async function startSwtpm(): Promise<Swtpm> {
+/**
+ * Starts a fresh swtpm (TPM 2.0) on spare loopback ports with a temporary state dir. By default it powers on
+ * and runs TPM2_Startup(CLEAR) itself; `{ startupClear: false }` leaves that to the caller (control channel
+ * CMD_INIT, then TPM2_Startup), as a platform would.
+ */
+export async function startSwtpm(opts: { startupClear?: boolean } = {}): Promise<Swtpm> {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-swtpm-'));
   for (let tries = 0; ; tries++) {
     // tpm2-tools' swtpm TCTI wants the control port at port+1.
@@ -57,7 +61,7 @@ export async function startSwtpm(): Promise<Swtpm> {
     const ctrlPort = port + 1;
     const child: ChildProcess = spawn(
       'swtpm',
-      ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${ctrlPort},bindaddr=127.0.0.1`, '--tpmstate', `dir=${dir}`, '--flags', 'startup-clear'],
+      ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${ctrlPort},bindaddr=127.0.0.1`, '--tpmstate', `dir=${dir}`, ...(opts.startupClear === false ? [] : ['--flags', 'startup-clear'])],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let exited = false;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSwtpm, swtpmSkip, tpm2ToolsSkip, type Swtpm } from '../../support/swtpm.js';
 import { vectorsSkip, readVector } from '../../support/vectors.js';
-import { TpmClient, SocketTransport, TpmResponseError, TPM_RH, akTemplate, type LoadedKey } from '../../../src/node/tpm/index.js';
+import { TpmClient, SocketTransport, TpmResponseError, TPM_RH, akTemplate, swtpmControl, SWTPM_CTRL, type LoadedKey } from '../../../src/node/tpm/index.js';
 import { verifyEvidence, createVerifierRegistry } from '../../../src/index.js';
 import { runCli } from '../../../src/cli/run.js';
 import { TPM_ALG } from '../../../src/tee/tpm/abi/constants.js';
@@ -74,6 +74,30 @@ test('client: GetRandom, PCR_Read beyond 8 digests, PCR_Extend semantics, TPM_RC
   assert.deepEqual(after.get(TPM_ALG.SHA1)!.get(16), before.get(TPM_ALG.SHA1)!.get(16));
   await assert.rejects(client.flush(0x80000077), (e: unknown) => e instanceof TpmResponseError && e.code === "TPM_COMMAND_FAILED" && /^TPM_RC_(HANDLE|VALUE)$/.test(e.rcName) && /TPM2_FlushContext failed: TPM_RC_/.test(e.message));
   await assert.rejects(client.pcrExtend(16, [{ alg: TPM_ALG.SHA256, digest: new Uint8Array(31) }]), TpmResponseError);
+});
+
+test('power-on through the swtpm control channel (CMD_INIT), then TPM2_Startup; commands before it are refused', { skip }, async () => {
+  const cold = await startSwtpm({ startupClear: false });
+  const c = new TpmClient(await SocketTransport.connect(cold.port));
+  try {
+    // The TPM is off until CMD_INIT: the data channel refuses commands.
+    await assert.rejects(c.getRandom(4));
+    await c.close();
+    assert.equal(await swtpmControl(cold.ctrlPort, SWTPM_CTRL.INIT, new Uint8Array(4)), 0);
+    const on = new TpmClient(await SocketTransport.connect(cold.port));
+    try {
+      await assert.rejects(on.getRandom(4), (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_INITIALIZE');
+      await on.startup();
+      await on.startup(); // already started: TPM_RC_INITIALIZE is absorbed
+      assert.equal((await on.getRandom(8)).length, 8);
+    } finally {
+      await on.close();
+    }
+    assert.equal(await swtpmControl(cold.ctrlPort, SWTPM_CTRL.SHUTDOWN), 0);
+  } finally {
+    await c.close();
+    await cold.stop();
+  }
 });
 
 for (const kind of ['rsa', 'ecc'] as const) {
