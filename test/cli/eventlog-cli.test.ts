@@ -37,9 +37,13 @@ test('coffer eventlog prints events with decoded data and the final PCRs; exit 0
   const r = await run(['eventlog', join(vectorsDir, 'tpm', 'go-tpm-tools_ubuntu-2404-amd-sevsnp.bin')]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /crypto-agile event log, \d+ events, banks sha1 sha256 sha384/);
-  assert.match(r.out, /EV_EFI_VARIABLE_DRIVER_CONFIG \(\d+ bytes\)\s+SecureBoot \{8be4df61-93ca-11d2-aa0d-00e098032b8c\}/);
-  assert.match(r.out, /EV_SEPARATOR \(4 bytes\)\s+separator 00000000/);
+  assert.match(r.out, /EV_EFI_VARIABLE_DRIVER_CONFIG \(\d+ bytes, digest = H\(data\)\)\s+SecureBoot \{8be4df61-93ca-11d2-aa0d-00e098032b8c\}/);
+  assert.match(r.out, /EV_SEPARATOR \(4 bytes, digest = H\(data\)\)\s+separator 00000000/);
   assert.match(r.out, /EV_EFI_BOOT_SERVICES_APPLICATION .*image at 0x/);
+  // Image loads carry the Authenticode hash, not H(data).
+  const j = JSON.parse((await run(['eventlog', join(vectorsDir, 'tpm', 'go-tpm-tools_ubuntu-2404-amd-sevsnp.bin'), '--json'])).out) as { events: { type: string; digestVerified: boolean }[] };
+  assert.ok(j.events.filter((e) => e.type === 'EV_EFI_BOOT_SERVICES_APPLICATION').every((e) => !e.digestVerified));
+  assert.ok(j.events.filter((e) => e.type === 'EV_SEPARATOR').every((e) => e.digestVerified));
   assert.match(r.out, /PCRs after replay:\n  sha1:\n     0: [0-9a-f]{40}/);
 });
 

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { EXIT, type CommandContext } from '../context.js';
 import { readUserFile } from '../files.js';
 import { toErrorReport } from '../../tee/common/errors.js';
-import { toHex } from '../../tee/common/hex.js';
+import { bytesEqual, toHex } from '../../tee/common/hex.js';
+import { createHash } from 'node:crypto';
 import { algName, hashAlgById } from '../../tee/tpm/abi/constants.js';
 import { EventLogError, parseEventLog, type EventLog } from '../../tee/tpm/eventlog/parse.js';
 import { replayEventLog } from '../../tee/tpm/eventlog/replay.js';
@@ -21,6 +22,11 @@ export interface EventLogReport {
     type: string;
     digests: Record<string, string>;
     size: number;
+    /**
+     * Whether every digest is the hash of the event data. Only the digests are bound by the TPM; where this is
+     * false the data is a description the firmware chose (normal for images: Authenticode hash) — or a lie.
+     */
+    digestVerified: boolean;
     decoded?: unknown;
   }[];
   /** Replayed PCR values per bank (only PCRs the log extends). */
@@ -51,6 +57,10 @@ export function eventLogReport(file: string, log: EventLog): EventLogReport {
         type: eventTypeName(e.type),
         digests: Object.fromEntries(e.digests.map((d) => [bankName(d.alg), toHex(d.digest)])),
         size: e.data.length,
+        digestVerified: e.digests.every((d) => {
+          const h = hashAlgById(d.alg);
+          return !!h && bytesEqual(d.digest, createHash(h.node).update(e.data).digest());
+        }),
         ...(decoded ? { decoded } : {}),
       };
     }),
@@ -79,7 +89,7 @@ function human(r: EventLogReport): string {
   const lines = [`${r.file}: ${r.format} event log, ${r.events.length} events, banks ${r.banks.join(' ')}`];
   for (const e of r.events) {
     const what = e.decoded ? `  ${describe(e.decoded)}` : '';
-    lines.push(`#${e.seq} @${e.offset} PCR${e.pcr} ${e.type} (${e.size} bytes)${what}`);
+    lines.push(`#${e.seq} @${e.offset} PCR${e.pcr} ${e.type} (${e.size} bytes${e.digestVerified ? ', digest = H(data)' : ''})${what}`);
     for (const [b, h] of Object.entries(e.digests)) lines.push(`    ${b}: ${h}`);
   }
   lines.push('PCRs after replay:');
