@@ -238,14 +238,16 @@ async function toolsQuotesVerify(d: string): Promise<void> {
     flush();
     tools(['tpm2_readpublic', '-c', `ak-${alg}.ctx`, '-f', 'pem', '-o', `ak-${alg}.pem`], d);
     flush();
+    tools(['tpm2_readpublic', '-c', `ak-${alg}.ctx`, '-f', 'tss', '-o', `ak-${alg}.tss`], d);
+    flush();
     const f = (n: string) => join(d, n);
-    for (const akf of [`ak-${alg}.pub`, `ak-${alg}.pem`]) {
+    for (const akf of [`ak-${alg}.pub`, `ak-${alg}.pem`, `ak-${alg}.tss`]) {
       const r = await cli(['verify', f(`q-${alg}.msg`), '--tee', 'tpm', '--signature', f(`q-${alg}.sig`), '--ak', f(akf), '--pcrs', f(`q-${alg}.pcrs`), '--nonce', 'c0ffee01', '--json']);
       assert.equal(r.code, 0, r.out + r.err);
       const line = JSON.parse(r.out);
       assert.equal(line.claims.reportData, 'c0ffee01');
       assert.ok(line.claims.measurements.pcrsha1_16 && line.claims.measurements.pcrsha256_23);
-      if (akf.endsWith('.pub')) assert.equal(line.claims.platform.akName, toHex(readFileSync(f(`ak-${alg}.name`))));
+      if (!akf.endsWith('.pem')) assert.equal(line.claims.platform.akName, toHex(readFileSync(f(`ak-${alg}.name`))));
     }
     const plain = await cli(['verify', f(`p-${alg}.msg`), '--signature', f(`p-${alg}.sig`), '--ak', f(`ak-${alg}.pub`), '--pcrs', f(`p-${alg}.values`), '--nonce', 'c0ffee02']);
     assert.equal(plain.code, 0, plain.out + plain.err);
