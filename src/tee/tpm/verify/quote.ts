@@ -79,12 +79,13 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   }
 
   const sel = attest.attested.pcrSelect;
+  const extraHex = toHex(attest.extraData);
   const measurements: Record<string, string> = { pcrDigest: toHex(attest.attested.pcrDigest) };
   const raw: Record<string, unknown> = {
     magic: `0x${attest.magic.toString(16)}`,
     type: `0x${attest.type.toString(16)}`,
     qualifiedSigner: toHex(attest.qualifiedSigner),
-    extraData: toHex(attest.extraData),
+    extraData: extraHex,
     clockInfo: {
       clock: attest.clockInfo.clock.toString(),
       resetCount: attest.clockInfo.resetCount,
@@ -127,7 +128,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
     measurements,
     svns: {},
     debug: false,
-    reportData: toHex(attest.extraData),
+    reportData: extraHex,
     platform,
     advisories: [],
     warnings,
