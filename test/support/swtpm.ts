@@ -51,10 +51,11 @@ export interface Swtpm {
 /**
  * Starts a fresh swtpm (TPM 2.0) on spare loopback ports with a temporary state dir. By default it powers on
  * and runs TPM2_Startup(CLEAR) itself; `{ startupClear: false }` leaves that to the caller (control channel
- * CMD_INIT, then TPM2_Startup), as a platform would.
+ * CMD_INIT, then TPM2_Startup), as a platform would. `stateDir`: an existing state (e.g. from swtpm_setup);
+ * it is removed with the rest on stop().
  */
-export async function startSwtpm(opts: { startupClear?: boolean } = {}): Promise<Swtpm> {
-  const dir = mkdtempSync(join(tmpdir(), 'coffer-swtpm-'));
+export async function startSwtpm(opts: { startupClear?: boolean; stateDir?: string } = {}): Promise<Swtpm> {
+  const dir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'coffer-swtpm-'));
   for (let tries = 0; ; tries++) {
     // tpm2-tools' swtpm TCTI wants the control port at port+1.
     const port = await freePort();

@@ -16,6 +16,8 @@ export const TPM_CC = {
   Startup: 0x144,
   Shutdown: 0x145,
   Create: 0x153,
+  NV_Read: 0x14e,
+  NV_ReadPublic: 0x169,
   PolicySecret: 0x151,
   StartAuthSession: 0x176,
   Load: 0x157,
@@ -288,6 +290,54 @@ export class TpmClient {
     const signature = readSignature(p);
     const signatureBytes = p.buf.slice(start, p.offset);
     return { attest, signature, signatureBytes };
+  }
+
+  async nvReadPublic(index: number): Promise<{ index: number; nameAlg: number; attributes: number; dataSize: number; name: Uint8Array }> {
+    const { r } = await this.run('NV_ReadPublic', TPM_CC.NV_ReadPublic, [index], new Uint8Array(0), 0);
+    const pub = new ByteReader(r.bytes(r.u16be('nvPublic.size'), 'nvPublic'), 'TPMS_NV_PUBLIC');
+    const out = {
+      index: pub.u32be('nvIndex'),
+      nameAlg: pub.u16be('nameAlg'),
+      attributes: pub.u32be('attributes'),
+      authPolicy: pub.bytes(pub.u16be('authPolicy.size'), 'authPolicy'),
+      dataSize: pub.u16be('dataSize'),
+    };
+    const name = r.bytes(r.u16be('nvName.size'), 'nvName').slice();
+    return { index: out.index, nameAlg: out.nameAlg, attributes: out.attributes, dataSize: out.dataSize, name };
+  }
+
+  /** Reads a whole NV index in chunks; authorized by `authHandle` (default owner) with an empty password. */
+  async nvRead(index: number, authHandle: number = TPM_RH.OWNER, chunk = 512): Promise<Uint8Array> {
+    const { dataSize } = await this.nvReadPublic(index);
+    const out = new Uint8Array(dataSize);
+    for (let off = 0; off < dataSize; ) {
+      const n = Math.min(chunk, dataSize - off);
+      const { r, tag } = await this.run('NV_Read', TPM_CC.NV_Read, [authHandle, index], new ByteWriter().u16(n).u16(off).finish(), 1);
+      const p = this.params(r, tag, 'NV_Read');
+      const data = p.bytes(p.u16be('data.size'), 'data');
+      if (data.length !== n) throw new TpmTransportError(`NV_Read returned ${data.length} bytes, asked for ${n}`);
+      out.set(data, off);
+      off += n;
+    }
+    return out;
+  }
+
+  /**
+   * The EK certificate the manufacturer (or swtpm_setup) stored in NV, DER: RSA-2048 at 0x01C00002, ECC P-256 at
+   * 0x01C0000A (TCG EK Credential Profile); undefined when the index is not defined. Trailing NV padding is cut
+   * to the DER length.
+   */
+  async readEkCertificate(kind: 'rsa' | 'ecc' = 'rsa'): Promise<Uint8Array | undefined> {
+    const index = kind === 'rsa' ? 0x01c00002 : 0x01c0000a;
+    let raw: Uint8Array;
+    try {
+      raw = await this.nvRead(index);
+    } catch (e) {
+      if (e instanceof TpmResponseError && (e.rcName === 'TPM_RC_HANDLE' || e.rcName === 'TPM_RC_NV_DEFINED' || e.rcName === 'TPM_RC_VALUE')) return undefined;
+      throw e;
+    }
+    if (raw.length >= 4 && raw[0] === 0x30 && raw[1] === 0x82) return raw.subarray(0, 4 + ((raw[2] << 8) | raw[3]));
+    return raw;
   }
 
   async flush(handle: number): Promise<void> {

@@ -5,3 +5,4 @@ export type { AkTrust, TrustedAk } from './verify/ak-trust.js';
 export { parseEventLog, EventLogError, type EventLog, type TcgEvent } from './eventlog/parse.js';
 export { replayEventLog } from './eventlog/replay.js';
 export { decodeEvent } from './eventlog/decode.js';
+export { verifyEkCertificate, type EkCertificateCheck } from './verify/ek-cert.js';

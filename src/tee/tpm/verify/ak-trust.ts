@@ -50,33 +50,36 @@ export function fingerprintOf(ak: AkPublic): string {
   return (ak.fingerprint ??= akFingerprint(ak.key));
 }
 
-function cert(b: Uint8Array, what: string): X509Certificate {
+function cert(b: Uint8Array, what: string, label: 'AK' | 'EK'): X509Certificate {
   try {
     return new X509Certificate(Buffer.from(b));
   } catch (e) {
-    throw new CollateralError('TPM_AK_CERT_MALFORMED', `${what} is not an X.509 certificate: ${(e as Error).message}`);
+    throw new CollateralError(`TPM_${label}_CERT_MALFORMED`, `${what} is not an X.509 certificate: ${(e as Error).message}`);
   }
 }
 
-/** Verifies leaf → … → root at time `at`: signatures, validity windows, CA flags on every issuer. */
-export function verifyChain(chainBytes: Uint8Array[], rootBytes: Uint8Array[], at: Date): X509Certificate {
-  if (chainBytes.length === 0) throw new UsageError('TPM_AK_TRUST', 'akTrust certificate: the chain is empty');
-  if (rootBytes.length === 0) throw new UsageError('TPM_AK_TRUST', 'akTrust certificate: no roots were given');
-  const chain = chainBytes.map((b, i) => cert(b, `AK chain certificate ${i}`));
-  const roots = rootBytes.map((b, i) => cert(b, `AK trust root ${i}`));
+/**
+ * Verifies leaf → … → root at time `at`: signatures, validity windows, CA flags on every issuer. `label` names
+ * the key in codes and messages (AK for AK certificates, EK for endorsement key certificates).
+ */
+export function verifyChain(chainBytes: Uint8Array[], rootBytes: Uint8Array[], at: Date, label: 'AK' | 'EK' = 'AK'): X509Certificate {
+  if (chainBytes.length === 0) throw new UsageError(`TPM_${label}_TRUST`, `${label} certificate chain is empty`);
+  if (rootBytes.length === 0) throw new UsageError(`TPM_${label}_TRUST`, `no roots were given for the ${label} certificate chain`);
+  const chain = chainBytes.map((b, i) => cert(b, `${label} chain certificate ${i}`, label));
+  const roots = rootBytes.map((b, i) => cert(b, `${label} trust root ${i}`, label));
   const inWindow = (c: X509Certificate, what: string) => {
     if (at < new Date(c.validFrom) || at > new Date(c.validTo)) {
-      throw new VerificationError('TPM_AK_CERT_EXPIRED', `${what} (${c.subject.replace(/\n/g, ', ')}) is not valid at ${at.toISOString()}: window ${c.validFrom} .. ${c.validTo}`);
+      throw new VerificationError(`TPM_${label}_CERT_EXPIRED`, `${what} (${c.subject.replace(/\n/g, ', ')}) is not valid at ${at.toISOString()}: window ${c.validFrom} .. ${c.validTo}`);
     }
   };
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i];
-    inWindow(c, `AK chain certificate ${i}`);
+    inWindow(c, `${label} chain certificate ${i}`);
     const issuer = chain[i + 1];
     if (issuer) {
-      if (!issuer.ca) throw new VerificationError('TPM_AK_CHAIN_INVALID', `AK chain certificate ${i + 1} is not a CA but issued certificate ${i}`);
+      if (!issuer.ca) throw new VerificationError(`TPM_${label}_CHAIN_INVALID`, `${label} chain certificate ${i + 1} is not a CA but issued certificate ${i}`);
       if (!c.checkIssued(issuer) || !c.verify(issuer.publicKey)) {
-        throw new VerificationError('TPM_AK_CHAIN_INVALID', `AK chain certificate ${i} is not signed by certificate ${i + 1}`);
+        throw new VerificationError(`TPM_${label}_CHAIN_INVALID`, `${label} chain certificate ${i} is not signed by certificate ${i + 1}`);
       }
       continue;
     }
@@ -84,9 +87,9 @@ export function verifyChain(chainBytes: Uint8Array[], rootBytes: Uint8Array[], a
     const asRoot = roots.find((r) => r.raw.equals(c.raw));
     if (asRoot) return chain[0];
     const root = roots.find((r) => c.checkIssued(r) && c.verify(r.publicKey));
-    if (!root) throw new VerificationError('TPM_AK_CHAIN_UNTRUSTED', `AK chain does not end at a trusted root (last: ${c.issuer.replace(/\n/g, ', ')})`);
-    if (!root.ca) throw new VerificationError('TPM_AK_CHAIN_INVALID', 'the trusted root that issued the AK chain is not a CA');
-    inWindow(root, 'AK trust root');
+    if (!root) throw new VerificationError(`TPM_${label}_CHAIN_UNTRUSTED`, `${label} chain does not end at a trusted root (last: ${c.issuer.replace(/\n/g, ', ')})`);
+    if (!root.ca) throw new VerificationError(`TPM_${label}_CHAIN_INVALID`, `the trusted root that issued the ${label} chain is not a CA`);
+    inWindow(root, `${label} trust root`);
   }
   return chain[0];
 }
