@@ -16,6 +16,7 @@ export const TPM_CC = {
   Startup: 0x144,
   Shutdown: 0x145,
   Create: 0x153,
+  ActivateCredential: 0x147,
   NV_Read: 0x14e,
   NV_ReadPublic: 0x169,
   PolicySecret: 0x151,
@@ -259,6 +260,24 @@ export class TpmClient {
     const lp = this.params(loaded.r, loaded.tag, 'Load');
     const name = lp.bytes(lp.u16be('name.size'), 'name').slice();
     return { handle, public: readPublic(new ByteReader(pubBytes, 'outPublic')), publicBytes: pubBytes, name };
+  }
+
+  /**
+   * TPM2_ActivateCredential: recovers a credential made for `ak` (by its Name) under `ek`. The AK is authorized
+   * with its (empty) password, the EK with its PolicySecret(TPM_RH_ENDORSEMENT) policy.
+   * `credentialBlob` and `secret` are the marshaled TPM2B_ID_OBJECT and TPM2B_ENCRYPTED_SECRET.
+   */
+  async activateCredential(ak: number, ek: number, credentialBlob: Uint8Array, secret: Uint8Array): Promise<Uint8Array> {
+    const session = await this.endorsementPolicySession();
+    const { r, tag } = await this.run('ActivateCredential', TPM_CC.ActivateCredential, [ak, ek], new ByteWriter().bytes(credentialBlob).bytes(secret).finish(), [
+      pwAuth(),
+      TpmClient.policyAuth(session),
+    ]).catch(async (e: unknown) => {
+      await this.flush(session).catch(() => undefined);
+      throw e;
+    });
+    const p = this.params(r, tag, 'ActivateCredential');
+    return p.bytes(p.u16be('certInfo.size'), 'certInfo').slice();
   }
 
   async readPublic(handle: number): Promise<{ public: TpmtPublic; publicBytes: Uint8Array; name: Uint8Array; qualifiedName: Uint8Array }> {

@@ -6,3 +6,4 @@ export { parseEventLog, EventLogError, type EventLog, type TcgEvent } from './ev
 export { replayEventLog } from './eventlog/replay.js';
 export { decodeEvent } from './eventlog/decode.js';
 export { verifyEkCertificate, type EkCertificateCheck } from './verify/ek-cert.js';
+export { makeCredential, type Credential } from './verify/credential.js';

@@ -17,6 +17,7 @@ import { toHex } from '../../../src/tee/common/hex.js';
 import { parseEventLog } from '../../../src/tee/tpm/eventlog/parse.js';
 import { EV } from '../../../src/tee/tpm/eventlog/types.js';
 import type { AkTrust } from '../../../src/tee/tpm/verify/ak-trust.js';
+import { makeCredential } from '../../../src/tee/tpm/verify/credential.js';
 
 const skip = swtpmSkip;
 const opensslSkip = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl CLI not installed: test PKI cannot be made';
@@ -135,6 +136,31 @@ test('AK created under the EK (Create+Load with PolicySecret, as tpm2_createak) 
       (client as unknown as { run: (...a: unknown[]) => Promise<unknown> }).run('Create', 0x153, [ek.handle], new Uint8Array(0), 1),
       (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_AUTH_UNAVAILABLE' && /TPM2_Create failed: TPM_RC_AUTH_UNAVAILABLE/.test(e.message),
     );
+  });
+});
+
+test('credential activation binds an AK to the EK: software MakeCredential, and tpm2_makecredential blobs', { skip }, async () => {
+  await withKey(client.createEk('rsa'), async (ek) => {
+    await withKey(client.createAkUnderEk(ek.handle, 'ecc'), async (ak) => {
+      const secret = new TextEncoder().encode('coffer-activation-01');
+      const cred = makeCredential(ek.public, ak.name, secret);
+      assert.deepEqual(await client.activateCredential(ak.handle, ek.handle, cred.credentialBlob, cred.secret), secret);
+      // A credential made for another key's name does not activate (the outer HMAC covers the AK name).
+      const forOther = makeCredential(ek.public, Uint8Array.from([...ak.name.subarray(0, -1), ak.name[ak.name.length - 1] ^ 1]), secret);
+      await assert.rejects(client.activateCredential(ak.handle, ek.handle, forOther.credentialBlob, forOther.secret), (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_INTEGRITY');
+      if (tpm2ToolsSkip) return;
+      // tpm2_makecredential (offline, -T none) writes 0xBADCC0DE, version, TPM2B_ID_OBJECT, TPM2B_ENCRYPTED_SECRET.
+      const d = mkdtempSync(join(dir, 'makecred-'));
+      writeFileSync(join(d, 'ek.pub'), serializePublic2b(ek.public));
+      writeFileSync(join(d, 'secret.bin'), secret);
+      execFileSync('tpm2_makecredential', ['-T', 'none', '-u', 'ek.pub', '-s', 'secret.bin', '-n', toHex(ak.name), '-o', 'cred.out'], { cwd: d, stdio: 'pipe' });
+      const out = new Uint8Array(readFileSync(join(d, 'cred.out')));
+      assert.equal(Buffer.from(out.subarray(0, 4)).toString('hex'), 'badcc0de');
+      const idLen = (out[8] << 8) | out[9];
+      const blob = out.subarray(8, 10 + idLen);
+      const encSecret = out.subarray(10 + idLen);
+      assert.deepEqual(await client.activateCredential(ak.handle, ek.handle, blob, encSecret), secret);
+    });
   });
 });
 
