@@ -1,4 +1,5 @@
 import type { Claims } from '../common/claims.js';
+import { UsageError } from '../common/errors.js';
 import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../common/verifier.js';
 import { TPM_GENERATED_VALUE } from './abi/constants.js';
 import { parseAkPublic, type AkPublic } from './abi/public.js';
@@ -22,10 +23,13 @@ export class TpmVerifier implements TeeVerifier {
   }
 
   verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
+    // The trust core reads no clock: verifyEvidence() supplies `at` (default now) before calling verifiers.
+    if (!opts.at) return Promise.reject(new UsageError('MISSING_TIME', 'the TPM verifier needs the verification time (opts.at)'));
+    const at = opts.at;
     const a = input.attachments ?? {};
     return verifyQuote(
       { attest: input.evidence, signature: a.signature, ak: a.ak, pcrs: a.pcrs, eventlog: a.eventlog },
-      { at: opts.at ?? new Date(), nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: (b) => this.parseAk(b) },
+      { at, nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: (b) => this.parseAk(b) },
     );
   }
 
