@@ -29,9 +29,13 @@ class Queue {
 /** A TPM reached over TCP with no framing: swtpm's `--server type=tcp` data channel (raw command bytes). */
 export class SocketTransport implements TpmTransport {
   private readonly queue = new Queue();
-  private constructor(private readonly sock: Socket) {}
+  private constructor(
+    private readonly sock: Socket,
+    /** Longest wait for one response; RSA key generation on a slow TPM can take seconds. */
+    private readonly commandTimeoutMs: number,
+  ) {}
 
-  static connect(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<SocketTransport> {
+  static connect(port: number, host = '127.0.0.1', timeoutMs = 5000, commandTimeoutMs = 60000): Promise<SocketTransport> {
     return new Promise((resolve, reject) => {
       const s = connect({ port, host });
       const t = setTimeout(() => {
@@ -41,7 +45,7 @@ export class SocketTransport implements TpmTransport {
       s.once('connect', () => {
         clearTimeout(t);
         s.setNoDelay(true);
-        resolve(new SocketTransport(s));
+        resolve(new SocketTransport(s, commandTimeoutMs));
       });
       s.once('error', (e) => {
         clearTimeout(t);
@@ -55,7 +59,14 @@ export class SocketTransport implements TpmTransport {
       () =>
         new Promise<Uint8Array>((resolve, reject) => {
           let buf = Buffer.alloc(0);
+          const timer = setTimeout(() => {
+            cleanup();
+            // The stream is out of step now: drop the connection rather than read a stale response later.
+            this.sock.destroy();
+            reject(new TpmTransportError(`the TPM did not answer within ${this.commandTimeoutMs} ms`));
+          }, this.commandTimeoutMs);
           const cleanup = () => {
+            clearTimeout(timer);
             this.sock.off('data', onData);
             this.sock.off('error', onError);
             this.sock.off('close', onClose);
