@@ -47,6 +47,13 @@ test('coffer eventlog prints events with decoded data and the final PCRs; exit 0
   assert.match(r.out, /PCRs after replay:\n  sha1:\n     0: [0-9a-f]{40}/);
 });
 
+test('coffer eventlog decodes UCS-2 command lines (systemd-boot EV_IPL)', { skip: vectorsSkip }, async () => {
+  const r = await run(['eventlog', join(vectorsDir, 'tpm', 'go-tpm-tools_arch-linux-workstation.bin'), '--json']);
+  const doc = JSON.parse(r.out) as { events: { type: string; decoded?: { kind: string; text?: string } }[] };
+  const ipl = doc.events.filter((e) => e.type === 'EV_IPL').map((e) => e.decoded?.text ?? '');
+  assert.ok(ipl.some((t) => t.includes('initrd=') && t.includes('root=/dev/mapper/cryptroot')), ipl.join(' | '));
+});
+
 test('coffer eventlog: malformed log exits 1 naming the offset; missing file exits 2', { skip: vectorsSkip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-evlog-'));
   const f = join(dir, 'cut.bin');

@@ -76,8 +76,9 @@ export function decodeEvent(type: number, data: Uint8Array): DecodedEvent | unde
         // EV_IPL (grub/systemd command lines), EV_EFI_ACTION, EV_ACTION, EV_S_CRTM_VERSION (UCS-2) ... are text.
         const t = printable(data);
         if (t !== undefined && t.length > 0) return { kind: 'text', text: t };
-        if (data.length >= 2 && data.length % 2 === 0) {
-          const u = Buffer.from(data).toString('utf16le').replace(/\0+$/, '');
+        if (data.length >= 2) {
+          // UCS-2 (systemd-boot's EV_IPL command lines, S-CRTM versions); an odd trailing byte is padding.
+          const u = Buffer.from(data.subarray(0, data.length & ~1)).toString('utf16le').replace(/\0+$/, '');
           if (u.length > 0 && /^[\x20-\x7e]*$/.test(u)) return { kind: 'text', text: u };
         }
         return undefined;
