@@ -4,6 +4,7 @@ import { DcapQuoteVerifier } from './dcap/verify-quote.js';
 import { SgxVerifier } from './sgx/verifier.js';
 import { TdxVerifier } from './tdx/verifier.js';
 import { SnpVerifier } from './snp/verifier.js';
+import { TpmVerifier } from './tpm/verifier.js';
 
 /**
  * The verifiers Coffer ships, in auto-detection order (most specific sniff first). Each call builds fresh
@@ -17,6 +18,7 @@ export function createVerifierRegistry(): VerifierRegistry {
     new TdxVerifier(dcap),
     // Each TEE module adds its verifier here.
     new SnpVerifier(),
+    new TpmVerifier(),
   ];
   return new VerifierRegistry(verifiers);
 }

@@ -8,12 +8,11 @@ import { bytesEqual, fromHex, toHex } from './common/hex.js';
  */
 export function checkNonce(reportDataHex: string, nonce: Uint8Array): void {
   const rd = fromHex(reportDataHex);
-  const candidates = [
-    nonce,
-    ...(['sha256', 'sha384', 'sha512'] as const).map((h) => new Uint8Array(createHash(h).update(nonce).digest())),
-  ];
-  for (const c of candidates) {
-    if (c.length > 0 && c.length <= rd.length && bytesEqual(rd.subarray(0, c.length), c)) return;
+  // The raw nonce first; the digests are only computed when it does not match (hot path of every verification).
+  const matches = (c: Uint8Array) => c.length > 0 && c.length <= rd.length && bytesEqual(rd.subarray(0, c.length), c);
+  if (matches(nonce)) return;
+  for (const h of ['sha256', 'sha384', 'sha512'] as const) {
+    if (matches(new Uint8Array(createHash(h).update(nonce).digest()))) return;
   }
   throw new VerificationError(
     'NONCE_MISMATCH',

@@ -3,6 +3,7 @@ import { registerVerify } from './verify.js';
 import { registerAdmit } from './admit.js';
 import { registerWebhook } from './webhook.js';
 import { registerManifests } from './manifests.js';
+import { registerEventlog } from './eventlog.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
@@ -10,4 +11,5 @@ export const commands: RegisterCommand[] = [
   registerAdmit,
   registerWebhook,
   registerManifests,
+  registerEventlog,
 ];

@@ -1,0 +1,45 @@
+import type { Claims } from '../common/claims.js';
+import { UsageError } from '../common/errors.js';
+import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../common/verifier.js';
+import { TPM_GENERATED_VALUE } from './abi/constants.js';
+import { parseAkPublic, type AkPublic } from './abi/public.js';
+import { unwrapAttest } from './abi/attest.js';
+import { verifyQuote, type TpmVerifyOptions } from './verify/quote.js';
+
+const AK_CACHE_MAX = 64;
+
+/**
+ * TPM 2.0 quote verifier. Evidence = TPMS_ATTEST (tpm2_quote -m) or TPM2B_ATTEST; attachments: signature, ak,
+ * pcrs, eventlog. Holds a small per-instance cache of imported AK keys (content-keyed), so warm verifications
+ * of the same AK cost one signature check plus parsing.
+ */
+export class TpmVerifier implements TeeVerifier {
+  readonly tee = 'tpm' as const;
+  private readonly akCache = new Map<string, AkPublic>();
+
+  detect(input: EvidenceInput): boolean {
+    const b = unwrapAttest(input.evidence);
+    return b.length >= 6 && ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0 === TPM_GENERATED_VALUE && b[4] === 0x80 && b[5] === 0x18;
+  }
+
+  verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
+    // The trust core reads no clock: verifyEvidence() supplies `at` (default now) before calling verifiers.
+    if (!opts.at) return Promise.reject(new UsageError('MISSING_TIME', 'the TPM verifier needs the verification time (opts.at)'));
+    const at = opts.at;
+    const a = input.attachments ?? {};
+    return verifyQuote(
+      { attest: input.evidence, signature: a.signature, ak: a.ak, pcrs: a.pcrs, eventlog: a.eventlog },
+      { at, nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: (b) => this.parseAk(b) },
+    );
+  }
+
+  private parseAk(b: Uint8Array): AkPublic {
+    const k = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+    const hit = this.akCache.get(k);
+    if (hit) return hit;
+    const ak = parseAkPublic(b);
+    if (this.akCache.size >= AK_CACHE_MAX) this.akCache.delete(this.akCache.keys().next().value!);
+    this.akCache.set(k, ak);
+    return ak;
+  }
+}
