@@ -1,5 +1,6 @@
 import { VerifierRegistry } from './registry.js';
 import type { TeeVerifier } from './common/verifier.js';
+import { SampleVerifier } from './sample/index.js';
 
 /**
  * The verifiers Coffer ships, in auto-detection order (most specific sniff first). Each call builds fresh
@@ -8,6 +9,7 @@ import type { TeeVerifier } from './common/verifier.js';
 export function createVerifierRegistry(): VerifierRegistry {
   const verifiers: TeeVerifier[] = [
     // Each TEE module adds its verifier here.
+    new SampleVerifier(), // last: its JSON sniff must never shadow a real TEE
   ];
   return new VerifierRegistry(verifiers);
 }

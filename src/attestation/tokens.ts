@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import type { SigningKeyRecord, Store } from '../store/types.js';
+
+export interface TokenIssuerOptions {
+  /** Token lifetime (EAR `exp` - `iat`). Default 300 s, like Trustee's 5 minutes. */
+  ttlSeconds?: number;
+  issuer: string;
+}
+
+/**
+ * ES256 token signing with keys kept in the store (private half sealed by the KEK). Rotation retires the active
+ * key but keeps publishing its public half until every token it signed has expired.
+ */
+export class TokenIssuer {
+  readonly ttlSeconds: number;
+  private active?: { kid: string; key: CryptoKey };
+  private records: SigningKeyRecord[] = [];
+
+  constructor(private readonly store: Store, private readonly o: TokenIssuerOptions) {
+    this.ttlSeconds = o.ttlSeconds ?? 300;
+  }
+
+  get issuer(): string {
+    return this.o.issuer;
+  }
+
+  /** Loads keys from the store; creates the first one on a fresh store. Drops keys no token can need. */
+  async init(now: number): Promise<void> {
+    this.records = await this.store.listSigningKeys();
+    for (const r of this.records) if (r.publishUntil !== null && r.publishUntil <= now) await this.store.deleteSigningKey(r.kid);
+    this.records = this.records.filter((r) => r.publishUntil === null || r.publishUntil > now);
+    const current = this.records.filter((r) => r.retiredAt === null).at(-1);
+    if (!current) return this.rotate(now);
+    this.active = { kid: current.kid, key: (await importJWK(current.privateJwk as JWK, 'ES256')) as CryptoKey };
+  }
+
+  async rotate(now: number): Promise<void> {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const kid = randomUUID();
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256' };
+    // Publish the old key for one more token lifetime (+ clock skew) so tokens it signed still verify.
+    const publishUntil = now + (this.ttlSeconds + 60) * 1000;
+    for (const r of this.records.filter((x) => x.retiredAt === null)) {
+      await this.store.retireSigningKey(r.kid, now, publishUntil);
+      r.retiredAt = now;
+      r.publishUntil = publishUntil;
+    }
+    const rec: SigningKeyRecord = { kid, alg: 'ES256', publicJwk, privateJwk, createdAt: now, retiredAt: null, publishUntil: null };
+    await this.store.putSigningKey(rec);
+    this.records.push(rec);
+    this.active = { kid, key: privateKey as CryptoKey };
+  }
+
+  get activeKid(): string {
+    if (!this.active) throw new Error('TokenIssuer.init() was not called');
+    return this.active.kid;
+  }
+
+  jwks(now: number): { keys: JWK[] } {
+    return {
+      keys: this.records.filter((r) => r.publishUntil === null || r.publishUntil > now).map((r) => r.publicJwk as JWK),
+    };
+  }
+
+  async sign(claims: JWTPayload, now: number): Promise<string> {
+    if (!this.active) throw new Error('TokenIssuer.init() was not called');
+    const iat = Math.floor(now / 1000);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: this.active.kid })
+      .setIssuer(this.o.issuer)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + this.ttlSeconds)
+      .sign(this.active.key);
+  }
+
+  /** Verifies a token this service issued (KBS resource requests): signature by a published key, iss, exp. */
+  async verify(token: string, now: number): Promise<JWTPayload> {
+    const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks(now)), {
+      issuer: this.o.issuer,
+      algorithms: ['ES256'],
+      currentDate: new Date(now),
+      requiredClaims: ['exp', 'iat'],
+    });
+    return payload;
+  }
+}
