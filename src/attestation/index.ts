@@ -51,6 +51,7 @@ export async function buildAttestationApp(o: BuildAttestationOptions): Promise<{
   const { service, admin } = await createAttestationService(o);
   const app = createHttpApp({ logger: o.logger, bodyLimit: o.bodyLimit ?? 1024 * 1024 });
   await app.register(attestationRoutes, { service, admin, publicUrl: o.publicUrl });
+  app.get('/healthz', async () => ({ ok: true }));
   return { app, service };
 }
 

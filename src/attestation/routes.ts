@@ -76,8 +76,6 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
     supported_tees: service.supportedTees(),
   }));
 
-  app.get('/healthz', async () => ({ ok: true }));
-
   // ---- admin API (every route authenticated; every mutation audited) ----
   for (const [segment, d] of Object.entries(DOCS)) {
     app.get(`/v1/admin/${segment}`, async (req) => {

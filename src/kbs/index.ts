@@ -8,7 +8,8 @@ import { kbsRoutes } from './routes.js';
 export async function buildKbsApp(o: BuildAttestationOptions & { sessionTtlMs?: number }): Promise<{ app: FastifyInstance; service: AttestationService }> {
   const { service, admin } = await createAttestationService(o);
   const app = createHttpApp({ logger: o.logger, bodyLimit: o.bodyLimit });
-  await app.register(kbsRoutes, { service, admin, sessionTtlMs: o.sessionTtlMs });
+  await app.register(kbsRoutes, { prefix: '/kbs', service, admin, sessionTtlMs: o.sessionTtlMs });
+  app.get('/healthz', async () => ({ ok: true }));
   return { app, service };
 }
 

@@ -70,7 +70,10 @@ function factsOf(claims: JWTPayload): TokenFacts & { evidenceDigest?: string } {
   };
 }
 
-/** Trustee-compatible KBS (RCAR handshake, resources as JWE, admin API) over Coffer's attestation service. */
+/**
+ * Trustee-compatible KBS (RCAR handshake, resources as JWE, admin API) over Coffer's attestation service.
+ * Register with `{ prefix: '/kbs' }`: routes are relative so the plugin owns the whole /kbs tree (its 404s too).
+ */
 export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Promise<void> {
   const { service } = o;
   const store = service.store;
@@ -94,7 +97,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   const audit = (actor: string, action: string, target: string, result: string, details: Record<string, unknown>) =>
     store.appendAudit({ at: service.now(), actor, action, target, result, details });
 
-  app.post('/kbs/v0/auth', async (req, reply) => {
+  app.post('/v0/auth', async (req, reply) => {
     const r = parseRequest(req.body);
     if (!service.supportedTees().includes(r.cofferTee)) {
       throw new KbsError('AttestationError', `TEE ${r.tee} is not enabled on this KBS (enabled: ${service.supportedTees().join(', ')})`);
@@ -109,7 +112,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     return { nonce, 'extra-params': '' };
   });
 
-  app.post('/kbs/v0/attest', async (req, reply) => {
+  app.post('/v0/attest', async (req, reply) => {
     const id = readCookie(req.headers.cookie, KBS_SESSION_COOKIE);
     const now = service.now();
     const s = id ? ((await store.getSession(id, now)) as SessionData | undefined) : undefined;
@@ -165,7 +168,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     throw new KbsError('TokenNotFound', 'no attestation token: attest first (session cookie) or send Authorization: Bearer <token>');
   };
 
-  app.get('/kbs/v0/resource/*', async (req, reply) => {
+  app.get('/v0/resource/*', async (req, reply) => {
     const path = resourcePath(req.params);
     const now = service.now();
     const token = await tokenOf(req);
@@ -201,7 +204,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     return reply.type('application/json').send(jwe);
   });
 
-  app.post('/kbs/v0/resource/*', adminFirst, async (req) => {
+  app.post('/v0/resource/*', adminFirst, async (req) => {
     const who = await admin(req);
     const path = resourcePath(req.params);
     const body = req.body;
@@ -211,7 +214,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     return '';
   });
 
-  app.delete('/kbs/v0/resource/*', adminFirst, async (req) => {
+  app.delete('/v0/resource/*', adminFirst, async (req) => {
     const who = await admin(req);
     const path = resourcePath(req.params);
     const ok = await store.deleteResource(path);
@@ -220,7 +223,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     return '';
   });
 
-  app.post('/kbs/v0/resource-policy', adminFirst, async (req) => {
+  app.post('/v0/resource-policy', adminFirst, async (req) => {
     const who = await admin(req);
     const text = b64urlText((req.body as Record<string, unknown> | undefined)?.policy, 'policy');
     parseResourcePolicy(text);
@@ -229,13 +232,13 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     return '';
   });
 
-  app.get('/kbs/v0/resource-policy', adminFirst, async (req) => {
+  app.get('/v0/resource-policy', adminFirst, async (req) => {
     await admin(req);
     const doc = await store.getDocument('resource-policy', RESOURCE_POLICY_ID);
     return { policy: doc ? Buffer.from(doc.body).toString('base64url') : null, version: doc?.version ?? null };
   });
 
-  app.post('/kbs/v0/attestation-policy', adminFirst, async (req) => {
+  app.post('/v0/attestation-policy', adminFirst, async (req) => {
     const who = await admin(req);
     const b = (req.body ?? {}) as Record<string, unknown>;
     const id = typeof b.policy_id === 'string' && SEGMENT.test(b.policy_id) ? b.policy_id : 'default';
@@ -251,5 +254,4 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     return '';
   });
 
-  app.get('/healthz', async () => ({ ok: true }));
 }

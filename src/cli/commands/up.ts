@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { CliUsageError, type CommandContext } from '../context.js';
+import { defaultDataDir, openDataDir } from '../data-dir.js';
+import { Kek, openStore } from '../../store/index.js';
+import type { Store } from '../../store/types.js';
+import { createAttestationService } from '../../attestation/index.js';
+import { createHttpApp } from '../../attestation/http.js';
+import { attestationRoutes } from '../../attestation/routes.js';
+import { kbsRoutes } from '../../kbs/routes.js';
+import { TEE_TYPES } from '../../tee/common/claims.js';
+
+interface ServeFlags {
+  port: string;
+  host: string;
+  data?: string;
+  dev?: boolean;
+  store?: string;
+  kekFile?: string;
+  publicUrl?: string;
+}
+
+type Mount = 'up' | 'attestation' | 'kbs';
+
+const DEV_WARNING = `
+  ************************************************************************************
+  *  DEV MODE: the 'sample' TEE is enabled. Sample evidence proves NOTHING about      *
+  *  hardware; anyone can produce it. Never use --dev for real secrets.               *
+  ************************************************************************************
+`;
+
+/** Starts the services on one port; resolves once listening. Shared by `up`, `attestation` and `kbs`. */
+export async function startServices(mount: Mount, flags: ServeFlags, ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ app: FastifyInstance; store: Store; url: string; stop(): Promise<void> }> {
+  const port = Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliUsageError(`--port '${flags.port}' is not a TCP port`);
+  const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
+  const kek = Kek.fromEnvOrFile(env, data.kekPath);
+  const store = await openStore({ url: flags.store ?? data.dbPath, kek });
+  try {
+    const now = Date.now();
+    if (flags.dev && !(await store.getDocument('reference-values', 'default'))) {
+      // Dev mode names `sample` explicitly (it is never trusted implicitly), next to every real TEE.
+      await store.putDocument('reference-values', 'default', JSON.stringify({ tees: [...TEE_TYPES] }), 'coffer up --dev', now);
+    }
+    const { service, admin } = await createAttestationService({
+      store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
+      issuer: flags.publicUrl ?? `http://${flags.host}:${port}`,
+    });
+    const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024 });
+    if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
+    if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
+    app.get('/healthz', async () => ({ ok: true }));
+    const housekeeping = setInterval(() => {
+      void store.purgeNonces(Date.now()).catch(() => {});
+      void store.purgeSessions(Date.now()).catch(() => {});
+    }, 60_000);
+    housekeeping.unref();
+    await app.listen({ port, host: flags.host });
+    const addr = app.server.address() as { port: number };
+    const url = `http://${flags.host}:${addr.port}`;
+    if (flags.dev) ctx.io.err(DEV_WARNING);
+    if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
+    if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
+    ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : data.dbPath})\n`);
+    ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
+    ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
+    ctx.io.out(`coffer: ready on ${url}\n`);
+    return {
+      app, store, url,
+      async stop() {
+        clearInterval(housekeeping);
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+function registerServe(program: Command, ctx: CommandContext, mount: Mount, description: string): void {
+  program
+    .command(mount)
+    .description(description)
+    .option('--port <n>', 'TCP port', mount === 'kbs' ? '8080' : '8080')
+    .option('--host <addr>', 'listen address', '127.0.0.1')
+    .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
+    .option('--dev', 'enable the dev-only sample TEE (loud warning; never for real secrets)')
+    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir')
+    .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
+    .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
+    .action(async (flags: ServeFlags) => {
+      const s = await startServices(mount, flags, ctx, process.env);
+      ctx.keepRunning();
+      const shutdown = (sig: string) => {
+        ctx.io.err(`coffer: ${sig}, shutting down\n`);
+        void s.stop().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+}
+
+export function registerUp(program: Command, ctx: CommandContext): void {
+  registerServe(program, ctx, 'up', 'run the attestation service and the key broker on localhost (SQLite under --data)');
+}
+export function registerAttestation(program: Command, ctx: CommandContext): void {
+  registerServe(program, ctx, 'attestation', 'run the attestation service: evidence in, EAR token out (JWKS, admin API)');
+}
+export function registerKbs(program: Command, ctx: CommandContext): void {
+  registerServe(program, ctx, 'kbs', 'run the Trustee-compatible key broker (with the attestation service built in)');
+}

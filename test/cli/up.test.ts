@@ -1,0 +1,105 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../../src/cli/run.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const r = await runCli(args, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+  return { code: r.kind === 'exit' ? r.code : -1, out, err };
+}
+
+describe('coffer up --dev (real process, real HTTP on loopback)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-up-'));
+  const data = join(dir, 'data');
+  let child: ChildProcess;
+  let url = '';
+  let stdout = '';
+  let stderr = '';
+
+  before(async () => {
+    child = spawn(process.execPath, [join(root, 'bin/coffer.js'), 'up', '--dev', '--port', '0', '--data', data], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '' } });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`coffer up did not start: ${stdout} ${stderr}`)), 20_000);
+      child.stdout!.on('data', (d) => {
+        stdout += d;
+        const m = /ready on (http:\/\/\S+)/.exec(stdout);
+        if (m) {
+          clearTimeout(t);
+          resolve(m[1]);
+        }
+      });
+      child.on('exit', (c) => reject(new Error(`coffer up exited ${c}: ${stderr}`)));
+    });
+  });
+  after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('prints the URLs, the admin-credential command and a loud dev warning; keys are 0600', () => {
+    assert.match(stdout, /attestation service +http:\/\/127\.0\.0\.1:\d+\/v1\/challenge/);
+    assert.match(stdout, /key broker \(KBS\) +http:\/\/127\.0\.0\.1:\d+\/kbs\/v0/);
+    assert.match(stdout, new RegExp(`coffer admin-token --data ${data.replace(/[/.]/g, '\\$&')}`));
+    assert.match(stderr, /DEV MODE/);
+    for (const f of ['keys/kek', 'keys/admin.key', 'coffer.db']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
+  });
+
+  test('serves /v1/challenge and the KBS auth over HTTP', async () => {
+    const c = await fetch(`${url}/v1/challenge`, { method: 'POST' });
+    assert.equal(c.status, 201);
+    assert.equal(Buffer.from(((await c.json()) as { nonce: string }).nonce, 'base64').length, 32);
+    const a = await fetch(`${url}/kbs/v0/auth`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version: '0.4.0', tee: 'sample', 'extra-params': '' }) });
+    assert.equal(a.status, 200);
+    assert.match(a.headers.get('set-cookie') ?? '', /^kbs-session-id=[0-9a-f]{32};/);
+    const adminNoAuth = await fetch(`${url}/v1/admin/policies`);
+    assert.equal(adminNoAuth.status, 401);
+  });
+
+  test('kbs-client end to end: set-resource, default deny, set-resource-policy, get-resource, attest', async () => {
+    const tok = await cli(['admin-token', '--data', data]);
+    assert.equal(tok.code, 0, tok.err);
+    const adminToken = tok.out.trim();
+    const secretFile = join(dir, 'secret');
+    writeFileSync(secretFile, 'database-password');
+    const base = ['kbs-client', '--url', url, '--admin-token', adminToken];
+    assert.equal((await cli([...base, 'set-resource', '--path', 'default/key/db', '--resource-file', secretFile])).code, 0);
+    const denied = await cli(['kbs-client', '--url', url, 'get-resource', '--path', 'default/key/db']);
+    assert.equal(denied.code, 1);
+    assert.match(denied.err, /PolicyDeny/);
+    const noAdmin = await cli(['kbs-client', '--url', url, '--admin-token', 'x.y.z', 'set-resource-policy', '--allow-all']);
+    assert.equal(noAdmin.code, 1);
+    assert.match(noAdmin.err, /AdminAuthAccess/);
+    const policyFile = join(dir, 'rp.json');
+    writeFileSync(policyFile, JSON.stringify({ rules: [{ resources: ['default/key/*'], tees: ['sample'], status: ['affirming'] }] }));
+    assert.equal((await cli([...base, 'set-resource-policy', '--policy-file', policyFile])).code, 0);
+    const got = await cli(['kbs-client', '--url', url, 'get-resource', '--path', 'default/key/db']);
+    assert.equal(got.code, 0, got.err);
+    assert.equal(Buffer.from(got.out.trim(), 'base64').toString(), 'database-password');
+    const att = await cli(['kbs-client', '--url', url, 'attest']);
+    assert.equal(att.code, 0);
+    assert.equal(att.out.trim().split('.').length, 3);
+    const pol = join(dir, 'ap.yaml');
+    writeFileSync(pol, 'referenceValues: default\nrules:\n  - {id: svn, claim: svns.svn, gte: 2}\n');
+    assert.equal((await cli([...base, 'set-attestation-policy', '--policy-file', pol])).code, 0);
+    const deniedNow = await cli(['kbs-client', '--url', url, 'get-resource', '--path', 'default/key/db']);
+    assert.equal(deniedNow.code, 1);
+    assert.match(deniedNow.err, /contraindicated/);
+    const unreachable = await cli(['kbs-client', '--url', 'http://127.0.0.1:1', 'attest']);
+    assert.equal(unreachable.code, 2);
+  });
+
+  test('stops cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.match(stderr, /SIGTERM, shutting down/);
+  });
+});
