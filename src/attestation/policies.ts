@@ -19,10 +19,10 @@ export const DEFAULT_POLICY_ID = 'default';
  * (no rules, empty reference values: debug forbidden, sample refused). Any other unknown id is an error, never
  * a silent fallback to a weaker policy.
  */
-export async function resolvePolicy(store: Store, id = DEFAULT_POLICY_ID): Promise<ResolvedPolicy> {
+export async function resolvePolicy(store: Store, id = DEFAULT_POLICY_ID, cache?: ParseCache): Promise<ResolvedPolicy> {
   const doc = await store.getDocument('policy', id);
   if (!doc && id !== DEFAULT_POLICY_ID) throw new HttpProblem(400, 'policy-unknown', 'Unknown policy', `no attestation policy named '${id}'`);
-  const rules = doc ? parseRulePolicy(doc.body) : { rules: [] };
+  const rules = doc ? (cache ? cache.rules(doc.body) : parseRulePolicy(doc.body)) : { rules: [] };
   // Reference values: the id the policy names, else the document sharing the policy's id.
   const rvId = rules.referenceValues ?? id;
   const rv = await store.getDocument('reference-values', rvId);
@@ -31,7 +31,32 @@ export async function resolvePolicy(store: Store, id = DEFAULT_POLICY_ID): Promi
   }
   return {
     id, version: doc?.version ?? null, rules,
-    referenceValues: rv ? parsePolicy(rv.body) : {},
+    referenceValues: rv ? (cache ? cache.referenceValues(rv.body) : parsePolicy(rv.body)) : {},
     referenceValuesRef: rv ? { id: rvId, version: rv.version } : null,
   };
+}
+
+/**
+ * Parsed-document cache keyed by the document text: the store is still read on every attestation (so a new
+ * version applies at once, also across replicas), only the YAML parse is skipped. Owned by one service instance.
+ */
+export class ParseCache {
+  private readonly r = new Map<string, RulePolicy>();
+  private readonly v = new Map<string, AppraisalPolicy>();
+  constructor(private readonly max = 256) {}
+  private get<T>(m: Map<string, T>, body: string, parse: (s: string) => T): T {
+    let x = m.get(body);
+    if (x === undefined) {
+      x = parse(body);
+      if (m.size >= this.max) m.delete(m.keys().next().value as string);
+      m.set(body, x);
+    }
+    return structuredClone(x);
+  }
+  rules(body: string): RulePolicy {
+    return this.get(this.r, body, parseRulePolicy);
+  }
+  referenceValues(body: string): AppraisalPolicy {
+    return this.get(this.v, body, parsePolicy);
+  }
 }

@@ -10,7 +10,7 @@ import type { Store } from '../store/types.js';
 import type { CollateralCache } from './collateral.js';
 import type { NonceService } from './nonces.js';
 import { HttpProblem } from './problem.js';
-import { resolvePolicy, type ResolvedPolicy } from './policies.js';
+import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
@@ -91,6 +91,7 @@ export class AttestationService {
   readonly registry: VerifierRegistry;
   readonly collateral?: CollateralCache;
   private readonly clock: () => number;
+  private readonly parsed = new ParseCache();
 
   constructor(private readonly o: AttestationServiceOptions) {
     this.store = o.store;
@@ -118,7 +119,7 @@ export class AttestationService {
 
   async verifyAndAppraise(tee: TeeType, input: EvidenceInput, binding: Uint8Array | undefined, policyId?: string): Promise<AppraisalOutcome> {
     const now = this.clock();
-    const policy = await resolvePolicy(this.store, policyId);
+    const policy = await resolvePolicy(this.store, policyId, this.parsed);
     const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
     let stale: string[] = [];
     if (this.collateral) {

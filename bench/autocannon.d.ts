@@ -1,0 +1,26 @@
+// Minimal typing for the parts of autocannon the benchmarks use (the package ships no types).
+declare module 'autocannon' {
+  namespace autocannon {
+    interface Options {
+      url: string;
+      connections?: number;
+      duration?: number;
+      overallRate?: number;
+      requests?: Record<string, unknown>[];
+    }
+    interface Histogram {
+      average: number;
+      total: number;
+      p50: number;
+      p99: number;
+    }
+    interface Result {
+      requests: Histogram;
+      latency: Histogram;
+      errors: number;
+      non2xx: number;
+    }
+  }
+  function autocannon(o: autocannon.Options): Promise<autocannon.Result>;
+  export default autocannon;
+}
