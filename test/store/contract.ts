@@ -99,6 +99,18 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     assert.equal(outcomes.filter((o) => o === 'used').length, 19);
   });
 
+  withStore('concurrent writes: one failing write does not undo the others (group commit isolation)', async (s) => {
+    await s.createNonce('dup', 'as', 10_000);
+    const r = await Promise.allSettled([
+      s.createNonce('a1', 'as', 10_000), s.createNonce('dup', 'as', 10_000), s.createNonce('a2', 'as', 10_000),
+      s.appendAudit({ at: 1, actor: 'x', action: 'y', target: 'z', result: 'ok' }),
+    ]);
+    assert.deepEqual(r.map((x) => x.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.equal(await s.consumeNonce('a1', 'as', 1), 'ok');
+    assert.equal(await s.consumeNonce('a2', 'as', 1), 'ok');
+    assert.equal((await s.listAudit()).length, 1);
+  });
+
   withStore('sessions: upsert, expiry deletes on read, purge', async (s) => {
     await s.putSession('s1', { state: 'authed' }, 100);
     await s.putSession('s1', { state: 'attested' }, 200);
