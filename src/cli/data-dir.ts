@@ -18,6 +18,8 @@ export interface DataDir {
   kekPath: string;
   adminKeyPath: string;
   adminPubPath: string;
+  /** Dev-only key that signs Coffer's dev-form sample evidence (private JWK with kid, 0600). */
+  sampleKeyPath: string;
   created: string[];
 }
 
@@ -30,7 +32,7 @@ export function openDataDir(dir: string, o: { create: boolean; kekFile?: string;
   const keys = join(d, 'keys');
   const dd: DataDir = {
     dir: d, dbPath: join(d, 'coffer.db'), kekPath: o.kekFile ? resolve(o.kekFile) : join(keys, 'kek'),
-    adminKeyPath: join(keys, 'admin.key'), adminPubPath: join(keys, 'admin.pub'), created: [],
+    adminKeyPath: join(keys, 'admin.key'), adminPubPath: join(keys, 'admin.pub'), sampleKeyPath: join(keys, 'sample-dev.jwk'), created: [],
   };
   if (!o.create) return dd;
   mkdirSync(keys, { recursive: true, mode: 0o700 });
@@ -56,4 +58,16 @@ export async function mintAdminToken(adminKeyPath: string, o: { ttlSeconds: numb
   const key = createPrivateKey(readFileSync(adminKeyPath));
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ sub: o.subject }).setProtectedHeader({ alg: 'EdDSA' }).setIssuedAt(now).setExpirationTime(now + o.ttlSeconds).sign(key);
+}
+
+/** Creates (once) the dev key for signed sample evidence; returns its public JWK (with kid) for the verifier. */
+export function ensureSampleDevKey(d: DataDir): Record<string, unknown> {
+  if (!existsSync(d.sampleKeyPath)) {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = { ...privateKey.export({ format: 'jwk' }), kid: `sample-dev-${randomBytes(4).toString('hex')}` };
+    writeFileSync(d.sampleKeyPath, JSON.stringify(jwk), { mode: 0o600, flag: 'wx' });
+    d.created.push(d.sampleKeyPath);
+  }
+  const { d: _private, ...pub } = JSON.parse(readFileSync(d.sampleKeyPath, 'utf8')) as Record<string, unknown>;
+  return pub;
 }

@@ -28,6 +28,8 @@ interface SessionData extends Record<string, unknown> {
   tee: string;
   cofferTee: string;
   nonce: string;
+  /** Fixed at auth: like Trustee, attesting does not extend the session. */
+  expiresAt: number;
   token?: string;
 }
 
@@ -106,7 +108,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const id = randomUUID().replace(/-/g, '');
     const nonce = randomBytes(32).toString('base64');
     const expiresAt = now + ttl;
-    const data: SessionData = { state: 'authed', tee: r.tee, cofferTee: r.cofferTee, nonce };
+    const data: SessionData = { state: 'authed', tee: r.tee, cofferTee: r.cofferTee, nonce, expiresAt };
     await store.putSession(id, data, expiresAt);
     setCookie(reply, id, expiresAt);
     return { nonce, 'extra-params': '' };
@@ -117,7 +119,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const now = service.now();
     const s = id ? ((await store.getSession(id, now)) as SessionData | undefined) : undefined;
     if (!id || !s) throw new KbsError('SessionExpired', 'no live KBS session: POST /kbs/v0/auth first (sessions last 5 minutes)');
-    const expiresAt = now + ttl;
+    const expiresAt = s.expiresAt;
     if (s.state === 'attested' && s.token) {
       setCookie(reply, id, expiresAt);
       return { token: s.token };
@@ -151,7 +153,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
       'ear.verifier-id': { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer-kbs 0.1.0' },
       submods: { cpu0: service.appraisal(outcome, annotated) },
     }, now);
-    await store.putSession(id, { ...s, state: 'attested', token }, now + ttl);
+    await store.putSession(id, { ...s, state: 'attested', token }, expiresAt);
     await audit(`session:${id}`, 'kbs.attest', s.tee, outcome.verdict.status, { evidenceDigest: digest, policy: service.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) });
     setCookie(reply, id, expiresAt);
     return { token };

@@ -49,7 +49,7 @@ describe('coffer up --dev (real process, real HTTP on loopback)', () => {
     assert.match(stdout, /key broker \(KBS\) +http:\/\/127\.0\.0\.1:\d+\/kbs\/v0/);
     assert.match(stdout, new RegExp(`coffer admin-token --data ${data.replace(/[/.]/g, '\\$&')}`));
     assert.match(stderr, /DEV MODE/);
-    for (const f of ['keys/kek', 'keys/admin.key', 'coffer.db']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
+    for (const f of ['keys/kek', 'keys/admin.key', 'keys/sample-dev.jwk', 'coffer.db']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
   });
 
   test('serves /v1/challenge and the KBS auth over HTTP', async () => {
@@ -86,6 +86,12 @@ describe('coffer up --dev (real process, real HTTP on loopback)', () => {
     const att = await cli(['kbs-client', '--url', url, 'attest']);
     assert.equal(att.code, 0);
     assert.equal(att.out.trim().split('.').length, 3);
+    const signed = await cli(['kbs-client', '--url', url, 'attest', '--sample-key', join(data, 'keys/sample-dev.jwk')]);
+    assert.equal(signed.code, 0, signed.err);
+    const claims = JSON.parse(Buffer.from(signed.out.trim().split('.')[1], 'base64url').toString());
+    const sample = claims.submods.cpu0['ear.veraison.annotated-evidence'].sample;
+    assert.equal(sample.signed, true);
+    assert.match(sample.kid, /^sample-dev-/);
     const pol = join(dir, 'ap.yaml');
     writeFileSync(pol, 'referenceValues: default\nrules:\n  - {id: svn, claim: svns.svn, gte: 2}\n');
     assert.equal((await cli([...base, 'set-attestation-policy', '--policy-file', pol])).code, 0);

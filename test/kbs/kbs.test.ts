@@ -149,6 +149,18 @@ describe('KBS (Trustee protocol)', () => {
     await a.setAttestationPolicy('referenceValues: default\n');
   });
 
+  test('sessions: attest does not extend the 5-minute session; re-POSTing /attest returns the stored token', async () => {
+    const c = client();
+    const t1 = await c.attest('sample', sampleEvidenceProvider());
+    // Same session, second attest: the stored token comes back without re-verifying.
+    const again = await app.inject({ method: 'POST', url: '/kbs/v0/attest', payload: {}, headers: { cookie: `kbs-session-id=${(c as unknown as { cookie: string }).cookie}` } });
+    assert.equal(again.json().token, t1);
+    clock.advance(4 * 60_000);
+    assert.equal(new TextDecoder().decode(await c.getResource('default/key/db')), 's3cr3t');
+    clock.advance(61_000);
+    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.type === ERR + 'TokenNotFound');
+  });
+
   test('admin endpoints: 401 without, with a wrong, or with an expired admin token', async () => {
     const other = await adminKeys();
     for (const auth of [undefined, `Bearer ${await other.token()}`, `Bearer ${await adm.token({ expSeconds: -5 })}`]) {

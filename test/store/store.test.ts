@@ -88,6 +88,24 @@ describe('PostgreSQL store', { skip: pgSkip }, () => {
     }),
   );
 
+  test('postgres: the attestation service runs on it (challenge, attest, replay refused, audit row)', async () => {
+    const { buildAttestationApp } = await import('../../src/attestation/index.js');
+    const store = await PostgresStore.open({ connectionString: pgh.url, kek });
+    const { app } = await buildAttestationApp({ store, adminKeys: [], dev: true });
+    try {
+      await store.putDocument('reference-values', 'default', '{"tees":["sample"]}', 't', Date.now());
+      const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json();
+      const evidence = Buffer.from(JSON.stringify({ svn: '1', report_data: nonce })).toString('base64');
+      const r = await app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sample', evidence, nonce } });
+      assert.equal(r.json().status, 'affirming', r.body);
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sample', evidence, nonce } })).statusCode, 409);
+      assert.equal((await store.listAudit({ action: 'attest' })).length, 1);
+    } finally {
+      await app.close();
+      await store.close();
+    }
+  });
+
   test('postgres: wrong KEK refused; migrations idempotent across reopen', async () => {
     const s = await PostgresStore.open({ connectionString: pgh.url, kek });
     await s.close();

@@ -55,21 +55,25 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
       throw e;
     }
   };
-  const teeOpt = (c: Command) => c.option('--tee <tee>', 'TEE whose evidence to send (only the dev-mode sample attester is built in)', 'sample');
+  const teeOpt = (c: Command) => c
+    .option('--tee <tee>', 'TEE whose evidence to send (only the dev-mode sample attester is built in)', 'sample')
+    .option('--sample-key <file>', 'sign the sample evidence with this dev key (<data>/keys/sample-dev.jwk of `coffer up --dev`)');
+  const provider = async (f: { sampleKey?: string }) =>
+    sampleEvidenceProvider(f.sampleKey ? JSON.parse((await readArg(f.sampleKey, 'sample key')).toString('utf8')) : undefined);
 
   teeOpt(cmd.command('attest').description('run the RCAR handshake and print the attestation token'))
-    .action(async (f: { tee: string }) => run(async () => {
+    .action(async (f: { tee: string; sampleKey?: string }) => run(async () => {
       if (f.tee !== 'sample') throw new CliUsageError(`no ${f.tee} attester in this client: only --tee sample (dev mode) is built in`);
-      ctx.io.out(`${await (await client(false)).attest('sample', sampleEvidenceProvider())}\n`);
+      ctx.io.out(`${await (await client(false)).attest('sample', await provider(f))}\n`);
     })());
 
   teeOpt(cmd.command('get-resource').description('attest, fetch a resource, print it (standard base64, like Trustee\'s)'))
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .option('--raw', 'print the raw bytes instead of base64')
-    .action(async (f: { tee: string; path: string; raw?: boolean }) => run(async () => {
+    .action(async (f: { tee: string; path: string; raw?: boolean; sampleKey?: string }) => run(async () => {
       if (f.tee !== 'sample') throw new CliUsageError(`no ${f.tee} attester in this client: only --tee sample (dev mode) is built in`);
       const c = await client(false);
-      await c.attest('sample', sampleEvidenceProvider());
+      await c.attest('sample', await provider(f));
       const v = await c.getResource(f.path);
       ctx.io.out(f.raw ? Buffer.from(v).toString('utf8') : `${Buffer.from(v).toString('base64')}\n`);
     })());

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { readFileSync } from 'node:fs';
 import { CliUsageError, type CommandContext } from '../context.js';
-import { defaultDataDir, openDataDir } from '../data-dir.js';
+import { defaultDataDir, ensureSampleDevKey, openDataDir } from '../data-dir.js';
 import { Kek, openStore } from '../../store/index.js';
 import type { Store } from '../../store/types.js';
 import { createAttestationService } from '../../attestation/index.js';
@@ -10,6 +10,7 @@ import { createHttpApp } from '../../attestation/http.js';
 import { attestationRoutes } from '../../attestation/routes.js';
 import { kbsRoutes } from '../../kbs/routes.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
+import type { CollateralConfig } from '../../attestation/collateral.js';
 
 interface ServeFlags {
   port: string;
@@ -19,6 +20,24 @@ interface ServeFlags {
   store?: string;
   kekFile?: string;
   publicUrl?: string;
+  collateralConfig?: string;
+}
+
+/** `--collateral-config FILE`: {"upstreams": {name: baseUrl}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"}. */
+function loadCollateralConfig(path: string): CollateralConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliUsageError(`cannot read collateral config ${path}: ${(e as Error).message}`);
+  }
+  const o = doc as Partial<CollateralConfig>;
+  const okItems = Array.isArray(o.items) && o.items.every((i) => i && typeof i.key === 'string' && typeof i.tee === 'string' && typeof i.upstream === 'string' && typeof i.path === 'string');
+  const okUp = typeof o.upstreams === 'object' && o.upstreams !== null && Object.values(o.upstreams).every((u) => typeof u === 'string' && /^https?:\/\//.test(u));
+  if (!okItems || !okUp || (o.refreshIntervalMs !== undefined && typeof o.refreshIntervalMs !== 'number')) {
+    throw new CliUsageError(`collateral config ${path} must be {"upstreams": {name: "https://..."}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"?}`);
+  }
+  return { upstreams: o.upstreams!, items: o.items!, refreshIntervalMs: o.refreshIntervalMs ?? 3_600_000 };
 }
 
 type Mount = 'up' | 'attestation' | 'kbs';
@@ -46,6 +65,13 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     const { service, admin } = await createAttestationService({
       store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
       issuer: flags.publicUrl ?? `http://${flags.host}:${port}`,
+      ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
+      // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
+      // stays accepted too, for guest-components' sample attester).
+      ...(flags.dev ? { verifyOptions: { sample: { devKeys: [ensureSampleDevKey(data)] } } } : {}),
+    });
+    service.collateral?.start((results) => {
+      for (const r of results.filter((x) => !x.ok)) ctx.io.err(`coffer: collateral ${r.key} not refreshed (cached copy kept): ${r.error}\n`);
     });
     const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024 });
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
@@ -70,6 +96,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       app, store, url,
       async stop() {
         clearInterval(housekeeping);
+        service.collateral?.stop();
         await app.close();
         await store.close();
       },
@@ -91,6 +118,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir')
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
+    .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
     .action(async (flags: ServeFlags) => {
       const s = await startServices(mount, flags, ctx, process.env);
       ctx.keepRunning();
