@@ -53,6 +53,23 @@ export class TokenIssuer {
     this.active = { kid, key: createPrivateKey({ key: privateJwk as never, format: 'jwk' }) };
   }
 
+  /**
+   * Re-reads the published keys from the store: replicas sharing a PostgreSQL store see each other's rotations.
+   * The local active signing key is kept (each replica signs with its own until it rotates).
+   */
+  async refresh(now: number): Promise<void> {
+    const all = await this.store.listSigningKeys();
+    this.records = all.filter((r) => r.publishUntil === null || r.publishUntil > now);
+  }
+
+  /** Scheduled rotation: rotates when the active key is older than maxAgeMs. Returns whether it rotated. */
+  async rotateIfOlderThan(maxAgeMs: number, now: number): Promise<boolean> {
+    const active = this.records.find((r) => r.kid === this.active?.kid);
+    if (active && now - active.createdAt < maxAgeMs) return false;
+    await this.rotate(now);
+    return true;
+  }
+
   get activeKid(): string {
     if (!this.active) throw new Error('TokenIssuer.init() was not called');
     return this.active.kid;
@@ -80,6 +97,15 @@ export class TokenIssuer {
 
   /** Verifies a token this service issued (KBS resource requests): signature by a published key, iss, exp. */
   async verify(token: string, now: number): Promise<JWTPayload> {
+    // A kid this instance has not seen may come from another replica's rotation: reload once, then judge.
+    const kid = (() => {
+      try {
+        return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')).kid as unknown;
+      } catch {
+        return undefined;
+      }
+    })();
+    if (typeof kid === 'string' && !this.records.some((r) => r.kid === kid)) await this.refresh(now);
     const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks(now)), {
       issuer: this.o.issuer,
       algorithms: ['ES256'],

@@ -21,6 +21,7 @@ interface ServeFlags {
   kekFile?: string;
   publicUrl?: string;
   collateralConfig?: string;
+  rotateKeysHours?: string;
 }
 
 /** `--collateral-config FILE`: {"upstreams": {name: baseUrl}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"}. */
@@ -77,9 +78,12 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
+    const rotateMs = Number(flags.rotateKeysHours ?? 24) * 3_600_000;
     const housekeeping = setInterval(() => {
-      void store.purgeNonces(Date.now()).catch(() => {});
-      void store.purgeSessions(Date.now()).catch(() => {});
+      const now = Date.now();
+      void store.purgeNonces(now).catch(() => {});
+      void store.purgeSessions(now).catch(() => {});
+      void service.tokens.refresh(now).then(() => (rotateMs > 0 ? service.tokens.rotateIfOlderThan(rotateMs, now) : false)).catch(() => {});
     }, 60_000);
     housekeeping.unref();
     await app.listen({ port, host: flags.host });
@@ -118,6 +122,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir')
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
+    .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
     .action(async (flags: ServeFlags) => {
       const s = await startServices(mount, flags, ctx, process.env);
