@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { Kek, StoreError } from './kek.js';
 import { MIGRATIONS } from './migrations.js';
+import { Checkpointer } from './checkpointer.js';
 import type {
   AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
 } from './types.js';
@@ -15,6 +16,8 @@ export interface SqliteStoreOptions {
    * a secret store that tells an admin "stored" must not, so FULL is the default.
    */
   synchronous?: 'FULL' | 'NORMAL';
+  /** Background WAL checkpoint period (ms) in a worker thread; 0 = SQLite's inline auto-checkpoint only. */
+  checkpointIntervalMs?: number;
 }
 
 /** The embedded default store. better-sqlite3 is synchronous; the async facade keeps the Store contract. */
@@ -23,6 +26,7 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly kek: Kek;
   private readonly stmt: Record<string, Database.Statement>;
+  private checkpointer?: Checkpointer;
   private queue: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   private constructor(db: Database.Database, kek: Kek) {
@@ -78,7 +82,14 @@ export class SqliteStore implements Store {
     db.pragma('busy_timeout = 5000');
     migrate(db);
     checkKek(db, o.kek);
-    return new SqliteStore(db, o.kek);
+    const s = new SqliteStore(db, o.kek);
+    const every = o.checkpointIntervalMs ?? 500;
+    if (every > 0) {
+      // Inline checkpoints only as a safety net (~40 MB of WAL); the worker keeps the WAL short.
+      db.pragma('wal_autocheckpoint = 10000');
+      s.checkpointer = new Checkpointer(o.path, { intervalMs: every, synchronous: o.synchronous ?? 'FULL' });
+    }
+    return s;
   }
 
   /**
@@ -267,6 +278,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.flush(); // settle queued writes before closing
+    await this.checkpointer?.stop();
+    this.checkpointer = undefined;
     if (this.db.open) this.db.close();
   }
 }

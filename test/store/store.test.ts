@@ -48,6 +48,20 @@ describe('SQLite store', () => {
     await again.close();
   });
 
+  test('sqlite: WAL checkpoints run in the background worker (the database file fills without inline checkpoints)', async () => {
+    const p = join(dir, 'ckpt.db');
+    const s = SqliteStore.open({ path: p, kek, checkpointIntervalMs: 100 });
+    try {
+      for (let i = 0; i < 40; i++) await s.putResource(`r/t/${i}`, Buffer.alloc(64 * 1024, i), i);
+      const { statSync } = await import('node:fs');
+      const deadline = Date.now() + 5000;
+      while (statSync(p).size < 2 * 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(statSync(p).size >= 2 * 1024 * 1024, `database file is ${statSync(p).size} bytes: no checkpoint happened`);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('KEK parsing: hex, base64, raw; bad sizes rejected', () => {
     const raw = Buffer.alloc(32, 1);
     assert.equal(Kek.parse(raw.toString('hex')).checkValue(), Kek.fromBytes(raw).checkValue());
