@@ -99,6 +99,15 @@ export class KbsClient {
     await this.call('POST', `/kbs/v0/resource/${path}`, value, this.admin());
   }
 
+  async deleteResource(path: string): Promise<void> {
+    await this.call('DELETE', `/kbs/v0/resource/${path}`, undefined, this.admin());
+  }
+
+  async getResourcePolicy(): Promise<{ policy: string | null; version: number | null }> {
+    const r = (await (await this.call('GET', '/kbs/v0/resource-policy', undefined, this.admin())).json()) as { policy: string | null; version: number | null };
+    return { policy: r.policy === null ? null : Buffer.from(r.policy, 'base64url').toString('utf8'), version: r.version };
+  }
+
   async setResourcePolicy(policy: string): Promise<void> {
     await this.call('POST', '/kbs/v0/resource-policy', { policy: Buffer.from(policy).toString('base64url') }, this.admin());
   }

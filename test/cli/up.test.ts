@@ -98,6 +98,12 @@ describe('coffer up --dev (real process, real HTTP on loopback)', () => {
     const deniedNow = await cli(['kbs-client', '--url', url, 'get-resource', '--path', 'default/key/db']);
     assert.equal(deniedNow.code, 1);
     assert.match(deniedNow.err, /contraindicated/);
+    const viaKey = ['kbs-client', '--url', url, '--auth-private-key', join(data, 'keys/admin.key')];
+    const gp = await cli([...viaKey, 'get-resource-policy']);
+    assert.equal(gp.code, 0, gp.err);
+    assert.deepEqual(JSON.parse(gp.out).rules[0].resources, ['default/key/*']);
+    assert.equal((await cli([...viaKey, 'delete-resource', '--path', 'default/key/db'])).code, 0);
+    assert.equal((await cli([...viaKey, 'delete-resource', '--path', 'default/key/db'])).code, 1);
     const unreachable = await cli(['kbs-client', '--url', 'http://127.0.0.1:1', 'attest']);
     assert.equal(unreachable.code, 2);
   });

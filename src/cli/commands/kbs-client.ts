@@ -3,11 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
 import { KbsClient, KbsClientError, sampleEvidenceProvider } from '../../kbs/client.js';
 import { AFFIRMING, ALLOW_ALL, DENY_ALL } from '../../kbs/resource-policy.js';
+import { mintAdminToken } from '../data-dir.js';
 
 interface Global {
   url: string;
   adminToken?: string;
   adminTokenFile?: string;
+  authPrivateKey?: string;
 }
 
 async function readArg(path: string, what: string): Promise<Buffer> {
@@ -21,6 +23,11 @@ async function readArg(path: string, what: string): Promise<Buffer> {
 async function adminToken(g: Global): Promise<string | undefined> {
   if (g.adminToken) return g.adminToken;
   if (g.adminTokenFile) return (await readArg(g.adminTokenFile, 'admin token file')).toString('utf8').trim();
+  if (g.authPrivateKey) {
+    await readArg(g.authPrivateKey, 'admin private key');
+    // Like Trustee's kbs-client --auth-private-key: sign a short-lived EdDSA admin token locally.
+    return mintAdminToken(g.authPrivateKey, { ttlSeconds: 7200, subject: 'kbs-client' });
+  }
   return process.env.COFFER_ADMIN_TOKEN;
 }
 
@@ -34,11 +41,12 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .description('talk to a KBS: attest, get/set resources, set policies (like Trustee\'s kbs-client)')
     .option('--url <url>', 'KBS base URL', 'http://127.0.0.1:8080')
     .option('--admin-token <jwt>', 'admin token (default: --admin-token-file or $COFFER_ADMIN_TOKEN)')
-    .option('--admin-token-file <file>', 'file holding the admin token');
+    .option('--admin-token-file <file>', 'file holding the admin token')
+    .option('--auth-private-key <file>', 'Ed25519 admin private key (PEM) to sign an admin token with, like Trustee\'s kbs-client');
   const g = (): Global => cmd.opts() as Global;
   const client = async (admin: boolean) => {
     const tok = admin ? await adminToken(g()) : undefined;
-    if (admin && !tok) throw new CliUsageError('admin operations need --admin-token, --admin-token-file or COFFER_ADMIN_TOKEN (see `coffer admin-token`)');
+    if (admin && !tok) throw new CliUsageError('admin operations need --admin-token, --admin-token-file, --auth-private-key or COFFER_ADMIN_TOKEN (see `coffer admin-token`)');
     return new KbsClient(g().url, { adminToken: tok });
   };
   const run = (fn: () => Promise<void>) => async () => {
@@ -84,6 +92,19 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .action(async (f: { path: string; resourceFile: string }) => run(async () => {
       await (await client(true)).setResource(f.path, await readArg(f.resourceFile, 'resource file'));
       ctx.io.out(`stored ${f.path}\n`);
+    })());
+
+  cmd.command('delete-resource').description('delete a resource (admin)')
+    .requiredOption('--path <repo/type/tag>', 'resource path')
+    .action(async (f: { path: string }) => run(async () => {
+      await (await client(true)).deleteResource(f.path);
+      ctx.io.out(`deleted ${f.path}\n`);
+    })());
+
+  cmd.command('get-resource-policy').description('print the resource policy (admin)')
+    .action(async () => run(async () => {
+      const p = await (await client(true)).getResourcePolicy();
+      ctx.io.out(p.policy === null ? 'no resource policy (default deny)\n' : `${p.policy}\n`);
     })());
 
   cmd.command('set-resource-policy').description('set the resource policy (admin); Coffer JSON policy')
