@@ -19,15 +19,20 @@ parentPort.on('message', (m) => { if (m === 'stop') { clearInterval(t); db.close
 
 export class Checkpointer {
   private readonly worker: Worker;
+  private exited = false;
 
   constructor(path: string, o: { intervalMs: number; synchronous: string }) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER, { eval: true, workerData: { path, module, intervalMs: o.intervalMs, synchronous: o.synchronous } });
     this.worker.on('error', () => {}); // the safety-net auto-checkpoint takes over
+    this.worker.once('exit', () => {
+      this.exited = true;
+    });
     this.worker.unref();
   }
 
   async stop(): Promise<void> {
+    if (this.exited) return;
     const done = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.worker.postMessage('stop');
     const t = setTimeout(() => void this.worker.terminate(), 2000);
