@@ -52,6 +52,7 @@ export async function buildAttestationApp(o: BuildAttestationOptions): Promise<{
   const app = createHttpApp({ logger: o.logger, bodyLimit: o.bodyLimit ?? 1024 * 1024 });
   await app.register(attestationRoutes, { service, admin, publicUrl: o.publicUrl });
   app.get('/healthz', async () => ({ ok: true }));
+  service.metrics.install(app);
   return { app, service };
 }
 

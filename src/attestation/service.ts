@@ -12,6 +12,7 @@ import type { NonceService } from './nonces.js';
 import { HttpProblem } from './problem.js';
 import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
+import { Metrics } from './metrics.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };
@@ -90,6 +91,7 @@ export class AttestationService {
   readonly nonces: NonceService;
   readonly registry: VerifierRegistry;
   readonly collateral?: CollateralCache;
+  readonly metrics = new Metrics();
   private readonly clock: () => number;
   private readonly parsed = new ParseCache();
 
@@ -180,6 +182,7 @@ export class AttestationService {
     try {
       outcome = await this.verifyAndAppraise(tee, { evidence, attachments }, binding, req.policyId);
     } catch (e) {
+      this.metrics.attestations.inc({ api: 'v1', tee, result: e instanceof HttpProblem ? e.slug : 'error' });
       if (e instanceof HttpProblem) {
         await this.store.appendAudit({
           at: now, actor, action: 'attest', target: tee, result: 'rejected',
@@ -196,6 +199,7 @@ export class AttestationService {
       ...(publicKey ? { cnf: { jwk: publicKey } } : {}),
     };
     const token = await this.tokens.sign(claims, now);
+    this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
     await this.store.appendAudit({
       at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
       details: { evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) },

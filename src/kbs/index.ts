@@ -10,6 +10,7 @@ export async function buildKbsApp(o: BuildAttestationOptions & { sessionTtlMs?: 
   const app = createHttpApp({ logger: o.logger, bodyLimit: o.bodyLimit });
   await app.register(kbsRoutes, { prefix: '/kbs', service, admin, sessionTtlMs: o.sessionTtlMs });
   app.get('/healthz', async () => ({ ok: true }));
+  service.metrics.install(app);
   return { app, service };
 }
 

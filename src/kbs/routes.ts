@@ -96,8 +96,11 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   const adminFirst = { onRequest: async (req: FastifyRequest) => void (await admin(req)) };
   const setCookie = (reply: FastifyReply, id: string, expiresAt: number) =>
     reply.header('set-cookie', `${KBS_SESSION_COOKIE}=${id}; Expires=${new Date(expiresAt).toUTCString()}; Path=/kbs; HttpOnly; SameSite=Strict${o.secureCookies ? '; Secure' : ''}`);
-  const audit = (actor: string, action: string, target: string, result: string, details: Record<string, unknown>) =>
-    store.appendAudit({ at: service.now(), actor, action, target, result, details });
+  const audit = (actor: string, action: string, target: string, result: string, details: Record<string, unknown>) => {
+    if (action === 'resource.get') service.metrics.resources.inc({ result });
+    else if (action === 'kbs.attest') service.metrics.attestations.inc({ api: 'kbs', tee: target, result });
+    return store.appendAudit({ at: service.now(), actor, action, target, result, details });
+  };
 
   app.post('/v0/auth', async (req, reply) => {
     const r = parseRequest(req.body);

@@ -108,6 +108,13 @@ describe('coffer up --dev (real process, real HTTP on loopback)', () => {
     assert.equal(unreachable.code, 2);
   });
 
+  test('GET /metrics: Prometheus text with attestation, KBS and HTTP latency series', async () => {
+    const m = await (await fetch(`${url}/metrics`)).text();
+    assert.match(m, /coffer_attestations_total\{api="kbs",tee="sample",result="affirming"\} [1-9]/);
+    assert.match(m, /coffer_kbs_resource_requests_total\{result="released"\} 1/);
+    assert.match(m, /coffer_http_request_duration_seconds_count\{route="\/v1\/challenge",code="2xx"\} 1/);
+  });
+
   test('stops cleanly on SIGTERM', async () => {
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     child.kill('SIGTERM');

@@ -78,6 +78,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
+    service.metrics.install(app);
     const rotateMs = Number(flags.rotateKeysHours ?? 24) * 3_600_000;
     const housekeeping = setInterval(() => {
       const now = Date.now();
