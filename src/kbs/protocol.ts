@@ -97,7 +97,8 @@ export function runtimeDataBinding(a: KbsAttestation): Uint8Array {
  * `quote` member (base64). Others: a base64 string, or the JSON text.
  */
 export function primaryEvidenceBytes(tee: TeeType, ev: unknown): Uint8Array {
-  if (tee === 'sample') return new TextEncoder().encode(JSON.stringify(ev));
+  // Sample evidence arrives as the JSON object, or (older clients) as the attester's JSON text in a string.
+  if (tee === 'sample') return new TextEncoder().encode(typeof ev === 'string' ? ev : JSON.stringify(ev));
   const b64 = (s: string) => {
     if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(s)) throw new KbsError('AttestationError', 'evidence is not base64');
     return new Uint8Array(Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));

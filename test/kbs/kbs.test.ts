@@ -77,6 +77,12 @@ describe('KBS (Trustee protocol)', () => {
     assert.equal(ae.report_data, rd);
   });
 
+  test('sample primary evidence given as JSON text (string) is accepted too', async () => {
+    const c = client();
+    const t = await c.attest('sample', (rd) => JSON.stringify({ svn: '1', report_data: Buffer.from(rd).toString('base64') }));
+    assert.equal(((decodeJwt(t).submods as Record<string, Record<string, unknown>>).cpu0)['ear.status'], 'affirming');
+  });
+
   test('attest: wrong nonce, evidence for another key, no session, expired session → 401', async () => {
     const auth = async () => {
       const r = await app.inject({ method: 'POST', url: '/kbs/v0/auth', payload: { version: '0.4.0', tee: 'sample', 'extra-params': '' } });
