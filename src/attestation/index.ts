@@ -6,7 +6,7 @@ import { AdminAuth } from './admin-auth.js';
 import { CollateralCache, type CollateralConfig } from './collateral.js';
 import { NonceService } from './nonces.js';
 import { attestationRoutes } from './routes.js';
-import { AttestationService } from './service.js';
+import { AttestationService, type AttestationServiceOptions } from './service.js';
 import { TokenIssuer } from './tokens.js';
 
 export interface BuildAttestationOptions {
@@ -22,6 +22,7 @@ export interface BuildAttestationOptions {
   nonceTtlMs?: number;
   collateral?: CollateralConfig;
   verifyOptions?: Record<string, unknown>;
+  collateralOptions?: AttestationServiceOptions['collateralOptions'];
   clock?: () => number;
   bodyLimit?: number;
   logger?: boolean;
@@ -41,7 +42,7 @@ export async function createAttestationService(o: BuildAttestationOptions): Prom
   const collateral = o.collateral ? new CollateralCache(o.store, o.collateral, clock) : undefined;
   const service = new AttestationService({
     store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
-    collateral, verifyOptions: o.verifyOptions, clock,
+    collateral, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, clock,
   });
   return { service, admin };
 }

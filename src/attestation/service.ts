@@ -23,6 +23,11 @@ export interface AttestationServiceOptions {
   tokens: TokenIssuer;
   nonces: NonceService;
   collateral?: CollateralCache;
+  /**
+   * Turns cached collateral (store key → bytes) into the options a TEE's verifier reads (e.g. PCS items → `dcap`,
+   * KDS certificates → `snp`). Default: `{ collateral: entries }`.
+   */
+  collateralOptions?: (tee: TeeType, entries: Record<string, Uint8Array>) => Record<string, unknown>;
   /** Extra verifier options (e.g. `{ sample: { devKeys } }`). */
   verifyOptions?: Record<string, unknown>;
   clock?: () => number;
@@ -126,7 +131,7 @@ export class AttestationService {
     let stale: string[] = [];
     if (this.collateral) {
       const c = await this.collateral.forTee(tee, now);
-      if (Object.keys(c.entries).length) opts.collateral = c.entries;
+      if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
       stale = c.stale;
     }
     const r = await verifyEvidenceWith(this.registry, input, opts);

@@ -23,3 +23,36 @@ test('replicas on one store: a token from a replica that rotated verifies at the
     await ts.cleanup();
   }
 });
+
+test('cached collateral reaches the verifier through collateralOptions (upstream never contacted at verify time)', async () => {
+  const { buildAttestationApp } = await import('../../src/attestation/index.js');
+  const { VerifierRegistry } = await import('../../src/tee/registry.js');
+  const ts = tempStore();
+  let seen: Record<string, unknown> | undefined;
+  // A test-defined verifier standing in for a real TEE: records the options it was called with.
+  const spy = {
+    tee: 'sgx' as const,
+    detect: () => false,
+    async verify(input: { evidence: Uint8Array }, opts: Record<string, unknown>) {
+      seen = opts;
+      return { tee: 'sgx' as const, measurements: {}, svns: {}, debug: false, reportData: Buffer.from(input.evidence).toString('hex'), platform: {}, advisories: [], warnings: [], raw: {} };
+    },
+  };
+  try {
+    await ts.store.putCollateral({ key: 'pcs/tcb/x', body: Buffer.from('TCB'), contentType: 'application/json', source: 'test', fetchedAt: 1, nextUpdate: null });
+    const { app } = await buildAttestationApp({
+      store: ts.store, adminKeys: [], registry: new VerifierRegistry([spy]),
+      collateral: { upstreams: { pcs: 'http://127.0.0.1:1' }, items: [{ key: 'pcs/tcb/x', tee: 'sgx', upstream: 'pcs', path: 'x' }] },
+      collateralOptions: (tee, entries) => ({ dcap: { tcbInfo: entries['pcs/tcb/x'], tee } }),
+    });
+    const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json();
+    const r = await app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sgx', evidence: nonce, nonce } });
+    assert.equal(r.statusCode, 200, r.body);
+    const dcap = seen?.dcap as { tcbInfo: Uint8Array; tee: string };
+    assert.equal(Buffer.from(dcap.tcbInfo).toString(), 'TCB');
+    assert.equal(dcap.tee, 'sgx');
+    await app.close();
+  } finally {
+    await ts.cleanup();
+  }
+});
