@@ -1,4 +1,4 @@
-// Minimal typing for the autocannon fields the benchmarks use (the package ships no declarations).
+// Minimal typing for the parts of autocannon the benchmarks use (the package ships no declarations).
 declare module 'autocannon' {
   namespace autocannon {
     interface Options {
@@ -9,10 +9,12 @@ declare module 'autocannon' {
       connections?: number;
       duration?: number;
       overallRate?: number;
+      requests?: Record<string, unknown>[];
       tlsOptions?: Record<string, unknown>;
     }
     interface Histogram {
       average: number;
+      total: number;
       p50: number;
       p99: number;
     }

@@ -11,7 +11,10 @@ export function appraise(claims: Claims, policy: AppraisalPolicy = {}): Appraisa
   const warnings: string[] = [...claims.warnings];
   const fail = (rule: string, code: string, message: string) => failures.push({ rule, code, message });
 
-  if (policy.tees && !policy.tees.includes(claims.tee)) {
+  // The dev-only sample TEE proves nothing: it is accepted only where a policy names it explicitly.
+  if (claims.tee === 'sample' && !policy.tees?.includes('sample')) {
+    fail('tees', 'SAMPLE_NOT_ALLOWED', "sample TEE evidence is accepted only by a policy that lists 'sample' in tees");
+  } else if (policy.tees && !policy.tees.includes(claims.tee)) {
     fail('tees', 'TEE_NOT_ALLOWED', `TEE '${claims.tee}' is not one of the allowed TEEs (${policy.tees.join(', ')})`);
   }
   if (claims.debug && policy.allowDebug !== true) {

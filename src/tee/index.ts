@@ -5,6 +5,7 @@ import { SgxVerifier } from './sgx/verifier.js';
 import { TdxVerifier } from './tdx/verifier.js';
 import { SnpVerifier } from './snp/verifier.js';
 import { TpmVerifier } from './tpm/verifier.js';
+import { SampleVerifier } from './sample/index.js';
 
 /**
  * The verifiers Coffer ships, in auto-detection order (most specific sniff first). Each call builds fresh
@@ -19,6 +20,7 @@ export function createVerifierRegistry(): VerifierRegistry {
     // Each TEE module adds its verifier here.
     new SnpVerifier(),
     new TpmVerifier(),
+    new SampleVerifier(), // last: its JSON sniff must never shadow a real TEE
   ];
   return new VerifierRegistry(verifiers);
 }

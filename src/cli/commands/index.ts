@@ -4,6 +4,9 @@ import { registerAdmit } from './admit.js';
 import { registerWebhook } from './webhook.js';
 import { registerManifests } from './manifests.js';
 import { registerEventlog } from './eventlog.js';
+import { registerAttestation, registerKbs, registerUp } from './up.js';
+import { registerAdminToken } from './admin-token.js';
+import { registerKbsClient } from './kbs-client.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
@@ -12,4 +15,9 @@ export const commands: RegisterCommand[] = [
   registerWebhook,
   registerManifests,
   registerEventlog,
+  registerUp,
+  registerAttestation,
+  registerKbs,
+  registerAdminToken,
+  registerKbsClient,
 ];

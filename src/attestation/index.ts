@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import { createHttpApp } from './http.js';
+import { createVerifierRegistry, VerifierRegistry } from '../tee/index.js';
+import type { Store } from '../store/types.js';
+import { AdminAuth } from './admin-auth.js';
+import { CollateralCache, type CollateralConfig } from './collateral.js';
+import { NonceService } from './nonces.js';
+import { attestationRoutes } from './routes.js';
+import { AttestationService, type AttestationServiceOptions } from './service.js';
+import { TokenIssuer } from './tokens.js';
+
+export interface BuildAttestationOptions {
+  store: Store;
+  /** Admin public keys (PEM SPKI or JWK). Empty = every admin call is refused. */
+  adminKeys: (string | Record<string, unknown>)[];
+  /** Dev mode registers the sample TEE (still only accepted where a policy names it). */
+  dev?: boolean;
+  registry?: VerifierRegistry;
+  issuer?: string;
+  publicUrl?: string;
+  tokenTtlSeconds?: number;
+  nonceTtlMs?: number;
+  collateral?: CollateralConfig;
+  verifyOptions?: Record<string, unknown>;
+  collateralOptions?: AttestationServiceOptions['collateralOptions'];
+  clock?: () => number;
+  bodyLimit?: number;
+  logger?: boolean;
+}
+
+/** The verifiers a service trusts: every shipped one, minus the sample TEE outside dev mode. */
+export function serviceRegistry(dev: boolean): VerifierRegistry {
+  const all = createVerifierRegistry();
+  return new VerifierRegistry(all.list().filter((t) => dev || t !== 'sample').map((t) => all.get(t)));
+}
+
+export async function createAttestationService(o: BuildAttestationOptions): Promise<{ service: AttestationService; admin: AdminAuth }> {
+  const clock = o.clock ?? Date.now;
+  const tokens = new TokenIssuer(o.store, { issuer: o.issuer ?? 'coffer-attestation', ttlSeconds: o.tokenTtlSeconds });
+  await tokens.init(clock());
+  const admin = await AdminAuth.fromPublicKeys(o.adminKeys as never);
+  const collateral = o.collateral ? new CollateralCache(o.store, o.collateral, clock) : undefined;
+  const service = new AttestationService({
+    store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
+    collateral, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, clock,
+  });
+  return { service, admin };
+}
+
+/** A standalone attestation app (`coffer attestation`); `coffer up` mounts the same plugin beside the KBS. */
+export async function buildAttestationApp(o: BuildAttestationOptions): Promise<{ app: FastifyInstance; service: AttestationService }> {
+  const { service, admin } = await createAttestationService(o);
+  const app = createHttpApp({ logger: o.logger, bodyLimit: o.bodyLimit ?? 1024 * 1024 });
+  await app.register(attestationRoutes, { service, admin, publicUrl: o.publicUrl });
+  app.get('/healthz', async () => ({ ok: true }));
+  service.metrics.install(app);
+  return { app, service };
+}
+
+export { AttestationService, AdminAuth, TokenIssuer, NonceService, CollateralCache, attestationRoutes };
+export { bindingValue } from './service.js';

@@ -1,0 +1,151 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { DocumentKind } from '../store/types.js';
+import { parsePolicy, PolicyError } from '../policy/load.js';
+import { parseRulePolicy } from '../policy/rules.js';
+import type { AdminAuth, AdminIdentity } from './admin-auth.js';
+import { HttpProblem, installProblemHandlers, sendProblem } from './problem.js';
+import type { AttestationService, AttestRequest } from './service.js';
+
+export interface AttestationRoutesOptions {
+  service: AttestationService;
+  admin: AdminAuth;
+  /** Public base URL for discovery (`issuer`, `jwks_uri`); default: derived from the request's Host. */
+  publicUrl?: string;
+}
+
+const EVIDENCE_MAX = 512 * 1024;
+
+const attestSchema = {
+  body: {
+    type: 'object',
+    required: ['tee', 'evidence', 'nonce'],
+    additionalProperties: false,
+    properties: {
+      tee: { type: 'string', maxLength: 32 },
+      evidence: { type: 'string', maxLength: EVIDENCE_MAX },
+      attachments: { type: 'object', additionalProperties: { type: 'string', maxLength: EVIDENCE_MAX }, maxProperties: 16 },
+      nonce: { type: 'string', minLength: 8, maxLength: 128 },
+      runtimeData: {},
+      publicKey: { type: 'object' },
+      policyId: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' },
+    },
+  },
+} as const;
+
+const ID_PARAM = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } }, required: ['id'] } as const;
+
+/** Admin-managed documents: URL segment → store kind + validator (rejects a bad document before it is stored). */
+const DOCS: Record<string, { kind: DocumentKind; validate: (text: string) => unknown }> = {
+  policies: { kind: 'policy', validate: parseRulePolicy },
+  'reference-values': { kind: 'reference-values', validate: parsePolicy },
+};
+
+function docText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (Buffer.isBuffer(body)) return body.toString('utf8');
+  if (body && typeof body === 'object') return JSON.stringify(body);
+  throw new HttpProblem(400, 'invalid-request', 'Invalid request', 'the request body must be a JSON or YAML document');
+}
+
+/** The attestation service's HTTP surface as one fastify plugin with its own problem+json handlers. */
+export async function attestationRoutes(app: FastifyInstance, o: AttestationRoutesOptions): Promise<void> {
+  const { service } = o;
+  installProblemHandlers(app);
+  // YAML / plain-text bodies for admin documents.
+  app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  const admin = async (req: FastifyRequest): Promise<AdminIdentity> => o.admin.check(req.headers.authorization, service.now());
+  const base = (req: FastifyRequest) => o.publicUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
+
+  app.post('/v1/challenge', async (_req, reply) => reply.code(201).send(await service.nonces.issue(service.now())));
+
+  app.post('/v1/attest', { schema: attestSchema }, async (req) => service.attest(req.body as AttestRequest, `attester@${req.ip}`));
+
+  app.get('/.well-known/jwks.json', async (_req, reply) =>
+    reply.header('cache-control', 'public, max-age=60').send(service.tokens.jwks(service.now())),
+  );
+
+  app.get('/.well-known/openid-configuration', async (req) => ({
+    issuer: service.tokens.issuer,
+    jwks_uri: `${base(req)}/.well-known/jwks.json`,
+    challenge_endpoint: `${base(req)}/v1/challenge`,
+    attestation_endpoint: `${base(req)}/v1/attest`,
+    id_token_signing_alg_values_supported: ['ES256'],
+    response_types_supported: ['token'],
+    subject_types_supported: ['public'],
+    supported_tees: service.supportedTees(),
+  }));
+
+  // ---- admin API (every route authenticated; every mutation audited) ----
+  for (const [segment, d] of Object.entries(DOCS)) {
+    app.get(`/v1/admin/${segment}`, async (req) => {
+      await admin(req);
+      return (await service.store.listDocuments(d.kind)).map((x) => ({ id: x.id, version: x.version, createdAt: new Date(x.createdAt).toISOString(), actor: x.actor }));
+    });
+    app.get(`/v1/admin/${segment}/:id`, { schema: { params: ID_PARAM } }, async (req) => {
+      await admin(req);
+      const { id } = req.params as { id: string };
+      const v = (req.query as { version?: string }).version;
+      const doc = await service.store.getDocument(d.kind, id, v === undefined ? undefined : Number(v));
+      if (!doc || doc.deleted) throw new HttpProblem(404, 'document-not-found', 'Not found', `no ${d.kind} '${id}'${v ? ` version ${v}` : ''}`);
+      return { id: doc.id, version: doc.version, createdAt: new Date(doc.createdAt).toISOString(), actor: doc.actor, body: doc.body };
+    });
+    app.put(`/v1/admin/${segment}/:id`, { schema: { params: ID_PARAM } }, async (req, reply) => {
+      const who = await admin(req);
+      const { id } = req.params as { id: string };
+      const text = docText(req.body);
+      try {
+        d.validate(text);
+      } catch (e) {
+        if (e instanceof PolicyError) throw new HttpProblem(400, 'document-invalid', 'Invalid document', e.message);
+        throw e;
+      }
+      const now = service.now();
+      const doc = await service.store.putDocument(d.kind, id, text, who.subject, now);
+      await service.store.appendAudit({ at: now, actor: who.subject, action: `${d.kind}.put`, target: id, result: 'ok', details: { version: doc.version } });
+      return reply.code(doc.version === 1 ? 201 : 200).send({ id, version: doc.version });
+    });
+    app.delete(`/v1/admin/${segment}/:id`, { schema: { params: ID_PARAM } }, async (req, reply) => {
+      const who = await admin(req);
+      const { id } = req.params as { id: string };
+      const now = service.now();
+      const ok = await service.store.deleteDocument(d.kind, id, who.subject, now);
+      await service.store.appendAudit({ at: now, actor: who.subject, action: `${d.kind}.delete`, target: id, result: ok ? 'ok' : 'absent' });
+      if (!ok) throw new HttpProblem(404, 'document-not-found', 'Not found', `no ${d.kind} '${id}'`);
+      return reply.code(204).send();
+    });
+  }
+
+  app.get('/v1/admin/audit', async (req) => {
+    await admin(req);
+    const q = req.query as { action?: string; after?: string; limit?: string };
+    return service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
+  });
+
+  app.post('/v1/admin/keys/rotate', async (req) => {
+    const who = await admin(req);
+    const now = service.now();
+    await service.tokens.rotate(now);
+    await service.store.appendAudit({ at: now, actor: who.subject, action: 'signing-key.rotate', target: service.tokens.activeKid, result: 'ok' });
+    return { kid: service.tokens.activeKid };
+  });
+
+  app.get('/v1/admin/collateral', async (req) => {
+    await admin(req);
+    return service.collateral ? service.collateral.status() : [];
+  });
+
+  app.post('/v1/admin/collateral/refresh', async (req) => {
+    const who = await admin(req);
+    if (!service.collateral) return [];
+    const r = await service.collateral.refresh();
+    await service.store.appendAudit({ at: service.now(), actor: who.subject, action: 'collateral.refresh', target: '*', result: r.every((x) => x.ok) ? 'ok' : 'partial', details: { results: r } });
+    return r;
+  });
+
+  // Unknown /v1/admin paths are still admin paths: authenticate first so probing reveals nothing.
+  app.all('/v1/admin/*', async (req, reply) => {
+    await admin(req);
+    return sendProblem(reply, new HttpProblem(404, 'not-found', 'Not found', `no admin route ${req.method} ${req.url.split('?')[0]}`));
+  });
+}

@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import type { JWK } from 'jose';
+import type { Claims, TeeType } from '../tee/common/claims.js';
+import type { EvidenceInput, VerifyOptions } from '../tee/common/verifier.js';
+import { canonicalJson } from '../tee/common/jcs.js';
+import type { VerifierRegistry } from '../tee/registry.js';
+import { verifyEvidenceWith } from '../tee/verify-evidence.js';
+import { evaluatePolicy, type PolicyVerdict } from '../policy/rules.js';
+import type { Store } from '../store/types.js';
+import type { CollateralCache } from './collateral.js';
+import type { NonceService } from './nonces.js';
+import { HttpProblem } from './problem.js';
+import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
+import type { TokenIssuer } from './tokens.js';
+import { Metrics } from './metrics.js';
+
+export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
+export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };
+
+export interface AttestationServiceOptions {
+  store: Store;
+  registry: VerifierRegistry;
+  tokens: TokenIssuer;
+  nonces: NonceService;
+  collateral?: CollateralCache;
+  /**
+   * Turns cached collateral (store key → bytes) into the options a TEE's verifier reads (e.g. PCS items → `dcap`,
+   * KDS certificates → `snp`). Default: `{ collateral: entries }`.
+   */
+  collateralOptions?: (tee: TeeType, entries: Record<string, Uint8Array>) => Record<string, unknown>;
+  /** Extra verifier options (e.g. `{ sample: { devKeys } }`). */
+  verifyOptions?: Record<string, unknown>;
+  clock?: () => number;
+}
+
+export interface AppraisalOutcome {
+  tee: TeeType;
+  claims: Claims;
+  verdict: PolicyVerdict;
+  policy: ResolvedPolicy;
+  evidenceDigest: string;
+  staleCollateral: string[];
+}
+
+export interface AttestRequest {
+  tee: string;
+  evidence: string;
+  attachments?: Record<string, string>;
+  nonce: string;
+  runtimeData?: unknown;
+  publicKey?: JWK;
+  policyId?: string;
+}
+
+export interface AttestResponse {
+  token: string;
+  status: string;
+  failures: PolicyVerdict['failures'];
+  warnings: string[];
+}
+
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function decodeBase64(s: string, what: string): Uint8Array {
+  const t = s.replace(/-/g, '+').replace(/_/g, '/');
+  if (!B64.test(t)) throw new HttpProblem(400, 'bad-encoding', 'Bad encoding', `${what} is not base64`);
+  return new Uint8Array(Buffer.from(t, 'base64'));
+}
+
+/** A public JWK the token can carry in `cnf`: known key type, no private members. */
+export function checkPublicJwk(k: unknown, what: string): JWK {
+  if (typeof k !== 'object' || k === null || Array.isArray(k)) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} must be a JWK object`);
+  const j = k as Record<string, unknown>;
+  if (!['EC', 'RSA', 'OKP'].includes(j.kty as string)) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} has unsupported kty ${String(j.kty)}`);
+  for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) {
+    if (p in j) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} contains private key material ('${p}')`);
+  }
+  return j as JWK;
+}
+
+/**
+ * The binding rule of `/v1/attest`. N = the challenge nonce's 32 bytes. Without runtime data or key, the report
+ * data must start with N or SHA-256/384/512(N). With them, B = N || UTF-8(JCS({"runtime-data": r, "tee-pubkey": k}))
+ * (absent members omitted) and the report data must start with SHA-256/384/512(B) (or B itself when it fits).
+ */
+export function bindingValue(nonce: Uint8Array, runtimeData?: unknown, publicKey?: JWK): Uint8Array {
+  if (runtimeData === undefined && publicKey === undefined) return nonce;
+  const extra = Buffer.from(canonicalJson({ 'runtime-data': runtimeData, 'tee-pubkey': publicKey }), 'utf8');
+  return new Uint8Array(Buffer.concat([nonce, extra]));
+}
+
+/** Verification + appraisal + token issuance, shared by the HTTP API and the KBS (Trustee's built-in AS shape). */
+export class AttestationService {
+  readonly store: Store;
+  readonly tokens: TokenIssuer;
+  readonly nonces: NonceService;
+  readonly registry: VerifierRegistry;
+  readonly collateral?: CollateralCache;
+  readonly metrics = new Metrics();
+  private readonly clock: () => number;
+  private readonly parsed = new ParseCache();
+
+  constructor(private readonly o: AttestationServiceOptions) {
+    this.store = o.store;
+    this.tokens = o.tokens;
+    this.nonces = o.nonces;
+    this.registry = o.registry;
+    this.collateral = o.collateral;
+    this.clock = o.clock ?? Date.now;
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  supportedTees(): TeeType[] {
+    return this.registry.list();
+  }
+
+  checkTee(tee: string): TeeType {
+    if (!(this.registry.list() as string[]).includes(tee)) {
+      throw new HttpProblem(400, 'unknown-tee', 'Unknown TEE', `TEE '${tee}' is not supported here (supported: ${this.registry.list().join(', ')})`);
+    }
+    return tee as TeeType;
+  }
+
+  async verifyAndAppraise(tee: TeeType, input: EvidenceInput, binding: Uint8Array | undefined, policyId?: string): Promise<AppraisalOutcome> {
+    const now = this.clock();
+    const policy = await resolvePolicy(this.store, policyId, this.parsed);
+    const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
+    let stale: string[] = [];
+    if (this.collateral) {
+      const c = await this.collateral.forTee(tee, now);
+      if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
+      stale = c.stale;
+    }
+    const r = await verifyEvidenceWith(this.registry, input, opts);
+    const evidenceDigest = createHash('sha256').update(input.evidence).digest('hex');
+    if (!r.verified || !r.claims) {
+      const code = r.errors[0]?.code;
+      const detail = r.errors.map((e) => `${e.code}: ${e.message}`).join('; ');
+      if (code === 'UNSUPPORTED_TEE') throw new HttpProblem(400, 'unknown-tee', 'Unknown TEE', detail);
+      if (code === 'NONCE_MISMATCH') throw new HttpProblem(400, 'nonce-mismatch', 'Evidence not bound to the nonce', detail, { evidenceDigest });
+      throw new HttpProblem(422, 'evidence-rejected', 'Evidence rejected', detail, { errors: r.errors, evidenceDigest });
+    }
+    const verdict = evaluatePolicy(r.claims, policy.referenceValues, policy.rules);
+    if (stale.length) {
+      // Stale collateral: the verdict can be right but is not current; never better than warning.
+      verdict.failures.push({ rule: 'collateral', code: 'COLLATERAL_STALE', status: 'warning', message: `collateral past its next update: ${stale.join(', ')}` });
+      verdict.trustVector.hardware = Math.max(verdict.trustVector.hardware, 32);
+      if (verdict.status === 'affirming') verdict.status = 'warning';
+    }
+    return { tee, claims: r.claims, verdict, policy, evidenceDigest, staleCollateral: stale };
+  }
+
+  policyIdOf(o: AppraisalOutcome): string {
+    return o.policy.version === null ? `${o.policy.id}@builtin` : `${o.policy.id}@v${o.policy.version}`;
+  }
+
+  /** One EAR submod (appraisal) for the outcome. */
+  appraisal(o: AppraisalOutcome, annotatedEvidence: unknown): Record<string, unknown> {
+    return {
+      'ear.status': o.verdict.status,
+      'ear.trustworthiness-vector': o.verdict.trustVector,
+      'ear.appraisal-policy-id': this.policyIdOf(o),
+      'ear.veraison.annotated-evidence': annotatedEvidence,
+      'ear.veraison.policy-claims': {
+        failures: o.verdict.failures,
+        warnings: o.verdict.warnings,
+        ...(o.policy.referenceValuesRef ? { 'reference-values': `${o.policy.referenceValuesRef.id}@v${o.policy.referenceValuesRef.version}` } : {}),
+      },
+    };
+  }
+
+  async attest(req: AttestRequest, actor: string): Promise<AttestResponse> {
+    const tee = this.checkTee(req.tee);
+    const evidence = decodeBase64(req.evidence, 'evidence');
+    const attachments: Record<string, Uint8Array> = {};
+    for (const [k, v] of Object.entries(req.attachments ?? {})) attachments[k] = decodeBase64(v, `attachment ${k}`);
+    const publicKey = req.publicKey === undefined ? undefined : checkPublicJwk(req.publicKey, 'publicKey');
+    const nonceBytes = decodeBase64(req.nonce, 'nonce');
+    const now = this.clock();
+    // Consume before verifying: a nonce buys one verification attempt, success or not.
+    await this.nonces.consume(req.nonce, now);
+    const binding = bindingValue(nonceBytes, req.runtimeData, publicKey);
+    let outcome: AppraisalOutcome;
+    try {
+      outcome = await this.verifyAndAppraise(tee, { evidence, attachments }, binding, req.policyId);
+    } catch (e) {
+      this.metrics.attestations.inc({ api: 'v1', tee, result: e instanceof HttpProblem ? e.slug : 'error' });
+      if (e instanceof HttpProblem) {
+        await this.store.appendAudit({
+          at: now, actor, action: 'attest', target: tee, result: 'rejected',
+          details: { type: e.slug, detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
+        });
+      }
+      throw e;
+    }
+    const claims: Record<string, unknown> = {
+      eat_profile: EAR_PROFILE,
+      'ear.verifier-id': VERIFIER_ID,
+      eat_nonce: req.nonce,
+      submods: { [tee]: this.appraisal(outcome, outcome.claims) },
+      ...(publicKey ? { cnf: { jwk: publicKey } } : {}),
+    };
+    const token = await this.tokens.sign(claims, now);
+    this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
+    await this.store.appendAudit({
+      at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
+      details: { evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) },
+    });
+    return { token, status: outcome.verdict.status, failures: outcome.verdict.failures, warnings: outcome.verdict.warnings };
+  }
+}

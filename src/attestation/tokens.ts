@@ -1,0 +1,117 @@
+import { createPrivateKey, randomUUID, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import type { SigningKeyRecord, Store } from '../store/types.js';
+
+export interface TokenIssuerOptions {
+  /** Token lifetime (EAR `exp` - `iat`). Default 300 s, like Trustee's 5 minutes. */
+  ttlSeconds?: number;
+  issuer: string;
+}
+
+/**
+ * ES256 token signing with keys kept in the store (private half sealed by the KEK). Rotation retires the active
+ * key but keeps publishing its public half until every token it signed has expired.
+ */
+export class TokenIssuer {
+  readonly ttlSeconds: number;
+  private active?: { kid: string; key: KeyObject };
+  private records: SigningKeyRecord[] = [];
+
+  constructor(private readonly store: Store, private readonly o: TokenIssuerOptions) {
+    this.ttlSeconds = o.ttlSeconds ?? 300;
+  }
+
+  get issuer(): string {
+    return this.o.issuer;
+  }
+
+  /** Loads keys from the store; creates the first one on a fresh store. Drops keys no token can need. */
+  async init(now: number): Promise<void> {
+    this.records = await this.store.listSigningKeys();
+    for (const r of this.records) if (r.publishUntil !== null && r.publishUntil <= now) await this.store.deleteSigningKey(r.kid);
+    this.records = this.records.filter((r) => r.publishUntil === null || r.publishUntil > now);
+    const current = this.records.filter((r) => r.retiredAt === null).at(-1);
+    if (!current) return this.rotate(now);
+    this.active = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk as never, format: 'jwk' }) };
+  }
+
+  async rotate(now: number): Promise<void> {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const kid = randomUUID();
+    const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: 'ES256' };
+    // Publish the old key for one more token lifetime (+ clock skew) so tokens it signed still verify.
+    const publishUntil = now + (this.ttlSeconds + 60) * 1000;
+    for (const r of this.records.filter((x) => x.retiredAt === null)) {
+      await this.store.retireSigningKey(r.kid, now, publishUntil);
+      r.retiredAt = now;
+      r.publishUntil = publishUntil;
+    }
+    const rec: SigningKeyRecord = { kid, alg: 'ES256', publicJwk, privateJwk, createdAt: now, retiredAt: null, publishUntil: null };
+    await this.store.putSigningKey(rec);
+    this.records.push(rec);
+    this.active = { kid, key: createPrivateKey({ key: privateJwk as never, format: 'jwk' }) };
+  }
+
+  /**
+   * Re-reads the published keys from the store: replicas sharing a PostgreSQL store see each other's rotations.
+   * The local active signing key is kept (each replica signs with its own until it rotates).
+   */
+  async refresh(now: number): Promise<void> {
+    const all = await this.store.listSigningKeys();
+    this.records = all.filter((r) => r.publishUntil === null || r.publishUntil > now);
+  }
+
+  /** Scheduled rotation: rotates when the active key is older than maxAgeMs. Returns whether it rotated. */
+  async rotateIfOlderThan(maxAgeMs: number, now: number): Promise<boolean> {
+    const active = this.records.find((r) => r.kid === this.active?.kid);
+    if (active && now - active.createdAt < maxAgeMs) return false;
+    await this.rotate(now);
+    return true;
+  }
+
+  get activeKid(): string {
+    if (!this.active) throw new Error('TokenIssuer.init() was not called');
+    return this.active.kid;
+  }
+
+  jwks(now: number): { keys: JWK[] } {
+    return {
+      keys: this.records.filter((r) => r.publishUntil === null || r.publishUntil > now).map((r) => r.publicJwk as JWK),
+    };
+  }
+
+  /**
+   * Compact JWS, ES256 via node:crypto directly (P-1363 r||s encoding as JWS requires): a synchronous KeyObject
+   * signature is several times cheaper per token than the WebCrypto path, and this is on every attestation.
+   */
+  async sign(claims: JWTPayload, now: number): Promise<string> {
+    if (!this.active) throw new Error('TokenIssuer.init() was not called');
+    const iat = Math.floor(now / 1000);
+    const header = { alg: 'ES256', typ: 'JWT', kid: this.active.kid };
+    const payload = { ...claims, iss: this.o.issuer, iat, exp: iat + this.ttlSeconds };
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    const sig = nodeSign('sha256', Buffer.from(input), { key: this.active.key, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
+  }
+
+  /** Verifies a token this service issued (KBS resource requests): signature by a published key, iss, exp. */
+  async verify(token: string, now: number): Promise<JWTPayload> {
+    // A kid this instance has not seen may come from another replica's rotation: reload once, then judge.
+    const kid = (() => {
+      try {
+        return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')).kid as unknown;
+      } catch {
+        return undefined;
+      }
+    })();
+    if (typeof kid === 'string' && !this.records.some((r) => r.kid === kid)) await this.refresh(now);
+    const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks(now)), {
+      issuer: this.o.issuer,
+      algorithms: ['ES256'],
+      currentDate: new Date(now),
+      requiredClaims: ['exp', 'iat'],
+    });
+    return payload;
+  }
+}

@@ -1,0 +1,22 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { CliUsageError, EXIT, type CommandContext } from '../context.js';
+import { defaultDataDir, mintAdminToken, openDataDir } from '../data-dir.js';
+
+/** `coffer admin-token`: mints an admin JWT from the data dir's admin key (created by `coffer up`). */
+export function registerAdminToken(program: Command, ctx: CommandContext): void {
+  program
+    .command('admin-token')
+    .description('print an admin token (EdDSA JWT) signed by the data directory\'s admin key')
+    .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
+    .option('--ttl <seconds>', 'validity in seconds', '7200')
+    .option('--subject <name>', 'admin identity recorded in the audit log', 'admin')
+    .action(async (flags: { data?: string; ttl: string; subject: string }) => {
+      const d = openDataDir(flags.data ?? defaultDataDir(process.env), { create: false, env: process.env });
+      if (!existsSync(d.adminKeyPath)) throw new CliUsageError(`no admin key at ${d.adminKeyPath}: run 'coffer up --data ${d.dir}' first`);
+      const ttl = Number(flags.ttl);
+      if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 30 * 86400) throw new CliUsageError('--ttl must be a positive number of seconds (at most 30 days)');
+      ctx.io.out(`${await mintAdminToken(d.adminKeyPath, { ttlSeconds: ttl, subject: flags.subject })}\n`);
+      ctx.setExit(EXIT.OK);
+    });
+}

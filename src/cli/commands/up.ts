@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { CliUsageError, type CommandContext } from '../context.js';
+import { defaultDataDir, ensureSampleDevKey, openDataDir } from '../data-dir.js';
+import { Kek, openStore } from '../../store/index.js';
+import type { Store } from '../../store/types.js';
+import { createAttestationService } from '../../attestation/index.js';
+import { createHttpApp } from '../../attestation/http.js';
+import { attestationRoutes } from '../../attestation/routes.js';
+import { kbsRoutes } from '../../kbs/routes.js';
+import { TEE_TYPES } from '../../tee/common/claims.js';
+import type { CollateralConfig } from '../../attestation/collateral.js';
+
+interface ServeFlags {
+  port: string;
+  host: string;
+  data?: string;
+  dev?: boolean;
+  store?: string;
+  kekFile?: string;
+  publicUrl?: string;
+  collateralConfig?: string;
+  rotateKeysHours?: string;
+}
+
+/** `--collateral-config FILE`: {"upstreams": {name: baseUrl}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"}. */
+function loadCollateralConfig(path: string): CollateralConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliUsageError(`cannot read collateral config ${path}: ${(e as Error).message}`);
+  }
+  const o = doc as Partial<CollateralConfig>;
+  const okItems = Array.isArray(o.items) && o.items.every((i) => i && typeof i.key === 'string' && typeof i.tee === 'string' && typeof i.upstream === 'string' && typeof i.path === 'string');
+  const okUp = typeof o.upstreams === 'object' && o.upstreams !== null && Object.values(o.upstreams).every((u) => typeof u === 'string' && /^https?:\/\//.test(u));
+  if (!okItems || !okUp || (o.refreshIntervalMs !== undefined && typeof o.refreshIntervalMs !== 'number')) {
+    throw new CliUsageError(`collateral config ${path} must be {"upstreams": {name: "https://..."}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"?}`);
+  }
+  return { upstreams: o.upstreams!, items: o.items!, refreshIntervalMs: o.refreshIntervalMs ?? 3_600_000 };
+}
+
+type Mount = 'up' | 'attestation' | 'kbs';
+
+const DEV_WARNING = `
+  ************************************************************************************
+  *  DEV MODE: the 'sample' TEE is enabled. Sample evidence proves NOTHING about      *
+  *  hardware; anyone can produce it. Never use --dev for real secrets.               *
+  ************************************************************************************
+`;
+
+/** Starts the services on one port; resolves once listening. Shared by `up`, `attestation` and `kbs`. */
+export async function startServices(mount: Mount, flags: ServeFlags, ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ app: FastifyInstance; store: Store; url: string; stop(): Promise<void> }> {
+  const port = Number(flags.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliUsageError(`--port '${flags.port}' is not a TCP port`);
+  const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
+  const kek = Kek.fromEnvOrFile(env, data.kekPath);
+  const store = await openStore({ url: flags.store ?? data.dbPath, kek });
+  try {
+    const now = Date.now();
+    if (flags.dev && !(await store.getDocument('reference-values', 'default'))) {
+      // Dev mode names `sample` explicitly (it is never trusted implicitly), next to every real TEE.
+      await store.putDocument('reference-values', 'default', JSON.stringify({ tees: [...TEE_TYPES] }), 'coffer up --dev', now);
+    }
+    const { service, admin } = await createAttestationService({
+      store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
+      issuer: flags.publicUrl ?? `http://${flags.host}:${port}`,
+      ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
+      // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
+      // stays accepted too, for guest-components' sample attester).
+      ...(flags.dev ? { verifyOptions: { sample: { devKeys: [ensureSampleDevKey(data)] } } } : {}),
+    });
+    service.collateral?.start((results) => {
+      for (const r of results.filter((x) => !x.ok)) ctx.io.err(`coffer: collateral ${r.key} not refreshed (cached copy kept): ${r.error}\n`);
+    });
+    const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024 });
+    if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
+    if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
+    app.get('/healthz', async () => ({ ok: true }));
+    service.metrics.install(app);
+    const rotateMs = Number(flags.rotateKeysHours ?? 24) * 3_600_000;
+    const housekeeping = setInterval(() => {
+      const now = Date.now();
+      void store.purgeNonces(now).catch(() => {});
+      void store.purgeSessions(now).catch(() => {});
+      void service.tokens.refresh(now).then(() => (rotateMs > 0 ? service.tokens.rotateIfOlderThan(rotateMs, now) : false)).catch(() => {});
+    }, 60_000);
+    housekeeping.unref();
+    await app.listen({ port, host: flags.host });
+    const addr = app.server.address() as { port: number };
+    const url = `http://${flags.host}:${addr.port}`;
+    if (flags.dev) ctx.io.err(DEV_WARNING);
+    if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
+    if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
+    ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : data.dbPath})\n`);
+    ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
+    ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
+    ctx.io.out(`coffer: ready on ${url}\n`);
+    return {
+      app, store, url,
+      async stop() {
+        clearInterval(housekeeping);
+        service.collateral?.stop();
+        await app.close();
+        await store.close();
+      },
+    };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+function registerServe(program: Command, ctx: CommandContext, mount: Mount, description: string): void {
+  program
+    .command(mount)
+    .description(description)
+    .option('--port <n>', 'TCP port', mount === 'kbs' ? '8080' : '8080')
+    .option('--host <addr>', 'listen address', '127.0.0.1')
+    .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
+    .option('--dev', 'enable the dev-only sample TEE (loud warning; never for real secrets)')
+    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir')
+    .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
+    .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
+    .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')
+    .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
+    .action(async (flags: ServeFlags) => {
+      const s = await startServices(mount, flags, ctx, process.env);
+      ctx.keepRunning();
+      const shutdown = (sig: string) => {
+        ctx.io.err(`coffer: ${sig}, shutting down\n`);
+        void s.stop().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+}
+
+export function registerUp(program: Command, ctx: CommandContext): void {
+  registerServe(program, ctx, 'up', 'run the attestation service and the key broker on localhost (SQLite under --data)');
+}
+export function registerAttestation(program: Command, ctx: CommandContext): void {
+  registerServe(program, ctx, 'attestation', 'run the attestation service: evidence in, EAR token out (JWKS, admin API)');
+}
+export function registerKbs(program: Command, ctx: CommandContext): void {
+  registerServe(program, ctx, 'kbs', 'run the Trustee-compatible key broker (with the attestation service built in)');
+}

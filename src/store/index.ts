@@ -1,0 +1,20 @@
+import { Kek } from './kek.js';
+import { PostgresStore } from './postgres.js';
+import { SqliteStore } from './sqlite.js';
+import type { Store } from './types.js';
+
+export interface OpenStoreOptions {
+  /** `postgres://...` / `postgresql://...` selects PostgreSQL; anything else is a SQLite file path. */
+  url: string;
+  kek: Kek;
+}
+
+export async function openStore(o: OpenStoreOptions): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(o.url)) return PostgresStore.open({ connectionString: o.url, kek: o.kek });
+  return SqliteStore.open({ path: o.url.replace(/^sqlite:/, ''), kek: o.kek });
+}
+
+export { Kek, StoreError } from './kek.js';
+export { SqliteStore } from './sqlite.js';
+export { PostgresStore } from './postgres.js';
+export type * from './types.js';

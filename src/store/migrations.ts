@@ -1,0 +1,42 @@
+/**
+ * Versioned schema migrations. Each version is applied once, in order, inside one transaction together with its
+ * row in schema_migrations, so a crash mid-migration leaves the previous version intact. Never edit a released
+ * version: add a new one. The two dialects differ only in types (BLOB/BYTEA, autoincrement).
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: (d: Dialect) => string[];
+}
+
+const blob = (d: Dialect) => (d === 'sqlite' ? 'BLOB' : 'BYTEA');
+const serial = (d: Dialect) => (d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY');
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: (d) => [
+      `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+      `CREATE TABLE documents (kind TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
+         created_at BIGINT NOT NULL, actor TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (kind, id, version))`,
+      `CREATE TABLE resources (path TEXT PRIMARY KEY, nonce ${blob(d)} NOT NULL, ciphertext ${blob(d)} NOT NULL,
+         version INTEGER NOT NULL, updated_at BIGINT NOT NULL)`,
+      `CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg TEXT NOT NULL, public_jwk TEXT NOT NULL,
+         private_nonce ${blob(d)} NOT NULL, private_ct ${blob(d)} NOT NULL, created_at BIGINT NOT NULL,
+         retired_at BIGINT, publish_until BIGINT)`,
+      `CREATE TABLE nonces (nonce TEXT PRIMARY KEY, scope TEXT NOT NULL, expires_at BIGINT NOT NULL, used_at BIGINT)`,
+      `CREATE INDEX nonces_expiry ON nonces (expires_at)`,
+      `CREATE TABLE sessions (id TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at BIGINT NOT NULL)`,
+      `CREATE INDEX sessions_expiry ON sessions (expires_at)`,
+      `CREATE TABLE audit (id ${serial(d)}, at BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+         target TEXT NOT NULL, result TEXT NOT NULL, details TEXT)`,
+      `CREATE INDEX audit_action ON audit (action, id)`,
+      `CREATE TABLE collateral (key TEXT PRIMARY KEY, body ${blob(d)} NOT NULL, content_type TEXT NOT NULL,
+         source TEXT NOT NULL, fetched_at BIGINT NOT NULL, next_update BIGINT)`,
+    ],
+  },
+];

@@ -1,0 +1,104 @@
+/**
+ * The one persistence contract of Coffer's services. Two implementations (SQLite, PostgreSQL) pass the same
+ * contract tests. Times are epoch milliseconds passed in by the caller: the store reads no clock for decisions.
+ */
+
+export type DocumentKind = 'policy' | 'reference-values' | 'resource-policy' | 'attestation-policy';
+
+export interface StoredDocument {
+  kind: DocumentKind;
+  id: string;
+  version: number;
+  body: string;
+  createdAt: number;
+  actor: string;
+  deleted: boolean;
+}
+
+export interface StoredResource {
+  path: string;
+  value: Uint8Array;
+  version: number;
+  updatedAt: number;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: string;
+  publicJwk: Record<string, unknown>;
+  /** Private JWK: sealed with the KEK in the store, plaintext only in memory. */
+  privateJwk: Record<string, unknown>;
+  createdAt: number;
+  /** When the key stopped signing (rotation); null while active. */
+  retiredAt: number | null;
+  /** After this instant no token signed by the key is valid: drop it from the JWKS. */
+  publishUntil: number | null;
+}
+
+export type NonceOutcome = 'ok' | 'unknown' | 'expired' | 'used';
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+}
+
+export interface CollateralEntry {
+  key: string;
+  body: Uint8Array;
+  contentType: string;
+  source: string;
+  fetchedAt: number;
+  /** Upstream's own next-update / expiry; after it the entry is stale (still served, flagged). */
+  nextUpdate: number | null;
+}
+
+export interface Store {
+  readonly kind: 'sqlite' | 'postgres';
+
+  /** Versioned documents (policies, reference values): every put is a new version, deletes are tombstones. */
+  putDocument(kind: DocumentKind, id: string, body: string, actor: string, at: number): Promise<StoredDocument>;
+  getDocument(kind: DocumentKind, id: string, version?: number): Promise<StoredDocument | undefined>;
+  listDocuments(kind: DocumentKind): Promise<StoredDocument[]>;
+  deleteDocument(kind: DocumentKind, id: string, actor: string, at: number): Promise<boolean>;
+
+  /** Secrets, sealed with AES-256-GCM under the KEK, AAD = resource path. */
+  putResource(path: string, value: Uint8Array, at: number): Promise<number>;
+  getResource(path: string): Promise<StoredResource | undefined>;
+  deleteResource(path: string): Promise<boolean>;
+  listResources(): Promise<string[]>;
+
+  putSigningKey(k: SigningKeyRecord): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  retireSigningKey(kid: string, retiredAt: number, publishUntil: number): Promise<void>;
+  deleteSigningKey(kid: string): Promise<void>;
+
+  /** Single-use nonces: consume is atomic (two concurrent consumers: exactly one gets 'ok'). */
+  createNonce(nonce: string, scope: string, expiresAt: number): Promise<void>;
+  consumeNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome>;
+  purgeNonces(now: number): Promise<number>;
+
+  putSession(id: string, data: Record<string, unknown>, expiresAt: number): Promise<void>;
+  /** Undefined when absent or expired (expired sessions are deleted on read). */
+  getSession(id: string, now: number): Promise<Record<string, unknown> | undefined>;
+  deleteSession(id: string): Promise<void>;
+  purgeSessions(now: number): Promise<number>;
+
+  appendAudit(e: AuditEntry): Promise<number>;
+  listAudit(q?: { limit?: number; action?: string; afterId?: number }): Promise<AuditRecord[]>;
+
+  putCollateral(e: CollateralEntry): Promise<void>;
+  getCollateral(key: string): Promise<CollateralEntry | undefined>;
+  listCollateral(): Promise<Omit<CollateralEntry, 'body'>[]>;
+
+  /** Applied migration versions, ascending. */
+  migrations(): Promise<number[]>;
+  close(): Promise<void>;
+}

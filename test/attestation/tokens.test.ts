@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TokenIssuer } from '../../src/attestation/tokens.js';
+import { tempStore } from '../support/service.js';
+
+test('replicas on one store: a token from a replica that rotated verifies at the other; scheduled rotation by age', async () => {
+  const ts = tempStore();
+  try {
+    const t0 = Date.now();
+    const a = new TokenIssuer(ts.store, { issuer: 'iss' });
+    const b = new TokenIssuer(ts.store, { issuer: 'iss' });
+    await a.init(t0);
+    await b.init(t0);
+    assert.equal(a.activeKid, b.activeKid);
+    await a.rotate(t0 + 1000);
+    const tok = await a.sign({ x: 1 }, t0 + 1000);
+    assert.equal((await b.verify(tok, t0 + 2000)).x, 1); // b reloads on the unknown kid
+    assert.equal(await a.rotateIfOlderThan(3_600_000, t0 + 2000), false);
+    assert.equal(await a.rotateIfOlderThan(3_600_000, t0 + 3_601_001), true);
+    await assert.rejects(b.verify(tok, t0 + 3_601_001 + 400_000)); // expired, and its key is no longer published
+    await assert.rejects(b.verify(`${tok.slice(0, -4)}AAAA`, t0 + 2000));
+  } finally {
+    await ts.cleanup();
+  }
+});
+
+test('cached collateral reaches the verifier through collateralOptions (upstream never contacted at verify time)', async () => {
+  const { buildAttestationApp } = await import('../../src/attestation/index.js');
+  const { VerifierRegistry } = await import('../../src/tee/registry.js');
+  const ts = tempStore();
+  let seen: Record<string, unknown> | undefined;
+  // A test-defined verifier standing in for a real TEE: records the options it was called with.
+  const spy = {
+    tee: 'sgx' as const,
+    detect: () => false,
+    async verify(input: { evidence: Uint8Array }, opts: Record<string, unknown>) {
+      seen = opts;
+      return { tee: 'sgx' as const, measurements: {}, svns: {}, debug: false, reportData: Buffer.from(input.evidence).toString('hex'), platform: {}, advisories: [], warnings: [], raw: {} };
+    },
+  };
+  try {
+    await ts.store.putCollateral({ key: 'pcs/tcb/x', body: Buffer.from('TCB'), contentType: 'application/json', source: 'test', fetchedAt: 1, nextUpdate: null });
+    const { app } = await buildAttestationApp({
+      store: ts.store, adminKeys: [], registry: new VerifierRegistry([spy]),
+      collateral: { upstreams: { pcs: 'http://127.0.0.1:1' }, items: [{ key: 'pcs/tcb/x', tee: 'sgx', upstream: 'pcs', path: 'x' }] },
+      collateralOptions: (tee, entries) => ({ dcap: { tcbInfo: entries['pcs/tcb/x'], tee } }),
+    });
+    const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json();
+    const r = await app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sgx', evidence: nonce, nonce } });
+    assert.equal(r.statusCode, 200, r.body);
+    const dcap = seen?.dcap as { tcbInfo: Uint8Array; tee: string };
+    assert.equal(Buffer.from(dcap.tcbInfo).toString(), 'TCB');
+    assert.equal(dcap.tee, 'sgx');
+    await app.close();
+  } finally {
+    await ts.cleanup();
+  }
+});

@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Store } from '../../src/store/types.js';
+
+/** The store contract: every implementation runs exactly these assertions. */
+export function storeContract(name: string, open: () => Promise<Store>, reopenRaw?: () => Promise<{ tamper(path: string): Promise<void> }>): void {
+  const withStore = (title: string, fn: (s: Store) => Promise<void>) =>
+    test(`${name}: ${title}`, async () => {
+      const s = await open();
+      try {
+        await fn(s);
+      } finally {
+        await s.close();
+      }
+    });
+
+  withStore('migrations are applied and recorded', async (s) => {
+    assert.deepEqual(await s.migrations(), [1]);
+  });
+
+  withStore('documents are versioned; deletes are tombstones; old versions stay readable', async (s) => {
+    const a = await s.putDocument('policy', 'p1', 'v1-body', 'alice', 1000);
+    const b = await s.putDocument('policy', 'p1', 'v2-body', 'bob', 2000);
+    await s.putDocument('reference-values', 'p1', 'rv', 'alice', 1500);
+    assert.equal(a.version, 1);
+    assert.equal(b.version, 2);
+    assert.equal((await s.getDocument('policy', 'p1'))?.body, 'v2-body');
+    assert.equal((await s.getDocument('policy', 'p1', 1))?.body, 'v1-body');
+    assert.deepEqual((await s.listDocuments('policy')).map((d) => [d.id, d.version]), [['p1', 2]]);
+    assert.equal(await s.deleteDocument('policy', 'p1', 'carol', 3000), true);
+    assert.equal(await s.deleteDocument('policy', 'p1', 'carol', 3001), false);
+    assert.equal(await s.getDocument('policy', 'p1'), undefined);
+    assert.equal((await s.getDocument('policy', 'p1', 3))?.deleted, true);
+    assert.equal((await s.getDocument('policy', 'p1', 2))?.actor, 'bob');
+    assert.deepEqual(await s.listDocuments('policy'), []);
+    assert.equal((await s.getDocument('reference-values', 'p1'))?.body, 'rv');
+    assert.equal((await s.putDocument('policy', 'p1', 'again', 'dave', 4000)).version, 4);
+  });
+
+  withStore('resources round-trip, version on overwrite, delete', async (s) => {
+    const secret = new Uint8Array([0, 1, 2, 255, 254]);
+    assert.equal(await s.putResource('default/key/a', secret, 10), 1);
+    assert.equal(await s.putResource('default/key/a', new Uint8Array([9]), 11), 2);
+    await s.putResource('default/key/b', new Uint8Array(0), 12);
+    const r = await s.getResource('default/key/a');
+    assert.deepEqual([...r!.value], [9]);
+    assert.equal(r!.version, 2);
+    assert.deepEqual([...(await s.getResource('default/key/b'))!.value], []);
+    assert.deepEqual(await s.listResources(), ['default/key/a', 'default/key/b']);
+    assert.equal(await s.deleteResource('default/key/a'), true);
+    assert.equal(await s.deleteResource('default/key/a'), false);
+    assert.equal(await s.getResource('default/key/a'), undefined);
+  });
+
+  if (reopenRaw) {
+    test(`${name}: a resource sealed for one path does not open under another (AAD = path)`, async () => {
+      const s = await open();
+      try {
+        await s.putResource('r/t/one', Buffer.from('secret-one'), 1);
+        await s.putResource('r/t/two', Buffer.from('secret-two'), 1);
+        const raw = await reopenRaw();
+        await raw.tamper('r/t/two'); // copies one's nonce+ciphertext into two's row
+        await assert.rejects(s.getResource('r/t/two'), { code: 'RECORD_CORRUPT' });
+        assert.equal(Buffer.from((await s.getResource('r/t/one'))!.value).toString(), 'secret-one');
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  withStore('signing keys: private half sealed, rotation metadata kept', async (s) => {
+    const k = { kid: 'k1', alg: 'ES256', publicJwk: { kty: 'EC', x: 'a' }, privateJwk: { kty: 'EC', d: 'secret' }, createdAt: 5, retiredAt: null, publishUntil: null };
+    await s.putSigningKey(k);
+    await s.putSigningKey({ ...k, kid: 'k2', createdAt: 6 });
+    await s.retireSigningKey('k1', 7, 100);
+    const ks = await s.listSigningKeys();
+    assert.deepEqual(ks.map((x) => [x.kid, x.retiredAt, x.publishUntil]), [['k1', 7, 100], ['k2', null, null]]);
+    assert.deepEqual(ks[0].privateJwk, { kty: 'EC', d: 'secret' });
+    await s.deleteSigningKey('k1');
+    assert.deepEqual((await s.listSigningKeys()).map((x) => x.kid), ['k2']);
+  });
+
+  withStore('nonces: single use, expiry, unknown, scope, purge', async (s) => {
+    await s.createNonce('n1', 'as', 1000);
+    await s.createNonce('n2', 'as', 1000);
+    assert.equal(await s.consumeNonce('n1', 'kbs', 10), 'unknown');
+    assert.equal(await s.consumeNonce('n1', 'as', 10), 'ok');
+    assert.equal(await s.consumeNonce('n1', 'as', 11), 'used');
+    assert.equal(await s.consumeNonce('n2', 'as', 1000), 'expired');
+    assert.equal(await s.consumeNonce('nope', 'as', 10), 'unknown');
+    await assert.rejects(s.createNonce('n1', 'as', 5000)); // a nonce value is never reissued
+    assert.equal(await s.purgeNonces(1000), 2);
+  });
+
+  withStore('nonces: concurrent consumers, exactly one wins', async (s) => {
+    await s.createNonce('race', 'as', 10_000);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => s.consumeNonce('race', 'as', 1)));
+    assert.equal(outcomes.filter((o) => o === 'ok').length, 1);
+    assert.equal(outcomes.filter((o) => o === 'used').length, 19);
+  });
+
+  withStore('concurrent writes: one failing write does not undo the others (group commit isolation)', async (s) => {
+    await s.createNonce('dup', 'as', 10_000);
+    const r = await Promise.allSettled([
+      s.createNonce('a1', 'as', 10_000), s.createNonce('dup', 'as', 10_000), s.createNonce('a2', 'as', 10_000),
+      s.appendAudit({ at: 1, actor: 'x', action: 'y', target: 'z', result: 'ok' }),
+    ]);
+    assert.deepEqual(r.map((x) => x.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    assert.equal(await s.consumeNonce('a1', 'as', 1), 'ok');
+    assert.equal(await s.consumeNonce('a2', 'as', 1), 'ok');
+    assert.equal((await s.listAudit()).length, 1);
+  });
+
+  withStore('sessions: upsert, expiry deletes on read, purge', async (s) => {
+    await s.putSession('s1', { state: 'authed' }, 100);
+    await s.putSession('s1', { state: 'attested' }, 200);
+    await s.putSession('s2', { state: 'authed' }, 50);
+    assert.deepEqual(await s.getSession('s1', 150), { state: 'attested' });
+    assert.equal(await s.getSession('s1', 200), undefined);
+    assert.equal(await s.getSession('s1', 10), undefined); // deleted by the expired read
+    assert.equal(await s.purgeSessions(60), 1);
+    await s.putSession('s3', {}, 100);
+    await s.deleteSession('s3');
+    assert.equal(await s.getSession('s3', 0), undefined);
+  });
+
+  withStore('audit log: append-only ids, filter by action, paging', async (s) => {
+    const a = await s.appendAudit({ at: 1, actor: 'admin', action: 'resource.put', target: 'a/b/c', result: 'ok' });
+    const b = await s.appendAudit({ at: 2, actor: 'tee', action: 'resource.get', target: 'a/b/c', result: 'denied', details: { rule: 'x' } });
+    await s.appendAudit({ at: 3, actor: 'tee', action: 'resource.get', target: 'a/b/c', result: 'released' });
+    assert.ok(b > a);
+    const gets = await s.listAudit({ action: 'resource.get' });
+    assert.deepEqual(gets.map((e) => e.result), ['denied', 'released']);
+    assert.deepEqual(gets[0].details, { rule: 'x' });
+    assert.deepEqual((await s.listAudit({ afterId: b })).map((e) => e.at), [3]);
+    assert.equal((await s.listAudit({ limit: 1 })).length, 1);
+  });
+
+  withStore('collateral cache entries upsert', async (s) => {
+    await s.putCollateral({ key: 'pcs/tcb/00a067110000', body: Buffer.from('{}'), contentType: 'application/json', source: 'http://x', fetchedAt: 1, nextUpdate: 2 });
+    await s.putCollateral({ key: 'pcs/tcb/00a067110000', body: Buffer.from('{"a":1}'), contentType: 'application/json', source: 'http://x', fetchedAt: 3, nextUpdate: null });
+    const c = await s.getCollateral('pcs/tcb/00a067110000');
+    assert.equal(Buffer.from(c!.body).toString(), '{"a":1}');
+    assert.equal(c!.nextUpdate, null);
+    assert.deepEqual((await s.listCollateral()).map((e) => e.fetchedAt), [3]);
+    assert.equal(await s.getCollateral('nope'), undefined);
+  });
+}
