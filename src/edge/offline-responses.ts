@@ -1,0 +1,79 @@
+/**
+ * Responses the hub builds from its cache: LIST/GET bodies with the kind, apiVersion and resourceVersion a server
+ * would send, Tables for kubectl, and the Status objects for refused requests. Pure string/JSON builders.
+ */
+import { failureStatus, type K8sStatus } from '../k8s/status.js';
+import { toTable, type IncludeObject } from '../k8s/table.js';
+import type { FieldSelector, LabelSelector } from '../k8s/selectors.js';
+import type { CacheEntry, Collection } from './object-cache.js';
+
+export interface ListRequest {
+  namespace: string | undefined;
+  labels: LabelSelector;
+  fields: FieldSelector;
+  limit: number;
+  continueToken: string | undefined;
+}
+
+export function autonomousWriteRefused(verb: string, what: string): K8sStatus {
+  return failureStatus(
+    'ServiceUnavailable',
+    `the node is autonomous: the cloud API server is unreachable, so the edge hub refuses ${verb} of ${what} until the link returns`,
+    { retryAfterSeconds: 10 },
+  );
+}
+
+export function notCachedStatus(component: string, what: string): K8sStatus {
+  return failureStatus('ServiceUnavailable', `the node is autonomous: the cloud API server is unreachable and the edge hub holds no cached ${what} for component "${component}"`, { retryAfterSeconds: 10 });
+}
+
+/** The object as GET returns it: TypeMeta first, then the stored fields. */
+export function objectJson(c: Collection, e: CacheEntry): string {
+  const head = `{"kind":${JSON.stringify(c.meta.kind)},"apiVersion":${JSON.stringify(c.meta.apiVersion)}`;
+  return e.json.length > 2 ? `${head},${e.json.slice(1)}` : `${head}}`;
+}
+
+interface Token {
+  v: string;
+  rv: string;
+  start: string;
+}
+
+export function decodeHubContinue(s: string): Token | undefined {
+  try {
+    const t = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+    return typeof t.start === 'string' && typeof t.rv === 'string' ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface BuiltList {
+  body: string;
+  contentType: string;
+}
+
+export function buildList(c: Collection, r: ListRequest, table: boolean, include: IncludeObject, now = Date.now()): BuiltList {
+  let after = '';
+  if (r.continueToken) {
+    const t = decodeHubContinue(r.continueToken);
+    if (t) after = t.start;
+  }
+  let sel = c.select(r.namespace, r.labels, r.fields, after);
+  const meta: Record<string, unknown> = { resourceVersion: c.rv };
+  if (r.limit > 0 && sel.length > r.limit) {
+    const remaining = sel.length - r.limit;
+    sel = sel.slice(0, r.limit);
+    meta.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: c.rv, start: sel[sel.length - 1].key })).toString('base64url');
+    if (r.labels.length === 0 && r.fields.length === 0) meta.remainingItemCount = remaining;
+  }
+  if (table) {
+    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(s.entry.json) }));
+    return { body: JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now)), contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
+  }
+  const items = sel.map((s) => s.entry.json).join(',');
+  return {
+    body: `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[${items}]}`,
+    contentType: 'application/json',
+  };
+}
