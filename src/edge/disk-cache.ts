@@ -8,16 +8,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Collection, ObjectCache, type CollectionMeta, type DiscoveryEntry } from './object-cache.js';
+import { scanList } from './list-scanner.js';
 
 const MAGIC = 'COFFER-EDGE-CACHE v1';
+const COMMA = Buffer.from(',');
 
-export function encodeCacheFile(body: string): Buffer {
-  const b = Buffer.from(body, 'utf8');
+export function encodeCacheFile(body: string | Buffer): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const digest = createHash('sha256').update(b).digest('hex');
   return Buffer.concat([Buffer.from(`${MAGIC} sha256=${digest} bytes=${b.length}\n`), b]);
 }
 
-export type DecodeResult = { ok: true; body: string } | { ok: false; reason: string };
+export type DecodeResult = { ok: true; body: Buffer } | { ok: false; reason: string };
 
 export function decodeCacheFile(buf: Buffer): DecodeResult {
   const nl = buf.indexOf(0x0a);
@@ -27,7 +29,7 @@ export function decodeCacheFile(buf: Buffer): DecodeResult {
   const body = buf.subarray(nl + 1);
   if (body.length !== Number(m[2])) return { ok: false, reason: `length ${body.length} != ${m[2]} (torn write)` };
   if (createHash('sha256').update(body).digest('hex') !== m[1]) return { ok: false, reason: 'checksum mismatch' };
-  return { ok: true, body: body.toString('utf8') };
+  return { ok: true, body };
 }
 
 export async function writeFileAtomic(path: string, data: Buffer): Promise<void> {
@@ -114,15 +116,18 @@ export class DiskCache {
         continue;
       }
       try {
-        const doc = JSON.parse(r.body);
         if (p === this.discoveryPath()) {
+          const doc = JSON.parse(r.body.toString('utf8'));
           for (const [path, e] of Object.entries(doc.discovery as Record<string, DiscoveryEntry>)) cache.discovery.set(path, e);
         } else {
-          const meta = doc.meta as CollectionMeta;
+          // Items stay slices of the file's buffer: the loaded cache is one allocation, not 10,000 strings.
+          const { envelope, items } = scanList(r.body);
+          const meta = envelope.meta as CollectionMeta;
+          if (!meta?.kind || !meta.resource) throw new Error('no collection meta');
           const component = relative(this.dir, p).split(sep)[0];
           const c = cache.collection(component, meta)!;
-          for (const it of doc.items as Record<string, unknown>[]) c.upsert(it);
-          c.rv = String(doc.rv ?? '');
+          for (const it of items) c.upsertEntry(c.entryFromBytes(r.body.subarray(it.start, it.end)));
+          c.rv = String(envelope.rv ?? '');
           c.dirty = false;
         }
         this.sizes.set(p, buf.length);
@@ -135,10 +140,16 @@ export class DiskCache {
     return { loaded, rejected };
   }
 
-  private serialize(c: Collection): string {
-    const parts: string[] = [];
-    for (const e of c.items.values()) parts.push(e.json);
-    return `{"meta":${JSON.stringify(c.meta)},"rv":${JSON.stringify(c.rv)},"items":[${parts.join(',')}]}`;
+  private serialize(c: Collection): Buffer {
+    const parts: Buffer[] = [Buffer.from(`{"meta":${JSON.stringify(c.meta)},"rv":${JSON.stringify(c.rv)},"items":[`)];
+    let first = true;
+    for (const e of c.items.values()) {
+      if (!first) parts.push(COMMA);
+      first = false;
+      parts.push(e.raw);
+    }
+    parts.push(Buffer.from(']}'));
+    return Buffer.concat(parts);
   }
 
   /** Writes every dirty collection (serialised: one flush at a time). */

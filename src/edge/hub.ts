@@ -18,6 +18,7 @@ import { LinkStateMachine, type LinkState } from './link-state.js';
 import { ObjectCache, type Collection, type CollectionMeta } from './object-cache.js';
 import { DiskCache } from './disk-cache.js';
 import { autonomousWriteRefused, buildList, notCachedStatus, objectJson } from './offline-responses.js';
+import { scanList } from './list-scanner.js';
 import type { Upstream } from './upstream.js';
 
 type Obj = Record<string, any>;
@@ -45,6 +46,24 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 function sendStatus(res: http.ServerResponse, s: K8sStatus): void {
   sendBody(res, s.code, JSON.stringify(s), 'application/json');
 }
+/** Streams a body given in pieces, waiting for drain so memory stays at one piece in flight. */
+function sendParts(res: http.ServerResponse, parts: (string | Buffer)[], contentType: string): void {
+  if (parts.length === 1) return sendBody(res, 200, String(parts[0]), contentType);
+  res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+  let i = 0;
+  const pump = () => {
+    while (i < parts.length) {
+      const ok = res.write(parts[i++]);
+      if (!ok) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
 function sendBody(res: http.ServerResponse, code: number, body: string, contentType: string): void {
   if (res.headersSent) {
     res.end();
@@ -213,7 +232,7 @@ export class EdgeHub {
     this.probing = true;
     const ok = await new Promise<boolean>((resolve) => {
       const up = this.opts.upstream;
-      const timeout = this.opts.probeTimeoutMs ?? Math.min(this.opts.healthIntervalMs ?? 10_000, 5_000);
+      const timeout = this.opts.probeTimeoutMs ?? 2_000;
       const req = up.request({
         protocol: up.url.protocol,
         hostname: up.url.hostname,
@@ -366,71 +385,74 @@ export class EdgeHub {
   /** Forwards a LIST/GET/discovery answer as it streams while keeping a copy, then folds it into the cache. */
   private teeAndCache(rc: RequestClass, upRes: http.IncomingMessage, res: http.ServerResponse, table: boolean, path: string): void {
     const chunks: Buffer[] = [];
+    // Hashed as it streams (the hub is otherwise idle then), so an unchanged relist costs no re-indexing.
+    const hash = createHash('sha1');
     const outHeaders: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
-    if (!table) {
-      res.writeHead(200, outHeaders);
-    }
+    if (!table) res.writeHead(200, outHeaders);
     upRes.on('data', (c: Buffer) => {
       chunks.push(c);
+      hash.update(c);
       if (!table) res.write(c);
     });
     upRes.on('error', () => res.destroy());
     upRes.on('end', () => {
-      const body = Buffer.concat(chunks);
+      const digest = hash.digest('hex');
       if (table) {
         try {
-          const doc = JSON.parse(body.toString('utf8'));
+          const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
           const include = (rc.query.get('includeObject') as IncludeObject) ?? 'Metadata';
-          const items = rc.verb === 'list' ? (doc.items ?? []).map((i: Obj) => ({ kind: String(doc.kind ?? '').replace(/List$/, ''), apiVersion: doc.apiVersion, ...i })) : [doc];
           const kind = rc.verb === 'list' ? String(doc.kind ?? '').replace(/List$/, '') : doc.kind;
-          sendBody(res, 200, JSON.stringify(toTable(kind, items, { ...(doc.metadata?.resourceVersion !== undefined ? { resourceVersion: doc.metadata.resourceVersion } : {}), ...(doc.metadata?.continue ? { continue: doc.metadata.continue } : {}) }, include, this.now())), 'application/json;as=Table;v=v1;g=meta.k8s.io');
+          const items = rc.verb === 'list' ? (doc.items ?? []).map((i: Obj) => ({ kind, apiVersion: doc.apiVersion, ...i })) : [doc];
+          const meta = { ...(doc.metadata?.resourceVersion !== undefined ? { resourceVersion: doc.metadata.resourceVersion } : {}), ...(doc.metadata?.continue ? { continue: doc.metadata.continue } : {}) };
+          sendBody(res, 200, JSON.stringify(toTable(kind, items, meta, include, this.now())), 'application/json;as=Table;v=v1;g=meta.k8s.io');
         } catch (e) {
           sendStatus(res, failureStatus('InternalError', `edge hub could not render a Table: ${(e as Error).message}`));
           return;
         }
       } else res.end();
       // Index after the client has its answer, off the request's critical path.
-      setImmediate(() => this.absorb(rc, body, String(upRes.headers['content-type'] ?? 'application/json'), path));
+      setImmediate(() => this.absorb(rc, chunks, digest, String(upRes.headers['content-type'] ?? 'application/json'), path));
     });
   }
 
-  private absorb(rc: RequestClass, body: Buffer, contentType: string, path: string): void {
+  private absorb(rc: RequestClass, chunks: Buffer[], digest: string, contentType: string, path: string): void {
     try {
       if (rc.discovery) {
-        this.cache.setDiscovery(path, { contentType, body: body.toString('utf8') });
+        this.cache.setDiscovery(path, { contentType, body: Buffer.concat(chunks).toString('utf8') });
         this.scheduleFlush();
         return;
       }
       const api = rc.api!;
       if (rc.verb === 'list') {
+        const scope = `${api.namespace ?? ''}|${rc.query.get('labelSelector') ?? ''}|${rc.query.get('fieldSelector') ?? ''}|${rc.query.get('limit') ?? ''}|${rc.query.get('continue') ?? ''}`;
         const c0 = this.collectionFor(rc);
-        const sel = this.selectors(rc);
-        const scope = `${api.namespace ?? ''}|${rc.query.get('labelSelector') ?? ''}|${rc.query.get('fieldSelector') ?? ''}|${rc.query.get('continue') ?? ''}`;
-        const digest = createHash('sha1').update(body).digest('hex');
         if (c0 && c0.listDigests.get(scope) === digest) return;
-        const doc = JSON.parse(body.toString('utf8'));
-        const meta = collectionMeta(rc, { kind: String(doc.kind ?? '').replace(/List$/, ''), apiVersion: doc.apiVersion });
+        const body = Buffer.concat(chunks);
+        const { envelope, items } = scanList(body);
+        const meta = collectionMeta(rc, { kind: String(envelope.kind ?? '').replace(/List$/, ''), apiVersion: envelope.apiVersion });
         if (!meta) return;
         const c = this.cache.collection(rc.component, meta)!;
-        const items: Obj[] = doc.items ?? [];
+        const entries = items.map((r) => c.entryFromBytes(body.subarray(r.start, r.end)));
+        const listRv: string | undefined = envelope.metadata?.resourceVersion;
         if (rc.query.get('limit') || rc.query.get('continue')) {
-          // A page is not the whole scope: upsert only (a later full list or watch removes deletions).
-          for (const it of items) c.upsert(it);
-          if (doc.metadata?.resourceVersion) c.bookmark(doc.metadata.resourceVersion);
+          // A page is not the whole scope: upsert only (a later full list or the watch removes deletions).
+          for (const e of entries) c.upsertEntry(e);
+          c.bookmark(listRv);
         } else {
-          c.replaceScope(api.namespace, sel.labels, sel.fields, items, doc.metadata?.resourceVersion);
+          const sel = this.selectors(rc);
+          c.replaceScopeEntries(api.namespace, sel.labels, sel.fields, entries, listRv);
         }
         c.listDigests.set(scope, digest);
       } else {
-        const doc = JSON.parse(body.toString('utf8'));
+        const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         const meta = collectionMeta(rc, { kind: doc.kind, apiVersion: doc.apiVersion, namespaced: doc.metadata?.namespace !== undefined });
         if (!meta) return;
         this.cache.collection(rc.component, meta)!.upsert(doc);
       }
       this.scheduleFlush();
     } catch (e) {
-      this.log('cache_update_failed', { url: rc.api ? `${rc.api.resource}` : 'discovery', error: (e as Error).message });
+      this.log('cache_update_failed', { resource: rc.api?.resource ?? 'discovery', error: (e as Error).message });
     }
   }
 
@@ -538,7 +560,7 @@ export class EdgeHub {
       }
       const limit = Number(rc.query.get('limit') ?? '0');
       const out = buildList(c, { namespace: api.namespace, labels: sel.labels, fields: sel.fields, limit: Number.isFinite(limit) ? limit : 0, continueToken: rc.query.get('continue') ?? undefined }, table, include, this.now());
-      return sendBody(res, 200, out.body, out.contentType);
+      return sendParts(res, out.parts, out.contentType);
     }
     if (rc.verb === 'get') {
       const e = c?.get(api.namespace, api.name!);

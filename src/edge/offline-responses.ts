@@ -30,7 +30,8 @@ export function notCachedStatus(component: string, what: string): K8sStatus {
 /** The object as GET returns it: TypeMeta first, then the stored fields. */
 export function objectJson(c: Collection, e: CacheEntry): string {
   const head = `{"kind":${JSON.stringify(c.meta.kind)},"apiVersion":${JSON.stringify(c.meta.apiVersion)}`;
-  return e.json.length > 2 ? `${head},${e.json.slice(1)}` : `${head}}`;
+  const json = e.raw.toString('utf8');
+  return json.length > 2 ? `${head},${json.slice(1)}` : `${head}}`;
 }
 
 interface Token {
@@ -49,9 +50,13 @@ export function decodeHubContinue(s: string): Token | undefined {
 }
 
 export interface BuiltList {
-  body: string;
+  /** The body in pieces (envelope, groups of items), written one by one so no 17 MiB string is ever built. */
+  parts: (string | Buffer)[];
   contentType: string;
 }
+
+const GROUP = 256;
+const COMMA = Buffer.from(',');
 
 export function buildList(c: Collection, r: ListRequest, table: boolean, include: IncludeObject, now = Date.now()): BuiltList {
   let after = '';
@@ -68,12 +73,19 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
     if (r.labels.length === 0 && r.fields.length === 0) meta.remainingItemCount = remaining;
   }
   if (table) {
-    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(s.entry.json) }));
-    return { body: JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now)), contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
+    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(s.entry.raw.toString('utf8')) }));
+    return { parts: [JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now))], contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
   }
-  const items = sel.map((s) => s.entry.json).join(',');
-  return {
-    body: `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[${items}]}`,
-    contentType: 'application/json',
-  };
+  const parts: (string | Buffer)[] = [`{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`];
+  for (let i = 0; i < sel.length; i += GROUP) {
+    const end = Math.min(sel.length, i + GROUP);
+    const group: Buffer[] = [];
+    for (let j = i; j < end; j++) {
+      if (j > 0) group.push(COMMA);
+      group.push(sel[j].entry.raw);
+    }
+    parts.push(Buffer.concat(group));
+  }
+  parts.push(']}');
+  return { parts, contentType: 'application/json' };
 }

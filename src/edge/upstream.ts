@@ -4,7 +4,6 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
 import { EdgeHubError } from './errors.js';
 
 export interface Upstream {
@@ -20,6 +19,8 @@ export async function createUpstream(server: string | undefined, kubeconfigPath?
   let headers: Record<string, string> = {};
   let serverUrl = server;
   if (kubeconfigPath) {
+    // Loaded only when needed: the client library is large and the hub should stay small on the node.
+    const { KubeConfig } = await import('@kubernetes/client-node');
     const kc = new KubeConfig();
     try {
       kc.loadFromFile(kubeconfigPath);

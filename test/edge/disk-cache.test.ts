@@ -11,7 +11,8 @@ const podMeta = { group: '', version: 'v1', resource: 'pods', kind: 'Pod', apiVe
 
 test('file format: checksum and length detect torn and altered files', () => {
   const f = encodeCacheFile('{"a":1}');
-  assert.deepEqual(decodeCacheFile(f), { ok: true, body: '{"a":1}' });
+  const d = decodeCacheFile(f);
+  assert.equal(d.ok && d.body.toString(), '{"a":1}');
   assert.equal(decodeCacheFile(f.subarray(0, f.length - 2)).ok, false);
   const flipped = Buffer.from(f);
   flipped[flipped.length - 2] ^= 1;

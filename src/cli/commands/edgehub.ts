@@ -12,6 +12,7 @@ interface EdgeHubFlags {
   listen: string;
   cacheDir?: string;
   healthInterval: string;
+  probeTimeout: string;
   failureThreshold: string;
   cacheAgents: string;
   maxCacheBytes: string;
@@ -38,6 +39,7 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
     .option('--listen <host:port>', 'address to serve on', '127.0.0.1:10261')
     .option('--cache-dir <dir>', 'crash-safe disk cache directory (default: memory only)')
     .option('--health-interval <duration>', 'API server health probe interval', '10s')
+    .option('--probe-timeout <duration>', 'timeout of one health probe (a frozen server answers nothing)', '2s')
     .option('--failure-threshold <n>', 'consecutive failed probes before going offline', '3')
     .option('--cache-agents <list>', 'comma-separated User-Agent components whose reads are cached (* = all)', DEFAULT_CACHE_AGENTS.join(','))
     .option('--max-cache-bytes <n>', 'upper bound of the disk cache size', String(256 * 1024 * 1024))
@@ -45,6 +47,7 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
     .action(async (flags: EdgeHubFlags) => {
       const listen = parseListen(flags.listen);
       const healthIntervalMs = parseDuration('--health-interval', flags.healthInterval);
+      const probeTimeoutMs = parseDuration('--probe-timeout', flags.probeTimeout);
       const offlineBookmarkMs = parseDuration('--offline-bookmark-interval', flags.offlineBookmarkInterval);
       const failureThreshold = positiveInt('--failure-threshold', flags.failureThreshold);
       const maxCacheBytes = positiveInt('--max-cache-bytes', flags.maxCacheBytes);
@@ -62,6 +65,7 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
         port: listen.port,
         cacheDir: flags.cacheDir,
         healthIntervalMs,
+        probeTimeoutMs,
         failureThreshold,
         cacheAgents,
         maxCacheBytes,
