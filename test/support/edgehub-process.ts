@@ -13,8 +13,9 @@ export interface EdgeHubProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnEdgeHub(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<EdgeHubProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, BIN, 'edgehub', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** `bin` defaults to bin/coffer.js (TypeScript through tsx); the benchmark also runs a compiled bundle. */
+export async function spawnEdgeHub(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = [], bin = BIN): Promise<EdgeHubProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'edgehub', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr!.on('data', (c) => (err += c));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
