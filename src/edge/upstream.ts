@@ -31,7 +31,9 @@ export async function createUpstream(server: string | undefined, kubeconfigPath?
     if (!cluster) throw new EdgeHubError('KUBECONFIG_INVALID', `kubeconfig ${kubeconfigPath} has no current cluster`);
     serverUrl ??= cluster.server;
     const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
+    // client-node refuses to build options for plain http; there is no TLS to configure then, only a token.
+    if (new URL(serverUrl).protocol === 'https:') await kc.applyToHTTPSOptions(opts);
+    else if (kc.getCurrentUser()?.token) opts.headers = { Authorization: `Bearer ${kc.getCurrentUser()!.token}` };
     tls = { ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized !== false };
     const h = (opts.headers ?? {}) as Record<string, string>;
     if (h.Authorization) headers = { authorization: h.Authorization };

@@ -35,8 +35,11 @@ export class KubeRest {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
-    return new KubeRest(new URL(cluster.server), opts, userAgent);
+    const base = new URL(cluster.server);
+    // client-node refuses to build options for plain http; there is no TLS to configure then, only a token.
+    if (base.protocol === 'https:') await kc.applyToHTTPSOptions(opts);
+    else if (kc.getCurrentUser()?.token) opts.headers = { Authorization: `Bearer ${kc.getCurrentUser()!.token}` };
+    return new KubeRest(base, opts, userAgent);
   }
 
   request<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
