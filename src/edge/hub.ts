@@ -46,19 +46,23 @@ function sendStatus(res: http.ServerResponse, s: K8sStatus): void {
   sendBody(res, s.code, JSON.stringify(s), 'application/json');
 }
 /** Streams a body given in pieces, waiting for drain so memory stays at one piece in flight. */
-function sendParts(res: http.ServerResponse, parts: (string | Buffer)[], contentType: string): void {
-  if (parts.length === 1) return sendBody(res, 200, String(parts[0]), contentType);
+function sendParts(res: http.ServerResponse, parts: Iterable<string | Buffer>, contentType: string): void {
+  if (Array.isArray(parts) && parts.length === 1) return sendBody(res, 200, String(parts[0]), contentType);
   res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-  let i = 0;
+  const it = parts[Symbol.iterator]();
   const pump = () => {
-    while (i < parts.length) {
-      const ok = res.write(parts[i++]);
-      if (!ok) {
+    for (;;) {
+      if (res.destroyed) return;
+      const next = it.next();
+      if (next.done) {
+        res.end();
+        return;
+      }
+      if (!res.write(next.value)) {
         res.once('drain', pump);
         return;
       }
     }
-    res.end();
   };
   pump();
 }
@@ -385,21 +389,38 @@ export class EdgeHub {
   private teeAndCache(rc: RequestClass, upRes: http.IncomingMessage, res: http.ServerResponse, table: boolean, path: string): void {
     const chunks: Buffer[] = [];
     let bytes = 0;
+    let head: string | undefined;
+    // A LIST served at the same resourceVersion for the same scope is the same snapshot: answers are identified by
+    // (resourceVersion, size). When the first bytes already show the resourceVersion the cache holds for this
+    // scope, the body is not kept at all (an unchanged relist of 10,000 pods costs the hub no memory).
+    const scope = rc.verb === 'list' ? listScope(rc) : '';
+    const previous = rc.verb === 'list' ? this.collectionFor(rc)?.listDigests.get(scope) : undefined;
+    let retain = true;
     const outHeaders: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
     if (!table) res.writeHead(200, outHeaders);
     upRes.on('data', (c: Buffer) => {
-      chunks.push(c);
+      if (head === undefined) {
+        head = c.toString('latin1', 0, Math.min(c.length, 4096));
+        const rv = listRvOf(head);
+        if (!table && previous !== undefined && rv !== undefined && previous.startsWith(`${rv}|`)) retain = false;
+      }
+      if (retain) chunks.push(c);
       bytes += c.length;
-      if (!table) res.write(c);
+      // Backpressure: a slow client slows the upstream read instead of growing the hub's buffers.
+      if (!table && !res.write(c)) {
+        upRes.pause();
+        res.once('drain', () => upRes.resume());
+      }
     });
     upRes.on('error', () => res.destroy());
     upRes.on('end', () => {
-      // A LIST served at the same resourceVersion for the same scope is the same snapshot: identify the answer by
-      // (resourceVersion, size) so an unchanged relist costs no re-indexing and no hashing in the data path.
-      const head = chunks.length ? chunks[0].toString('latin1', 0, Math.min(chunks[0].length, 4096)) : '';
-      const rvm = head.match(/"metadata":\{[^{}]*?"resourceVersion":"([^"]+)"/);
-      const digest = rvm ? `${rvm[1]}|${bytes}` : `unknown|${Date.now()}|${Math.random()}`;
+      const rv = listRvOf(head ?? '');
+      const digest = rv !== undefined ? `${rv}|${bytes}` : `unknown|${Date.now()}|${Math.random()}`;
+      if (!retain) {
+        res.end();
+        return; // same snapshot as cached (a size mismatch at the same resourceVersion is left to the next relist)
+      }
       if (table) {
         try {
           const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -427,7 +448,7 @@ export class EdgeHub {
       }
       const api = rc.api!;
       if (rc.verb === 'list') {
-        const scope = `${api.namespace ?? ''}|${rc.query.get('labelSelector') ?? ''}|${rc.query.get('fieldSelector') ?? ''}|${rc.query.get('limit') ?? ''}|${rc.query.get('continue') ?? ''}`;
+        const scope = listScope(rc);
         const c0 = this.collectionFor(rc);
         if (c0 && c0.listDigests.get(scope) === digest) return;
         const body = Buffer.concat(chunks);
@@ -628,6 +649,17 @@ export class EdgeHub {
     });
     return true;
   }
+}
+
+/** The scope a LIST answer covers (namespace, selectors, page), for recognising an unchanged relist. */
+function listScope(rc: RequestClass): string {
+  const q = rc.query;
+  return `${rc.api?.namespace ?? ''}|${q.get('labelSelector') ?? ''}|${q.get('fieldSelector') ?? ''}|${q.get('limit') ?? ''}|${q.get('continue') ?? ''}`;
+}
+
+/** The list's metadata.resourceVersion from the first bytes of its body (servers write the envelope first). */
+function listRvOf(head: string): string | undefined {
+  return head.match(/"metadata":\{[^{}]*?"resourceVersion":"([^"]+)"/)?.[1];
 }
 
 /** TLS settings of the pooled agent, reused for the probe's one-off connection. */

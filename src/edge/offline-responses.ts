@@ -50,8 +50,11 @@ export function decodeHubContinue(s: string): Token | undefined {
 }
 
 export interface BuiltList {
-  /** The body in pieces (envelope, groups of items), written one by one so no 17 MiB string is ever built. */
-  parts: (string | Buffer)[];
+  /**
+   * The body in pieces (envelope, groups of items), produced lazily as the socket drains, so at most one group
+   * (~256 items) is in flight and a 17 MiB LIST never exists as one buffer.
+   */
+  parts: Iterable<string | Buffer>;
   contentType: string;
 }
 
@@ -76,16 +79,19 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
     const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(s.entry.raw.toString('utf8')) }));
     return { parts: [JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now))], contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
   }
-  const parts: (string | Buffer)[] = [`{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`];
-  for (let i = 0; i < sel.length; i += GROUP) {
-    const end = Math.min(sel.length, i + GROUP);
-    const group: Buffer[] = [];
-    for (let j = i; j < end; j++) {
-      if (j > 0) group.push(COMMA);
-      group.push(sel[j].entry.raw);
+  const head = `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`;
+  function* parts(): Generator<string | Buffer> {
+    yield head;
+    for (let i = 0; i < sel.length; i += GROUP) {
+      const end = Math.min(sel.length, i + GROUP);
+      const group: Buffer[] = [];
+      for (let j = i; j < end; j++) {
+        if (j > 0) group.push(COMMA);
+        group.push(sel[j].entry.raw);
+      }
+      yield Buffer.concat(group);
     }
-    parts.push(Buffer.concat(group));
+    yield ']}';
   }
-  parts.push(']}');
-  return { parts, contentType: 'application/json' };
+  return { parts: parts(), contentType: 'application/json' };
 }

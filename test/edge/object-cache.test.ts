@@ -22,13 +22,13 @@ test('a LIST replaces only its own scope; watch events update; offline LIST hono
   c.remove(pod('a', 'p2', 'n2', '7'));
   c.bookmark('8');
   assert.equal(c.rv, '8');
-  const list = JSON.parse(buildList(c, { namespace: undefined, labels: [], fields: parseFieldSelector('spec.nodeName=n1'), limit: 0, continueToken: undefined }, false, 'Metadata').parts.join(''));
+  const list = JSON.parse([...buildList(c, { namespace: undefined, labels: [], fields: parseFieldSelector('spec.nodeName=n1'), limit: 0, continueToken: undefined }, false, 'Metadata').parts].join(''));
   assert.equal(list.kind, 'PodList');
   assert.equal(list.apiVersion, 'v1');
   assert.equal(list.metadata.resourceVersion, '8');
   assert.deepEqual(list.items.map((i: any) => i.metadata.name), ['p4', 'p3']);
   assert.equal(list.items[0].kind, undefined);
-  const byNs = JSON.parse(buildList(c, { namespace: 'b', labels: parseLabelSelector('app=p3'), fields: [], limit: 0, continueToken: undefined }, false, 'Metadata').parts.join(''));
+  const byNs = JSON.parse([...buildList(c, { namespace: 'b', labels: parseLabelSelector('app=p3'), fields: [], limit: 0, continueToken: undefined }, false, 'Metadata').parts].join(''));
   assert.deepEqual(byNs.items.map((i: any) => i.metadata.name), ['p3']);
   const got = JSON.parse(objectJson(c, c.get('a', 'p4')!));
   assert.equal(got.kind, 'Pod');
@@ -38,14 +38,14 @@ test('a LIST replaces only its own scope; watch events update; offline LIST hono
 test('offline pagination with limit/continue and a Table for kubectl', () => {
   const c = new Collection(meta);
   c.replaceScope(undefined, [], [], Array.from({ length: 5 }, (_, i) => pod('a', `p${i}`, 'n1', String(i + 1))), '5');
-  const r1 = JSON.parse(buildList(c, { namespace: undefined, labels: [], fields: [], limit: 2, continueToken: undefined }, false, 'Metadata').parts.join(''));
+  const r1 = JSON.parse([...buildList(c, { namespace: undefined, labels: [], fields: [], limit: 2, continueToken: undefined }, false, 'Metadata').parts].join(''));
   assert.equal(r1.items.length, 2);
   assert.equal(r1.metadata.remainingItemCount, 3);
-  const r2 = JSON.parse(buildList(c, { namespace: undefined, labels: [], fields: [], limit: 10, continueToken: r1.metadata.continue }, false, 'Metadata').parts.join(''));
+  const r2 = JSON.parse([...buildList(c, { namespace: undefined, labels: [], fields: [], limit: 10, continueToken: r1.metadata.continue }, false, 'Metadata').parts].join(''));
   assert.deepEqual(r2.items.map((i: any) => i.metadata.name), ['p2', 'p3', 'p4']);
   const t = buildList(c, { namespace: undefined, labels: [], fields: [], limit: 0, continueToken: undefined }, true, 'Metadata');
   assert.equal(t.contentType, 'application/json;as=Table;v=v1;g=meta.k8s.io');
-  const table = JSON.parse(t.parts.join(''));
+  const table = JSON.parse([...t.parts].join(''));
   assert.equal(table.kind, 'Table');
   assert.deepEqual(table.rows[0].cells.slice(0, 4), ['p0', '1/1', 'Running', '0']);
   assert.equal(table.rows[0].object.metadata.namespace, 'a');
