@@ -5,9 +5,9 @@
  * The total size is bounded: a collection that would push the cache over `maxBytes` is not persisted.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { Collection, ObjectCache, type CollectionMeta, type DiscoveryEntry } from './object-cache.js';
+import { Collection, ObjectCache, type CacheEntry, type CollectionMeta, type DiscoveryEntry, type PersistedItems } from './object-cache.js';
 import { scanList } from './list-scanner.js';
 
 const MAGIC = 'COFFER-EDGE-CACHE v1';
@@ -17,6 +17,10 @@ export function encodeCacheFile(body: string | Buffer): Buffer {
   const b = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const digest = createHash('sha256').update(b).digest('hex');
   return Buffer.concat([Buffer.from(`${MAGIC} sha256=${digest} bytes=${b.length}\n`), b]);
+}
+
+export function headerLength(buf: Buffer): number {
+  return buf.indexOf(0x0a) + 1;
 }
 
 export type DecodeResult = { ok: true; body: Buffer } | { ok: false; reason: string };
@@ -56,6 +60,10 @@ export async function writeFileAtomic(path: string, data: Buffer): Promise<void>
   }
 }
 
+function require_size(fd: number): number {
+  return fstatSync(fd).size;
+}
+
 const safe = (s: string) => s.replace(/[^a-z0-9._-]/gi, '_') || '_';
 
 export interface DiskCacheLog {
@@ -64,6 +72,9 @@ export interface DiskCacheLog {
 
 export class DiskCache {
   private readonly sizes = new Map<string, number>();
+  /** Open descriptors on the file generation each collection's entries point into. */
+  private readonly open = new Map<string, PersistedItems & { fd: number }>();
+  private gen = 0;
   private writing: Promise<void> = Promise.resolve();
   private fullWarned = new Set<string>();
 
@@ -120,13 +131,21 @@ export class DiskCache {
           const doc = JSON.parse(r.body.toString('utf8'));
           for (const [path, e] of Object.entries(doc.discovery as Record<string, DiscoveryEntry>)) cache.discovery.set(path, e);
         } else {
-          // Items stay slices of the file's buffer: the loaded cache is one allocation, not 10,000 strings.
+          // Entries are indexed from the file and then point into it: their bytes are not kept in memory.
           const { envelope, items } = scanList(r.body);
           const meta = envelope.meta as CollectionMeta;
           if (!meta?.kind || !meta.resource) throw new Error('no collection meta');
           const component = relative(this.dir, p).split(sep)[0];
           const c = cache.collection(component, meta)!;
-          for (const it of items) c.upsertEntry(c.entryFromBytes(r.body.subarray(it.start, it.end)));
+          const persisted = this.attach(p);
+          const base = headerLength(buf);
+          for (const it of items) {
+            const e = c.entryFromBytes(r.body.subarray(it.start, it.end));
+            e.loc = { gen: persisted.gen, off: base + it.start, len: it.end - it.start };
+            delete e.raw;
+            c.upsertEntry(e);
+          }
+          c.persisted = persisted;
           c.rv = String(envelope.rv ?? '');
           c.dirty = false;
         }
@@ -140,16 +159,64 @@ export class DiskCache {
     return { loaded, rejected };
   }
 
-  private serialize(c: Collection): Buffer {
+  /** The file body and where each entry's bytes land in it (offsets relative to the body). */
+  private serialize(c: Collection): { body: Buffer; placed: { key: string; entry: CacheEntry; off: number; len: number }[] } {
     const parts: Buffer[] = [Buffer.from(`{"meta":${JSON.stringify(c.meta)},"rv":${JSON.stringify(c.rv)},"items":[`)];
+    let pos = parts[0].length;
+    const bytes = c.bytesReader();
+    const placed: { key: string; entry: CacheEntry; off: number; len: number }[] = [];
     let first = true;
-    for (const e of c.items.values()) {
-      if (!first) parts.push(COMMA);
+    // Key order (the order LISTs are served in), so a LIST reads long contiguous runs of the file.
+    for (const { key, entry: e } of c.select(undefined, [], [])) {
+      if (!first) {
+        parts.push(COMMA);
+        pos += 1;
+      }
       first = false;
-      parts.push(e.raw);
+      const b = bytes(e);
+      parts.push(b);
+      placed.push({ key, entry: e, off: pos, len: b.length });
+      pos += b.length;
     }
     parts.push(Buffer.from(']}'));
-    return Buffer.concat(parts);
+    return { body: Buffer.concat(parts), placed };
+  }
+
+  /** Opens the file just written (or loaded) as a new generation readers can use; the previous one is closed. */
+  private attach(path: string): PersistedItems & { fd: number } {
+    // Callers re-point every entry synchronously right after, so the previous generation is unused from here on.
+    const old = this.open.get(path);
+    if (old) closeSync(old.fd);
+    const fd = openSync(path, 'r');
+    const gen = ++this.gen;
+    const persisted = {
+      fd,
+      gen,
+      readRange(off: number, len: number): Buffer {
+        const b = Buffer.allocUnsafe(len);
+        readSync(fd, b, 0, len, off);
+        return b;
+      },
+      readAll(): { buf: Buffer; base: number } {
+        const size = require_size(fd);
+        const b = Buffer.allocUnsafe(size);
+        let done = 0;
+        while (done < size) {
+          const n = readSync(fd, b, done, size - done, done);
+          if (n <= 0) break;
+          done += n;
+        }
+        return { buf: b.subarray(0, done), base: 0 };
+      },
+    };
+    this.open.set(path, persisted);
+    return persisted;
+  }
+
+  /** Closes the open cache files (after the last flush). */
+  close(): void {
+    for (const p of this.open.values()) closeSync(p.fd);
+    this.open.clear();
   }
 
   /** Writes every dirty collection (serialised: one flush at a time). */
@@ -163,7 +230,8 @@ export class DiskCache {
       if (!c.dirty) continue;
       c.dirty = false;
       const path = this.pathFor(id);
-      const data = encodeCacheFile(this.serialize(c));
+      const { body, placed } = this.serialize(c);
+      const data = encodeCacheFile(body);
       const projected = this.totalBytes() - (this.sizes.get(path) ?? 0) + data.length;
       if (projected > this.maxBytes) {
         if (!this.fullWarned.has(id)) this.log('cache_full', { collection: id, bytes: data.length, maxBytes: this.maxBytes });
@@ -173,6 +241,15 @@ export class DiskCache {
       this.fullWarned.delete(id);
       await writeFileAtomic(path, data);
       this.sizes.set(path, data.length);
+      // The bytes now live in the file: re-point the entries that did not change meanwhile and drop their copies.
+      const persisted = this.attach(path);
+      const base = headerLength(data);
+      c.persisted = persisted;
+      for (const pl of placed) {
+        if (c.items.get(pl.key) !== pl.entry) continue;
+        pl.entry.loc = { gen: persisted.gen, off: base + pl.off, len: pl.len };
+        delete pl.entry.raw;
+      }
     }
     if (cache.discoveryDirty) {
       cache.discoveryDirty = false;

@@ -225,7 +225,10 @@ export class EdgeHub {
       for (const s of this.sockets) s.destroy();
       await closed;
     }
-    if (this.disk) await this.disk.flush(this.cache);
+    if (this.disk) {
+      await this.disk.flush(this.cache);
+      this.disk.close();
+    }
     this.opts.upstream.agent.destroy();
   }
 

@@ -14,10 +14,21 @@ export interface CacheEntry {
   labels: Record<string, string> | undefined;
   fields: Record<string, string>;
   /**
-   * The object's JSON (as a list item: no kind/apiVersion needed). Off the V8 heap: usually a slice of the LIST
-   * body or cache file it came from, so 10,000 pods cost one contiguous buffer instead of 10,000 heap strings.
+   * The object's JSON (as a list item: no kind/apiVersion needed) while it is only in memory: a slice of the LIST
+   * body it came from (off the V8 heap). Once the collection is persisted, the bytes live in the cache file only
+   * (`loc`) and `raw` is dropped, so a node caching 10,000 pods keeps just the index in RAM.
    */
-  raw: Buffer;
+  raw?: Buffer;
+  /** Where the bytes are in the collection's persisted file generation `gen`. */
+  loc?: { gen: number; off: number; len: number };
+}
+
+/** Read access to a collection's persisted file (an open descriptor on the generation the hub wrote). */
+export interface PersistedItems {
+  gen: number;
+  readRange(off: number, len: number): Buffer;
+  /** The whole items region, for serving or rewriting many entries with one read. */
+  readAll(): { buf: Buffer; base: number };
 }
 
 export interface CollectionMeta {
@@ -44,7 +55,31 @@ export class Collection {
   /** Digest of the last LIST body per scope, to skip re-indexing an identical relist. */
   readonly listDigests = new Map<string, string>();
 
+  /** Set by the disk cache once the collection has a file; entries with `loc` read their bytes through it. */
+  persisted: PersistedItems | undefined;
+
   constructor(readonly meta: CollectionMeta) {}
+
+  /** The bytes of one entry, from memory or from the persisted file. */
+  bytesOf(e: CacheEntry): Buffer {
+    if (e.raw) return e.raw;
+    const p = this.persisted;
+    if (!p || !e.loc || e.loc.gen !== p.gen) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
+    return p.readRange(e.loc.off, e.loc.len);
+  }
+
+  /** An accessor for many entries: one read of the file when any of them lives only there. */
+  bytesReader(): (e: CacheEntry) => Buffer {
+    // The file read is tied to its generation: entries re-pointed to a newer file meanwhile trigger a new read.
+    let file: { buf: Buffer; base: number; gen: number } | undefined;
+    return (e) => {
+      if (e.raw) return e.raw;
+      const p = this.persisted;
+      if (!p || !e.loc || e.loc.gen !== p.gen) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
+      if (!file || file.gen !== p.gen) file = { ...p.readAll(), gen: p.gen };
+      return file.buf.subarray(e.loc.off - file.base, e.loc.off - file.base + e.loc.len);
+    };
+  }
 
   private seeRv(rv: string | undefined): void {
     if (rv && (this.rv === '' || rvNewer(rv, this.rv))) this.rv = rv;

@@ -30,7 +30,7 @@ export function notCachedStatus(component: string, what: string): K8sStatus {
 /** The object as GET returns it: TypeMeta first, then the stored fields. */
 export function objectJson(c: Collection, e: CacheEntry): string {
   const head = `{"kind":${JSON.stringify(c.meta.kind)},"apiVersion":${JSON.stringify(c.meta.apiVersion)}`;
-  const json = e.raw.toString('utf8');
+  const json = c.bytesOf(e).toString('utf8');
   return json.length > 2 ? `${head},${json.slice(1)}` : `${head}}`;
 }
 
@@ -76,7 +76,8 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
     if (r.labels.length === 0 && r.fields.length === 0) meta.remainingItemCount = remaining;
   }
   if (table) {
-    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(s.entry.raw.toString('utf8')) }));
+    const bytes = c.bytesReader();
+    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(bytes(s.entry).toString('utf8')) }));
     return { parts: [JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now))], contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
   }
   const head = `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`;
@@ -84,10 +85,24 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
     yield head;
     for (let i = 0; i < sel.length; i += GROUP) {
       const end = Math.min(sel.length, i + GROUP);
+      if (i > 0) yield COMMA;
+      // Persisted files hold items in key order joined by commas: a run of adjacent entries is one read.
+      const first = sel[i].entry.loc;
+      const last = sel[end - 1].entry.loc;
+      let contiguous = c.persisted !== undefined && first !== undefined && last !== undefined;
+      for (let j = i; contiguous && j < end; j++) {
+        const e = sel[j].entry;
+        if (e.raw || !e.loc || e.loc.gen !== c.persisted!.gen) contiguous = false;
+        else if (j > i && e.loc.off !== sel[j - 1].entry.loc!.off + sel[j - 1].entry.loc!.len + 1) contiguous = false;
+      }
+      if (contiguous) {
+        yield c.persisted!.readRange(first!.off, last!.off + last!.len - first!.off);
+        continue;
+      }
       const group: Buffer[] = [];
       for (let j = i; j < end; j++) {
-        if (j > 0) group.push(COMMA);
-        group.push(sel[j].entry.raw);
+        if (j > i) group.push(COMMA);
+        group.push(c.bytesOf(sel[j].entry));
       }
       yield Buffer.concat(group);
     }

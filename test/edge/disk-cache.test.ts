@@ -31,14 +31,28 @@ test('persist and reload a collection; torn file ignored; no temp files left; si
     const disk = new DiskCache(dir, 10 * 1024 * 1024);
     await disk.flush(cache);
     assert.deepEqual(readdirSync(join(dir, 'kubelet')), ['pods.v1.core.json']);
+    // Persisted entries keep only their index in memory; their bytes are read back from the file.
+    assert.equal(c.get('a', 'p1')!.raw, undefined);
+    assert.equal(JSON.parse(c.bytesOf(c.get('a', 'p1')!).toString()).metadata.resourceVersion, '7');
+    c.upsert({ ...makePod('a', 'p3', 'n1'), metadata: { ...makePod('a', 'p3', 'n1').metadata, resourceVersion: '10' } });
+    assert.ok(c.get('a', 'p3')!.raw, 'a newer entry is in memory until the next flush');
+    await disk.flush(cache);
+    assert.equal(JSON.parse(c.bytesOf(c.get('a', 'p2')!).toString()).metadata.name, 'p2', 'rewritten from the previous file generation');
+    c.remove({ metadata: { namespace: 'a', name: 'p3' } });
+    await disk.flush(cache);
+    disk.close();
     const again = new ObjectCache();
-    const r = await new DiskCache(dir, 10 * 1024 * 1024).load(again);
+    const reloaded = new DiskCache(dir, 10 * 1024 * 1024);
+    const r = await reloaded.load(again);
     assert.deepEqual(r, { loaded: 1, rejected: 0 });
     const c2 = again.find('kubelet', '', 'v1', 'pods')!;
-    assert.equal(c2.rv, '9');
+    assert.equal(c2.rv, '10', 'latest resourceVersion seen (p3 came and went)');
     assert.equal(c2.items.size, 2);
     assert.equal(c2.get('a', 'p1')!.fields['spec.nodeName'], 'n1');
+    assert.equal(c2.get('a', 'p1')!.raw, undefined, 'loaded entries point into the file');
+    assert.equal(JSON.parse(c2.bytesOf(c2.get('a', 'p2')!).toString()).spec.nodeName, 'n2');
 
+    reloaded.close();
     // Torn write (a crash mid-write without our rename discipline): detected and ignored.
     const p = join(dir, 'kubelet', 'pods.v1.core.json');
     const full = readFileSync(p);
@@ -52,8 +66,9 @@ test('persist and reload a collection; torn file ignored; no temp files left; si
 
     // Bound: a collection bigger than the budget is not written.
     const small = new DiskCache(join(dir, 'small'), 100, (e) => events.push(e));
-    c.dirty = true;
-    await small.flush(cache);
+    const mem = new ObjectCache();
+    mem.collection('kubelet', podMeta)!.upsert(makePod('a', 'big', 'n1'));
+    await small.flush(mem);
     assert.ok(events.includes('cache_full'));
     assert.equal(small.totalBytes(), 0);
   } finally {
