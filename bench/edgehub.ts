@@ -15,7 +15,7 @@ import { spawnFakeApiServer, type FakeApiServerProcess } from '../test/support/f
 import { spawnEdgeHub } from '../test/support/edgehub-process.js';
 
 const PODS = Number(process.env.PODS ?? 10_000);
-const RUNS = Number(process.env.RUNS ?? 9);
+const RUNS = Number(process.env.RUNS ?? 11);
 const SETTLE_MS = Number(process.env.SETTLE_MS ?? 2000);
 const HUB_ENV: Record<string, string> = Object.fromEntries((process.env.HUB_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 /** Memory tuning for small nodes (README): smaller V8 young generation, glibc returns big freed buffers. */
@@ -48,7 +48,7 @@ async function checkList(url: string): Promise<number> {
 }
 
 /** Direct and through-the-hub runs alternate so machine noise hits both alike. */
-async function measurePair(directUrl: string, hubUrl: string): Promise<[number, number]> {
+async function measurePair(directUrl: string, hubUrl: string): Promise<[number, number, number, number]> {
   await checkList(directUrl);
   await checkList(hubUrl);
   const d: number[] = [];
@@ -59,7 +59,7 @@ async function measurePair(directUrl: string, hubUrl: string): Promise<[number, 
     h.push((await get(hubUrl)).ms);
     await pause(30); // the hub indexes after answering, as between kubelet relists
   }
-  return [median(d), median(h)];
+  return [median(d), median(h), Math.min(...d), Math.min(...h)];
 }
 
 async function measure(url: string): Promise<number> {
@@ -88,6 +88,9 @@ async function waitState(hubUrl: string, state: string, ms = 10_000): Promise<vo
 interface HubFigures {
   direct: number;
   online: number;
+  /** Best of the runs: less sensitive to the shared machine's load than the median. */
+  directBest: number;
+  onlineBest: number;
   offline: number;
   rssIdle: number;
   rssCached: number;
@@ -105,7 +108,7 @@ async function runVariant(fake: FakeApiServerProcess, bin: string | undefined, e
   try {
     const rssIdle = rssMb(hub.pid).rss;
     const path = '/api/v1/pods';
-    const [direct, online] = await measurePair(fake.url + path, hub.url + path);
+    const [direct, online, directBest, onlineBest] = await measurePair(fake.url + path, hub.url + path);
     await pause(SETTLE_MS); // indexed and flushed to disk
     const rssCached = rssMb(hub.pid).rss;
     fake.signal('SIGSTOP');
@@ -117,7 +120,7 @@ async function runVariant(fake: FakeApiServerProcess, bin: string | undefined, e
       hub = await spawnEdgeHub(args, env, [], bin);
       const restartOffline = await measure(hub.url + path);
       const rssRestarted = rssMb(hub.pid).rss;
-      return { direct, online, offline, rssIdle, rssCached, rssAfterOffline: after.rss, rssPeak: after.hwm, restartOffline, rssRestarted };
+      return { direct, online, directBest, onlineBest, offline, rssIdle, rssCached, rssAfterOffline: after.rss, rssPeak: after.hwm, restartOffline, rssRestarted };
     } finally {
       fake.signal('SIGCONT');
     }
@@ -147,7 +150,8 @@ try {
     const rss = Math.max(f.rssCached, f.rssAfterOffline);
     console.log(`  ${name}:`);
     console.log(`    direct (baseline)   ${f.direct.toFixed(1)} ms`);
-    console.log(`    hub online          ${f.online.toFixed(1)} ms = ${ratio.toFixed(2)}x direct   (target <= 1.2x)  ${ratio <= 1.2 ? 'OK' : 'MISS'}`);
+    const best = f.onlineBest / f.directBest;
+    console.log(`    hub online          ${f.online.toFixed(1)} ms = ${ratio.toFixed(2)}x direct   (target <= 1.2x)  ${ratio <= 1.2 ? 'OK' : 'MISS'}; best of ${RUNS}: ${f.onlineBest.toFixed(1)} vs ${f.directBest.toFixed(1)} ms = ${best.toFixed(2)}x`);
     console.log(`    hub offline (cache) ${f.offline.toFixed(1)} ms = ${(f.offline / f.direct).toFixed(2)}x direct   (target <= 100 ms) ${f.offline <= 100 ? 'OK' : 'MISS'}`);
     console.log(`    hub RSS idle ${f.rssIdle.toFixed(1)} MB; ${PODS} pods cached ${f.rssCached.toFixed(1)} MB; after offline LISTs ${f.rssAfterOffline.toFixed(1)} MB (peak ${f.rssPeak.toFixed(1)} MB)   (target <= 80 MB) ${rss <= 80 ? 'OK' : 'MISS'}`);
     console.log(`    hub restarted with the server down: offline LIST from disk cache ${f.restartOffline.toFixed(1)} ms, RSS ${f.rssRestarted.toFixed(1)} MB   (target <= 80 MB) ${f.rssRestarted <= 80 ? 'OK' : 'MISS'}`);
