@@ -7,18 +7,19 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { findResource, apiVersionOf } from '../k8s/resources.js';
-import { failureStatus, type K8sStatus } from '../k8s/status.js';
+import { failureStatus } from '../k8s/status.js';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type FieldSelector, type LabelSelector } from '../k8s/selectors.js';
 import { toTable, wantsTable, type IncludeObject } from '../k8s/table.js';
-import { applyPatch, patchTypeOf } from '../k8s/patch.js';
 import { classifyRequest, DEFAULT_CACHE_AGENTS, type RequestClass } from './request-class.js';
 import { LinkStateMachine, type LinkState } from './link-state.js';
-import { ObjectCache, type Collection, type CollectionMeta } from './object-cache.js';
+import { ObjectCache, type Collection } from './object-cache.js';
 import { DiskCache } from './disk-cache.js';
 import { autonomousWriteRefused, buildList, notCachedStatus, objectJson } from './offline-responses.js';
 import { scanList } from './list-scanner.js';
 import type { Upstream } from './upstream.js';
+import { HOP_BY_HOP, sendBody, sendParts, sendStatus } from './http-util.js';
+import { collectionMeta, WatchSession, type SessionHost } from './watch-session.js';
+import { acceptLocalWrite } from './local-writes.js';
 
 type Obj = Record<string, any>;
 
@@ -40,129 +41,12 @@ export interface EdgeHubOptions {
   now?: () => number;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
-
-function sendStatus(res: http.ServerResponse, s: K8sStatus): void {
-  sendBody(res, s.code, JSON.stringify(s), 'application/json');
-}
-/** Streams a body given in pieces, waiting for drain so memory stays at one piece in flight. */
-function sendParts(res: http.ServerResponse, parts: Iterable<string | Buffer>, contentType: string): void {
-  if (Array.isArray(parts) && parts.length === 1) return sendBody(res, 200, String(parts[0]), contentType);
-  res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-  const it = parts[Symbol.iterator]();
-  const pump = () => {
-    for (;;) {
-      if (res.destroyed) return;
-      const next = it.next();
-      if (next.done) {
-        res.end();
-        return;
-      }
-      if (!res.write(next.value)) {
-        res.once('drain', pump);
-        return;
-      }
-    }
-  };
-  pump();
-}
-
-function sendBody(res: http.ServerResponse, code: number, body: string, contentType: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache, private' });
-  res.end(body);
-}
-
-function collectionMeta(rc: RequestClass, sample?: { kind?: string; apiVersion?: string; namespaced?: boolean }): CollectionMeta | undefined {
-  const api = rc.api!;
-  const known = findResource(api.group, api.version, api.resource);
-  if (known) return { group: known.group, version: known.version, resource: known.resource, kind: known.kind, apiVersion: apiVersionOf(known), namespaced: known.namespaced };
-  if (!sample?.kind) return undefined;
-  return {
-    group: api.group,
-    version: api.version,
-    resource: api.resource,
-    kind: sample.kind,
-    apiVersion: sample.apiVersion ?? (api.group ? `${api.group}/${api.version}` : api.version),
-    namespaced: sample.namespaced ?? api.namespace !== undefined,
-  };
-}
-
 interface Selectors {
   labels: LabelSelector;
   fields: FieldSelector;
 }
 
-/** One client watch: proxied while online, held open (no events, optional bookmarks) while offline. */
-class WatchSession {
-  mode: 'proxy' | 'held' = 'proxy';
-  private upstreamReq: http.ClientRequest | undefined;
-  private bookmarkTimer: NodeJS.Timeout | undefined;
-  private timeoutTimer: NodeJS.Timeout | undefined;
-  private ended = false;
-  lastRv: string;
-
-  constructor(
-    private readonly hub: EdgeHub,
-    readonly res: http.ServerResponse,
-    readonly rc: RequestClass,
-    readonly table: boolean,
-    readonly include: IncludeObject,
-  ) {
-    this.lastRv = rc.query.get('resourceVersion') ?? '';
-    const ts = rc.query.get('timeoutSeconds');
-    if (ts && /^\d+$/.test(ts)) this.timeoutTimer = setTimeout(() => this.end(), Number(ts) * 1000);
-    res.on('close', () => this.end());
-  }
-
-  start(): void {
-    if (!this.res.headersSent) {
-      this.res.writeHead(200, { 'Content-Type': this.table ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-      this.res.flushHeaders();
-    }
-  }
-
-  attach(req: http.ClientRequest): void {
-    this.upstreamReq = req;
-  }
-
-  writeLine(line: string): void {
-    if (!this.ended) this.res.write(line + '\n');
-  }
-
-  /** Switches to offline mode: drop the upstream stream (cleanly, between lines), keep the client waiting. */
-  hold(): void {
-    if (this.ended || this.mode === 'held') return;
-    this.mode = 'held';
-    this.upstreamReq?.destroy();
-    this.upstreamReq = undefined;
-    this.start();
-    if (this.rc.query.get('allowWatchBookmarks') === 'true' && this.hub.offlineBookmarkMs > 0) {
-      this.bookmarkTimer = setInterval(() => {
-        const c = this.hub.collectionFor(this.rc);
-        const rv = this.lastRv || c?.rv || '';
-        if (!rv) return;
-        const meta = c?.meta ?? collectionMeta(this.rc);
-        this.writeLine(JSON.stringify({ type: 'BOOKMARK', object: { kind: meta?.kind, apiVersion: meta?.apiVersion, metadata: { resourceVersion: rv } } }));
-      }, this.hub.offlineBookmarkMs);
-    }
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.bookmarkTimer);
-    clearTimeout(this.timeoutTimer);
-    this.upstreamReq?.destroy();
-    this.hub.sessions.delete(this);
-    if (!this.res.writableEnded) this.res.end();
-  }
-}
-
-export class EdgeHub {
+export class EdgeHub implements SessionHost {
   readonly cache = new ObjectCache();
   readonly disk: DiskCache | undefined;
   readonly link: LinkStateMachine;
@@ -559,7 +443,7 @@ export class EdgeHub {
     }
     const what = rc.api ? `${rc.api.resource}${rc.api.name ? ` "${rc.api.name}"` : ''}` : path;
     if (rc.verb === 'create' || rc.verb === 'update' || rc.verb === 'patch' || rc.verb === 'delete' || rc.verb === 'deletecollection') {
-      if (this.acceptLocally(req, res, rc)) return;
+      if (acceptLocalWrite(req, res, rc, this.collectionFor(rc), this.log)) return;
       req.resume();
       this.log('write_refused', { client: rc.component, verb: rc.verb, what });
       return sendStatus(res, autonomousWriteRefused(rc.verb, what));
@@ -614,44 +498,6 @@ export class EdgeHub {
       return;
     }
     sendStatus(res, notCachedStatus(rc.component, what));
-  }
-
-  /**
-   * The kubelet's own heartbeats while autonomous: node status updates and node Lease writes are answered
-   * locally (200/201 with the resulting object) so the kubelet keeps running; they are not stored or replayed.
-   */
-  private acceptLocally(req: http.IncomingMessage, res: http.ServerResponse, rc: RequestClass): boolean {
-    const api = rc.api;
-    if (rc.component !== 'kubelet' || !api) return false;
-    const nodeStatus = api.group === '' && api.resource === 'nodes' && api.subresource === 'status' && (rc.verb === 'update' || rc.verb === 'patch');
-    const lease = api.group === 'coordination.k8s.io' && api.resource === 'leases' && api.namespace === 'kube-node-lease' && (rc.verb === 'create' || rc.verb === 'update' || rc.verb === 'patch');
-    if (!nodeStatus && !lease) return false;
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return sendStatus(res, failureStatus('BadRequest', 'the body of the request could not be decoded'));
-      }
-      if (rc.verb === 'patch') {
-        const type = patchTypeOf(req.headers['content-type']);
-        const c = this.collectionFor(rc);
-        const e = c?.get(api.namespace, api.name!);
-        if (!type || !c || !e) return sendStatus(res, autonomousWriteRefused('patch', `${api.resource} "${api.name}" (no cached copy to patch)`));
-        try {
-          const patched = applyPatch(type, JSON.parse(objectJson(c, e)), body);
-          this.log('local_write_accepted', { verb: 'patch', resource: api.resource, name: api.name });
-          return sendBody(res, 200, JSON.stringify(patched), 'application/json');
-        } catch (err) {
-          return sendStatus(res, failureStatus('BadRequest', (err as Error).message));
-        }
-      }
-      this.log('local_write_accepted', { verb: rc.verb, resource: api.resource, name: api.name ?? (body as Obj)?.metadata?.name });
-      sendBody(res, rc.verb === 'create' ? 201 : 200, JSON.stringify(body), 'application/json');
-    });
-    return true;
   }
 }
 
