@@ -155,3 +155,27 @@ test('discovery and Table output', async () => {
   const pb = await fetch(s.url + '/api/v1/pods', { headers: { accept: 'application/vnd.kubernetes.protobuf' } });
   assert.equal(pb.status, 406);
 });
+
+test('watch with Table accept (kubectl get -w): each event object is a one-row Table', async () => {
+  const rows = await new Promise<any[]>((resolve, reject) => {
+    const out: any[] = [];
+    let buf = '';
+    const r = http.get(s.url + '/api/v1/namespaces/default/pods?watch=true&fieldSelector=metadata.name%3Dp-3', { headers: { accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' } }, (res) => {
+      assert.equal(res.headers['content-type'], 'application/json;as=Table;v=v1;g=meta.k8s.io');
+      res.on('data', (c) => {
+        buf += c;
+        if (buf.includes('\n')) {
+          out.push(JSON.parse(buf.slice(0, buf.indexOf('\n'))));
+          r.destroy();
+          resolve(out);
+        }
+      });
+    });
+    r.on('error', () => {});
+    setTimeout(() => reject(new Error('no event')), 2000);
+  });
+  assert.equal(rows[0].type, 'ADDED');
+  assert.equal(rows[0].object.kind, 'Table');
+  assert.equal(rows[0].object.rows.length, 1);
+  assert.equal(rows[0].object.rows[0].cells[0], 'p-3');
+});
