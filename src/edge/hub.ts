@@ -34,6 +34,8 @@ export interface EdgeHubOptions {
   probeTimeoutMs?: number;
   failureThreshold?: number;
   cacheAgents?: string[];
+  /** This node's name: only its own node status and Lease are answered locally while offline. */
+  nodeName?: string;
   /** Interval of BOOKMARKs on watches held open while offline (for clients that asked for bookmarks). */
   offlineBookmarkMs?: number;
   flushDelayMs?: number;
@@ -443,7 +445,7 @@ export class EdgeHub implements SessionHost {
     }
     const what = rc.api ? `${rc.api.resource}${rc.api.name ? ` "${rc.api.name}"` : ''}` : path;
     if (rc.verb === 'create' || rc.verb === 'update' || rc.verb === 'patch' || rc.verb === 'delete' || rc.verb === 'deletecollection') {
-      if (acceptLocalWrite(req, res, rc, this.collectionFor(rc), this.log)) return;
+      if (acceptLocalWrite(req, res, rc, this.collectionFor(rc), this.log, this.opts.nodeName)) return;
       req.resume();
       this.log('write_refused', { client: rc.component, verb: rc.verb, what });
       return sendStatus(res, autonomousWriteRefused(rc.verb, what));

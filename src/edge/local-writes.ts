@@ -17,9 +17,18 @@ type Obj = Record<string, any>;
  * The kubelet's own heartbeats while autonomous: node status updates and node Lease writes are answered
  * locally (200/201 with the resulting object) so the kubelet keeps running; they are not stored or replayed.
  */
-export function acceptLocalWrite(req: http.IncomingMessage, res: http.ServerResponse, rc: RequestClass, c: Collection | undefined, log: (event: string, detail: Record<string, unknown>) => void): boolean {
+export function acceptLocalWrite(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  rc: RequestClass,
+  c: Collection | undefined,
+  log: (event: string, detail: Record<string, unknown>) => void,
+  nodeName?: string,
+): boolean {
   const api = rc.api;
   if (rc.component !== 'kubelet' || !api) return false;
+  // With --node-name the hub answers only for its own node's status and Lease (named after the node).
+  if (nodeName !== undefined && api.name !== undefined && api.name !== nodeName) return false;
   const nodeStatus = api.group === '' && api.resource === 'nodes' && api.subresource === 'status' && (rc.verb === 'update' || rc.verb === 'patch');
   const lease = api.group === 'coordination.k8s.io' && api.resource === 'leases' && api.namespace === 'kube-node-lease' && (rc.verb === 'create' || rc.verb === 'update' || rc.verb === 'patch');
   if (!nodeStatus && !lease) return false;
@@ -31,6 +40,9 @@ export function acceptLocalWrite(req: http.IncomingMessage, res: http.ServerResp
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     } catch {
       return sendStatus(res, failureStatus('BadRequest', 'the body of the request could not be decoded'));
+    }
+    if (nodeName !== undefined && api.name === undefined && (body as Obj)?.metadata?.name !== nodeName) {
+      return sendStatus(res, autonomousWriteRefused(rc.verb, `${api.resource} "${(body as Obj)?.metadata?.name ?? ''}" (not this node's)`));
     }
     if (rc.verb === 'patch') {
       const type = patchTypeOf(req.headers['content-type']);

@@ -31,7 +31,7 @@ async function podApi(server: string) {
 before(async () => {
   fake = await spawnFakeApiServer({ pods: 6, nodes: 2, bookmarkMs: 200 });
   // client-node 1.x identifies as "node-fetch/1.0": allow-list it like a kubelet for this test.
-  hub = new EdgeHub({ upstream: await createUpstream(fake.url), port: 0, healthIntervalMs: 150, probeTimeoutMs: 300, failureThreshold: 2, cacheAgents: ['kubelet', 'node-fetch'], offlineBookmarkMs: 150 });
+  hub = new EdgeHub({ upstream: await createUpstream(fake.url), port: 0, healthIntervalMs: 150, probeTimeoutMs: 300, failureThreshold: 2, cacheAgents: ['kubelet', 'node-fetch'], offlineBookmarkMs: 150, nodeName: 'node-0' });
   const { url } = await hub.start();
   kc = new k8s.KubeConfig();
   kc.loadFromClusterAndUser({ name: 'edge', server: url, skipTLSVerify: true }, { name: 'kubelet' });
@@ -121,6 +121,10 @@ test('kubelet heartbeats are answered locally while offline; other writes get a 
   assert.deepEqual(await put.json(), lease);
   const create = await fetch(`${url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`, { method: 'POST', headers: ua, body: JSON.stringify(lease) });
   assert.equal(create.status, 201);
+  const otherNode = await fetch(`${url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1`, { method: 'PUT', headers: ua, body: JSON.stringify({ ...lease, metadata: { ...lease.metadata, name: 'node-1' } }) });
+  assert.equal(otherNode.status, 503, "only this node's Lease is answered locally");
+  const otherCreate = await fetch(`${url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases`, { method: 'POST', headers: ua, body: JSON.stringify({ ...lease, metadata: { ...lease.metadata, name: 'node-1' } }) });
+  assert.equal(otherCreate.status, 503);
   const notKubelet = await fetch(`${url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-0`, { method: 'PUT', headers: { ...ua, 'user-agent': 'kube-proxy/v1.32' }, body: JSON.stringify(lease) });
   assert.equal(notKubelet.status, 503);
   const podWrite = await fetch(`${url}/api/v1/namespaces/ns-0/pods/pod-0`, { method: 'DELETE', headers: ua });

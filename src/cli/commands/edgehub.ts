@@ -17,6 +17,7 @@ interface EdgeHubFlags {
   cacheAgents: string;
   maxCacheBytes: string;
   offlineBookmarkInterval: string;
+  nodeName?: string;
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -43,6 +44,7 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
     .option('--failure-threshold <n>', 'consecutive failed probes before going offline', '3')
     .option('--cache-agents <list>', 'comma-separated User-Agent components whose reads are cached (* = all)', DEFAULT_CACHE_AGENTS.join(','))
     .option('--max-cache-bytes <n>', 'upper bound of the disk cache size', String(256 * 1024 * 1024))
+    .option('--node-name <name>', "this node's name: offline, only its own node status and Lease updates are answered locally")
     .option('--offline-bookmark-interval <duration>', 'BOOKMARK interval on watches held open while offline', '10s')
     .action(async (flags: EdgeHubFlags) => {
       const listen = parseListen(flags.listen);
@@ -70,6 +72,7 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
         cacheAgents,
         maxCacheBytes,
         offlineBookmarkMs,
+        nodeName: flags.nodeName,
         log: (event, detail) => ctx.io.err(JSON.stringify({ time: new Date().toISOString(), component: 'edgehub', event, ...detail }) + '\n'),
       });
       const { url } = await hub.start();
