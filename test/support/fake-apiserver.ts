@@ -5,6 +5,18 @@
  * src/k8s/resources.ts. In-process (`startFakeApiServer`) or as a child process (fake-apiserver-process.ts) so a
  * test can SIGSTOP/SIGKILL it. Not a conformance-complete server: no admission, auth only by client certificate,
  * no protobuf (406 unless JSON is acceptable, which every real client offers).
+ *
+ * Usage (in-process):
+ *   const api = await startFakeApiServer({ namespaces: ['apps'], bookmarkIntervalMs: 200 });
+ *   api.put('nodes', makeNode('edge-1'));                 // direct store writes (test/support/k8s-objects.ts)
+ *   kc.loadFromClusterAndUser({ name: 'fake', server: api.url, skipTLSVerify: true }, { name: 'u' });
+ *   execFile('kubectl', ['--server', api.url, 'get', 'pods', '-A']);
+ *   api.store.compact();                                   // next watch from an older resourceVersion gets 410
+ *   await api.close();
+ * As a child process (SIGSTOP/SIGKILL-able): `spawnFakeApiServer({ pods, nodes, tlsDir })` from
+ * fake-apiserver-process.ts; `POST /_fake/compact` compacts its history over HTTP; TLS material from
+ * tls-certs.ts `makeTestPki(dir)` (client certificates required when `tls.clientCa` is set).
+ * Kinds served: see KNOWN_RESOURCES in src/k8s/resources.ts (add a line there to serve another built-in kind).
  */
 import http from 'node:http';
 import https from 'node:https';
