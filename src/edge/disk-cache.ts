@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Collection, ObjectCache, type CacheEntry, type CollectionMeta, type DiscoveryEntry, type PersistedItems } from './object-cache.js';
-import { scanList } from './list-scanner.js';
+import { ItemStreamScanner } from './list-scanner.js';
 
 const MAGIC = 'COFFER-EDGE-CACHE v1';
 const COMMA = Buffer.from(',');
@@ -63,6 +63,8 @@ export async function writeFileAtomic(path: string, data: Buffer): Promise<void>
 function require_size(fd: number): number {
   return fstatSync(fd).size;
 }
+
+class RejectedFile extends Error {}
 
 const safe = (s: string) => s.replace(/[^a-z0-9._-]/gi, '_') || '_';
 
@@ -119,44 +121,95 @@ export class DiskCache {
     };
     await walk(this.dir);
     for (const p of files) {
-      const buf = await fsp.readFile(p);
-      const r = decodeCacheFile(buf);
-      if (!r.ok) {
-        rejected++;
-        this.log('cache_file_rejected', { file: relative(this.dir, p), reason: r.reason });
-        continue;
-      }
       try {
         if (p === this.discoveryPath()) {
+          const buf = await fsp.readFile(p);
+          const r = decodeCacheFile(buf);
+          if (!r.ok) throw new RejectedFile(r.reason);
           const doc = JSON.parse(r.body.toString('utf8'));
           for (const [path, e] of Object.entries(doc.discovery as Record<string, DiscoveryEntry>)) cache.discovery.set(path, e);
+          this.sizes.set(p, buf.length);
         } else {
-          // Entries are indexed from the file and then point into it: their bytes are not kept in memory.
-          const { envelope, items } = scanList(r.body);
-          const meta = envelope.meta as CollectionMeta;
-          if (!meta?.kind || !meta.resource) throw new Error('no collection meta');
-          const component = relative(this.dir, p).split(sep)[0];
-          const c = cache.collection(component, meta)!;
-          const persisted = this.attach(p);
-          const base = headerLength(buf);
-          for (const it of items) {
-            const e = c.entryFromBytes(r.body.subarray(it.start, it.end));
-            e.loc = { gen: persisted.gen, off: base + it.start, len: it.end - it.start };
-            delete e.raw;
-            c.upsertEntry(e);
-          }
-          c.persisted = persisted;
-          c.rv = String(envelope.rv ?? '');
-          c.dirty = false;
+          this.loadCollection(cache, p);
         }
-        this.sizes.set(p, buf.length);
         loaded++;
       } catch (e) {
         rejected++;
-        this.log('cache_file_rejected', { file: relative(this.dir, p), reason: `bad JSON: ${(e as Error).message}` });
+        this.log('cache_file_rejected', { file: relative(this.dir, p), reason: e instanceof RejectedFile ? e.message : `bad content: ${(e as Error).message}` });
       }
     }
     return { loaded, rejected };
+  }
+
+  /**
+   * Loads one collection file streaming, 1 MiB at a time: the checksum is computed as it is read and entries are
+   * indexed as their items close, pointing into the file; nothing is added to the cache unless the whole file
+   * checks out. No buffer the size of the file is ever allocated (that alone would pin ~17 MiB per 10,000 pods).
+   */
+  private loadCollection(cache: ObjectCache, p: string): void {
+    const fd = openSync(p, 'r');
+    let meta: CollectionMeta | undefined;
+    try {
+      const size = fstatSync(fd).size;
+      const headBuf = Buffer.alloc(Math.min(200, size));
+      readSync(fd, headBuf, 0, headBuf.length, 0);
+      const nl = headBuf.indexOf(0x0a);
+      const m = nl > 0 ? headBuf.subarray(0, nl).toString('latin1').match(/^COFFER-EDGE-CACHE v1 sha256=([0-9a-f]{64}) bytes=(\d+)$/) : null;
+      if (!m) throw new RejectedFile('missing or unknown header');
+      const base = nl + 1;
+      if (size - base !== Number(m[2])) throw new RejectedFile(`length ${size - base} != ${m[2]} (torn write)`);
+      const hash = createHash('sha256');
+      const pending: { bytes: Buffer; off: number }[] = [];
+      const entries: CacheEntry[] = [];
+      let probe: Collection | undefined;
+      const scanner = new ItemStreamScanner((bytes, off) => {
+        if (probe) entries.push(this.indexed(probe, bytes, base + off));
+        else pending.push({ bytes, off });
+      });
+      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      for (let pos = base; pos < size; ) {
+        const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+        if (n <= 0) throw new RejectedFile('short read');
+        const view = chunk.subarray(0, n);
+        hash.update(view);
+        scanner.feed(view, pos - base);
+        // Our writer puts "meta" before "items": once known, items are indexed as they close, not buffered.
+        if (!probe) {
+          const h = scanner.headFields();
+          if (h?.meta?.kind) {
+            probe = new Collection(h.meta as CollectionMeta);
+            for (const x of pending.splice(0)) entries.push(this.indexed(probe, x.bytes, base + x.off));
+          }
+        }
+        pos += n;
+      }
+      if (hash.digest('hex') !== m[1]) throw new RejectedFile('checksum mismatch');
+      const envelope = scanner.finish();
+      meta = envelope.meta as CollectionMeta;
+      if (!meta?.kind || !meta.resource) throw new RejectedFile('no collection meta');
+      probe ??= new Collection(meta);
+      for (const x of pending) entries.push(this.indexed(probe, x.bytes, base + x.off));
+      const component = relative(this.dir, p).split(sep)[0];
+      const c = cache.collection(component, meta)!;
+      const persisted = this.attach(p);
+      for (const e of entries) {
+        e.loc = { gen: persisted.gen, off: e.loc!.off, len: e.loc!.len };
+        c.upsertEntry(e);
+      }
+      c.persisted = persisted;
+      c.rv = String(envelope.rv ?? '');
+      c.dirty = false;
+      this.sizes.set(p, size);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private indexed(c: Collection, bytes: Buffer, off: number): CacheEntry {
+    const e = c.entryFromBytes(bytes);
+    delete e.raw;
+    e.loc = { gen: 0, off, len: bytes.length };
+    return e;
   }
 
   /** The file body and where each entry's bytes land in it (offsets relative to the body). */
