@@ -245,6 +245,9 @@ export class DiskCache {
     const persisted = {
       fd,
       gen,
+      readInto(buf: Buffer, off: number, len: number): number {
+        return readSync(fd, buf, 0, Math.min(len, buf.length), off);
+      },
       readRange(off: number, len: number): Buffer {
         const b = Buffer.allocUnsafe(len);
         readSync(fd, b, 0, len, off);

@@ -27,6 +27,8 @@ export interface CacheEntry {
 export interface PersistedItems {
   gen: number;
   readRange(off: number, len: number): Buffer;
+  /** Reads up to `len` bytes at file offset `off` into `buf`; returns how many were read. */
+  readInto(buf: Buffer, off: number, len: number): number;
   /** The whole items region, for serving or rewriting many entries with one read. */
   readAll(): { buf: Buffer; base: number };
 }

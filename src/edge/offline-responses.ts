@@ -5,7 +5,7 @@
 import { failureStatus, type K8sStatus } from '../k8s/status.js';
 import { toTable, type IncludeObject } from '../k8s/table.js';
 import type { FieldSelector, LabelSelector } from '../k8s/selectors.js';
-import type { CacheEntry, Collection } from './object-cache.js';
+import type { CacheEntry, Collection, PersistedItems } from './object-cache.js';
 
 export interface ListRequest {
   namespace: string | undefined;
@@ -49,12 +49,20 @@ export function decodeHubContinue(s: string): Token | undefined {
   }
 }
 
+/** A byte range of a persisted cache file, streamed through a small reusable buffer instead of read whole. */
+export interface FileRange {
+  file: PersistedItems;
+  off: number;
+  len: number;
+}
+export type BodyPart = string | Buffer | FileRange;
+
 export interface BuiltList {
   /**
    * The body in pieces (envelope, groups of items), produced lazily as the socket drains, so at most one group
    * (~256 items) is in flight and a 17 MiB LIST never exists as one buffer.
    */
-  parts: Iterable<string | Buffer>;
+  parts: Iterable<BodyPart>;
   contentType: string;
 }
 
@@ -81,7 +89,7 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
     return { parts: [JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now))], contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
   }
   const head = `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`;
-  function* parts(): Generator<string | Buffer> {
+  function* parts(): Generator<BodyPart> {
     yield head;
     for (let i = 0; i < sel.length; i += GROUP) {
       const end = Math.min(sel.length, i + GROUP);
@@ -96,7 +104,7 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
         else if (j > i && e.loc.off !== sel[j - 1].entry.loc!.off + sel[j - 1].entry.loc!.len + 1) contiguous = false;
       }
       if (contiguous) {
-        yield c.persisted!.readRange(first!.off, last!.off + last!.len - first!.off);
+        yield { file: c.persisted!, off: first!.off, len: last!.off + last!.len - first!.off };
         continue;
       }
       const group: Buffer[] = [];
