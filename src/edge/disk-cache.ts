@@ -36,12 +36,15 @@ export function decodeCacheFile(buf: Buffer): DecodeResult {
   return { ok: true, body };
 }
 
-export async function writeFileAtomic(path: string, data: Buffer): Promise<void> {
+export async function writeFileAtomic(path: string, data: Buffer | Buffer[]): Promise<void> {
   await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const fh = await fsp.open(tmp, 'w', 0o600);
   try {
-    await fh.writeFile(data);
+    // A list of buffers is written with writev: a 17 MiB collection is never concatenated into one buffer.
+    if (Array.isArray(data)) {
+      for (let i = 0; i < data.length; i += 512) await writeAllV(fh, data.slice(i, i + 512));
+    } else await fh.writeFile(data);
     await fh.sync();
   } finally {
     await fh.close();
@@ -65,6 +68,30 @@ function require_size(fd: number): number {
 }
 
 class RejectedFile extends Error {}
+
+async function writeAllV(fh: import('node:fs/promises').FileHandle, bufs: Buffer[]): Promise<void> {
+  let rest = bufs.filter((b) => b.length > 0);
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest);
+    // Short write: drop what was written and retry the remainder.
+    while (rest.length > 0 && bytesWritten >= rest[0].length) {
+      bytesWritten -= rest[0].length;
+      rest = rest.slice(1);
+    }
+    if (rest.length > 0 && bytesWritten > 0) rest = [rest[0].subarray(bytesWritten), ...rest.slice(1)];
+  }
+}
+
+/** Header line for a body given in pieces (hashed piecewise). */
+function headerFor(parts: Buffer[]): Buffer {
+  const h = createHash('sha256');
+  let n = 0;
+  for (const p of parts) {
+    h.update(p);
+    n += p.length;
+  }
+  return Buffer.from(`${MAGIC} sha256=${h.digest('hex')} bytes=${n}\n`);
+}
 
 const safe = (s: string) => s.replace(/[^a-z0-9._-]/gi, '_') || '_';
 
@@ -213,7 +240,7 @@ export class DiskCache {
   }
 
   /** The file body and where each entry's bytes land in it (offsets relative to the body). */
-  private serialize(c: Collection): { body: Buffer; placed: { key: string; entry: CacheEntry; off: number; len: number }[] } {
+  private serialize(c: Collection): { parts: Buffer[]; size: number; placed: { key: string; entry: CacheEntry; off: number; len: number }[] } {
     const parts: Buffer[] = [Buffer.from(`{"meta":${JSON.stringify(c.meta)},"rv":${JSON.stringify(c.rv)},"items":[`)];
     let pos = parts[0].length;
     const bytes = c.bytesReader();
@@ -232,7 +259,7 @@ export class DiskCache {
       pos += b.length;
     }
     parts.push(Buffer.from(']}'));
-    return { body: Buffer.concat(parts), placed };
+    return { parts, size: pos + 2, placed };
   }
 
   /** Opens the file just written (or loaded) as a new generation readers can use; the previous one is closed. */
@@ -286,20 +313,21 @@ export class DiskCache {
       if (!c.dirty) continue;
       c.dirty = false;
       const path = this.pathFor(id);
-      const { body, placed } = this.serialize(c);
-      const data = encodeCacheFile(body);
-      const projected = this.totalBytes() - (this.sizes.get(path) ?? 0) + data.length;
+      const { parts, size, placed } = this.serialize(c);
+      const header = headerFor(parts);
+      const fileSize = header.length + size;
+      const projected = this.totalBytes() - (this.sizes.get(path) ?? 0) + fileSize;
       if (projected > this.maxBytes) {
-        if (!this.fullWarned.has(id)) this.log('cache_full', { collection: id, bytes: data.length, maxBytes: this.maxBytes });
+        if (!this.fullWarned.has(id)) this.log('cache_full', { collection: id, bytes: fileSize, maxBytes: this.maxBytes });
         this.fullWarned.add(id);
         continue;
       }
       this.fullWarned.delete(id);
-      await writeFileAtomic(path, data);
-      this.sizes.set(path, data.length);
+      await writeFileAtomic(path, [header, ...parts]);
+      this.sizes.set(path, fileSize);
       // The bytes now live in the file: re-point the entries that did not change meanwhile and drop their copies.
       const persisted = this.attach(path);
-      const base = headerLength(data);
+      const base = header.length;
       c.persisted = persisted;
       for (const pl of placed) {
         if (c.items.get(pl.key) !== pl.entry) continue;
