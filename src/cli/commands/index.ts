@@ -7,6 +7,8 @@ import { registerEventlog } from './eventlog.js';
 import { registerAttestation, registerKbs, registerUp } from './up.js';
 import { registerAdminToken } from './admin-token.js';
 import { registerKbsClient } from './kbs-client.js';
+import { registerEdgeHub } from './edgehub.js';
+import { registerController } from './controller.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
@@ -20,4 +22,6 @@ export const commands: RegisterCommand[] = [
   registerKbs,
   registerAdminToken,
   registerKbsClient,
+  registerEdgeHub,
+  registerController,
 ];

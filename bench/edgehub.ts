@@ -1,0 +1,166 @@
+/**
+ * Edge hub benchmark: LIST of 10,000 pods (1) directly from the fake kube-apiserver (baseline), (2) through the hub
+ * online, (3) from the hub's cache offline (server SIGSTOPped), in the same run, plus the hub's RSS with the
+ * 10,000 pods cached (hub as a child process, /proc/PID/status VmRSS). The hub runs twice: as `coffer edgehub`
+ * through tsx (the dev path) and as the same sources compiled to one JS file run by plain node (how a node image
+ * would ship it), the latter also with the small-node memory tuning from the README. Targets: offline <= 100 ms, online <= 1.2x direct, RSS <= 80 MB. Run: npm run bench:edgehub
+ */
+import http from 'node:http';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { spawnFakeApiServer, type FakeApiServerProcess } from '../test/support/fake-apiserver-process.js';
+import { spawnEdgeHub } from '../test/support/edgehub-process.js';
+
+const PODS = Number(process.env.PODS ?? 10_000);
+const RUNS = Number(process.env.RUNS ?? 11);
+const SETTLE_MS = Number(process.env.SETTLE_MS ?? 2000);
+const HUB_ENV: Record<string, string> = Object.fromEntries((process.env.HUB_ENV ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+/** Memory tuning for small nodes (README): smaller V8 young generation, glibc returns big freed buffers. */
+const SMALL_NODE_ENV = { NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' };
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+function get(url: string, ua = 'kubelet/v1.32.0 (linux/amd64) kubernetes/bench'): Promise<{ ms: number; status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.get(url, { agent, headers: { 'user-agent': ua, accept: 'application/json' } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function checkList(url: string): Promise<number> {
+  const r = await get(url);
+  if (r.status !== 200) throw new Error(`${url}: HTTP ${r.status} ${r.body.toString().slice(0, 200)}`);
+  const n = JSON.parse(r.body.toString()).items.length;
+  if (n !== PODS) throw new Error(`${url}: ${n} items, expected ${PODS}`);
+  return r.body.length;
+}
+
+/** Direct and through-the-hub runs alternate so machine noise hits both alike. */
+async function measurePair(directUrl: string, hubUrl: string): Promise<[number, number, number, number]> {
+  await checkList(directUrl);
+  await checkList(hubUrl);
+  const d: number[] = [];
+  const h: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    d.push((await get(directUrl)).ms);
+    await pause(30);
+    h.push((await get(hubUrl)).ms);
+    await pause(30); // the hub indexes after answering, as between kubelet relists
+  }
+  return [median(d), median(h), Math.min(...d), Math.min(...h)];
+}
+
+async function measure(url: string): Promise<number> {
+  await checkList(url);
+  const t: number[] = [];
+  for (let i = 0; i < RUNS; i++) t.push((await get(url)).ms);
+  return median(t);
+}
+
+function rssMb(pid: number): { rss: number; hwm: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+async function waitState(hubUrl: string, state: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const r = await get(`${hubUrl}/_coffer/edgehub/status`);
+    if (JSON.parse(r.body.toString()).state === state) return;
+    await pause(50);
+  }
+  throw new Error(`hub did not become ${state}`);
+}
+
+interface HubFigures {
+  direct: number;
+  online: number;
+  /** Best of the runs: less sensitive to the shared machine's load than the median. */
+  directBest: number;
+  onlineBest: number;
+  offline: number;
+  rssIdle: number;
+  rssCached: number;
+  rssAfterOffline: number;
+  rssPeak: number;
+  /** A hub started while the server is down, serving the 10,000 pods from the disk cache. */
+  restartOffline: number;
+  rssRestartedLoaded: number;
+  rssRestarted: number;
+}
+
+async function runVariant(fake: FakeApiServerProcess, bin: string | undefined, env: Record<string, string> = HUB_ENV): Promise<HubFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-bench-edgehub-'));
+  const args = ['--server', fake.url, '--cache-dir', dir, '--health-interval', '200ms', '--probe-timeout', '1s', '--failure-threshold', '2', '--cache-agents', 'kubelet'];
+  let hub = await spawnEdgeHub(args, env, [], bin);
+  try {
+    const rssIdle = rssMb(hub.pid).rss;
+    const path = '/api/v1/pods';
+    const [direct, online, directBest, onlineBest] = await measurePair(fake.url + path, hub.url + path);
+    await pause(SETTLE_MS); // indexed and flushed to disk
+    const rssCached = rssMb(hub.pid).rss;
+    fake.signal('SIGSTOP');
+    try {
+      await waitState(hub.url, 'offline');
+      const offline = await measure(hub.url + path);
+      const after = rssMb(hub.pid);
+      await hub.stop();
+      hub = await spawnEdgeHub(args, env, [], bin);
+      const rssRestartedLoaded = rssMb(hub.pid).rss;
+      const restartOffline = await measure(hub.url + path);
+      const rssRestarted = rssMb(hub.pid).rss;
+      return { direct, online, directBest, onlineBest, offline, rssIdle, rssCached, rssAfterOffline: after.rss, rssPeak: after.hwm, restartOffline, rssRestartedLoaded, rssRestarted };
+    } finally {
+      fake.signal('SIGCONT');
+    }
+  } finally {
+    await hub.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const started = Date.now();
+const outdir = join(root, 'dist', 'bench');
+rmSync(outdir, { recursive: true, force: true });
+// Code splitting keeps the CLI's lazy imports lazy (the controllers' Kubernetes client is not loaded by edgehub).
+await build({ entryPoints: { coffer: join(root, 'src/cli/main.ts') }, bundle: true, splitting: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outdir, outExtension: { '.js': '.mjs' }, logLevel: 'warning' });
+const bundle = join(outdir, 'coffer.mjs');
+const fake = await spawnFakeApiServer({ pods: PODS, nodes: 50, namespaces: 20, history: 100 });
+try {
+  const size = await checkList(fake.url + '/api/v1/pods');
+  const variants: [string, HubFigures][] = [
+    ['coffer edgehub (tsx)', await runVariant(fake, undefined)],
+    ['compiled JS (node)', await runVariant(fake, bundle)],
+    ['compiled JS (node), small-node tuning', await runVariant(fake, bundle, { ...HUB_ENV, ...SMALL_NODE_ENV })],
+  ];
+  console.log(`edgehub LIST of ${PODS} pods (${(size / 1048576).toFixed(1)} MiB JSON), median of ${RUNS}; baseline = same LIST directly from the fake apiserver in the same run`);
+  for (const [name, f] of variants) {
+    const ratio = f.online / f.direct;
+    const rss = Math.max(f.rssCached, f.rssAfterOffline);
+    console.log(`  ${name}:`);
+    console.log(`    direct (baseline)   ${f.direct.toFixed(1)} ms`);
+    const best = f.onlineBest / f.directBest;
+    console.log(`    hub online          ${f.online.toFixed(1)} ms = ${ratio.toFixed(2)}x direct   (target <= 1.2x)  ${ratio <= 1.2 ? 'OK' : 'MISS'}; best of ${RUNS}: ${f.onlineBest.toFixed(1)} vs ${f.directBest.toFixed(1)} ms = ${best.toFixed(2)}x`);
+    console.log(`    hub offline (cache) ${f.offline.toFixed(1)} ms = ${(f.offline / f.direct).toFixed(2)}x direct   (target <= 100 ms) ${f.offline <= 100 ? 'OK' : 'MISS'}`);
+    console.log(`    hub RSS idle ${f.rssIdle.toFixed(1)} MB; ${PODS} pods cached ${f.rssCached.toFixed(1)} MB; after offline LISTs ${f.rssAfterOffline.toFixed(1)} MB (peak ${f.rssPeak.toFixed(1)} MB)   (target <= 80 MB) ${rss <= 80 ? 'OK' : 'MISS'}`);
+    console.log(`    hub restarted with the server down: RSS ${f.rssRestartedLoaded.toFixed(1)} MB with the cache loaded; offline LIST from disk cache ${f.restartOffline.toFixed(1)} ms; RSS after the LISTs ${f.rssRestarted.toFixed(1)} MB   (target <= 80 MB) ${f.rssRestarted <= 80 ? 'OK' : 'MISS'}`);
+    console.log(JSON.stringify({ bench: 'edgehub', variant: name, pods: PODS, listBytes: size, ...f, onlineRatio: ratio }));
+  }
+  console.log(`  total bench time ${((Date.now() - started) / 1000).toFixed(1)} s`);
+} finally {
+  agent.destroy();
+  await fake.stop();
+}

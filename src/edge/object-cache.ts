@@ -1,0 +1,228 @@
+/**
+ * The hub's in-memory view of what each client component has read, per resource: one Collection per
+ * (component, group/version/resource). Items are kept as their list-item JSON text plus the few fields selectors
+ * need, so a 10,000-pod offline LIST is string concatenation, and memory stays near the wire size.
+ */
+import { matchFields, matchLabels, selectableFields, type FieldSelector, type LabelSelector } from '../k8s/selectors.js';
+
+type Obj = Record<string, any>;
+
+export interface CacheEntry {
+  namespace: string;
+  name: string;
+  rv: string;
+  labels: Record<string, string> | undefined;
+  fields: Record<string, string>;
+  /**
+   * The object's JSON (as a list item: no kind/apiVersion needed) while it is only in memory: a slice of the LIST
+   * body it came from (off the V8 heap). Once the collection is persisted, the bytes live in the cache file only
+   * (`loc`) and `raw` is dropped, so a node caching 10,000 pods keeps just the index in RAM.
+   */
+  raw?: Buffer;
+  /** Where the bytes are in the collection's persisted file generation `gen`. */
+  loc?: { gen: number; off: number; len: number };
+}
+
+/** Read access to a collection's persisted file (an open descriptor on the generation the hub wrote). */
+export interface PersistedItems {
+  gen: number;
+  readRange(off: number, len: number): Buffer;
+  /** Reads up to `len` bytes at file offset `off` into `buf`; returns how many were read. */
+  readInto(buf: Buffer, off: number, len: number): number;
+  /** The whole items region, for serving or rewriting many entries with one read. */
+  readAll(): { buf: Buffer; base: number };
+}
+
+export interface CollectionMeta {
+  group: string;
+  version: string;
+  resource: string;
+  /** Item kind and apiVersion as the server reported them (e.g. Pod, v1). */
+  kind: string;
+  apiVersion: string;
+  namespaced: boolean;
+}
+
+function rvNewer(a: string, b: string): boolean {
+  // resourceVersions are opaque; the hub only needs "latest seen", and etcd-backed servers use integers.
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return a.length !== b.length ? a.length > b.length : a > b;
+  return true;
+}
+
+export class Collection {
+  readonly items = new Map<string, CacheEntry>();
+  rv = '';
+  private sorted: string[] | undefined;
+  dirty = false;
+  /** Digest of the last LIST body per scope, to skip re-indexing an identical relist. */
+  readonly listDigests = new Map<string, string>();
+
+  /** Set by the disk cache once the collection has a file; entries with `loc` read their bytes through it. */
+  persisted: PersistedItems | undefined;
+
+  constructor(readonly meta: CollectionMeta) {}
+
+  /** The bytes of one entry, from memory or from the persisted file. */
+  bytesOf(e: CacheEntry): Buffer {
+    if (e.raw) return e.raw;
+    const p = this.persisted;
+    if (!p || !e.loc || e.loc.gen !== p.gen) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
+    return p.readRange(e.loc.off, e.loc.len);
+  }
+
+  /** An accessor for many entries: one read of the file when any of them lives only there. */
+  bytesReader(): (e: CacheEntry) => Buffer {
+    // The file read is tied to its generation: entries re-pointed to a newer file meanwhile trigger a new read.
+    let file: { buf: Buffer; base: number; gen: number } | undefined;
+    return (e) => {
+      if (e.raw) return e.raw;
+      const p = this.persisted;
+      if (!p || !e.loc || e.loc.gen !== p.gen) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
+      if (!file || file.gen !== p.gen) file = { ...p.readAll(), gen: p.gen };
+      return file.buf.subarray(e.loc.off - file.base, e.loc.off - file.base + e.loc.len);
+    };
+  }
+
+  private seeRv(rv: string | undefined): void {
+    if (rv && (this.rv === '' || rvNewer(rv, this.rv))) this.rv = rv;
+  }
+
+  entryOf(obj: Obj): CacheEntry {
+    const { kind: _k, apiVersion: _a, ...rest } = obj;
+    const md = obj.metadata ?? {};
+    return {
+      namespace: md.namespace ?? '',
+      name: md.name ?? '',
+      rv: md.resourceVersion ?? '',
+      labels: md.labels,
+      fields: selectableFields(this.meta.kind, obj, this.meta.namespaced),
+      raw: Buffer.from(JSON.stringify(rest)),
+    };
+  }
+
+  /** An entry from an item's raw JSON bytes (as the server sent them), parsed only to index it. */
+  entryFromBytes(raw: Buffer): CacheEntry {
+    const obj = JSON.parse(raw.toString('utf8')) as Obj;
+    const md = obj.metadata ?? {};
+    return {
+      namespace: md.namespace ?? '',
+      name: md.name ?? '',
+      rv: md.resourceVersion ?? '',
+      labels: md.labels,
+      fields: selectableFields(this.meta.kind, obj, this.meta.namespaced),
+      raw,
+    };
+  }
+
+  private keyOf(ns: string, name: string): string {
+    return ns ? `${ns}/${name}` : name;
+  }
+
+  upsert(obj: Obj): void {
+    this.upsertEntry(this.entryOf(obj));
+  }
+
+  upsertEntry(e: CacheEntry): void {
+    const k = this.keyOf(e.namespace, e.name);
+    if (!this.items.has(k)) this.sorted = undefined;
+    this.items.set(k, e);
+    this.seeRv(e.rv);
+    this.dirty = true;
+  }
+
+  remove(obj: Obj): void {
+    const md = obj.metadata ?? {};
+    if (this.items.delete(this.keyOf(md.namespace ?? '', md.name ?? ''))) this.sorted = undefined;
+    this.seeRv(md.resourceVersion);
+    this.dirty = true;
+  }
+
+  /** Records a watch BOOKMARK: no object changed, but the view is current up to `rv`. */
+  bookmark(rv: string | undefined): void {
+    this.seeRv(rv);
+  }
+
+  /**
+   * A LIST answer replaces exactly the scope it covered (namespace + selectors): entries in that scope that the
+   * server no longer returned are gone; entries outside it are untouched.
+   */
+  replaceScope(namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, items: Obj[], listRv: string | undefined): void {
+    this.replaceScopeEntries(namespace, labels, fields, items.map((it) => this.entryOf(it)), listRv);
+  }
+
+  replaceScopeEntries(namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, entries: CacheEntry[], listRv: string | undefined): void {
+    const fresh = new Map<string, CacheEntry>();
+    for (const e of entries) fresh.set(this.keyOf(e.namespace, e.name), e);
+    for (const [k, e] of this.items) {
+      if (fresh.has(k)) continue;
+      if (this.inScope(e, namespace, labels, fields)) {
+        this.items.delete(k);
+        this.sorted = undefined;
+      }
+    }
+    for (const [k, e] of fresh) {
+      if (!this.items.has(k)) this.sorted = undefined;
+      this.items.set(k, e);
+    }
+    if (listRv) this.rv = listRv;
+    this.dirty = true;
+  }
+
+  inScope(e: CacheEntry, namespace: string | undefined, labels: LabelSelector, fields: FieldSelector): boolean {
+    if (namespace !== undefined && e.namespace !== namespace) return false;
+    return matchLabels(labels, e.labels) && matchFields(fields, e.fields);
+  }
+
+  /** Entries in key order (etcd's order, which clients see from a real server), filtered. */
+  select(namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, afterKey = ''): { key: string; entry: CacheEntry }[] {
+    if (!this.sorted) this.sorted = [...this.items.keys()].sort();
+    const out: { key: string; entry: CacheEntry }[] = [];
+    for (const k of this.sorted) {
+      if (afterKey && k <= afterKey) continue;
+      const e = this.items.get(k)!;
+      if (this.inScope(e, namespace, labels, fields)) out.push({ key: k, entry: e });
+    }
+    return out;
+  }
+
+  get(namespace: string | undefined, name: string): CacheEntry | undefined {
+    return this.items.get(this.keyOf(namespace ?? '', name));
+  }
+}
+
+export function collectionId(component: string, group: string, version: string, resource: string): string {
+  return `${component}/${resource}.${version}.${group || 'core'}`;
+}
+
+/** Discovery documents (/api, /apis, /version ...) by path: the same for every component. */
+export interface DiscoveryEntry {
+  contentType: string;
+  body: string;
+}
+
+export class ObjectCache {
+  readonly collections = new Map<string, Collection>();
+  readonly discovery = new Map<string, DiscoveryEntry>();
+  discoveryDirty = false;
+
+  collection(component: string, meta: CollectionMeta, create = true): Collection | undefined {
+    const id = collectionId(component, meta.group, meta.version, meta.resource);
+    let c = this.collections.get(id);
+    if (!c && create) {
+      c = new Collection(meta);
+      this.collections.set(id, c);
+    }
+    return c;
+  }
+
+  find(component: string, group: string, version: string, resource: string): Collection | undefined {
+    return this.collections.get(collectionId(component, group, version, resource));
+  }
+
+  setDiscovery(path: string, entry: DiscoveryEntry): void {
+    const old = this.discovery.get(path);
+    if (old && old.body === entry.body && old.contentType === entry.contentType) return;
+    this.discovery.set(path, entry);
+    this.discoveryDirty = true;
+  }
+}

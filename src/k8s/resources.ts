@@ -1,0 +1,31 @@
+/** The built-in resources Coffer's fake server and edge hub know by name (discovery, kinds, scope). */
+export interface ResourceInfo {
+  group: string; // '' for core
+  version: string;
+  resource: string; // plural
+  singular: string;
+  kind: string;
+  namespaced: boolean;
+  shortNames?: string[];
+  subresources?: string[];
+}
+
+const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
+export const RESOURCE_VERBS = ALL_VERBS;
+
+export const KNOWN_RESOURCES: ResourceInfo[] = [
+  { group: '', version: 'v1', resource: 'pods', singular: 'pod', kind: 'Pod', namespaced: true, shortNames: ['po'], subresources: ['status'] },
+  { group: '', version: 'v1', resource: 'nodes', singular: 'node', kind: 'Node', namespaced: false, shortNames: ['no'], subresources: ['status'] },
+  { group: '', version: 'v1', resource: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, shortNames: ['ns'], subresources: ['status'] },
+  { group: '', version: 'v1', resource: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] },
+  { group: '', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true, shortNames: ['ev'] },
+  { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', singular: 'lease', kind: 'Lease', namespaced: true },
+];
+
+export function apiVersionOf(r: { group: string; version: string }): string {
+  return r.group === '' ? r.version : `${r.group}/${r.version}`;
+}
+
+export function findResource(group: string, version: string, resource: string): ResourceInfo | undefined {
+  return KNOWN_RESOURCES.find((r) => r.group === group && r.version === version && r.resource === resource);
+}
