@@ -3,35 +3,18 @@
  * generated SGX v3/v4 and TDX v4/v5 quotes and, when ../shared/vectors is present, the real dcap-qvl quotes.
  * Fails (exit 1) if any mutated quote verifies or any exception escapes verifyEvidence as INTERNAL.
  */
-import { join } from 'node:path';
 import { verifyEvidence, createVerifierRegistry } from '../src/index.js';
-import { openDcapCollateral } from '../src/tee/dcap/collateral.js';
 import { createDcapWorld } from '../test/support/dcap-world.js';
-import { haveVectors, readVector, vectorsDir } from '../test/support/vectors.js';
-import { equivalent, lengthFields, mutate, rng } from '../test/support/quote-fuzz.js';
+import { haveVectors } from '../test/support/vectors.js';
+import { dcapFuzzCases, equivalent, lengthFields, mutate, rng } from '../test/support/quote-fuzz.js';
 
 const N = Number(process.env.FUZZ_N ?? 100_000);
 const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 
 const w = await createDcapWorld();
 const registry = createVerifierRegistry();
-const cases: { name: string; q: Uint8Array; opts: Record<string, unknown> }[] = [];
-for (const [tee, version, td15] of [['sgx', 3], ['sgx', 4], ['tdx', 4], ['tdx', 5], ['tdx', 5, true]] as const) {
-  cases.push({
-    name: `generated ${tee} v${version}${td15 ? ' TD1.5' : ''}`,
-    q: await w.quote({ tee, version, td15 }),
-    opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: await w.collateral(tee) } },
-  });
-}
-if (haveVectors) {
-  const at = new Date('2025-07-01T00:00:00Z');
-  for (const [q, c] of [
-    ['sgx/dcap-qvl_sgx_quote.bin', 'collateral/dcap-qvl_sgx_quote_collateral.json'],
-    ['tdx/dcap-qvl_tdx_quote_v4.bin', 'collateral/dcap-qvl_tdx_quote_collateral.json'],
-  ]) {
-    cases.push({ name: q, q: readVector(q), opts: { at, dcap: { provider: await openDcapCollateral(join(vectorsDir, c)) } } });
-  }
-} else {
+const cases = await dcapFuzzCases(w);
+if (!haveVectors) {
   console.log('fuzz: ../shared/vectors absent, generated quotes only');
 }
 

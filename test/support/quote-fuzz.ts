@@ -2,7 +2,11 @@
  * Quote mutator shared by the fuzz test and `npm run fuzz`: truncations, bit flips, byte overwrites, insertions,
  * deletions and edits of every length field (located by parsing the original). Deterministic for a given seed.
  */
+import { join } from 'node:path';
 import { parseQuote } from '../../src/tee/dcap/quote.js';
+import { openDcapCollateral } from '../../src/tee/dcap/collateral.js';
+import type { DcapWorld } from './dcap-world.js';
+import { haveVectors, readVector, vectorsDir } from './vectors.js';
 
 export function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -78,4 +82,35 @@ export function equivalent(orig: Uint8Array, m: Uint8Array): boolean {
   if (m.length < end) return false;
   if (Buffer.compare(Buffer.from(orig.subarray(0, end)), Buffer.from(m.subarray(0, end))) !== 0) return false;
   return m.subarray(end).every((x) => x === 0);
+}
+
+export interface FuzzCase {
+  name: string;
+  q: Uint8Array;
+  opts: Record<string, unknown>;
+}
+
+/**
+ * The seed quotes both fuzzers mutate: generated SGX v3/v4 and TDX v4/v5 (TD 1.0 and 1.5) from the test PKI and,
+ * when ../shared/vectors is present, the real dcap-qvl quotes with their collateral.
+ */
+export async function dcapFuzzCases(w: DcapWorld): Promise<FuzzCase[]> {
+  const cases: FuzzCase[] = [];
+  for (const [tee, version, td15] of [['sgx', 3], ['sgx', 4], ['tdx', 4], ['tdx', 5], ['tdx', 5, true]] as const) {
+    cases.push({
+      name: `generated ${tee} v${version}${td15 ? ' TD1.5' : ''}`,
+      q: await w.quote({ tee, version, td15 }),
+      opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: await w.collateral(tee) } },
+    });
+  }
+  if (haveVectors) {
+    const at = new Date('2025-07-01T00:00:00Z');
+    for (const [q, c] of [
+      ['sgx/dcap-qvl_sgx_quote.bin', 'collateral/dcap-qvl_sgx_quote_collateral.json'],
+      ['tdx/dcap-qvl_tdx_quote_v4.bin', 'collateral/dcap-qvl_tdx_quote_collateral.json'],
+    ]) {
+      cases.push({ name: q, q: readVector(q), opts: { at, dcap: { provider: await openDcapCollateral(join(vectorsDir, c)) } } });
+    }
+  }
+  return cases;
 }

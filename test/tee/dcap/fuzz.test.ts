@@ -1,33 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { verifyEvidence, createVerifierRegistry } from '../../../src/index.js';
-import { openDcapCollateral } from '../../../src/tee/dcap/collateral.js';
 import { world } from '../../support/dcap-helpers.js';
-import { haveVectors, readVector, vectorsDir } from '../../support/vectors.js';
-import { equivalent, lengthFields, mutate, rng } from '../../support/quote-fuzz.js';
+import { dcapFuzzCases, equivalent, lengthFields, mutate, rng } from '../../support/quote-fuzz.js';
 
 const PER_QUOTE = 600;
 
 test('fuzz: mutated quotes never throw out of verifyEvidence and never verify', async () => {
   const w = await world();
   const registry = createVerifierRegistry();
-  const cases: { q: Uint8Array; opts: Record<string, unknown> }[] = [];
-  for (const [tee, version, td15] of [['sgx', 3], ['sgx', 4], ['tdx', 4], ['tdx', 5, true]] as const) {
-    cases.push({
-      q: await w.quote({ tee, version, td15 }),
-      opts: { at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: await w.collateral(tee) } },
-    });
-  }
-  if (haveVectors) {
-    const at = new Date('2025-07-01T00:00:00Z');
-    for (const [q, c] of [
-      ['sgx/dcap-qvl_sgx_quote.bin', 'collateral/dcap-qvl_sgx_quote_collateral.json'],
-      ['tdx/dcap-qvl_tdx_quote_v4.bin', 'collateral/dcap-qvl_tdx_quote_collateral.json'],
-    ]) {
-      cases.push({ q: readVector(q), opts: { at, dcap: { provider: await openDcapCollateral(join(vectorsDir, c)) } } });
-    }
-  }
+  const cases = await dcapFuzzCases(w);
   let n = 0;
   const codes = new Map<string, number>();
   for (const [i, c] of cases.entries()) {
