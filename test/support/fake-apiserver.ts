@@ -65,6 +65,11 @@ export interface FakeApiServer {
   /** Creates or replaces an object directly (no validation), as an etcd write would. */
   put(resource: string, obj: Obj, group?: string): Obj;
   remove(resource: string, namespace: string | undefined, name: string, group?: string): void;
+  /**
+   * Test hook run before each request is handled (method, path with query); it may write to the store first, e.g.
+   * to play a concurrent writer so that the request's resourceVersion precondition fails with 409.
+   */
+  beforeRequest?: (method: string, url: string) => void;
   close(): Promise<void>;
 }
 
@@ -235,7 +240,7 @@ export function prepareWrite(info: ResourceInfo, existing: Obj | undefined, next
   return out;
 }
 
-export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServerOptions) {
+export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServerOptions, hook?: () => ((method: string, url: string) => void) | undefined) {
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
 
   const sendJson = (res: http.ServerResponse, code: number, body: unknown | string, contentType = 'application/json') => {
@@ -350,7 +355,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       sendJson(res, 200, tableOf(info, out, meta, include), 'application/json;as=Table;v=v1;g=meta.k8s.io');
       return;
     }
-    const body = `{"kind":"${info.kind}List","apiVersion":"${apiVersionOf(info)}","metadata":${JSON.stringify(meta)},"items":[${out.map(listItemJson).join(',')}]}`;
+    const body = `{"kind":"${info.kind}List","apiVersion":"${apiVersionOf(info)}","metadata":${JSON.stringify(meta)},"items":[${out.map((o) => (info.custom ? JSON.stringify(o) : listItemJson(o))).join(',')}]}`;
     sendJson(res, 200, body);
     void req;
   }
@@ -377,7 +382,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       res.write(`{"type":"${type}","object":${JSON.stringify(o)}}\n`);
     };
     const match = selectorMatcher(info, lq);
-    const watcher = { resId: resId(info), namespace: ap.namespace, matches: match, send: (t: EventType, o: Obj) => write(t, o) };
+    const watcher = { resId: resId(info), namespace: ap.namespace, matches: match, send: (t: EventType, o: Obj) => write(t, o), close: () => end() };
     const end = () => {
       if (closed) return;
       closed = true;
@@ -471,7 +476,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       let obj: Obj = { ...body, metadata: newObjectMeta({ ...meta, name }, info.namespaced ? ap.namespace : undefined) };
       obj = prepareWrite(info, undefined, obj, name);
       // A status subresource makes the main resource ignore status on create too (the CR strategy resets it).
-      if ((info.subresources ?? []).includes('status') && info.group === 'coffer.dev') delete obj.status;
+      if ((info.subresources ?? []).includes('status') && info.custom) delete obj.status;
       if (info.kind === 'Namespace') obj.status = { phase: 'Active', ...(obj.status ?? {}) };
       if (dryRun) return sendJson(res, 201, { ...obj, apiVersion: apiVersionOf(info), kind: info.kind });
       return sendJson(res, 201, store.write(info, k, obj));
@@ -563,6 +568,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
         const sock = req.socket as TLSSocket;
         if (!sock.authorized) throw fail('Unauthorized', 'Unauthorized');
       }
+      hook?.()?.(req.method ?? 'GET', req.url ?? '/');
       const url = new URL(req.url ?? '/', 'http://fake');
       if (req.method === 'POST' && url.pathname === '/_fake/compact') {
         store.compact();
@@ -589,7 +595,8 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   for (const ns of [...SYSTEM_NAMESPACES, ...(opts.namespaces ?? [])]) {
     store.write(nsInfo, ns, { metadata: newObjectMeta({ name: ns }, undefined), spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
   }
-  const handler = createFakeApiServerHandler(store, opts);
+  let api: FakeApiServer | undefined;
+  const handler = createFakeApiServerHandler(store, opts, () => api?.beforeRequest);
   const server = opts.tls
     ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, ...(opts.tls.clientCa ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, (q, s) => void handler(q, s))
     : http.createServer((q, s) => void handler(q, s));
@@ -609,7 +616,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     if (!i) throw new Error(`unknown resource ${resource}`);
     return i;
   };
-  return {
+  api = {
     url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     store,
@@ -631,5 +638,6 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
         for (const s of sockets) s.destroy();
       }),
   };
+  return api;
 }
 

@@ -10,7 +10,7 @@
  */
 import { builtinRuntimeProfiles } from '../crds/builtin-profiles.js';
 import { checkRuntimeProfile } from '../crds/load.js';
-import type { RuntimeProfile, Toleration } from '../crds/types.js';
+import { COFFER_API_VERSION, type RuntimeProfile, type Toleration } from '../crds/types.js';
 import { quantityMapsEqual } from '../quantity.js';
 
 type Obj = Record<string, any>;
@@ -35,7 +35,8 @@ export function effectiveProfiles(objects: readonly unknown[], builtins: boolean
   const map = new Map<string, RuntimeProfile>(builtins ? builtinRuntimeProfiles().map((p) => [p.metadata.name, p]) : []);
   for (const o of objects) {
     try {
-      const p = checkRuntimeProfile(o);
+      // Watch events and custom-resource lists carry TypeMeta; fill it in for objects from elsewhere.
+      const p = checkRuntimeProfile({ apiVersion: COFFER_API_VERSION, kind: 'RuntimeProfile', ...(o as Obj) });
       map.set(p.metadata.name, p);
     } catch (e) {
       onInvalid(String((o as Obj)?.metadata?.name ?? '?'), e as Error);
