@@ -49,8 +49,8 @@ export const NAMES = {
 } as const;
 
 
-/** The namespace label the controller sets on namespaces governed by a confidential-vm or enclave policy. */
-export const ISOLATION_NS_LABEL = 'coffer.dev/isolation';
+import { ISOLATION_NS_LABEL } from '../crds/types.js';
+export { ISOLATION_NS_LABEL };
 const CONFIDENTIAL_LEVELS = ['confidential-vm', 'enclave'];
 
 function labels(component: string): Record<string, string> {
