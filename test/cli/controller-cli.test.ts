@@ -120,7 +120,7 @@ test('coffer controller + coffer webhook end to end against the fake API server'
     webhook = spawn(process.execPath, [BIN, 'webhook', '--from-cluster', '--kubeconfig', kubeconfig, '--cert', join(dir, 'tls.crt'), '--key', join(dir, 'tls.key'), '--host', '127.0.0.1', '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let wlog = '';
     webhook.stderr!.on('data', (c) => (wlog += c));
-    const port = Number((await waitFor('webhook port', () => /"port":(\d+)/.exec(wlog), 20_000))[1]);
+    const port = Number((await waitFor('webhook port', () => /"port":(\d+)/.exec(wlog), 20_000))![1]);
     const entry = vwc().webhooks.find((w: any) => w.name === 'confidential.pods.coffer.dev');
     const ca = Buffer.from(entry.clientConfig.caBundle, 'base64');
     const host = `${entry.clientConfig.service.name}.${entry.clientConfig.service.namespace}.svc`;
