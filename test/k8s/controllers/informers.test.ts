@@ -22,7 +22,7 @@ test('bookmarks keep a quiet informer resumable across compaction; the watch ask
     assert.ok(inf.synced());
     assert.equal(inf.get('a')?.handler, 'a');
     const watch = await waitFor('watch', () => reqs.find((r) => r.includes('watch=true')));
-    assert.match(watch, /allowWatchBookmarks=true/);
+    assert.match(watch!, /allowWatchBookmarks=true/);
     // Other kinds move the global resourceVersion; the quiet collection learns it only from BOOKMARKs.
     for (let i = 0; i < 5; i++) fake.put('configmaps', { metadata: { name: `c${i}`, namespace: 'default' }, data: {} });
     const rv = fake.store.rv;
