@@ -130,3 +130,12 @@ test('a policy selecting on the isolation label itself does not make the label f
   assert.equal(writes(), n);
   assert.equal(label('loop'), 'enclave');
 });
+
+test('410 after a watch outage: the pod relist corrects the count', async () => {
+  const before = pol('sandboxed').status.matchedPods;
+  fake.store.dropWatchers();
+  fake.remove('pods', 'plain', 'web-0');
+  fake.put('configmaps', { metadata: { name: 'bump', namespace: 'default' }, data: {} });
+  fake.store.compact();
+  await waitFor('count corrected', () => pol('sandboxed').status.matchedPods === before - 1 && pol('sandboxed').status.matchedPodNames.length === 0);
+});

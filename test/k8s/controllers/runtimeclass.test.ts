@@ -8,7 +8,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { startFakeApiServer, type FakeApiServer } from '../../support/fake-apiserver.js';
 import { waitFor } from '../../support/wait.js';
 import { runtimeClassController } from '../../../src/k8s/controllers/runtimeclass.js';
-import { desiredRuntimeClass, reconcileRuntimeClass, MANAGED_BY_LABEL } from '../../../src/k8s/controllers/runtimeclass-reconcile.js';
+import { desiredRuntimeClass, effectiveProfiles, reconcileRuntimeClass, MANAGED_BY_LABEL } from '../../../src/k8s/controllers/runtimeclass-reconcile.js';
 import type { RunningController } from '../../../src/k8s/controllers/types.js';
 import { builtinRuntimeProfiles } from '../../../src/k8s/crds/builtin-profiles.js';
 
@@ -53,6 +53,8 @@ test('reconcile: pure decisions', () => {
   assert.deepEqual(reconcileRuntimeClass('kata-qemu-tdx', p, stored), []);
   assert.deepEqual(reconcileRuntimeClass('x', undefined, { metadata: { name: 'x' }, handler: 'h' }), [], 'not ours, no profile: untouched');
   assert.equal(reconcileRuntimeClass('x', p, { metadata: { name: 'x' }, handler: 'h' })[0].kind, 'notOwned');
+  assert.equal(effectiveProfiles([], false).size, 0, '--builtin-profiles=false');
+  assert.deepEqual(reconcileRuntimeClass('kata-qemu-tdx', undefined, stored).map((a) => a.kind), ['delete'], 'owned, profile gone');
   const acts = reconcileRuntimeClass('kata-qemu-tdx', p, { ...stored, handler: 'other' });
   assert.deepEqual(acts.map((a) => a.kind), ['delete', 'create'], 'handler is immutable');
 });

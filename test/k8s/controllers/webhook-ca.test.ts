@@ -125,7 +125,7 @@ test('a tampered caBundle is restored, also when the first write loses a race (4
   }
 });
 
-test('rotation before expiry keeps the previous CA trusted; a deleted Secret is reissued', async () => {
+test('rotation before expiry keeps the previous CA trusted; a Secret deleted during a watch outage is reissued after the 410 relist', async () => {
   const before = secretFiles(secret());
   clock += 21 * DAY; // past two thirds of the 30-day lifetime
   const s = secret()!;
@@ -142,6 +142,17 @@ test('rotation before expiry keeps the previous CA trusted; a deleted Secret is 
   fake.put('secrets', { ...s2, metadata: { ...s2.metadata, annotations: { poke: '2' } } });
   await waitFor('pruned', () => parseBundle(secretFiles(secret()).ca!)!.length === 1 && bundles('mutatingwebhookconfigurations')[0] === Buffer.from(secretFiles(secret()).ca!).toString('base64'));
   assert.equal(secretFiles(secret()).cert, after.cert, 'pruning does not reissue');
-  fake.remove('secrets', NS, 'coffer-webhook-tls');
-  await waitFor('reissued', () => secret() && secretFiles(secret()).cert !== after.cert);
+  // Deleted while the watches were down and the history compacted: re-watch gets 410, the relist finds it gone.
+  const lists: string[] = [];
+  fake.beforeRequest = (m, u) => m === 'GET' && u.startsWith(`/api/v1/namespaces/${NS}/secrets?`) && !u.includes('watch=') && lists.push(u);
+  try {
+    fake.store.dropWatchers();
+    fake.remove('secrets', NS, 'coffer-webhook-tls');
+    fake.put('configmaps', { metadata: { name: 'bump', namespace: NS }, data: {} });
+    fake.store.compact();
+    await waitFor('reissued', () => secret() && secretFiles(secret()).cert !== after.cert);
+    assert.ok(lists.length >= 1 && lists.every((u) => u.includes('fieldSelector=metadata.name%3Dcoffer-webhook-tls')), lists.join(' '));
+  } finally {
+    fake.beforeRequest = undefined;
+  }
 });
