@@ -75,7 +75,7 @@ test('custom resources: generation on spec changes only, status subresource, Typ
   const { stdout } = await run('kubectl', ['--server', s.url, 'get', 'ipol', '-o', 'wide']);
   const [head, row] = stdout.trim().split('\n');
   assert.deepEqual(head.split(/\s+/), ['NAME', 'ISOLATION', 'ENFORCE', 'RUNTIMECLASS', 'SIZING', 'AUTONOMY', 'NAMESPACES', 'PODS', 'AGE']);
-  assert.match(row, /^p\s+enclave\s+deny\s+3\s+\d+s$/, "absent fields are null cells, printed blank");
+  assert.match(row, /^p\s+enclave\s+deny\s+none\s+false\s+3\s+\d+s$/, "absent fields (runtimeClassName, matchedNamespaces) are null cells, printed blank; sizing/autonomy defaulted");
 });
 
 test('webhook configurations keep a generation', async () => {
@@ -84,4 +84,13 @@ test('webhook configurations keep a generation', async () => {
   assert.equal(c.body.metadata.generation, 1);
   const u = await req('PUT', `${base}/w`, { ...c.body, webhooks: [{ name: 'a.example.com', clientConfig: { url: 'https://x' }, admissionReviewVersions: ['v1'], sideEffects: 'None' }] });
   assert.equal(u.body.metadata.generation, 2);
+});
+
+test('custom resources: unknown fields pruned, schema defaults applied (status too)', async () => {
+  const base = '/apis/coffer.dev/v1alpha1/isolationpolicies';
+  const c = await req('POST', base, { apiVersion: 'coffer.dev/v1alpha1', kind: 'IsolationPolicy', metadata: { name: 'd' }, spec: { namespaceSelector: {}, isolation: 'sandbox', bogus: 1 } });
+  assert.equal(c.status, 201);
+  assert.deepEqual(c.body.spec, { namespaceSelector: {}, isolation: 'sandbox', enforce: 'mutate', sizing: 'none', autonomy: false });
+  const st = await req('PATCH', `${base}/d/status`, { status: { matchedPods: 2, matchedPodNames: ['a/b'], made: 'up', conditions: [{ type: 'X', extra: 1 }] } }, 'application/merge-patch+json');
+  assert.deepEqual(st.body.status, { matchedPods: 2, matchedPodNames: ['a/b'], conditions: [{ type: 'X', extra: 1 }] });
 });

@@ -194,6 +194,30 @@ function tableOf(info: ResourceInfo, items: Obj[], meta: Obj, include: IncludeOb
   return toTable(info.kind, items, meta, include, Date.now(), CRD_PRINTERS[info.kind]);
 }
 
+/** The CRDs' structural schemas by kind: the apiextensions server prunes unknown fields and applies defaults. */
+const CRD_SCHEMAS: Record<string, Obj> = Object.fromEntries(cofferCrds().map((c: Obj) => [c.spec.names.kind, c.spec.versions[0].schema.openAPIV3Schema]));
+
+/**
+ * Structural pruning and defaulting (apiextensions-apiserver pkg/apiserver/schema/pruning and defaulting): fields
+ * a schema does not name are dropped unless x-kubernetes-preserve-unknown-fields; additionalProperties schemas
+ * apply to every key; missing properties with a `default` get it. At the root apiVersion/kind/metadata stay.
+ */
+export function pruneAndDefault(v: unknown, s: Obj | undefined, root = false): unknown {
+  if (!s || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return s.items ? v.map((x) => pruneAndDefault(x, s.items)) : v;
+  const out: Obj = {};
+  for (const [k, val] of Object.entries(v as Obj)) {
+    if (root && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) out[k] = val;
+    else if (s.properties && Object.hasOwn(s.properties, k)) out[k] = pruneAndDefault(val, s.properties[k]);
+    else if (s.additionalProperties && typeof s.additionalProperties === 'object') out[k] = pruneAndDefault(val, s.additionalProperties);
+    else if (s['x-kubernetes-preserve-unknown-fields'] === true) out[k] = val;
+  }
+  for (const [k, ps] of Object.entries((s.properties ?? {}) as Record<string, Obj>)) {
+    if (out[k] === undefined && ps.default !== undefined) out[k] = structuredClone(ps.default);
+  }
+  return out;
+}
+
 const invalid = (info: ResourceInfo, name: string, field: string, reason: string, detail: string) =>
   fail('Invalid', `${info.kind}${info.group ? '.' + info.group : ''} "${name}" is invalid: ${field}: ${detail}`, {
     name,
@@ -211,7 +235,9 @@ const withoutMetaStatus = (o: Obj | undefined) => JSON.stringify({ ...(o ?? {}),
  * RuntimeClass handler checks (pkg/apis/node/validation: a DNS label, immutable).
  */
 export function prepareWrite(info: ResourceInfo, existing: Obj | undefined, next: Obj, name: string): Obj {
-  const out: Obj = { ...next, metadata: { ...next.metadata } };
+  const schema = info.custom ? CRD_SCHEMAS[info.kind] : undefined;
+  const out: Obj = schema ? (pruneAndDefault(next, schema, true) as Obj) : { ...next };
+  out.metadata = { ...next.metadata };
   if (info.generation) {
     const prev = Number(existing?.metadata?.generation ?? 0);
     out.metadata.generation = existing === undefined ? 1 : withoutMetaStatus(existing) === withoutMetaStatus(out) ? prev : prev + 1;
