@@ -8,6 +8,10 @@ export interface ResourceInfo {
   namespaced: boolean;
   shortNames?: string[];
   subresources?: string[];
+  /** metadata.generation is kept (1 on create, +1 when anything but metadata and status changes). */
+  generation?: boolean;
+  /** A custom resource (served by apiextensions): list items keep apiVersion and kind, unlike built-in kinds. */
+  custom?: boolean;
 }
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -20,6 +24,13 @@ export const KNOWN_RESOURCES: ResourceInfo[] = [
   { group: '', version: 'v1', resource: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] },
   { group: '', version: 'v1', resource: 'events', singular: 'event', kind: 'Event', namespaced: true, shortNames: ['ev'] },
   { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', singular: 'lease', kind: 'Lease', namespaced: true },
+  { group: '', version: 'v1', resource: 'secrets', singular: 'secret', kind: 'Secret', namespaced: true },
+  { group: 'node.k8s.io', version: 'v1', resource: 'runtimeclasses', singular: 'runtimeclass', kind: 'RuntimeClass', namespaced: false },
+  { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations', singular: 'mutatingwebhookconfiguration', kind: 'MutatingWebhookConfiguration', namespaced: false, generation: true },
+  { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', singular: 'validatingwebhookconfiguration', kind: 'ValidatingWebhookConfiguration', namespaced: false, generation: true },
+  // Coffer's CRDs (src/k8s/crds/schemas.ts): custom resources, IsolationPolicy with the status subresource.
+  { group: 'coffer.dev', version: 'v1alpha1', resource: 'isolationpolicies', singular: 'isolationpolicy', kind: 'IsolationPolicy', namespaced: false, shortNames: ['isopol', 'ipol'], subresources: ['status'], generation: true, custom: true },
+  { group: 'coffer.dev', version: 'v1alpha1', resource: 'runtimeprofiles', singular: 'runtimeprofile', kind: 'RuntimeProfile', namespaced: false, shortNames: ['rtp'], generation: true, custom: true },
 ];
 
 export function apiVersionOf(r: { group: string; version: string }): string {

@@ -121,7 +121,7 @@ function nodeCells(n: Obj, now: number): unknown[] {
   ];
 }
 
-interface Printer {
+export interface Printer {
   columns: TableColumn[];
   cells(o: Obj, now: number): unknown[];
 }
@@ -168,7 +168,51 @@ const PRINTERS: Record<string, Printer> = {
     columns: [NAME, col('Holder', 'The holder of the lease'), AGE],
     cells: (o, now) => [o.metadata?.name ?? '', o.spec?.holderIdentity ?? '', age(o, now)],
   },
+  Secret: {
+    columns: [NAME, col('Type', 'The type of the secret'), col('Data', 'The number of entries in the secret', 0, 'integer'), AGE],
+    cells: (o, now) => [o.metadata?.name ?? '', o.type ?? '', Object.keys(o.data ?? {}).length, age(o, now)],
+  },
+  RuntimeClass: {
+    columns: [NAME, col('Handler', 'Handler specifies the underlying runtime and configuration that the CRI implementation will use to handle pods of this class.'), AGE],
+    cells: (o, now) => [o.metadata?.name ?? '', o.handler ?? '', age(o, now)],
+  },
+  MutatingWebhookConfiguration: {
+    columns: [NAME, col('Webhooks', 'Webhooks indicates the number of webhooks in the configuration', 0, 'integer'), AGE],
+    cells: (o, now) => [o.metadata?.name ?? '', (o.webhooks ?? []).length, age(o, now)],
+  },
+  ValidatingWebhookConfiguration: {
+    columns: [NAME, col('Webhooks', 'Webhooks indicates the number of webhooks in the configuration', 0, 'integer'), AGE],
+    cells: (o, now) => [o.metadata?.name ?? '', (o.webhooks ?? []).length, age(o, now)],
+  },
 };
+
+/** A CRD's additionalPrinterColumns (simple `.a.b` JSONPaths), as the apiextensions table convertor renders them. */
+export interface CrdColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  description?: string;
+  priority?: number;
+  format?: string;
+}
+export function crdPrinter(columns: CrdColumn[]): Printer {
+  const read = (o: Obj, path: string): unknown => path.split('.').filter(Boolean).reduce<any>((cur, k) => (cur === null || typeof cur !== 'object' ? undefined : cur[k]), o);
+  return {
+    columns: [NAME, ...columns.map((c) => col(c.name, c.description ?? '', c.priority ?? 0, c.type, c.format ?? ''))],
+    cells: (o, now) => [
+      o.metadata?.name ?? '',
+      ...columns.map((c) => {
+        const v = read(o, c.jsonPath);
+        if (v === undefined || v === null) return null;
+        if (c.type === 'date' && typeof v === 'string') {
+          const t = Date.parse(v);
+          return Number.isNaN(t) ? v : humanDuration(now - t);
+        }
+        return typeof v === 'object' ? JSON.stringify(v) : v;
+      }),
+    ],
+  };
+}
 
 const DEFAULT_PRINTER: Printer = {
   columns: [NAME, col('Created At', 'CreationTimestamp is a timestamp representing the server time when this object was created.', 0, 'date')],
@@ -181,8 +225,8 @@ function rowObject(o: Obj, include: IncludeObject): Obj | undefined {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata ?? {} };
 }
 
-export function toTable(kind: string, items: Obj[], meta: Table['metadata'], include: IncludeObject = 'Metadata', now = Date.now()): Table {
-  const p = PRINTERS[kind] ?? DEFAULT_PRINTER;
+export function toTable(kind: string, items: Obj[], meta: Table['metadata'], include: IncludeObject = 'Metadata', now = Date.now(), printer?: Printer): Table {
+  const p = printer ?? PRINTERS[kind] ?? DEFAULT_PRINTER;
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',

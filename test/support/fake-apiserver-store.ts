@@ -23,6 +23,8 @@ export interface Watcher {
   namespace?: string;
   matches(obj: Obj): boolean;
   send(type: EventType, obj: Obj): void;
+  /** Ends the watch stream (the client sees a clean end of the response, as on a server-side timeout). */
+  close?(): void;
 }
 
 export function resId(r: { group: string; resource: string }): string {
@@ -153,6 +155,11 @@ export class FakeStore {
       else snap.delete(ev.key);
     }
     return snap;
+  }
+
+  /** Ends every open watch, as a restarting apiserver or watch timeouts would; clients re-watch from their resourceVersion. */
+  dropWatchers(): void {
+    for (const w of [...this.watchers]) w.close?.();
   }
 
   watcherCount(): number {

@@ -16,7 +16,12 @@
  * As a child process (SIGSTOP/SIGKILL-able): `spawnFakeApiServer({ pods, nodes, tlsDir })` from
  * fake-apiserver-process.ts; `POST /_fake/compact` compacts its history over HTTP; TLS material from
  * tls-certs.ts `makeTestPki(dir)` (client certificates required when `tls.clientCa` is set).
- * Kinds served: see KNOWN_RESOURCES in src/k8s/resources.ts (add a line there to serve another built-in kind).
+ * Kinds served: see KNOWN_RESOURCES in src/k8s/resources.ts (add a line there to serve another built-in kind):
+ * core pods/nodes/namespaces/configmaps/events/secrets, leases, RuntimeClasses, Mutating/ValidatingWebhookConfigurations
+ * and Coffer's custom resources (IsolationPolicy with the status subresource, RuntimeProfile; Tables from the CRDs'
+ * printer columns). Strategies kept: metadata.generation, Secret stringData/type, RuntimeClass handler immutability.
+ * No CRD schema validation (the CRD loader in src/k8s/crds/load.ts is tested separately).
+ * `put(resource, obj, group)` takes the group for non-core kinds, e.g. put('runtimeclasses', rc, 'node.k8s.io').
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -35,7 +40,8 @@ import {
   SelectorError,
   validateFieldSelector,
 } from '../../src/k8s/selectors.js';
-import { acceptsJson, toTable, wantsTable, type IncludeObject } from '../../src/k8s/table.js';
+import { acceptsJson, crdPrinter, toTable, wantsTable, type IncludeObject, type Printer } from '../../src/k8s/table.js';
+import { cofferCrds } from '../../src/k8s/crds/schemas.js';
 import { applyPatch, PatchError, patchTypeOf } from '../../src/k8s/patch.js';
 import { FakeStore, listItemJson, newObjectMeta, objKey, resId, type EventType, type Obj } from './fake-apiserver-store.js';
 
@@ -59,6 +65,11 @@ export interface FakeApiServer {
   /** Creates or replaces an object directly (no validation), as an etcd write would. */
   put(resource: string, obj: Obj, group?: string): Obj;
   remove(resource: string, namespace: string | undefined, name: string, group?: string): void;
+  /**
+   * Test hook run before each request is handled (method, path with query); it may write to the store first, e.g.
+   * to play a concurrent writer so that the request's resourceVersion precondition fails with 409.
+   */
+  beforeRequest?: (method: string, url: string) => void;
   close(): Promise<void>;
 }
 
@@ -175,7 +186,87 @@ function validatePodUpdate(name: string, oldPod: Obj, newPod: Obj): void {
   }
 }
 
-export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServerOptions) {
+/** Table printers of the custom resources, from the CRDs' additionalPrinterColumns (as the apiextensions server does). */
+const CRD_PRINTERS: Record<string, Printer> = Object.fromEntries(
+  cofferCrds().map((c: Obj) => [c.spec.names.kind, crdPrinter(c.spec.versions[0].additionalPrinterColumns.map((col: Obj) => ({ ...col })))]),
+);
+function tableOf(info: ResourceInfo, items: Obj[], meta: Obj, include: IncludeObject) {
+  return toTable(info.kind, items, meta, include, Date.now(), CRD_PRINTERS[info.kind]);
+}
+
+/** The CRDs' structural schemas by kind: the apiextensions server prunes unknown fields and applies defaults. */
+const CRD_SCHEMAS: Record<string, Obj> = Object.fromEntries(cofferCrds().map((c: Obj) => [c.spec.names.kind, c.spec.versions[0].schema.openAPIV3Schema]));
+
+/**
+ * Structural pruning and defaulting (apiextensions-apiserver pkg/apiserver/schema/pruning and defaulting): fields
+ * a schema does not name are dropped unless x-kubernetes-preserve-unknown-fields; additionalProperties schemas
+ * apply to every key; missing properties with a `default` get it. At the root apiVersion/kind/metadata stay.
+ */
+export function pruneAndDefault(v: unknown, s: Obj | undefined, root = false): unknown {
+  if (!s || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return s.items ? v.map((x) => pruneAndDefault(x, s.items)) : v;
+  const out: Obj = {};
+  for (const [k, val] of Object.entries(v as Obj)) {
+    if (root && (k === 'apiVersion' || k === 'kind' || k === 'metadata')) out[k] = val;
+    else if (s.properties && Object.hasOwn(s.properties, k)) out[k] = pruneAndDefault(val, s.properties[k]);
+    else if (s.additionalProperties && typeof s.additionalProperties === 'object') out[k] = pruneAndDefault(val, s.additionalProperties);
+    else if (s['x-kubernetes-preserve-unknown-fields'] === true) out[k] = val;
+  }
+  for (const [k, ps] of Object.entries((s.properties ?? {}) as Record<string, Obj>)) {
+    if (out[k] === undefined && ps.default !== undefined) out[k] = structuredClone(ps.default);
+  }
+  return out;
+}
+
+const invalid = (info: ResourceInfo, name: string, field: string, reason: string, detail: string) =>
+  fail('Invalid', `${info.kind}${info.group ? '.' + info.group : ''} "${name}" is invalid: ${field}: ${detail}`, {
+    name,
+    group: info.group,
+    kind: info.kind,
+    causes: [{ reason, message: detail, field }],
+  });
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const withoutMetaStatus = (o: Obj | undefined) => JSON.stringify({ ...(o ?? {}), apiVersion: undefined, kind: undefined, metadata: undefined, status: undefined });
+
+/**
+ * What the kinds' registry strategies do on create (existing undefined) and update: metadata.generation,
+ * Secret stringData/type/data checks (pkg/apis/core/validation ValidateSecret, ValidateSecretUpdate),
+ * RuntimeClass handler checks (pkg/apis/node/validation: a DNS label, immutable).
+ */
+export function prepareWrite(info: ResourceInfo, existing: Obj | undefined, next: Obj, name: string): Obj {
+  const schema = info.custom ? CRD_SCHEMAS[info.kind] : undefined;
+  const out: Obj = schema ? (pruneAndDefault(next, schema, true) as Obj) : { ...next };
+  out.metadata = { ...next.metadata };
+  if (info.generation) {
+    const prev = Number(existing?.metadata?.generation ?? 0);
+    out.metadata.generation = existing === undefined ? 1 : withoutMetaStatus(existing) === withoutMetaStatus(out) ? prev : prev + 1;
+  } else delete out.metadata.generation;
+  if (info.kind === 'Secret') {
+    if (out.stringData !== undefined) {
+      out.data = { ...(out.data ?? {}) };
+      for (const [k, v] of Object.entries(out.stringData as Record<string, string>)) out.data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      delete out.stringData;
+    }
+    out.type ??= 'Opaque';
+    for (const [k, v] of Object.entries((out.data ?? {}) as Record<string, unknown>)) {
+      if (typeof v !== 'string' || !BASE64.test(v)) throw fail('BadRequest', `Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0 (data[${k}])`);
+    }
+    if (existing && existing.type !== out.type) throw invalid(info, name, 'type', 'FieldValueInvalid', `Invalid value: "${out.type}": field is immutable`);
+    if (out.type === 'kubernetes.io/tls') {
+      for (const k of ['tls.crt', 'tls.key']) if (out.data?.[k] === undefined) throw invalid(info, name, `data[${k}]`, 'FieldValueRequired', 'Required value');
+    }
+  }
+  if (info.kind === 'RuntimeClass') {
+    const h = out.handler;
+    if (typeof h !== 'string' || h === '') throw invalid(info, name, 'handler', 'FieldValueRequired', 'Required value');
+    if (!DNS_LABEL.test(h) || h.length > 63) throw invalid(info, name, 'handler', 'FieldValueInvalid', `Invalid value: "${h}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'`);
+    if (existing && existing.handler !== h) throw invalid(info, name, 'handler', 'FieldValueInvalid', `Invalid value: "${h}": field is immutable`);
+  }
+  return out;
+}
+
+export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServerOptions, hook?: () => ((method: string, url: string) => void) | undefined) {
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
 
   const sendJson = (res: http.ServerResponse, code: number, body: unknown | string, contentType = 'application/json') => {
@@ -287,10 +378,10 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       if (lq.labelSelector.length === 0 && lq.fieldSelector.length === 0) meta.remainingItemCount = remaining;
     }
     if (table) {
-      sendJson(res, 200, toTable(info.kind, out, meta, include), 'application/json;as=Table;v=v1;g=meta.k8s.io');
+      sendJson(res, 200, tableOf(info, out, meta, include), 'application/json;as=Table;v=v1;g=meta.k8s.io');
       return;
     }
-    const body = `{"kind":"${info.kind}List","apiVersion":"${apiVersionOf(info)}","metadata":${JSON.stringify(meta)},"items":[${out.map(listItemJson).join(',')}]}`;
+    const body = `{"kind":"${info.kind}List","apiVersion":"${apiVersionOf(info)}","metadata":${JSON.stringify(meta)},"items":[${out.map((o) => (info.custom ? JSON.stringify(o) : listItemJson(o))).join(',')}]}`;
     sendJson(res, 200, body);
     void req;
   }
@@ -313,11 +404,11 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
     let closed = false;
     const write = (type: string, obj: Obj) => {
       if (closed) return;
-      const o = table && type !== 'BOOKMARK' && type !== 'ERROR' ? toTable(info.kind, [obj], { resourceVersion: obj.metadata?.resourceVersion }, include) : obj;
+      const o = table && type !== 'BOOKMARK' && type !== 'ERROR' ? tableOf(info, [obj], { resourceVersion: obj.metadata?.resourceVersion }, include) : obj;
       res.write(`{"type":"${type}","object":${JSON.stringify(o)}}\n`);
     };
     const match = selectorMatcher(info, lq);
-    const watcher = { resId: resId(info), namespace: ap.namespace, matches: match, send: (t: EventType, o: Obj) => write(t, o) };
+    const watcher = { resId: resId(info), namespace: ap.namespace, matches: match, send: (t: EventType, o: Obj) => write(t, o), close: () => end() };
     const end = () => {
       if (closed) return;
       closed = true;
@@ -388,7 +479,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       if (ap.name === undefined) return respondList(req, res, info, ap, q, table, include);
       const o = store.get(id, key);
       if (!o) throw notFound(info, ap.name);
-      if (table) return sendJson(res, 200, toTable(info.kind, [o], { resourceVersion: o.metadata.resourceVersion }, include), 'application/json;as=Table;v=v1;g=meta.k8s.io');
+      if (table) return sendJson(res, 200, tableOf(info, [o], { resourceVersion: o.metadata.resourceVersion }, include), 'application/json;as=Table;v=v1;g=meta.k8s.io');
       return sendJson(res, 200, o);
     }
     const dryRun = q.get('dryRun') === 'All';
@@ -408,7 +499,10 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       checkNamespace(info.namespaced ? ap.namespace : undefined);
       const k = objKey(info.namespaced ? ap.namespace : undefined, name);
       if (store.get(id, k)) throw fail('AlreadyExists', `${qualified(info)} "${name}" already exists`, { name, group: info.group, kind: info.resource });
-      const obj: Obj = { ...body, metadata: newObjectMeta({ ...meta, name }, info.namespaced ? ap.namespace : undefined) };
+      let obj: Obj = { ...body, metadata: newObjectMeta({ ...meta, name }, info.namespaced ? ap.namespace : undefined) };
+      obj = prepareWrite(info, undefined, obj, name);
+      // A status subresource makes the main resource ignore status on create too (the CR strategy resets it).
+      if ((info.subresources ?? []).includes('status') && info.custom) delete obj.status;
       if (info.kind === 'Namespace') obj.status = { phase: 'Active', ...(obj.status ?? {}) };
       if (dryRun) return sendJson(res, 201, { ...obj, apiVersion: apiVersionOf(info), kind: info.kind });
       return sendJson(res, 201, store.write(info, k, obj));
@@ -468,6 +562,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
       let next: Obj = { ...candidate, metadata: meta };
       if (ap.subresource === 'status') next = { ...existing, status: candidate.status };
       else if ((info.subresources ?? []).includes('status')) next.status = existing.status;
+      next = prepareWrite(info, existing, next, ap.name);
       if (info.kind === 'Pod') validatePodUpdate(ap.name, existing, next);
       const strip = (o: Obj) => JSON.stringify({ ...o, apiVersion: undefined, kind: undefined, metadata: { ...o.metadata, resourceVersion: undefined } });
       if (strip(next) === strip(existing) || dryRun) return sendJson(res, 200, dryRun ? { ...next, apiVersion: apiVersionOf(info), kind: info.kind } : existing);
@@ -499,6 +594,7 @@ export function createFakeApiServerHandler(store: FakeStore, opts: FakeApiServer
         const sock = req.socket as TLSSocket;
         if (!sock.authorized) throw fail('Unauthorized', 'Unauthorized');
       }
+      hook?.()?.(req.method ?? 'GET', req.url ?? '/');
       const url = new URL(req.url ?? '/', 'http://fake');
       if (req.method === 'POST' && url.pathname === '/_fake/compact') {
         store.compact();
@@ -525,7 +621,8 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
   for (const ns of [...SYSTEM_NAMESPACES, ...(opts.namespaces ?? [])]) {
     store.write(nsInfo, ns, { metadata: newObjectMeta({ name: ns }, undefined), spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } });
   }
-  const handler = createFakeApiServerHandler(store, opts);
+  let api: FakeApiServer | undefined;
+  const handler = createFakeApiServerHandler(store, opts, () => api?.beforeRequest);
   const server = opts.tls
     ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, ...(opts.tls.clientCa ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}) }, (q, s) => void handler(q, s))
     : http.createServer((q, s) => void handler(q, s));
@@ -545,7 +642,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
     if (!i) throw new Error(`unknown resource ${resource}`);
     return i;
   };
-  return {
+  api = {
     url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     store,
@@ -555,7 +652,7 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
       const key = objKey(ns, obj.metadata.name);
       const existing = store.get(resId(info), key);
       const meta = existing ? { ...obj.metadata, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp } : newObjectMeta(obj.metadata, ns);
-      return store.write(info, key, { ...obj, metadata: meta });
+      return store.write(info, key, prepareWrite(info, existing, { ...obj, metadata: meta }, obj.metadata.name));
     },
     remove(resource, namespace, name, group = '') {
       const info = infoOf(resource, group);
@@ -567,5 +664,6 @@ export async function startFakeApiServer(opts: FakeApiServerOptions = {}): Promi
         for (const s of sockets) s.destroy();
       }),
   };
+  return api;
 }
 

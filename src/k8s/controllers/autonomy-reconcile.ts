@@ -10,6 +10,10 @@
  *   (ValidatePodUpdate / validateOnlyAddedTolerations). Pods we changed are marked
  *   `coffer.dev/autonomy-tolerations=managed`; when the node stops being autonomous, those pods get the
  *   DefaultTolerationSeconds admission default (300 s) back and lose the mark.
+ * - Pods are also autonomous wherever they run when their namespace is listed in `--autonomous-namespaces` or an
+ *   IsolationPolicy with `autonomy: true` selects them (the admission engine's matching, so the controller and the
+ *   webhook agree on which pods that is); the webhook sets the same tolerations at creation, the controller
+ *   covers pods that existed before the policy.
  * - Status is reported on the Node as annotations (level-triggered, readable with kubectl, no event TTL):
  *   `coffer.dev/autonomous-since` while an autonomous node is not Ready (value: the Ready condition's
  *   lastTransitionTime, i.e. when it went down); when it is Ready again that annotation is replaced by
@@ -17,6 +21,9 @@
  *   `coffer.dev/autonomy-recovered-at` = the Ready condition's lastTransitionTime.
  * Times come from the node's own conditions, so reconcile needs no clock and is idempotent.
  */
+import type { IsolationPolicy } from '../crds/types.js';
+import { autonomousByPolicy } from './policies.js';
+
 type Obj = Record<string, any>;
 
 export const AUTONOMY_ANNOTATION = 'coffer.dev/autonomy';
@@ -41,8 +48,20 @@ export type AutonomyAction =
   | { kind: 'annotateNode'; name: string; resourceVersion: string; annotations: Record<string, string | null> };
 
 export interface AutonomyDesired {
-  /** Namespaces whose pods are autonomous wherever they run (IsolationPolicy `autonomy: true`). */
+  /** Namespaces whose pods are autonomous wherever they run (`--autonomous-namespaces`). */
   autonomousNamespaces?: ReadonlySet<string>;
+  /** IsolationPolicies: pods one with `autonomy: true` selects are autonomous wherever they run. */
+  policies?: readonly IsolationPolicy[];
+  /** Labels of a namespace as selectors see them; undefined for a namespace not (yet) known. */
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+}
+
+/** Whether a pod is autonomous regardless of its node: named namespace, or selected by an autonomy policy. */
+export function podAutonomous(pod: Obj, desired: AutonomyDesired): boolean {
+  const ns = pod.metadata?.namespace;
+  if (desired.autonomousNamespaces?.has(ns)) return true;
+  if (!desired.policies?.length || !desired.namespaceLabels) return false;
+  return autonomousByPolicy(desired.policies, desired.namespaceLabels(ns), pod.metadata?.labels);
 }
 
 export function isAutonomousNode(node: Obj): boolean {
@@ -114,7 +133,7 @@ export function reconcileNode(node: Obj | undefined, pods: Obj[], desired: Auton
   if (node) actions.push(...nodeStatusActions(node, nodeAutonomous));
   for (const pod of pods) {
     if (skipPod(pod)) continue;
-    const autonomous = nodeAutonomous || (desired.autonomousNamespaces?.has(pod.metadata?.namespace) ?? false);
+    const autonomous = nodeAutonomous || podAutonomous(pod, desired);
     const managed = pod.metadata?.annotations?.[MANAGED_MARK] === 'managed';
     const ref = { namespace: pod.metadata.namespace, name: pod.metadata.name, resourceVersion: pod.metadata.resourceVersion };
     if (autonomous) {

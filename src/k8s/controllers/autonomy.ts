@@ -1,11 +1,15 @@
 /**
- * The autonomy controller: informers on Nodes and Pods feed a work queue keyed by node name; each key is
- * reconciled by the pure `reconcileNode` (autonomy-reconcile.ts) and its actions are applied as JSON merge patches
- * carrying the observed resourceVersion, so a concurrent change yields 409 and a retry on fresh state.
+ * The autonomy controller: informers on Nodes, Pods, Namespaces and IsolationPolicies feed a work queue keyed by
+ * node name; each key is reconciled by the pure `reconcileNode` (autonomy-reconcile.ts) and its actions are
+ * applied as JSON merge patches carrying the observed resourceVersion, so a concurrent change yields 409 and a
+ * retry on fresh state. Nothing is reconciled before every informer has listed: with a partial view a pod could
+ * lose tolerations it should keep.
  */
-import { CoreV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { KubeApiError, KubeRest } from '../kube-rest.js';
-import { MANAGED_MARK, reconcileNode, type AutonomyAction } from './autonomy-reconcile.js';
+import { COFFER_GROUP, COFFER_VERSION, type IsolationPolicy } from '../crds/types.js';
+import { MANAGED_MARK, reconcileNode, type AutonomyAction, type AutonomyDesired } from './autonomy-reconcile.js';
+import { makeCachedInformer, startAll } from './informers.js';
+import { effectivePolicies, labelsOfNamespace } from './policies.js';
 import type { ControllerContext, ControllerFactory, RunningController } from './types.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -23,33 +27,31 @@ async function apply(rest: KubeRest, a: AutonomyAction): Promise<void> {
   }
 }
 
-/** client-node informers stop on a watch error; restart them after a pause (relist), like client-go's reflector. */
-function keepRunning<T extends KubernetesObject>(inf: Informer<T>, name: string, ctx: ControllerContext, isStopped: () => boolean): void {
-  inf.on('error', (err) => {
-    if (isStopped()) return;
-    ctx.log('informer_error', { informer: name, error: String((err as Error)?.message ?? err) });
-    setTimeout(() => {
-      if (!isStopped()) void inf.start().catch(() => {});
-    }, 1000).unref();
-  });
-}
-
 export const autonomyController: ControllerFactory<AutonomyOptions> = {
   name: 'autonomy',
-  description: 'keeps pods on nodes annotated coffer.dev/autonomy=true from being evicted during an outage; reports outages on the Node',
+  description: 'keeps pods on nodes annotated coffer.dev/autonomy=true, or selected by an IsolationPolicy with autonomy: true, from being evicted during an outage; reports outages on the Node',
   async start(ctx: ControllerContext, options: AutonomyOptions): Promise<RunningController> {
-    const core = ctx.kubeConfig.makeApiClient(CoreV1Api);
     const rest = await KubeRest.fromKubeConfig(ctx.kubeConfig, 'coffer-controller/autonomy');
-    const nodes = makeInformer<V1Node>(ctx.kubeConfig, '/api/v1/nodes', () => core.listNode());
-    const pods = makeInformer<V1Pod>(ctx.kubeConfig, '/api/v1/pods', () => core.listPodForAllNamespaces());
-    const desired = { autonomousNamespaces: new Set(options.autonomousNamespaces ?? []) };
-    let stopped = false;
+    const nodes = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodes', path: '/api/v1/nodes' });
+    const pods = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'pods', path: '/api/v1/pods' });
+    const namespaces = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'namespaces', path: '/api/v1/namespaces' });
+    const policyInf = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'isolationpolicies', path: `/apis/${COFFER_GROUP}/${COFFER_VERSION}/isolationpolicies` });
+    let policies: IsolationPolicy[] = [];
+    const desired = (): AutonomyDesired => ({
+      autonomousNamespaces: new Set(options.autonomousNamespaces ?? []),
+      policies,
+      namespaceLabels: (name) => {
+        const ns = namespaces.get(name);
+        return ns ? labelsOfNamespace(ns, name) : undefined;
+      },
+    });
 
     const queue = new WorkQueue(
       async (nodeName) => {
-        const node = (nodes as unknown as ObjectCache<V1Node>).get(nodeName);
-        const bound = (pods as unknown as ObjectCache<V1Pod>).list().filter((p) => p.spec?.nodeName === nodeName);
-        for (const a of reconcileNode(node, bound, desired)) {
+        const node = nodes.get(nodeName);
+        const bound = pods.list().filter((p) => p.spec?.nodeName === nodeName);
+        const want = desired();
+        for (const a of reconcileNode(node, bound, want)) {
           try {
             await apply(rest, a);
             ctx.log('autonomy_action', a.kind === 'annotateNode' ? { action: a.kind, node: a.name, annotations: a.annotations } : { action: a.kind, pod: `${a.namespace}/${a.name}`, managed: a.mark === 'managed' });
@@ -63,24 +65,36 @@ export const autonomyController: ControllerFactory<AutonomyOptions> = {
       (key, err, attempt) => ctx.log('autonomy_retry', { node: key, attempt, error: String((err as Error)?.message ?? err) }),
     );
 
-    const enqueueNode = (n: V1Node) => n.metadata?.name && queue.add(n.metadata.name);
-    const enqueuePod = (p: V1Pod) => p.spec?.nodeName && queue.add(p.spec.nodeName);
+    let synced = false;
+    const allNodes = () => {
+      for (const n of nodes.list()) queue.add(n.metadata.name);
+      for (const p of pods.list()) if (p.spec?.nodeName) queue.add(p.spec.nodeName);
+    };
     for (const verb of ['add', 'update', 'delete'] as const) {
-      nodes.on(verb, enqueueNode);
-      pods.on(verb, enqueuePod);
+      nodes.on(verb, (n) => synced && n.metadata?.name && queue.add(n.metadata.name));
+      pods.on(verb, (p) => synced && p.spec?.nodeName && queue.add(p.spec.nodeName));
+      namespaces.on(verb, (ns) => {
+        if (!synced) return;
+        for (const p of pods.list()) if (p.metadata?.namespace === ns.metadata?.name && p.spec?.nodeName) queue.add(p.spec.nodeName);
+      });
+      policyInf.on(verb, () => {
+        policies = effectivePolicies(policyInf.list(), (name, err) => ctx.log('isolationpolicy_invalid', { policy: name, error: err.message }));
+        if (synced) allNodes();
+      });
     }
-    keepRunning(nodes, 'nodes', ctx, () => stopped);
-    keepRunning(pods, 'pods', ctx, () => stopped);
-    await pods.start();
-    await nodes.start();
-    ctx.log('controller_started', { controller: 'autonomy', autonomousNamespaces: [...desired.autonomousNamespaces] });
+    const cancel = await startAll([nodes, pods, namespaces, policyInf], () => {
+      synced = true;
+      policies = effectivePolicies(policyInf.list());
+      allNodes();
+    });
+    ctx.log('controller_started', { controller: 'autonomy', autonomousNamespaces: options.autonomousNamespaces ?? [] });
     return {
       name: 'autonomy',
+      settled: () => queue.settled(),
       async stop() {
-        stopped = true;
+        cancel();
         queue.stop();
-        await nodes.stop();
-        await pods.stop();
+        await Promise.all([nodes.stop(), pods.stop(), namespaces.stop(), policyInf.stop()]);
         rest.close();
       },
     };

@@ -9,6 +9,8 @@ export interface ControllerContext {
 export interface RunningController {
   name: string;
   stop(): Promise<void>;
+  /** Resolves once the work queue is empty (tests). */
+  settled?(): Promise<void>;
 }
 
 /** A controller `coffer controller` can run; options come from the command's flags. */

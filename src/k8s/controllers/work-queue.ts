@@ -23,6 +23,17 @@ export class WorkQueue {
     if (!this.running) this.idle = this.drain();
   }
 
+  /** Adds `key` after `delayMs` (capped at 24 h, a setTimeout's range is ~24.8 days); for time-based work. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.stopped) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.add(key);
+    }, Math.max(0, Math.min(delayMs, 24 * 3600_000)));
+    t.unref?.();
+    this.timers.add(t);
+  }
+
   private async drain(): Promise<void> {
     this.running = true;
     try {

@@ -100,7 +100,10 @@ const isolationPolicySchema: Schema = {
       type: 'object',
       properties: {
         observedGeneration: { type: 'integer', format: 'int64' },
-        matchedPods: { type: 'integer', format: 'int32', minimum: 0 },
+        matchedPods: { type: 'integer', format: 'int32', minimum: 0, description: 'pods (not finished) the selectors match' },
+        matchedPodNames: { type: 'array', maxItems: 20, items: { type: 'string' }, description: 'the first matched pods as namespace/name, sorted' },
+        matchedNamespaces: { type: 'integer', format: 'int32', minimum: 0, description: 'namespaces the namespaceSelector matches' },
+        matchedNamespaceNames: { type: 'array', maxItems: 50, items: { type: 'string' }, description: 'the first matched namespaces, sorted' },
         conditions: { type: 'array', items: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
       },
     },
@@ -211,6 +214,7 @@ export function isolationPolicyCrd(): Record<string, unknown> {
       { name: 'RuntimeClass', type: 'string', jsonPath: '.spec.runtimeClassName' },
       { name: 'Sizing', type: 'string', jsonPath: '.spec.sizing', priority: 1 },
       { name: 'Autonomy', type: 'boolean', jsonPath: '.spec.autonomy', priority: 1 },
+      { name: 'Namespaces', type: 'integer', jsonPath: '.status.matchedNamespaces', priority: 1 },
       { name: 'Pods', type: 'integer', jsonPath: '.status.matchedPods' },
     ],
   });

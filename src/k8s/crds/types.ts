@@ -15,6 +15,9 @@ export function isolationRank(level: IsolationLevel): number {
   return ISOLATION_LEVELS.indexOf(level);
 }
 
+/** The namespace label the controller sets on namespaces governed by a confidential-vm or enclave policy. */
+export const ISOLATION_NS_LABEL = 'coffer.dev/isolation';
+
 export const ENFORCE_MODES = ['mutate', 'deny'] as const;
 export type EnforceMode = (typeof ENFORCE_MODES)[number];
 
@@ -57,7 +60,17 @@ export interface IsolationPolicy {
   kind: 'IsolationPolicy';
   metadata: ObjectMeta;
   spec: IsolationPolicySpec;
-  status?: { matchedPods?: number; observedGeneration?: number; conditions?: unknown[] };
+  status?: IsolationPolicyStatus;
+}
+
+/** Written by the policy-status controller (src/k8s/controllers/policy-status-reconcile.ts). */
+export interface IsolationPolicyStatus {
+  observedGeneration?: number;
+  matchedPods?: number;
+  matchedPodNames?: string[];
+  matchedNamespaces?: number;
+  matchedNamespaceNames?: string[];
+  conditions?: unknown[];
 }
 
 export interface Toleration {

@@ -49,8 +49,8 @@ export const NAMES = {
 } as const;
 
 
-/** The namespace label the controller sets on namespaces governed by a confidential-vm or enclave policy. */
-export const ISOLATION_NS_LABEL = 'coffer.dev/isolation';
+import { ISOLATION_NS_LABEL } from '../crds/types.js';
+export { ISOLATION_NS_LABEL };
 const CONFIDENTIAL_LEVELS = ['confidential-vm', 'enclave'];
 
 function labels(component: string): Record<string, string> {
@@ -144,16 +144,20 @@ function rbac(v: ValuesView): ManifestObject[] {
       // Installs RuntimeClasses from RuntimeProfiles.
       { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: [...READ, 'create', 'update', 'patch', 'delete'] },
       // Counts matched pods; labels namespaces under confidential policies (the webhooks' failurePolicy split).
-      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      // Autonomy: adds/restores pods' node-problem tolerations (patch) and reports outages on Nodes.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: [...READ, 'patch'] },
       { apiGroups: [''], resources: ['namespaces'], verbs: [...READ, 'patch'] },
-      // Keeps the CA bundle of its own webhook configurations only.
-      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [NAMES.webhook], verbs: ['get', 'update', 'patch'] },
+      // Keeps the CA bundle of its own webhook configurations only. list/watch by name work because the
+      // controller's informers send fieldSelector=metadata.name=<name> (the authorizer then sees the name).
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [NAMES.webhook], verbs: [...READ, 'update', 'patch'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
     ...namespacedRbac(v, NAMES.controller, 'controller', [
       // Self-signed mode: writes the webhook's serving certificate (create cannot be limited by name).
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
-      { apiGroups: [''], resources: ['secrets'], resourceNames: [NAMES.webhookTls], verbs: ['get', 'update', 'patch'] },
+      // delete: a leftover Secret of another type is replaced (type is immutable).
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [NAMES.webhookTls], verbs: [...READ, 'update', 'patch', 'delete'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
     ]),
   ];
