@@ -22,6 +22,32 @@ interface ServeFlags {
   publicUrl?: string;
   collateralConfig?: string;
   rotateKeysHours?: string;
+  pcsUrl?: string;
+  kdsUrl?: string;
+  rootCaCrlUrl?: string;
+  collateralRefreshMinutes?: string;
+  trustAnchor?: string[];
+}
+
+/** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
+function upstreamUrl(v: string | undefined, flag: string): string | false | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'off') return false;
+  if (!/^https?:\/\/[^\s]+$/.test(v)) throw new CliUsageError(`${flag} '${v}' is not an http(s) URL or 'off'`);
+  return v;
+}
+
+/** Upstream collateral for real TEEs: Intel PCS and AMD KDS by default, refreshed every N minutes. */
+function upstreamOptions(flags: ServeFlags) {
+  const minutes = Number(flags.collateralRefreshMinutes ?? 60);
+  if (!Number.isFinite(minutes) || minutes < 0) throw new CliUsageError(`--collateral-refresh-minutes '${flags.collateralRefreshMinutes}' is not a number of minutes`);
+  if (flags.rootCaCrlUrl !== undefined && !/^https?:\/\//.test(flags.rootCaCrlUrl)) throw new CliUsageError(`--root-ca-crl-url '${flags.rootCaCrlUrl}' is not an http(s) URL`);
+  return {
+    pcsUrl: upstreamUrl(flags.pcsUrl, '--pcs-url'),
+    kdsUrl: upstreamUrl(flags.kdsUrl, '--kds-url'),
+    rootCaCrlUrl: flags.rootCaCrlUrl,
+    refreshIntervalMs: minutes * 60_000,
+  };
 }
 
 /** `--collateral-config FILE`: {"upstreams": {name: baseUrl}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"}. */
@@ -54,6 +80,14 @@ const DEV_WARNING = `
 export async function startServices(mount: Mount, flags: ServeFlags, ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ app: FastifyInstance; store: Store; url: string; stop(): Promise<void> }> {
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliUsageError(`--port '${flags.port}' is not a TCP port`);
+  const upstream = upstreamOptions(flags);
+  const trustAnchors = (flags.trustAnchor ?? []).map((f) => {
+    try {
+      return new Uint8Array(readFileSync(f));
+    } catch (e) {
+      throw new CliUsageError(`cannot read --trust-anchor ${f}: ${(e as Error).message}`);
+    }
+  });
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const kek = Kek.fromEnvOrFile(env, data.kekPath);
   const store = await openStore({ url: flags.store ?? data.dbPath, kek });
@@ -67,13 +101,20 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
       issuer: flags.publicUrl ?? `http://${flags.host}:${port}`,
       ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
-      // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
-      // stays accepted too, for guest-components' sample attester).
-      ...(flags.dev ? { verifyOptions: { sample: { devKeys: [ensureSampleDevKey(data)] } } } : {}),
+      upstream,
+      verifyOptions: {
+        // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
+        // stays accepted too, for guest-components' sample attester).
+        ...(flags.dev ? { sample: { devKeys: [ensureSampleDevKey(data)] } } : {}),
+        // Replaces the pinned Intel / AMD roots: only for private PKIs and tests.
+        ...(trustAnchors.length ? { trustAnchors } : {}),
+      },
     });
-    service.collateral?.start((results) => {
+    const logRefresh = (results: { key: string; ok: boolean; error?: string }[]) => {
       for (const r of results.filter((x) => !x.ok)) ctx.io.err(`coffer: collateral ${r.key} not refreshed (cached copy kept): ${r.error}\n`);
-    });
+    };
+    service.collateral?.start(logRefresh);
+    service.upstream?.start(logRefresh);
     const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024 });
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
@@ -96,12 +137,16 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : data.dbPath})\n`);
     ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
     ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
+    const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
+    const kds = upstream.kdsUrl === false ? 'off' : (upstream.kdsUrl ?? 'AMD KDS');
+    ctx.io.out(`coffer: collateral           PCS ${pcs}, KDS ${kds}, cached in the store, refresh every ${upstream.refreshIntervalMs / 60_000} min\n`);
     ctx.io.out(`coffer: ready on ${url}\n`);
     return {
       app, store, url,
       async stop() {
         clearInterval(housekeeping);
         service.collateral?.stop();
+        await service.upstream?.stop();
         await app.close();
         await store.close();
       },
@@ -124,6 +169,11 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
     .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')
+    .option('--pcs-url <url>', "Intel PCS or PCCS base URL for SGX/TDX collateral, or 'off' (default https://api.trustedservices.intel.com)")
+    .option('--root-ca-crl-url <url>', 'Intel SGX Root CA CRL URL (default: Intel\'s distribution point, or <pcs-url>/sgx/certification/v4/rootcacrl for a PCCS)')
+    .option('--kds-url <url>', "AMD KDS base URL for SEV-SNP certificates and CRLs, or 'off' (default https://kdsintf.amd.com)")
+    .option('--collateral-refresh-minutes <n>', 'refresh cached PCS/KDS collateral this often (0 = only on demand)', '60')
+    .option('--trust-anchor <file...>', 'root certificate(s) replacing the pinned Intel/AMD roots (private PKIs, tests)')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
     .action(async (flags: ServeFlags) => {
       const s = await startServices(mount, flags, ctx, process.env);
