@@ -11,6 +11,9 @@ import { attestationRoutes } from '../../attestation/routes.js';
 import { kbsRoutes } from '../../kbs/routes.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
 import type { CollateralConfig } from '../../attestation/collateral.js';
+import { devAkPublic, startDevSwtpm, swtpmOnPath, type DevSwtpm } from '../../node/tpm/dev.js';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 
 interface ServeFlags {
   port: string;
@@ -27,6 +30,7 @@ interface ServeFlags {
   rootCaCrlUrl?: string;
   collateralRefreshMinutes?: string;
   trustAnchor?: string[];
+  swtpm?: string;
 }
 
 /** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
@@ -88,10 +92,23 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       throw new CliUsageError(`cannot read --trust-anchor ${f}: ${(e as Error).message}`);
     }
   });
+  const swtpmMode = flags.swtpm ?? 'auto';
+  if (!['auto', 'on', 'off'].includes(swtpmMode)) throw new CliUsageError(`--swtpm '${flags.swtpm}' is not auto, on or off`);
+  if (swtpmMode === 'on' && !flags.dev) throw new CliUsageError('--swtpm on needs --dev (the local swtpm AK is pinned, a dev-only trust decision)');
+  if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const kek = Kek.fromEnvOrFile(env, data.kekPath);
   const store = await openStore({ url: flags.store ?? data.dbPath, kek });
+  let swtpm: DevSwtpm | undefined;
   try {
+    // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (the TPM verifier then reports
+    // AK_PINNED_BY_CALLER), for `coffer kbs-client --tee tpm --swtpm <data>/swtpm.json`.
+    let tpmOptions: Record<string, unknown> | undefined;
+    if (flags.dev && (swtpmMode === 'on' || (swtpmMode === 'auto' && swtpmOnPath()))) {
+      swtpm = await startDevSwtpm(join(data.dir, 'swtpm'));
+      tpmOptions = { akTrust: { kind: 'pinned', ak: await devAkPublic(swtpm.port) } };
+      writeFileSync(join(data.dir, 'swtpm.json'), `${JSON.stringify({ host: '127.0.0.1', port: swtpm.port })}\n`, { mode: 0o600 });
+    }
     const now = Date.now();
     if (flags.dev && !(await store.getDocument('reference-values', 'default'))) {
       // Dev mode names `sample` explicitly (it is never trusted implicitly), next to every real TEE.
@@ -108,6 +125,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
         ...(flags.dev ? { sample: { devKeys: [ensureSampleDevKey(data)] } } : {}),
         // Replaces the pinned Intel / AMD roots: only for private PKIs and tests.
         ...(trustAnchors.length ? { trustAnchors } : {}),
+        ...(tpmOptions ? { tpm: tpmOptions } : {}),
       },
     });
     const logRefresh = (results: { key: string; ok: boolean; error?: string }[]) => {
@@ -140,6 +158,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
     const kds = upstream.kdsUrl === false ? 'off' : (upstream.kdsUrl ?? 'AMD KDS');
     ctx.io.out(`coffer: collateral           PCS ${pcs}, KDS ${kds}, cached in the store, refresh every ${upstream.refreshIntervalMs / 60_000} min\n`);
+    if (swtpm) ctx.io.out(`coffer: dev TPM (swtpm)       127.0.0.1:${swtpm.port}, AK pinned; coffer kbs-client attest --tee tpm --swtpm ${join(data.dir, 'swtpm.json')}\n`);
     ctx.io.out(`coffer: ready on ${url}\n`);
     return {
       app, store, url,
@@ -149,10 +168,12 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
         await service.upstream?.stop();
         await app.close();
         await store.close();
+        await swtpm?.stop();
       },
     };
   } catch (e) {
     await store.close();
+    await swtpm?.stop();
     throw e;
   }
 }
@@ -173,6 +194,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--root-ca-crl-url <url>', 'Intel SGX Root CA CRL URL (default: Intel\'s distribution point, or <pcs-url>/sgx/certification/v4/rootcacrl for a PCCS)')
     .option('--kds-url <url>', "AMD KDS base URL for SEV-SNP certificates and CRLs, or 'off' (default https://kdsintf.amd.com)")
     .option('--collateral-refresh-minutes <n>', 'refresh cached PCS/KDS collateral this often (0 = only on demand)', '60')
+    .option('--swtpm <mode>', 'with --dev: start a live swtpm for the local TPM attester (auto = when swtpm is on PATH, on, off)', 'auto')
     .option('--trust-anchor <file...>', 'root certificate(s) replacing the pinned Intel/AMD roots (private PKIs, tests)')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
     .action(async (flags: ServeFlags) => {
