@@ -5,6 +5,7 @@ import type { Store } from '../store/types.js';
 import { AdminAuth } from './admin-auth.js';
 import { CollateralCache, type CollateralConfig } from './collateral.js';
 import { NonceService } from './nonces.js';
+import { UpstreamCollateral, type UpstreamCollateralOptions } from './upstream-collateral.js';
 import { attestationRoutes } from './routes.js';
 import { AttestationService, type AttestationServiceOptions } from './service.js';
 import { TokenIssuer } from './tokens.js';
@@ -21,6 +22,8 @@ export interface BuildAttestationOptions {
   tokenTtlSeconds?: number;
   nonceTtlMs?: number;
   collateral?: CollateralConfig;
+  /** Intel PCS / AMD KDS upstreams for real-TEE collateral (store-cached, refreshed on schedule). */
+  upstream?: Omit<UpstreamCollateralOptions, 'store' | 'clock'>;
   verifyOptions?: Record<string, unknown>;
   collateralOptions?: AttestationServiceOptions['collateralOptions'];
   clock?: () => number;
@@ -42,7 +45,7 @@ export async function createAttestationService(o: BuildAttestationOptions): Prom
   const collateral = o.collateral ? new CollateralCache(o.store, o.collateral, clock) : undefined;
   const service = new AttestationService({
     store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
-    collateral, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, clock,
+    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, clock,
   });
   return { service, admin };
 }
@@ -57,5 +60,5 @@ export async function buildAttestationApp(o: BuildAttestationOptions): Promise<{
   return { app, service };
 }
 
-export { AttestationService, AdminAuth, TokenIssuer, NonceService, CollateralCache, attestationRoutes };
+export { AttestationService, AdminAuth, TokenIssuer, NonceService, CollateralCache, UpstreamCollateral, attestationRoutes };
 export { bindingValue } from './service.js';

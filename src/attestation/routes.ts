@@ -132,13 +132,13 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
 
   app.get('/v1/admin/collateral', async (req) => {
     await admin(req);
-    return service.collateral ? service.collateral.status() : [];
+    const items = service.collateral ? await service.collateral.status() : [];
+    return service.upstream ? [...items, ...service.upstream.status()] : items;
   });
 
   app.post('/v1/admin/collateral/refresh', async (req) => {
     const who = await admin(req);
-    if (!service.collateral) return [];
-    const r = await service.collateral.refresh();
+    const r = [...(service.collateral ? await service.collateral.refresh() : []), ...(service.upstream ? await service.upstream.refresh(true) : [])];
     await service.store.appendAudit({ at: service.now(), actor: who.subject, action: 'collateral.refresh', target: '*', result: r.every((x) => x.ok) ? 'ok' : 'partial', details: { results: r } });
     return r;
   });

@@ -8,6 +8,7 @@ import { verifyEvidenceWith } from '../tee/verify-evidence.js';
 import { evaluatePolicy, type PolicyVerdict } from '../policy/rules.js';
 import type { Store } from '../store/types.js';
 import type { CollateralCache } from './collateral.js';
+import type { UpstreamCollateral } from './upstream-collateral.js';
 import type { NonceService } from './nonces.js';
 import { HttpProblem } from './problem.js';
 import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
@@ -23,6 +24,8 @@ export interface AttestationServiceOptions {
   tokens: TokenIssuer;
   nonces: NonceService;
   collateral?: CollateralCache;
+  /** Intel PCS / AMD KDS collateral for real TEEs, cached in the store (see UpstreamCollateral). */
+  upstream?: UpstreamCollateral;
   /**
    * Turns cached collateral (store key → bytes) into the options a TEE's verifier reads (e.g. PCS items → `dcap`,
    * KDS certificates → `snp`). Default: `{ collateral: entries }`.
@@ -96,6 +99,7 @@ export class AttestationService {
   readonly nonces: NonceService;
   readonly registry: VerifierRegistry;
   readonly collateral?: CollateralCache;
+  readonly upstream?: UpstreamCollateral;
   readonly metrics = new Metrics();
   private readonly clock: () => number;
   private readonly parsed = new ParseCache();
@@ -106,6 +110,7 @@ export class AttestationService {
     this.nonces = o.nonces;
     this.registry = o.registry;
     this.collateral = o.collateral;
+    this.upstream = o.upstream;
     this.clock = o.clock ?? Date.now;
   }
 
@@ -134,7 +139,16 @@ export class AttestationService {
       if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
       stale = c.stale;
     }
+    const up = this.upstream?.forRequest(tee);
+    if (up) {
+      // Caller-given collateral or providers (verifyOptions) win; the upstream cache fills the gap.
+      for (const [k, v] of Object.entries(up.options)) {
+        const given = opts[k] as Record<string, unknown> | undefined;
+        opts[k] = given ? { ...(v as object), ...given } : v;
+      }
+    }
     const r = await verifyEvidenceWith(this.registry, input, opts);
+    if (up) stale = [...stale, ...up.stale];
     const evidenceDigest = createHash('sha256').update(input.evidence).digest('hex');
     if (!r.verified || !r.claims) {
       const code = r.errors[0]?.code;
@@ -146,7 +160,7 @@ export class AttestationService {
     const verdict = evaluatePolicy(r.claims, policy.referenceValues, policy.rules);
     if (stale.length) {
       // Stale collateral: the verdict can be right but is not current; never better than warning.
-      verdict.failures.push({ rule: 'collateral', code: 'COLLATERAL_STALE', status: 'warning', message: `collateral past its next update: ${stale.join(', ')}` });
+      verdict.failures.push({ rule: 'collateral', code: 'COLLATERAL_STALE', status: 'warning', message: `stale collateral (served from the cache): ${stale.join('; ')}` });
       verdict.trustVector.hardware = Math.max(verdict.trustVector.hardware, 32);
       if (verdict.status === 'affirming') verdict.status = 'warning';
     }

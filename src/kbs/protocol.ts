@@ -110,6 +110,26 @@ export function primaryEvidenceBytes(tee: TeeType, ev: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(ev));
 }
 
+/**
+ * Primary evidence → verifier input. `tpm` (Coffer's form, what `coffer kbs-client --tee tpm` sends):
+ * `{quote, signature, ak?, pcrs?}`, each base64 (TPMS_ATTEST, TPMT_SIGNATURE, TPM2B_PUBLIC, tpm2_quote -F serialized
+ * PCRs); the extra members become the TPM verifier's attachments. Every other TEE: primaryEvidenceBytes.
+ */
+export function primaryEvidenceInput(tee: TeeType, ev: unknown): { evidence: Uint8Array; attachments?: Record<string, Uint8Array> } {
+  if (tee === 'tpm' && typeof ev === 'object' && ev !== null && !Array.isArray(ev)) {
+    const o = ev as Record<string, unknown>;
+    const b64 = (k: string) => {
+      const v = o[k];
+      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) throw new KbsError('AttestationError', `tpm evidence member ${k} is not a base64 string`);
+      return new Uint8Array(Buffer.from(v, 'base64'));
+    };
+    const attachments: Record<string, Uint8Array> = { signature: b64('signature') };
+    for (const k of ['ak', 'pcrs'] as const) if (o[k] !== undefined) attachments[k] = b64(k);
+    return { evidence: b64('quote'), attachments };
+  }
+  return { evidence: primaryEvidenceBytes(tee, ev) };
+}
+
 export function readCookie(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const [k, ...v] = part.trim().split('=');

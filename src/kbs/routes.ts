@@ -10,7 +10,7 @@ import type { AttestationService } from '../attestation/service.js';
 import { installKbsErrorHandlers, KbsError, sendKbsError } from './errors.js';
 import { encryptResource, type TeePubKey } from './jwe.js';
 import {
-  KBS_SESSION_COOKIE, parseAttestation, parseRequest, parseTeePubKey, primaryEvidenceBytes, readCookie, runtimeDataBinding,
+  KBS_SESSION_COOKIE, parseAttestation, parseRequest, parseTeePubKey, primaryEvidenceInput, readCookie, runtimeDataBinding,
 } from './protocol.js';
 import { decide, parseResourcePolicy, type TokenFacts } from './resource-policy.js';
 
@@ -130,12 +130,13 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const a = parseAttestation(req.body);
     if (a['runtime-data'].nonce !== s.nonce) throw new KbsError('AttestationError', 'runtime-data nonce does not match the session challenge');
     const tee = s.cofferTee as TeeType;
-    const evidence = primaryEvidenceBytes(tee, a['tee-evidence'].primary_evidence);
+    const input = primaryEvidenceInput(tee, a['tee-evidence'].primary_evidence);
+    const evidence = input.evidence;
     const digest = createHash('sha256').update(evidence).digest('hex');
     const policyId = (await store.getDocument('policy', KBS_POLICY_IDS[0])) ? KBS_POLICY_IDS[0] : KBS_POLICY_IDS[1];
     let outcome;
     try {
-      outcome = await service.verifyAndAppraise(tee, { evidence }, runtimeDataBinding(a), policyId);
+      outcome = await service.verifyAndAppraise(tee, input, runtimeDataBinding(a), policyId);
     } catch (e) {
       const detail = e instanceof HttpProblem ? e.detail : (e as Error).message;
       await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { evidenceDigest: digest, detail });

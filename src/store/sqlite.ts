@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { Kek, StoreError } from './kek.js';
 import { MIGRATIONS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
+import { WriterWorker, type WriteOp } from './writer.js';
 import type {
   AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
 } from './types.js';
@@ -18,6 +19,11 @@ export interface SqliteStoreOptions {
   synchronous?: 'FULL' | 'NORMAL';
   /** Background WAL checkpoint period (ms) in a worker thread; 0 = SQLite's inline auto-checkpoint only. */
   checkpointIntervalMs?: number;
+  /**
+   * 'thread' (default for files): hot-path writes commit in a worker thread so WAL fsyncs never block the event
+   * loop; 'inline': on the main thread (group commit per event-loop turn).
+   */
+  writer?: 'thread' | 'inline';
 }
 
 /** The embedded default store. better-sqlite3 is synchronous; the async facade keeps the Store contract. */
@@ -27,6 +33,7 @@ export class SqliteStore implements Store {
   private readonly kek: Kek;
   private readonly stmt: Record<string, Database.Statement>;
   private checkpointer?: Checkpointer;
+  private writer?: WriterWorker;
   private queue: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   private constructor(db: Database.Database, kek: Kek) {
@@ -83,6 +90,7 @@ export class SqliteStore implements Store {
     migrate(db);
     checkKek(db, o.kek);
     const s = new SqliteStore(db, o.kek);
+    if ((o.writer ?? 'thread') === 'thread' && o.path !== ':memory:' && o.path !== '') s.writer = new WriterWorker(o.path, o.synchronous ?? 'FULL');
     const every = o.checkpointIntervalMs ?? 500;
     if (every > 0) {
       // Inline checkpoints only as a safety net (~40 MB of WAL); the worker keeps the WAL short.
@@ -101,6 +109,16 @@ export class SqliteStore implements Store {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  /** A hot-path write: on the writer thread when there is one, else group-committed inline. */
+  private write(op: WriteOp): Promise<number | null> {
+    if (this.writer) return this.writer.write(op);
+    const st = this.stmt[op[0]];
+    return this.batched(() => {
+      const r = st.run(...op[1]);
+      return op[0] === 'nonceConsume' ? r.changes : op[0] === 'auditInsert' ? Number(r.lastInsertRowid) : null;
     });
   }
 
@@ -204,12 +222,12 @@ export class SqliteStore implements Store {
   }
 
   async createNonce(nonce: string, scope: string, expiresAt: number): Promise<void> {
-    await this.batched(() => this.stmt.nonceInsert.run(nonce, scope, expiresAt));
+    await this.write(['nonceInsert', [nonce, scope, expiresAt]]);
   }
 
   async consumeNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
     // One conditional UPDATE is the atomic test-and-set; the SELECT only explains a refusal.
-    if ((await this.batched(() => this.stmt.nonceConsume.run(now, nonce, scope, now).changes)) === 1) return 'ok';
+    if ((await this.write(['nonceConsume', [now, nonce, scope, now]])) === 1) return 'ok';
     const r = this.stmt.nonceGet.get(nonce, scope) as Row | undefined;
     if (!r) return 'unknown';
     if (r.used_at !== null) return 'used';
@@ -221,7 +239,7 @@ export class SqliteStore implements Store {
   }
 
   async putSession(id: string, data: Record<string, unknown>, expiresAt: number): Promise<void> {
-    await this.batched(() => this.stmt.sesPut.run(id, JSON.stringify(data), expiresAt));
+    await this.write(['sesPut', [id, JSON.stringify(data), expiresAt]]);
   }
 
   async getSession(id: string, now: number): Promise<Record<string, unknown> | undefined> {
@@ -244,7 +262,7 @@ export class SqliteStore implements Store {
 
   async appendAudit(e: AuditEntry): Promise<number> {
     const details = e.details ? JSON.stringify(e.details) : null;
-    return this.batched(() => Number(this.stmt.auditInsert.run(e.at, e.actor, e.action, e.target, e.result, details).lastInsertRowid));
+    return Number(await this.write(['auditInsert', [e.at, e.actor, e.action, e.target, e.result, details]]));
   }
 
   async listAudit(q: { limit?: number; action?: string; afterId?: number } = {}): Promise<AuditRecord[]> {
@@ -278,6 +296,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.flush(); // settle queued writes before closing
+    await this.writer?.close();
+    this.writer = undefined;
     await this.checkpointer?.stop();
     this.checkpointer = undefined;
     if (this.db.open) this.db.close();

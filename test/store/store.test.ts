@@ -32,6 +32,22 @@ describe('SQLite store', () => {
     }),
   );
 
+  storeContract(
+    'sqlite (inline writer)',
+    async () => {
+      current = join(dir, `s${n++}.db`);
+      return SqliteStore.open({ path: current, kek, writer: 'inline' });
+    },
+    async () => ({
+      async tamper(path) {
+        const db = new Database(current);
+        const one = db.prepare(`SELECT nonce, ciphertext FROM resources WHERE path <> ?`).get(path) as { nonce: Buffer; ciphertext: Buffer };
+        db.prepare('UPDATE resources SET nonce=?, ciphertext=? WHERE path=?').run(one.nonce, one.ciphertext, path);
+        db.close();
+      },
+    }),
+  );
+
   test('sqlite: WAL with synchronous=FULL; values are not stored in clear; a wrong KEK is refused at open', async () => {
     const p = join(dir, 'kek.db');
     const s = SqliteStore.open({ path: p, kek });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
-import { KbsClient, KbsClientError, sampleEvidenceProvider } from '../../kbs/client.js';
+import { KbsClient, KbsClientError, sampleEvidenceProvider, type EvidenceProvider } from '../../kbs/client.js';
+import { devTpmEvidence } from '../../node/tpm/dev.js';
 import { AFFIRMING, ALLOW_ALL, DENY_ALL } from '../../kbs/resource-policy.js';
 import { mintAdminToken } from '../data-dir.js';
 
@@ -64,24 +65,44 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     }
   };
   const teeOpt = (c: Command) => c
-    .option('--tee <tee>', 'TEE whose evidence to send (only the dev-mode sample attester is built in)', 'sample')
-    .option('--sample-key <file>', 'sign the sample evidence with this dev key (<data>/keys/sample-dev.jwk of `coffer up --dev`)');
-  const provider = async (f: { sampleKey?: string }) =>
-    sampleEvidenceProvider(f.sampleKey ? JSON.parse((await readArg(f.sampleKey, 'sample key')).toString('utf8')) : undefined);
+    .option('--tee <tee>', 'TEE whose evidence to send: sample (dev-mode attester) or tpm (a live swtpm/TPM via --swtpm)', 'sample')
+    .option('--sample-key <file>', 'sign the sample evidence with this dev key (<data>/keys/sample-dev.jwk of `coffer up --dev`)')
+    .option('--swtpm <file>', 'with --tee tpm: the swtpm endpoint file <data>/swtpm.json that `coffer up --dev` writes');
+  type TeeFlags = { tee: string; sampleKey?: string; swtpm?: string };
+  /** The attester for --tee: the sample one, or TPM quotes from the swtpm of `coffer up --dev`. */
+  const provider = async (f: TeeFlags): Promise<{ tee: string; provider: EvidenceProvider }> => {
+    if (f.tee === 'sample') {
+      return { tee: 'sample', provider: sampleEvidenceProvider(f.sampleKey ? JSON.parse((await readArg(f.sampleKey, 'sample key')).toString('utf8')) : undefined) };
+    }
+    if (f.tee === 'tpm') {
+      if (!f.swtpm) throw new CliUsageError('--tee tpm needs --swtpm <data>/swtpm.json (written by `coffer up --dev` when swtpm is installed)');
+      let ep: { host?: unknown; port?: unknown };
+      try {
+        ep = JSON.parse((await readArg(f.swtpm, 'swtpm endpoint')).toString('utf8'));
+      } catch (e) {
+        if (e instanceof CliUsageError) throw e;
+        throw new CliUsageError(`${f.swtpm} is not JSON {host, port}`);
+      }
+      if (typeof ep.port !== 'number' || (ep.host !== undefined && typeof ep.host !== 'string')) throw new CliUsageError(`${f.swtpm} is not JSON {host, port}`);
+      const { port, host } = ep as { port: number; host?: string };
+      return { tee: 'tpm', provider: (rd) => devTpmEvidence(port, rd, host ?? '127.0.0.1') };
+    }
+    throw new CliUsageError(`no ${f.tee} attester in this client: --tee sample (dev mode) or --tee tpm (--swtpm) are built in`);
+  };
 
   teeOpt(cmd.command('attest').description('run the RCAR handshake and print the attestation token'))
-    .action(async (f: { tee: string; sampleKey?: string }) => run(async () => {
-      if (f.tee !== 'sample') throw new CliUsageError(`no ${f.tee} attester in this client: only --tee sample (dev mode) is built in`);
-      ctx.io.out(`${await (await client(false)).attest('sample', await provider(f))}\n`);
+    .action(async (f: TeeFlags) => run(async () => {
+      const p = await provider(f);
+      ctx.io.out(`${await (await client(false)).attest(p.tee, p.provider)}\n`);
     })());
 
   teeOpt(cmd.command('get-resource').description('attest, fetch a resource, print it (standard base64, like Trustee\'s)'))
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .option('--raw', 'print the raw bytes instead of base64')
-    .action(async (f: { tee: string; path: string; raw?: boolean; sampleKey?: string }) => run(async () => {
-      if (f.tee !== 'sample') throw new CliUsageError(`no ${f.tee} attester in this client: only --tee sample (dev mode) is built in`);
+    .action(async (f: TeeFlags & { path: string; raw?: boolean }) => run(async () => {
+      const p = await provider(f);
       const c = await client(false);
-      await c.attest('sample', await provider(f));
+      await c.attest(p.tee, p.provider);
       const v = await c.getResource(f.path);
       ctx.io.out(f.raw ? Buffer.from(v).toString('utf8') : `${Buffer.from(v).toString('base64')}\n`);
     })());

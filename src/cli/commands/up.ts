@@ -11,6 +11,9 @@ import { attestationRoutes } from '../../attestation/routes.js';
 import { kbsRoutes } from '../../kbs/routes.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
 import type { CollateralConfig } from '../../attestation/collateral.js';
+import { devAkPublic, startDevSwtpm, swtpmOnPath, type DevSwtpm } from '../../node/tpm/dev.js';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 
 interface ServeFlags {
   port: string;
@@ -22,6 +25,33 @@ interface ServeFlags {
   publicUrl?: string;
   collateralConfig?: string;
   rotateKeysHours?: string;
+  pcsUrl?: string;
+  kdsUrl?: string;
+  rootCaCrlUrl?: string;
+  collateralRefreshMinutes?: string;
+  trustAnchor?: string[];
+  swtpm?: string;
+}
+
+/** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
+function upstreamUrl(v: string | undefined, flag: string): string | false | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'off') return false;
+  if (!/^https?:\/\/[^\s]+$/.test(v)) throw new CliUsageError(`${flag} '${v}' is not an http(s) URL or 'off'`);
+  return v;
+}
+
+/** Upstream collateral for real TEEs: Intel PCS and AMD KDS by default, refreshed every N minutes. */
+function upstreamOptions(flags: ServeFlags) {
+  const minutes = Number(flags.collateralRefreshMinutes ?? 60);
+  if (!Number.isFinite(minutes) || minutes < 0) throw new CliUsageError(`--collateral-refresh-minutes '${flags.collateralRefreshMinutes}' is not a number of minutes`);
+  if (flags.rootCaCrlUrl !== undefined && !/^https?:\/\//.test(flags.rootCaCrlUrl)) throw new CliUsageError(`--root-ca-crl-url '${flags.rootCaCrlUrl}' is not an http(s) URL`);
+  return {
+    pcsUrl: upstreamUrl(flags.pcsUrl, '--pcs-url'),
+    kdsUrl: upstreamUrl(flags.kdsUrl, '--kds-url'),
+    rootCaCrlUrl: flags.rootCaCrlUrl,
+    refreshIntervalMs: minutes * 60_000,
+  };
 }
 
 /** `--collateral-config FILE`: {"upstreams": {name: baseUrl}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"}. */
@@ -54,10 +84,31 @@ const DEV_WARNING = `
 export async function startServices(mount: Mount, flags: ServeFlags, ctx: CommandContext, env: Record<string, string | undefined>): Promise<{ app: FastifyInstance; store: Store; url: string; stop(): Promise<void> }> {
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliUsageError(`--port '${flags.port}' is not a TCP port`);
+  const upstream = upstreamOptions(flags);
+  const trustAnchors = (flags.trustAnchor ?? []).map((f) => {
+    try {
+      return new Uint8Array(readFileSync(f));
+    } catch (e) {
+      throw new CliUsageError(`cannot read --trust-anchor ${f}: ${(e as Error).message}`);
+    }
+  });
+  const swtpmMode = flags.swtpm ?? 'auto';
+  if (!['auto', 'on', 'off'].includes(swtpmMode)) throw new CliUsageError(`--swtpm '${flags.swtpm}' is not auto, on or off`);
+  if (swtpmMode === 'on' && !flags.dev) throw new CliUsageError('--swtpm on needs --dev (the local swtpm AK is pinned, a dev-only trust decision)');
+  if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const kek = Kek.fromEnvOrFile(env, data.kekPath);
   const store = await openStore({ url: flags.store ?? data.dbPath, kek });
+  let swtpm: DevSwtpm | undefined;
   try {
+    // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (the TPM verifier then reports
+    // AK_PINNED_BY_CALLER), for `coffer kbs-client --tee tpm --swtpm <data>/swtpm.json`.
+    let tpmOptions: Record<string, unknown> | undefined;
+    if (flags.dev && (swtpmMode === 'on' || (swtpmMode === 'auto' && swtpmOnPath()))) {
+      swtpm = await startDevSwtpm(join(data.dir, 'swtpm'));
+      tpmOptions = { akTrust: { kind: 'pinned', ak: await devAkPublic(swtpm.port) } };
+      writeFileSync(join(data.dir, 'swtpm.json'), `${JSON.stringify({ host: '127.0.0.1', port: swtpm.port })}\n`, { mode: 0o600 });
+    }
     const now = Date.now();
     if (flags.dev && !(await store.getDocument('reference-values', 'default'))) {
       // Dev mode names `sample` explicitly (it is never trusted implicitly), next to every real TEE.
@@ -67,13 +118,21 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
       issuer: flags.publicUrl ?? `http://${flags.host}:${port}`,
       ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
-      // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
-      // stays accepted too, for guest-components' sample attester).
-      ...(flags.dev ? { verifyOptions: { sample: { devKeys: [ensureSampleDevKey(data)] } } } : {}),
+      upstream,
+      verifyOptions: {
+        // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
+        // stays accepted too, for guest-components' sample attester).
+        ...(flags.dev ? { sample: { devKeys: [ensureSampleDevKey(data)] } } : {}),
+        // Replaces the pinned Intel / AMD roots: only for private PKIs and tests.
+        ...(trustAnchors.length ? { trustAnchors } : {}),
+        ...(tpmOptions ? { tpm: tpmOptions } : {}),
+      },
     });
-    service.collateral?.start((results) => {
+    const logRefresh = (results: { key: string; ok: boolean; error?: string }[]) => {
       for (const r of results.filter((x) => !x.ok)) ctx.io.err(`coffer: collateral ${r.key} not refreshed (cached copy kept): ${r.error}\n`);
-    });
+    };
+    service.collateral?.start(logRefresh);
+    service.upstream?.start(logRefresh);
     const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024 });
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
@@ -96,18 +155,25 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : data.dbPath})\n`);
     ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
     ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
+    const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
+    const kds = upstream.kdsUrl === false ? 'off' : (upstream.kdsUrl ?? 'AMD KDS');
+    ctx.io.out(`coffer: collateral           PCS ${pcs}, KDS ${kds}, cached in the store, refresh every ${upstream.refreshIntervalMs / 60_000} min\n`);
+    if (swtpm) ctx.io.out(`coffer: dev TPM (swtpm)       127.0.0.1:${swtpm.port}, AK pinned; coffer kbs-client attest --tee tpm --swtpm ${join(data.dir, 'swtpm.json')}\n`);
     ctx.io.out(`coffer: ready on ${url}\n`);
     return {
       app, store, url,
       async stop() {
         clearInterval(housekeeping);
         service.collateral?.stop();
+        await service.upstream?.stop();
         await app.close();
         await store.close();
+        await swtpm?.stop();
       },
     };
   } catch (e) {
     await store.close();
+    await swtpm?.stop();
     throw e;
   }
 }
@@ -124,6 +190,12 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
     .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')
+    .option('--pcs-url <url>', "Intel PCS or PCCS base URL for SGX/TDX collateral, or 'off' (default https://api.trustedservices.intel.com)")
+    .option('--root-ca-crl-url <url>', 'Intel SGX Root CA CRL URL (default: Intel\'s distribution point, or <pcs-url>/sgx/certification/v4/rootcacrl for a PCCS)')
+    .option('--kds-url <url>', "AMD KDS base URL for SEV-SNP certificates and CRLs, or 'off' (default https://kdsintf.amd.com)")
+    .option('--collateral-refresh-minutes <n>', 'refresh cached PCS/KDS collateral this often (0 = only on demand)', '60')
+    .option('--swtpm <mode>', 'with --dev: start a live swtpm for the local TPM attester (auto = when swtpm is on PATH, on, off)', 'auto')
+    .option('--trust-anchor <file...>', 'root certificate(s) replacing the pinned Intel/AMD roots (private PKIs, tests)')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
     .action(async (flags: ServeFlags) => {
       const s = await startServices(mount, flags, ctx, process.env);

@@ -74,8 +74,11 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   } else {
     warnings.push('AK_ATTRIBUTES_UNKNOWN: the AK was given as a bare public key, so its restricted/fixedTPM attributes could not be checked');
   }
-  if (opts.nonce && !bytesEqual(attest.extraData, opts.nonce)) {
-    throw new VerificationError('NONCE_MISMATCH', `quote extraData ${toHex(attest.extraData)} is not the nonce ${toHex(opts.nonce)}`);
+  // extraData holds at most 64 bytes, so a longer binding (the KBS's nonce ‖ runtime data) arrives hashed: the
+  // nonce itself or its SHA-256/384/512, exactly (the same digests `--nonce` accepts for other TEEs).
+  const nonce = opts.nonce;
+  if (nonce && !bytesEqual(attest.extraData, nonce) && !(['sha256', 'sha384', 'sha512'] as const).some((h) => bytesEqual(attest.extraData, nodeCrypto.createHash(h).update(nonce).digest()))) {
+    throw new VerificationError('NONCE_MISMATCH', `quote extraData ${toHex(attest.extraData)} is neither the nonce ${toHex(nonce)} nor its SHA-256/384/512`);
   }
 
   const sel = attest.attested.pcrSelect;

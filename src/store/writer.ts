@@ -1,0 +1,154 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { StoreError } from './kek.js';
+
+/**
+ * The hot-path writes (nonce issue/consume, sessions, audit rows) committed by a worker thread with its own
+ * connection. better-sqlite3 is synchronous, and under synchronous=FULL every commit fsyncs the WAL: done on the
+ * main thread, that fsync stalls every request in flight (it was the largest item in the service's CPU profile).
+ * Here the event loop keeps serving while the worker commits. Group commit is kept: everything queued while one
+ * batch is being committed goes into the next transaction (one fsync), each write in its own savepoint. A promise
+ * settles only after its batch committed, so durability is exactly the inline path's.
+ */
+export type WriteOp =
+  | ['nonceInsert', [string, string, number]]
+  | ['nonceConsume', [number, string, string, number]]
+  | ['sesPut', [string, string, number]]
+  | ['auditInsert', [number, string, string, string, string, string | null]];
+
+export const WRITE_SQL: Record<WriteOp[0], string> = {
+  nonceInsert: `INSERT INTO nonces (nonce,scope,expires_at) VALUES (?,?,?)`,
+  nonceConsume: `UPDATE nonces SET used_at=? WHERE nonce=? AND scope=? AND used_at IS NULL AND expires_at>?`,
+  sesPut: `INSERT INTO sessions (id,data,expires_at) VALUES (?,?,?)
+           ON CONFLICT(id) DO UPDATE SET data=excluded.data, expires_at=excluded.expires_at`,
+  auditInsert: `INSERT INTO audit (at,actor,action,target,result,details) VALUES (?,?,?,?,?,?)`,
+};
+
+const WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+db.pragma('synchronous = ' + workerData.synchronous);
+db.pragma('foreign_keys = ON');
+const sql = workerData.sql;
+const st = {};
+for (const k of Object.keys(sql)) st[k] = db.prepare(sql[k]);
+parentPort.on('message', (m) => {
+  if (m === 'stop') { db.close(); parentPort.close(); return; }
+  const results = [];
+  try {
+    db.transaction(() => {
+      for (const [op, args] of m.ops) {
+        try {
+          const r = db.transaction(() => st[op].run(...args))();
+          results.push([true, op === 'nonceConsume' ? r.changes : op === 'auditInsert' ? Number(r.lastInsertRowid) : null]);
+        } catch (e) {
+          results.push([false, String((e && e.message) || e)]);
+        }
+      }
+    }).immediate();
+    parentPort.postMessage({ id: m.id, results });
+  } catch (e) {
+    parentPort.postMessage({ id: m.id, error: String((e && e.message) || e) });
+  }
+});
+parentPort.postMessage({ ready: true });
+`;
+
+interface Pending {
+  op: WriteOp;
+  resolve(v: number | null): void;
+  reject(e: unknown): void;
+}
+
+export class WriterWorker {
+  private readonly worker: Worker;
+  private queue: Pending[] = [];
+  private inflight?: { id: number; batch: Pending[] };
+  private nextId = 1;
+  private dead?: Error;
+  private scheduled = false;
+  private drained: (() => void)[] = [];
+
+  constructor(path: string, synchronous: string) {
+    const module = createRequire(import.meta.url).resolve('better-sqlite3');
+    this.worker = new Worker(WORKER, { eval: true, workerData: { path, module, synchronous, sql: WRITE_SQL } });
+    this.worker.on('message', (m: { id?: number; results?: [boolean, unknown][]; error?: string }) => this.onReply(m));
+    const die = (e: Error) => {
+      this.dead ??= e;
+      const pending = [...(this.inflight?.batch ?? []), ...this.queue];
+      this.inflight = undefined;
+      this.queue = [];
+      for (const p of pending) p.reject(new StoreError('STORE_WRITE_FAILED', `the store writer thread stopped: ${e.message}`));
+      this.settleDrain();
+    };
+    this.worker.on('error', die);
+    this.worker.once('exit', (c) => die(new Error(`exit ${c}`)));
+    this.worker.unref();
+  }
+
+  write(op: WriteOp): Promise<number | null> {
+    if (this.dead) return Promise.reject(new StoreError('STORE_WRITE_FAILED', `the store writer thread stopped: ${this.dead.message}`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ op, resolve, reject });
+      // Writes of the same event-loop turn share a batch; while one commits, the next batch accumulates.
+      if (!this.inflight && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.send());
+      }
+    });
+  }
+
+  private send(): void {
+    this.scheduled = false;
+    if (this.inflight || this.queue.length === 0 || this.dead) return this.settleDrain();
+    const batch = this.queue;
+    this.queue = [];
+    const id = this.nextId++;
+    this.inflight = { id, batch };
+    this.worker.ref(); // a commit in flight keeps the process alive
+    this.worker.postMessage({ id, ops: batch.map((b) => b.op) });
+  }
+
+  private onReply(m: { id?: number; results?: [boolean, unknown][]; error?: string }): void {
+    if (!this.inflight || m.id !== this.inflight.id) return;
+    const { batch } = this.inflight;
+    this.inflight = undefined;
+    this.worker.unref();
+    if (m.error !== undefined) {
+      for (const b of batch) b.reject(new StoreError('STORE_WRITE_FAILED', `commit failed: ${m.error}`));
+    } else {
+      batch.forEach((b, i) => {
+        const [ok, v] = m.results![i];
+        if (ok) b.resolve(v as number | null);
+        else b.reject(new StoreError('STORE_WRITE_FAILED', String(v)));
+      });
+    }
+    if (this.queue.length) this.send();
+    else this.settleDrain();
+  }
+
+  private settleDrain(): void {
+    if (this.inflight || this.queue.length) return;
+    const d = this.drained;
+    this.drained = [];
+    for (const f of d) f();
+  }
+
+  /** Commits what is queued, then stops the thread. */
+  async close(): Promise<void> {
+    if (!this.dead && (this.inflight || this.queue.length)) {
+      await new Promise<void>((r) => {
+        this.drained.push(r);
+        if (!this.inflight && !this.scheduled) this.send();
+      });
+    }
+    if (this.dead) return;
+    const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+    this.worker.postMessage('stop');
+    const t = setTimeout(() => void this.worker.terminate(), 2000);
+    await exited;
+    clearTimeout(t);
+  }
+}
