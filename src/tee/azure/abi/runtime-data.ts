@@ -19,6 +19,8 @@ export interface RuntimeData {
   keyIds: string[];
 }
 
+const MIN_RSA_BITS = 2048;
+
 function bad(msg: string): EvidenceFormatError {
   return new EvidenceFormatError('HCL_RUNTIME_DATA_MALFORMED', `HCL runtime data: ${msg}`);
 }
@@ -64,6 +66,9 @@ export function parseRuntimeData(bytes: Uint8Array): RuntimeData {
   } catch (e) {
     throw bad(`HCLAkPub is not a valid public key (${(e as Error).message})`);
   }
+  // A short RSA modulus would let anyone forge quotes: vTPM AKs are RSA-2048.
+  const bits = ak.asymmetricKeyDetails?.modulusLength;
+  if (ak.asymmetricKeyType === 'rsa' && (bits === undefined || bits < MIN_RSA_BITS)) throw bad(`HCLAkPub is a ${bits}-bit RSA key, shorter than ${MIN_RSA_BITS}`);
   const ekRaw = find('HCLEkPub');
   const userData = doc['user-data'];
   if (userData !== undefined && (typeof userData !== 'string' || !/^[0-9a-fA-F]*$/.test(userData) || userData.length % 2 !== 0)) {
