@@ -54,9 +54,9 @@ export class AzureVtpmVerifier implements TeeVerifier {
     return sniffComposite(input.evidence) === this.kind;
   }
 
-  openCollateral(path: string): Promise<Record<string, unknown>> {
-    return this.kind === 'snp' ? this.snp.openCollateral(path) : this.tdx.openCollateral(path);
-  }
+  /** The inner TEE's collateral (SNP certificates / DCAP collateral). Bound: the CLI passes it around unbound. */
+  readonly openCollateral = (path: string): Promise<Record<string, unknown>> =>
+    this.kind === 'snp' ? this.snp.openCollateral(path) : this.tdx.openCollateral(path);
 
   async verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
     const at = opts.at;
