@@ -1,10 +1,10 @@
-import * as nodeCrypto from 'node:crypto';
 import type { Claims } from '../../common/claims.js';
 import { EvidenceFormatError, VerificationError } from '../../common/errors.js';
 import { bytesEqual, toHex } from '../../common/hex.js';
 import { parseAttest, unwrapAttest, type TpmsAttest } from '../abi/attest.js';
 import { TPMA_OBJECT, TPM_ST, algName, attributeNames, hashAlgById } from '../abi/constants.js';
-import { flatten, parsePcrsFile, type PcrValues } from '../abi/pcrs.js';
+import { flatten, type PcrValues } from '../abi/pcrs.js';
+import { checkPcrs, digestOf, type PcrCheckCache } from './pcr-check.js';
 import type { AkPublic } from '../abi/public.js';
 import { parseEventLog } from '../eventlog/parse.js';
 import { replayEventLog } from '../eventlog/replay.js';
@@ -33,12 +33,8 @@ export interface QuoteCheckOptions {
   tpm?: TpmVerifyOptions;
   /** Parses AK bytes; the verifier passes a cached one so warm verifications skip key import. */
   parseAk?: (b: Uint8Array) => AkPublic;
-}
-
-/** One-shot crypto.hash where the runtime has it (Node ≥ 20.12: cheaper than a Hash object), else createHash. */
-function digestOf(alg: string, data: Uint8Array): Uint8Array {
-  if (typeof nodeCrypto.hash === 'function') return new Uint8Array(nodeCrypto.hash(alg, data, 'buffer'));
-  return new Uint8Array(nodeCrypto.createHash(alg).update(data).digest());
+  /** Memo of PCR checks owned by the verifier (identical PCR file + selection + digest → same result). */
+  pcrCache?: PcrCheckCache;
 }
 
 /** H_sig(selected PCR values concatenated in selection order): what TPMS_QUOTE_INFO.pcrDigest commits to. */
@@ -56,7 +52,8 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   const attestBytes = unwrapAttest(parts.attest);
   const attest = parseAttest(attestBytes);
   if (!parts.signature) throw new VerificationError('TPM_SIGNATURE_MISSING', 'the quote signature (attachment "signature" / --signature) is missing');
-  const trusted = await establishAkTrust(parts.ak, opts.tpm?.akTrust, opts.at, opts.parseAk);
+  const pending = establishAkTrust(parts.ak, opts.tpm?.akTrust, opts.at, opts.parseAk);
+  const trusted = pending instanceof Promise ? await pending : pending;
   const ak = trusted.ak;
   const sig = resolveSignature(parts.signature, ak);
   verifyTpmSignature(attestBytes, sig, ak, 'quote');
@@ -80,7 +77,19 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
 
   const sel = attest.attested.pcrSelect;
   const extraHex = toHex(attest.extraData);
-  const measurements: Record<string, string> = { pcrDigest: toHex(attest.attested.pcrDigest) };
+  const digestHex = toHex(attest.attested.pcrDigest);
+  let measurements: Record<string, string>;
+  let eventLog: Record<string, unknown> | undefined;
+  if (parts.pcrs) {
+    const check = checkPcrs(parts.pcrs, sel, sig.hash, attest.attested.pcrDigest, digestHex, opts.pcrCache);
+    measurements = { pcrDigest: digestHex, ...check.measurements };
+    if (parts.eventlog) eventLog = checkEventLog(parts.eventlog, sel, check.values);
+  } else {
+    if (opts.tpm?.requirePcrs) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'PCR values (attachment "pcrs" / --pcrs) are required');
+    if (parts.eventlog) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'an event log can only be checked against PCR values: supply --pcrs too');
+    warnings.push('PCR_VALUES_ABSENT: no PCR values were supplied; only the signed pcrDigest is reported');
+    measurements = { pcrDigest: digestHex };
+  }
   const raw: Record<string, unknown> = {
     magic: `0x${attest.magic.toString(16)}`,
     type: `0x${attest.type.toString(16)}`,
@@ -96,30 +105,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
     pcrSelection: sel.map((s) => ({ bank: hashAlgById(s.hash)?.name ?? algName(s.hash), pcrs: s.pcrs })),
     signature: { alg: algName(sig.sigAlg), hash: hashAlgById(sig.hash)?.name },
   };
-
-  if (parts.pcrs) {
-    const values = parsePcrsFile(parts.pcrs, sel);
-    const all = Buffer.concat(flatten(sel, values));
-    const digest = digestOf(hashAlgById(sig.hash)!.node, all);
-    if (!bytesEqual(digest, attest.attested.pcrDigest)) {
-      throw new VerificationError('TPM_PCR_DIGEST_MISMATCH', `the PCR values do not hash to the quoted pcrDigest ${toHex(attest.attested.pcrDigest)} (got ${toHex(digest)})`);
-    }
-    // One hex conversion for all values, then slices: this runs on every verification.
-    const hex = all.toString('hex');
-    let o = 0;
-    for (const s of sel) {
-      const alg = hashAlgById(s.hash)!;
-      for (const p of s.pcrs) {
-        measurements[`pcr${alg.name}_${p}`] = hex.slice(o, o + alg.size * 2);
-        o += alg.size * 2;
-      }
-    }
-    if (parts.eventlog) raw.eventLog = checkEventLog(parts.eventlog, sel, values);
-  } else {
-    if (opts.tpm?.requirePcrs) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'PCR values (attachment "pcrs" / --pcrs) are required');
-    if (parts.eventlog) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'an event log can only be checked against PCR values: supply --pcrs too');
-    warnings.push('PCR_VALUES_ABSENT: no PCR values were supplied; only the signed pcrDigest is reported');
-  }
+  if (eventLog) raw.eventLog = eventLog;
 
   const platform: Record<string, string> = { akFingerprint: fingerprintOf(ak), akTrust: trusted.trust, ...trusted.platform };
   if (ak.name) platform.akName = toHex(ak.name);
