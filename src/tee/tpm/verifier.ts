@@ -16,7 +16,7 @@ const AK_CACHE_MAX = 64;
  */
 export class TpmVerifier implements TeeVerifier {
   readonly tee = 'tpm' as const;
-  private readonly akCache = new Map<string, { bytes: Buffer; ak: AkPublic }>();
+  private readonly akCache = new Map<number, { bytes: Buffer; ak: AkPublic }>();
   private readonly pcrCache = new PcrCheckCache();
   private readonly parseAkBound = (b: Uint8Array) => this.parseAk(b);
 
@@ -37,12 +37,13 @@ export class TpmVerifier implements TeeVerifier {
   }
 
   /**
-   * Content-keyed: a short key (length + the last 32 bytes, which hold the key material in every AK format) picks
-   * the slot, then the whole file is compared with the cached copy, so only identical bytes share a parsed AK.
+   * Content-keyed: a hash of the length and the last 32 bytes (key material in every AK format) picks the slot, then the whole file is compared with the cached copy, so only identical bytes share a parsed AK.
    */
   private parseAk(b: Uint8Array): AkPublic {
     const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-    const k = `${b.length}:${buf.toString('latin1', Math.max(0, b.length - 32))}`;
+    // FNV-1a over the length and the last 32 bytes: a slot number, never trusted without the full compare below.
+    let k = 0x811c9dc5 ^ b.length;
+    for (let i = Math.max(0, b.length - 32); i < b.length; i++) k = Math.imul(k ^ b[i], 0x01000193);
     const hit = this.akCache.get(k);
     if (hit && hit.bytes.equals(buf)) return hit.ak;
     const ak = parseAkPublic(b);

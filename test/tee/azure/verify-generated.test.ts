@@ -31,6 +31,11 @@ test('generated az-snp-vtpm (Trustee JSON, test SNP PKI, software AK): verifies 
   assert.deepEqual(raw.hcl.keyIds, ['HCLAkPub', 'HCLEkPub']);
   assert.equal(raw.hcl.format, 'trustee-v1');
   assert.equal(raw.tpm.extraData, Buffer.from(NONCE).toString('hex'));
+  const tpmRaw = cl.raw.tpm as { firmwareVersion: string; qualifiedSigner: string; clockInfo: { clock: string }; pcrSelection: { bank: string; pcrs: number[] }[] };
+  assert.equal(tpmRaw.firmwareVersion, '0x2020031200120003');
+  assert.equal(tpmRaw.qualifiedSigner, '0b'.repeat(34));
+  assert.equal(tpmRaw.clockInfo.clock, '1234');
+  assert.deepEqual(tpmRaw.pcrSelection, [{ bank: 'sha256', pcrs: Array.from({ length: 24 }, (_, i) => i) }]);
   // policy/snp.ts reads raw.snp of composite claims
   const a = appraise(cl, { snp: { maxVmpl: 0 }, tees: ['az-snp-vtpm'] });
   // HCLAkPub is a bare JWK: its TPM attributes are unknown, which the claims say as a warning

@@ -13,8 +13,14 @@ export function digestOf(alg: string, data: Uint8Array): Uint8Array {
 /** The outcome of "these PCR values hash to the quoted pcrDigest": the values and their claims. */
 export interface PcrCheck {
   values: PcrValues;
-  /** `pcr<bank>_<n>` → hex. Shared by cache hits: copy before handing out. */
+  /** `pcr<bank>_<n>` → hex. Shared by cache hits: callers copy it before handing it out. */
   measurements: Readonly<Record<string, string>>;
+  /** raw.pcrSelection of the claims, deep-frozen: cache hits share it. */
+  selectionRaw: readonly { readonly bank: string; readonly pcrs: readonly number[] }[];
+}
+
+export function selectionRaw(sel: PcrSelection[]): PcrCheck['selectionRaw'] {
+  return Object.freeze(sel.map((s) => Object.freeze({ bank: hashAlgById(s.hash)?.name ?? algName(s.hash), pcrs: Object.freeze([...s.pcrs]) })));
 }
 
 interface Entry {
@@ -100,7 +106,7 @@ export function checkPcrs(
       o += n;
     }
   }
-  const check: PcrCheck = { values, measurements: Object.freeze(measurements) };
+  const check: PcrCheck = { values, measurements, selectionRaw: selectionRaw(sel) };
   cache?.store(digestHex, sigHash, sel, own, check);
   return check;
 }

@@ -4,7 +4,7 @@ import { bytesEqual, toHex } from '../../common/hex.js';
 import { parseAttest, unwrapAttest, type TpmsAttest } from '../abi/attest.js';
 import { TPMA_OBJECT, TPM_ST, algName, attributeNames, hashAlgById } from '../abi/constants.js';
 import { flatten, type PcrValues } from '../abi/pcrs.js';
-import { checkPcrs, digestOf, type PcrCheckCache } from './pcr-check.js';
+import { checkPcrs, digestOf, selectionRaw, type PcrCheck, type PcrCheckCache } from './pcr-check.js';
 import type { AkPublic } from '../abi/public.js';
 import { parseEventLog } from '../eventlog/parse.js';
 import { replayEventLog } from '../eventlog/replay.js';
@@ -76,12 +76,19 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   }
 
   const sel = attest.attested.pcrSelect;
-  const extraHex = toHex(attest.extraData);
-  const digestHex = toHex(attest.attested.pcrDigest);
+  // One hex conversion of the signed bytes; the fields are views into them, so their hex is a slice.
+  const attestHex = Buffer.from(attestBytes.buffer, attestBytes.byteOffset, attestBytes.byteLength).toString('hex');
+  const hexOf = (f: Uint8Array) => {
+    const o = (f.byteOffset - attestBytes.byteOffset) * 2;
+    return attestHex.slice(o, o + f.byteLength * 2);
+  };
+  const extraHex = hexOf(attest.extraData);
+  const digestHex = hexOf(attest.attested.pcrDigest);
   let measurements: Record<string, string>;
   let eventLog: Record<string, unknown> | undefined;
+  let check: PcrCheck | undefined;
   if (parts.pcrs) {
-    const check = checkPcrs(parts.pcrs, sel, sig.hash, attest.attested.pcrDigest, digestHex, opts.pcrCache);
+    check = checkPcrs(parts.pcrs, sel, sig.hash, attest.attested.pcrDigest, digestHex, opts.pcrCache);
     measurements = { pcrDigest: digestHex, ...check.measurements };
     if (parts.eventlog) eventLog = checkEventLog(parts.eventlog, sel, check.values);
   } else {
@@ -93,7 +100,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   const raw: Record<string, unknown> = {
     magic: `0x${attest.magic.toString(16)}`,
     type: `0x${attest.type.toString(16)}`,
-    qualifiedSigner: toHex(attest.qualifiedSigner),
+    qualifiedSigner: hexOf(attest.qualifiedSigner),
     extraData: extraHex,
     clockInfo: {
       clock: attest.clockInfo.clock.toString(),
@@ -101,8 +108,9 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
       restartCount: attest.clockInfo.restartCount,
       safe: attest.clockInfo.safe,
     },
-    firmwareVersion: `0x${attest.firmwareVersion.toString(16).padStart(16, '0')}`,
-    pcrSelection: sel.map((s) => ({ bank: hashAlgById(s.hash)?.name ?? algName(s.hash), pcrs: s.pcrs })),
+    // firmwareVersion is the u64 right after extraData (TPM2B) and clockInfo (17 bytes): its hex is a slice too.
+    firmwareVersion: `0x${attestHex.slice((attest.extraData.byteOffset - attestBytes.byteOffset + attest.extraData.byteLength + 17) * 2, (attest.extraData.byteOffset - attestBytes.byteOffset + attest.extraData.byteLength + 25) * 2)}`,
+    pcrSelection: check?.selectionRaw ?? selectionRaw(sel),
     signature: { alg: algName(sig.sigAlg), hash: hashAlgById(sig.hash)?.name },
   };
   if (eventLog) raw.eventLog = eventLog;
