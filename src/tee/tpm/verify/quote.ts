@@ -43,6 +43,12 @@ export function pcrDigest(attest: TpmsAttest, values: PcrValues, hashNode: strin
   return digestOf(hashNode, Buffer.concat(flatten(attest.attested.pcrSelect, values)));
 }
 
+/** Hex of `field`, a view into `whole` whose hex is `wholeHex`. A module function: a closure per quote costs more. */
+function hexSlice(wholeHex: string, whole: Uint8Array, field: Uint8Array): string {
+  const o = (field.byteOffset - whole.byteOffset) * 2;
+  return wholeHex.slice(o, o + field.byteLength * 2);
+}
+
 /**
  * Verifies a TPM2_Quote: AK trust, signature over the exact TPMS_ATTEST bytes, magic/type, nonce = extraData,
  * PCR digest recomputed from the supplied values, and the event log replayed against those values. Order: the
@@ -78,12 +84,8 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   const sel = attest.attested.pcrSelect;
   // One hex conversion of the signed bytes; the fields are views into them, so their hex is a slice.
   const attestHex = Buffer.from(attestBytes.buffer, attestBytes.byteOffset, attestBytes.byteLength).toString('hex');
-  const hexOf = (f: Uint8Array) => {
-    const o = (f.byteOffset - attestBytes.byteOffset) * 2;
-    return attestHex.slice(o, o + f.byteLength * 2);
-  };
-  const extraHex = hexOf(attest.extraData);
-  const digestHex = hexOf(attest.attested.pcrDigest);
+  const extraHex = hexSlice(attestHex, attestBytes, attest.extraData);
+  const digestHex = hexSlice(attestHex, attestBytes, attest.attested.pcrDigest);
   let measurements: Record<string, string>;
   let eventLog: Record<string, unknown> | undefined;
   let check: PcrCheck | undefined;
@@ -100,7 +102,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   const raw: Record<string, unknown> = {
     magic: `0x${attest.magic.toString(16)}`,
     type: `0x${attest.type.toString(16)}`,
-    qualifiedSigner: hexOf(attest.qualifiedSigner),
+    qualifiedSigner: hexSlice(attestHex, attestBytes, attest.qualifiedSigner),
     extraData: extraHex,
     clockInfo: {
       clock: attest.clockInfo.clock.toString(),
@@ -116,7 +118,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   if (eventLog) raw.eventLog = eventLog;
 
   const platform: Record<string, string> = { akFingerprint: fingerprintOf(ak), akTrust: trusted.trust, ...trusted.platform };
-  if (ak.name) platform.akName = toHex(ak.name);
+  if (ak.name) platform.akName = ak.nameHex ??= toHex(ak.name);
   return {
     tee: 'tpm',
     measurements,
