@@ -100,8 +100,9 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
     measurements = { pcrDigest: digestHex };
   }
   const raw: Record<string, unknown> = {
-    magic: `0x${attest.magic.toString(16)}`,
-    type: `0x${attest.type.toString(16)}`,
+    // Both were checked above: TPM_GENERATED_VALUE and TPM_ST_ATTEST_QUOTE.
+    magic: '0xff544347',
+    type: '0x8018',
     qualifiedSigner: hexSlice(attestHex, attestBytes, attest.qualifiedSigner),
     extraData: extraHex,
     clockInfo: {
