@@ -1,6 +1,7 @@
 import type { Claims } from '../common/claims.js';
 import { UsageError, VerificationError } from '../common/errors.js';
 import { fromHex } from '../common/hex.js';
+import { checkNonce } from '../nonce.js';
 import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../common/verifier.js';
 import { SnpVerifier } from '../snp/verifier.js';
 import { snpOptions } from '../snp/options.js';
@@ -90,8 +91,11 @@ export class AzureVtpmVerifier implements TeeVerifier {
     const ak = ev.ak ?? new Uint8Array(Buffer.from(JSON.stringify(rt.akJwk)));
     const tpm = await this.tpm.verify(
       { evidence: ev.quote, attachments: { signature: ev.signature, ak, ...(ev.pcrs ? { pcrs: ev.pcrs } : {}), ...(ev.eventlog ? { eventlog: ev.eventlog } : {}) } },
-      { at, nonce: opts.nonce, tpm: tpmOpts },
+      { at, tpm: tpmOpts },
     );
+    // The nonce lives in the quote's extraData, under Coffer's binding rule (the nonce itself, or its
+    // SHA-256/384/512 as Trustee-style attesters put a hash of the KBS runtime data there).
+    if (opts.nonce) checkNonce(tpm.reportData, opts.nonce);
     // (e)
     return compositeClaims(this.tee, ev, hcl, rt, runtimeDataHash, hw, tpm);
   }

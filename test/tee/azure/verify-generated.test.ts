@@ -92,6 +92,11 @@ test('az-snp-vtpm failure paths are typed rejections', async () => {
     assert.equal(r.verified, false, name);
     assert.equal(code(r), want, `${name}: ${JSON.stringify(r.errors)}`);
   }
+  // extraData may carry the nonce's SHA-384 (Trustee attesters hash the KBS runtime data), as report data may
+  const hashed = snpComposite({ extraData: new Uint8Array(createHash('sha384').update(NONCE).digest()) });
+  assert.equal((await verifyEvidence(hashed.json, { registry, ...hashed.opts })).verified, true);
+  const hashedOther = snpComposite({ extraData: new Uint8Array(createHash('sha384').update('other').digest()) });
+  assert.equal(code(await verifyEvidence(hashedOther.json, { registry, ...hashedOther.opts })), 'NONCE_MISMATCH');
   // v2 with the nonce as user-data verifies
   const v2 = snpComposite({ version: 2, varData: runtimeJson(undefined, Buffer.from(NONCE).toString('hex') + '00'.repeat(8)) });
   const ok = await verifyEvidence(v2.json, { registry, ...v2.opts });

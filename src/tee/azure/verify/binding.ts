@@ -1,6 +1,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { VerificationError } from '../../common/errors.js';
 import { bytesEqual, toHex } from '../../common/hex.js';
+import { checkNonce } from '../../nonce.js';
 import { HCL_HASH_TYPES, tdReportReportData, type HclReport } from '../abi/hcl-report.js';
 
 /**
@@ -41,10 +42,16 @@ export function checkAkBound(ak: KeyObject, bound: KeyObject): void {
   }
 }
 
-/** Evidence v2: the guest put the verifier's report data into runtime data "user-data" before the report was taken. */
+/**
+ * Evidence v2: the guest put the verifier's report data into runtime data "user-data" before the report was
+ * taken; it must start with the nonce or its SHA-256/384/512, the rule the quote's extraData follows too.
+ */
 export function checkUserData(userData: string | undefined, nonce: Uint8Array | undefined): void {
   if (userData === undefined) throw new VerificationError('AZ_USER_DATA_MISMATCH', 'evidence v2 requires "user-data" in the HCL runtime data, and it has none');
-  if (nonce && !userData.toLowerCase().startsWith(toHex(nonce))) {
-    throw new VerificationError('AZ_USER_DATA_MISMATCH', `runtime data "user-data" ${userData.slice(0, 32)}… does not start with the nonce ${toHex(nonce)}`);
+  if (!nonce) return;
+  try {
+    checkNonce(userData, nonce);
+  } catch {
+    throw new VerificationError('AZ_USER_DATA_MISMATCH', `runtime data "user-data" ${userData.slice(0, 32)}… does not start with the nonce ${toHex(nonce)} nor its SHA-256/384/512`);
   }
 }
