@@ -82,3 +82,33 @@ test('coffer verify az-snp-vtpm files form: HCL report + --quote --signature --p
   const pinned = await run(['verify', '--collateral', col, '--at', '2025-06-01T00:00:00Z', '--json', join(dir, 'evidence.json')]);
   assert.equal(pinned.code, 1);
 });
+
+test('coffer verify --tee az-tdx-vtpm: Trustee JSON and files form (--td-quote) with DCAP collateral from a PCS-shaped directory', async () => {
+  const { tdxComposite } = await import('../support/azure-composite.js');
+  const { world } = await import('../support/dcap-helpers.js');
+  const w = await world();
+  const c = await tdxComposite();
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-az-tdx-cli-'));
+  const col = join(dir, 'pcs');
+  mkdirSync(col);
+  for (const [name, bytes] of Object.entries(await w.pcsFiles('tdx'))) writeFileSync(join(col, name), bytes);
+  writeFileSync(join(dir, 'root.der'), w.trustAnchors[0]);
+  writeFileSync(join(dir, 'evidence.json'), c.json);
+  writeFileSync(join(dir, 'hcl.bin'), c.hcl);
+  writeFileSync(join(dir, 'td.quote'), c.tdQuote);
+  writeFileSync(join(dir, 'quote.msg'), c.quote.message);
+  writeFileSync(join(dir, 'quote.sig'), c.quote.signature);
+  writeFileSync(join(dir, 'pcrs.json'), JSON.stringify({ sha256: Object.fromEntries(PCRS.map((p, i) => [i, p])) }));
+  const common = ['verify', '--collateral', col, '--trust-anchor', join(dir, 'root.der'), '--at', w.at.toISOString(), '--nonce', Buffer.from(c.opts.nonce).toString('hex'), '--json'];
+  const js = await run([...common, join(dir, 'evidence.json')]);
+  assert.equal(js.code, 0, js.out + js.err);
+  const line = JSON.parse(js.out);
+  assert.equal(line.tee, 'az-tdx-vtpm');
+  assert.equal(line.tcbStatus, 'UpToDate');
+  assert.equal(line.claims.measurements.mrtd, '7d'.repeat(48));
+  const files = await run([...common, '--tee', 'az-tdx-vtpm', '--td-quote', join(dir, 'td.quote'), '--quote', join(dir, 'quote.msg'), '--signature', join(dir, 'quote.sig'), '--pcrs', join(dir, 'pcrs.json'), join(dir, 'hcl.bin')]);
+  assert.equal(files.code, 0, files.out + files.err);
+  const noTd = await run([...common, '--quote', join(dir, 'quote.msg'), '--signature', join(dir, 'quote.sig'), '--pcrs', join(dir, 'pcrs.json'), join(dir, 'hcl.bin')]);
+  assert.equal(noTd.code, 1);
+  assert.equal(JSON.parse(noTd.out).errors[0].code, 'AZ_TD_QUOTE_MISSING');
+});

@@ -126,3 +126,22 @@ test('fuzz: generated az-snp-vtpm files form (HCL report bytes and length words)
 test('fuzz: real Trustee az-snp-vtpm evidence', { skip: vectorsSkip }, async () => {
   await fuzzJson(readVector('tpm/azure/trustee_az-snp-vtpm_evidence-v1.json'), { at: new Date('2025-06-01Z'), nonce: new Uint8Array(Buffer.from('challenge')) }, 0x7a57, 120, 'real');
 });
+
+test('fuzz: generated az-tdx-vtpm evidence JSON (TD quote, HCL report with TDREPORT, vTPM quote)', async () => {
+  const { tdxComposite } = await import('../../support/azure-composite.js');
+  const c = await tdxComposite();
+  const doc = JSON.parse(Buffer.from(c.json).toString('utf8'));
+  const base = boundOf(c.json);
+  const r = rng(0x7d8);
+  const hcl = Buffer.from(doc.hcl_report, 'base64url');
+  const td = Buffer.from(doc.td_quote, 'base64url');
+  for (let i = 0; i < 60; i++) {
+    const d = structuredClone(doc);
+    const part = i % 3;
+    if (part === 0) d.hcl_report = Buffer.from(mutateBytes(hcl, r, HCL_WORDS)).toString('base64url');
+    else if (part === 1) d.td_quote = Buffer.from(mutateBytes(td, r)).toString('base64url');
+    else d.tpm_quote.message = Buffer.from(mutateBytes(Buffer.from(d.tpm_quote.message, 'hex'), r)).toString('hex');
+    const ev = new Uint8Array(Buffer.from(JSON.stringify(d)));
+    check(await verifyEvidence(ev, { registry, ...c.opts }), boundOf(ev) === base, `tdx #${i} part ${part}`);
+  }
+});
