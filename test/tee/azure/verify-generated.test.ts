@@ -5,6 +5,9 @@ import { verifyEvidence, createVerifierRegistry, type VerificationResult } from 
 import { appraise } from '../../../src/policy/appraise.js';
 import { TPM_ALG } from '../../../src/tee/tpm/abi/constants.js';
 import { selection, serializePcrsSerialized } from '../../../src/tee/tpm/abi/pcrs.js';
+import { parseEventLog } from '../../../src/tee/tpm/eventlog/parse.js';
+import { replayEventLog } from '../../../src/tee/tpm/eventlog/replay.js';
+import { readVector, vectorsSkip } from '../../support/vectors.js';
 import { NONCE, PCRS, ak, otherAk, jwkOf, runtimeJson, snpComposite, tdxComposite } from '../../support/azure-composite.js';
 
 const registry = createVerifierRegistry();
@@ -156,4 +159,17 @@ test('auto-detection: composites are recognised and do not shadow the SNP, TPM o
   assert.equal(registry.detect({ evidence: c.hcl.subarray(0x20, 0x20 + 1184) }).tee, 'snp');
   assert.equal(registry.detect({ evidence: c.quote.message }).tee, 'tpm');
   assert.throws(() => registry.detect({ evidence: new Uint8Array(Buffer.from('{"hcl_report":"x"}')) }), /recognise/);
+});
+
+test('az-snp-vtpm with an event log: replayed against the quoted PCRs; a log from another boot is TPM_EVENTLOG_MISMATCH', { skip: vectorsSkip }, async () => {
+  const log = readVector('tpm/go-tpm-tools_ubuntu-2404-amd-sevsnp.bin');
+  const replay = replayEventLog(parseEventLog(log)).get(TPM_ALG.SHA256)!;
+  const pcrs = PCRS.map((p, i) => (replay.get(i) ? Buffer.from(replay.get(i)!).toString('hex') : p));
+  const c = snpComposite({ quotedPcrs: pcrs, pcrs });
+  const ok = await verifyEvidence({ evidence: c.json, attachments: { eventlog: log } }, { registry, ...c.opts });
+  assert.equal(ok.verified, true, JSON.stringify(ok.errors));
+  const replayed = ((ok.claims!.raw.tpm as { eventLog: { replayedPcrs: string[] } }).eventLog).replayedPcrs;
+  assert.ok(replayed.includes('sha256:0') && replayed.length >= 4, replayed.join(' '));
+  const other = await verifyEvidence({ evidence: c.json, attachments: { eventlog: readVector('tpm/go-tpm-tools_cos-101-amd-sev.bin') } }, { registry, ...c.opts });
+  assert.equal(code(other), 'TPM_EVENTLOG_MISMATCH');
 });
