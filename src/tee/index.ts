@@ -6,6 +6,7 @@ import { TdxVerifier } from './tdx/verifier.js';
 import { SnpVerifier } from './snp/verifier.js';
 import { TpmVerifier } from './tpm/verifier.js';
 import { SampleVerifier } from './sample/index.js';
+import { AzureVtpmVerifier } from './azure/verifier.js';
 
 /**
  * The verifiers Coffer ships, in auto-detection order (most specific sniff first). Each call builds fresh
@@ -14,12 +15,18 @@ import { SampleVerifier } from './sample/index.js';
 export function createVerifierRegistry(): VerifierRegistry {
   // SGX and TDX share one DCAP verifier so their collateral and certificate caches are shared too.
   const dcap = new DcapQuoteVerifier();
+  const tdx = new TdxVerifier(dcap);
+  const snp = new SnpVerifier();
+  const tpm = new TpmVerifier();
   const verifiers: TeeVerifier[] = [
     new SgxVerifier(dcap),
-    new TdxVerifier(dcap),
+    tdx,
     // Each TEE module adds its verifier here.
-    new SnpVerifier(),
-    new TpmVerifier(),
+    snp,
+    tpm,
+    // Composites reuse the standalone verifiers (and their caches); their sniffs ("HCLA", Trustee JSON) match nothing else.
+    new AzureVtpmVerifier('snp', { snp, tdx, tpm }),
+    new AzureVtpmVerifier('tdx', { snp, tdx, tpm }),
     new SampleVerifier(), // last: its JSON sniff must never shadow a real TEE
   ];
   return new VerifierRegistry(verifiers);

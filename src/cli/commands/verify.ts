@@ -23,10 +23,12 @@ interface VerifyFlags {
   ak?: string;
   pcrs?: string;
   eventlog?: string;
+  quote?: string;
+  tdQuote?: string;
 }
 
 /** Attachment flags: evidence that travels beside the main file (TPM quotes, composite evidence). */
-const ATTACHMENTS = ['signature', 'ak', 'pcrs', 'eventlog'] as const;
+const ATTACHMENTS = ['signature', 'ak', 'pcrs', 'eventlog', 'quote', 'tdQuote'] as const;
 
 /** One line of `coffer verify --json` (contract: field names are stable). */
 export interface VerifyLine {
@@ -106,6 +108,8 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
     .option('--ak <file>', 'TPM: attestation key public (PEM or TPM2B_PUBLIC)')
     .option('--pcrs <file>', 'TPM: PCR values (tpm2_quote -o)')
     .option('--eventlog <file>', 'TPM: TCG event log to replay against the quoted PCRs')
+    .option('--quote <file>', 'Azure vTPM (evidence = HCL report): the vTPM quote, TPMS_ATTEST (tpm2_quote -m)')
+    .option('--td-quote <file>', 'Azure TDX vTPM (evidence = HCL report): the TD quote')
     .action(async (files: string[], flags: VerifyFlags) => {
       const at = parseAt(flags.at);
       const nonce = parseNonce(flags.nonce);

@@ -6,6 +6,8 @@ import { EvidenceFormatError } from './errors.js';
  */
 export class ByteReader {
   private pos = 0;
+  /** Created on the first 64-bit read: one native BigInt read instead of four BigInt operations. */
+  private dv?: DataView;
   constructor(
     readonly buf: Uint8Array,
     private readonly what = 'evidence',
@@ -55,9 +57,10 @@ export class ByteReader {
     return (b[p] | (b[p + 1] << 8) | (b[p + 2] << 16)) + b[p + 3] * 0x1000000;
   }
   u64le(field: string): bigint {
-    const lo = BigInt(this.u32le(field));
-    const hi = BigInt(this.u32le(field));
-    return (hi << 32n) | lo;
+    this.need(8, field);
+    const v = this.view().getBigUint64(this.pos, true);
+    this.pos += 8;
+    return v;
   }
   u16be(field: string): number {
     this.need(2, field);
@@ -73,9 +76,13 @@ export class ByteReader {
     return b[p] * 0x1000000 + ((b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]);
   }
   u64be(field: string): bigint {
-    const hi = BigInt(this.u32be(field));
-    const lo = BigInt(this.u32be(field));
-    return (hi << 32n) | lo;
+    this.need(8, field);
+    const v = this.view().getBigUint64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+  private view(): DataView {
+    return (this.dv ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
   /** Asserts the whole buffer was consumed; trailing bytes are a format error, not silently ignored. */
   end(): void {

@@ -5,6 +5,7 @@ import { TPM_GENERATED_VALUE } from './abi/constants.js';
 import { parseAkPublic, type AkPublic } from './abi/public.js';
 import { unwrapAttest } from './abi/attest.js';
 import { verifyQuote, type TpmVerifyOptions } from './verify/quote.js';
+import { PcrCheckCache } from './verify/pcr-check.js';
 
 const AK_CACHE_MAX = 64;
 
@@ -15,7 +16,9 @@ const AK_CACHE_MAX = 64;
  */
 export class TpmVerifier implements TeeVerifier {
   readonly tee = 'tpm' as const;
-  private readonly akCache = new Map<string, AkPublic>();
+  private readonly akCache = new Map<number, { bytes: Buffer; ak: AkPublic }>();
+  private readonly pcrCache = new PcrCheckCache();
+  private readonly parseAkBound = (b: Uint8Array) => this.parseAk(b);
 
   detect(input: EvidenceInput): boolean {
     const b = unwrapAttest(input.evidence);
@@ -29,17 +32,23 @@ export class TpmVerifier implements TeeVerifier {
     const a = input.attachments ?? {};
     return verifyQuote(
       { attest: input.evidence, signature: a.signature, ak: a.ak, pcrs: a.pcrs, eventlog: a.eventlog },
-      { at, nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: (b) => this.parseAk(b) },
+      { at, nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: this.parseAkBound, pcrCache: this.pcrCache },
     );
   }
 
+  /**
+   * Content-keyed: a hash of the length and the last 32 bytes (key material in every AK format) picks the slot, then the whole file is compared with the cached copy, so only identical bytes share a parsed AK.
+   */
   private parseAk(b: Uint8Array): AkPublic {
-    const k = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+    const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    // FNV-1a over the length and the last 32 bytes: a slot number, never trusted without the full compare below.
+    let k = 0x811c9dc5 ^ b.length;
+    for (let i = Math.max(0, b.length - 32); i < b.length; i++) k = Math.imul(k ^ b[i], 0x01000193);
     const hit = this.akCache.get(k);
-    if (hit) return hit;
+    if (hit && hit.bytes.equals(buf)) return hit.ak;
     const ak = parseAkPublic(b);
-    if (this.akCache.size >= AK_CACHE_MAX) this.akCache.delete(this.akCache.keys().next().value!);
-    this.akCache.set(k, ak);
+    if (!hit && this.akCache.size >= AK_CACHE_MAX) this.akCache.delete(this.akCache.keys().next().value!);
+    this.akCache.set(k, { bytes: Buffer.from(buf), ak });
     return ak;
   }
 }

@@ -44,8 +44,9 @@ export const HASH_ALGS: readonly HashAlg[] = [
   { id: TPM_ALG.SHA512, name: 'sha512', node: 'sha512', size: 64 },
 ];
 
+const HASH_BY_ID = new Map(HASH_ALGS.map((h) => [h.id, h]));
 export function hashAlgById(id: number): HashAlg | undefined {
-  return HASH_ALGS.find((h) => h.id === id);
+  return HASH_BY_ID.get(id);
 }
 export function hashAlgByName(name: string): HashAlg | undefined {
   return HASH_ALGS.find((h) => h.name === name.toLowerCase());

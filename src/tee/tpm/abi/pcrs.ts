@@ -41,10 +41,11 @@ export function readPcrSelection(r: ByteReader): PcrSelection[] {
   if (count > MAX_BANKS) throw fmt('TPML_PCR_SELECTION', `count ${count} exceeds ${MAX_BANKS} banks`);
   const out: PcrSelection[] = [];
   for (let i = 0; i < count; i++) {
-    const hash = r.u16be(`pcrSelections[${i}].hash`);
-    const sizeofSelect = r.u8(`pcrSelections[${i}].sizeofSelect`);
+    // Constant field names: this runs on every quote, and a TRUNCATED error names the offset anyway.
+    const hash = r.u16be('pcrSelections[].hash');
+    const sizeofSelect = r.u8('pcrSelections[].sizeofSelect');
     if (sizeofSelect > MAX_SELECT) throw fmt('TPML_PCR_SELECTION', `sizeofSelect ${sizeofSelect} is too large`);
-    out.push({ hash, sizeofSelect, pcrs: bitsToPcrs(r.bytes(sizeofSelect, `pcrSelections[${i}].pcrSelect`)) });
+    out.push({ hash, sizeofSelect, pcrs: bitsToPcrs(r.bytes(sizeofSelect, 'pcrSelections[].pcrSelect')) });
   }
   return out;
 }

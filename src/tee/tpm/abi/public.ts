@@ -198,6 +198,8 @@ export interface AkPublic {
   format: 'pem' | 'der' | 'tpm2b' | 'tpmt' | 'jwk';
   /** SHA-256 of the SPKI, hex; filled on first use (the verifier caches parsed AKs, so it is computed once). */
   fingerprint?: string;
+  /** Hex of `name`, memoized like the fingerprint. */
+  nameHex?: string;
   /** Key type and EC coordinate size, memoized: KeyObject's getters cross into C++ on every call. */
   keyType?: string;
   ecSize?: number;

@@ -94,20 +94,25 @@ export function verifyChain(chainBytes: Uint8Array[], rootBytes: Uint8Array[], a
   return chain[0];
 }
 
-/** Decides whether the AK may be trusted; throws a typed rejection otherwise. */
-export async function establishAkTrust(
+const PINNED_BY_CALLER = 'AK_PINNED_BY_CALLER: the AK was supplied by the caller and is trusted as given; no EK certificate or TEE report binds it to a TPM';
+
+/**
+ * Decides whether the AK may be trusted; throws a typed rejection otherwise. Synchronous except for a TEE-report
+ * binding (the only kind that awaits), so the hot pinned path costs no promise.
+ */
+export function establishAkTrust(
   akAttachment: Uint8Array | undefined,
   trust: AkTrust | undefined,
   at: Date,
   parseAk: (b: Uint8Array) => AkPublic = parseAkPublic,
-): Promise<TrustedAk> {
+): TrustedAk | Promise<TrustedAk> {
   const given = akAttachment ? parseAk(akAttachment) : undefined;
   if (!trust) {
     if (!given) throw new VerificationError('TPM_AK_MISSING', 'no attestation key was given (attachment "ak" / --ak) and no AK trust was configured');
     return {
       ak: given,
       trust: 'pinned',
-      warnings: ['AK_PINNED_BY_CALLER: the AK was supplied by the caller and is trusted as given; no EK certificate or TEE report binds it to a TPM'],
+      warnings: [PINNED_BY_CALLER],
       platform: {},
     };
   }
@@ -144,8 +149,8 @@ export async function establishAkTrust(
   }
   if (trust.kind === 'tee-report') {
     if (!given) throw new VerificationError('TPM_AK_MISSING', 'a TEE-report AK binding needs the AK itself');
-    const r = await trust.bind(given);
-    return { ak: given, trust: 'tee-report', warnings: r.warnings ?? [], platform: { akBoundBy: trust.description, ...(r.platform ?? {}) } };
+    const description = trust.description;
+    return trust.bind(given).then((r) => ({ ak: given, trust: 'tee-report' as const, warnings: r.warnings ?? [], platform: { akBoundBy: description, ...(r.platform ?? {}) } }));
   }
   throw new UsageError('TPM_AK_TRUST', `unknown akTrust kind '${(trust as { kind: string }).kind}'`);
 }

@@ -1,10 +1,10 @@
-import * as nodeCrypto from 'node:crypto';
 import type { Claims } from '../../common/claims.js';
 import { EvidenceFormatError, VerificationError } from '../../common/errors.js';
 import { bytesEqual, toHex } from '../../common/hex.js';
 import { parseAttest, unwrapAttest, type TpmsAttest } from '../abi/attest.js';
 import { TPMA_OBJECT, TPM_ST, algName, attributeNames, hashAlgById } from '../abi/constants.js';
-import { flatten, parsePcrsFile, type PcrValues } from '../abi/pcrs.js';
+import { flatten, type PcrValues } from '../abi/pcrs.js';
+import { checkPcrs, digestOf, selectionRaw, type PcrCheck, type PcrCheckCache } from './pcr-check.js';
 import type { AkPublic } from '../abi/public.js';
 import { parseEventLog } from '../eventlog/parse.js';
 import { replayEventLog } from '../eventlog/replay.js';
@@ -33,18 +33,20 @@ export interface QuoteCheckOptions {
   tpm?: TpmVerifyOptions;
   /** Parses AK bytes; the verifier passes a cached one so warm verifications skip key import. */
   parseAk?: (b: Uint8Array) => AkPublic;
-}
-
-/** One-shot crypto.hash where the runtime has it (Node ≥ 20.12: cheaper than a Hash object), else createHash. */
-function digestOf(alg: string, data: Uint8Array): Uint8Array {
-  if (typeof nodeCrypto.hash === 'function') return new Uint8Array(nodeCrypto.hash(alg, data, 'buffer'));
-  return new Uint8Array(nodeCrypto.createHash(alg).update(data).digest());
+  /** Memo of PCR checks owned by the verifier (identical PCR file + selection + digest → same result). */
+  pcrCache?: PcrCheckCache;
 }
 
 /** H_sig(selected PCR values concatenated in selection order): what TPMS_QUOTE_INFO.pcrDigest commits to. */
 export function pcrDigest(attest: TpmsAttest, values: PcrValues, hashNode: string): Uint8Array {
   if (attest.attested.kind !== 'quote') throw new Error('not a quote');
   return digestOf(hashNode, Buffer.concat(flatten(attest.attested.pcrSelect, values)));
+}
+
+/** Hex of `field`, a view into `whole` whose hex is `wholeHex`. A module function: a closure per quote costs more. */
+function hexSlice(wholeHex: string, whole: Uint8Array, field: Uint8Array): string {
+  const o = (field.byteOffset - whole.byteOffset) * 2;
+  return wholeHex.slice(o, o + field.byteLength * 2);
 }
 
 /**
@@ -56,7 +58,8 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   const attestBytes = unwrapAttest(parts.attest);
   const attest = parseAttest(attestBytes);
   if (!parts.signature) throw new VerificationError('TPM_SIGNATURE_MISSING', 'the quote signature (attachment "signature" / --signature) is missing');
-  const trusted = await establishAkTrust(parts.ak, opts.tpm?.akTrust, opts.at, opts.parseAk);
+  const pending = establishAkTrust(parts.ak, opts.tpm?.akTrust, opts.at, opts.parseAk);
+  const trusted = pending instanceof Promise ? await pending : pending;
   const ak = trusted.ak;
   const sig = resolveSignature(parts.signature, ak);
   verifyTpmSignature(attestBytes, sig, ak, 'quote');
@@ -64,7 +67,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   if (attest.type !== TPM_ST.ATTEST_QUOTE || attest.attested.kind !== 'quote') {
     throw new VerificationError('TPM_NOT_A_QUOTE', `the attestation has type 0x${attest.type.toString(16)}, not TPM_ST_ATTEST_QUOTE (0x8018)`);
   }
-  const warnings = [...trusted.warnings];
+  const warnings = trusted.warnings.slice();
   if (ak.tpmPublic) {
     // Only a restricted signing key refuses to sign outside data that mimics TPMS_ATTEST: anything else forges quotes.
     const need = TPMA_OBJECT.restricted | TPMA_OBJECT.sign | TPMA_OBJECT.fixedTPM;
@@ -82,12 +85,29 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   }
 
   const sel = attest.attested.pcrSelect;
-  const extraHex = toHex(attest.extraData);
-  const measurements: Record<string, string> = { pcrDigest: toHex(attest.attested.pcrDigest) };
+  // One hex conversion of the signed bytes; the fields are views into them, so their hex is a slice.
+  const attestHex = Buffer.from(attestBytes.buffer, attestBytes.byteOffset, attestBytes.byteLength).toString('hex');
+  const extraHex = hexSlice(attestHex, attestBytes, attest.extraData);
+  const digestHex = hexSlice(attestHex, attestBytes, attest.attested.pcrDigest);
+  let measurements: Record<string, string>;
+  let eventLog: Record<string, unknown> | undefined;
+  let check: PcrCheck | undefined;
+  if (parts.pcrs) {
+    check = checkPcrs(parts.pcrs, sel, sig.hash, attest.attested.pcrDigest, digestHex, opts.pcrCache);
+    // Object.assign rather than a spread: measurably cheaper per quote in V8.
+    measurements = Object.assign({ pcrDigest: digestHex }, check.measurements);
+    if (parts.eventlog) eventLog = checkEventLog(parts.eventlog, sel, check.values);
+  } else {
+    if (opts.tpm?.requirePcrs) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'PCR values (attachment "pcrs" / --pcrs) are required');
+    if (parts.eventlog) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'an event log can only be checked against PCR values: supply --pcrs too');
+    warnings.push('PCR_VALUES_ABSENT: no PCR values were supplied; only the signed pcrDigest is reported');
+    measurements = { pcrDigest: digestHex };
+  }
   const raw: Record<string, unknown> = {
-    magic: `0x${attest.magic.toString(16)}`,
-    type: `0x${attest.type.toString(16)}`,
-    qualifiedSigner: toHex(attest.qualifiedSigner),
+    // Both were checked above: TPM_GENERATED_VALUE and TPM_ST_ATTEST_QUOTE.
+    magic: '0xff544347',
+    type: '0x8018',
+    qualifiedSigner: hexSlice(attestHex, attestBytes, attest.qualifiedSigner),
     extraData: extraHex,
     clockInfo: {
       clock: attest.clockInfo.clock.toString(),
@@ -95,37 +115,15 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
       restartCount: attest.clockInfo.restartCount,
       safe: attest.clockInfo.safe,
     },
-    firmwareVersion: `0x${attest.firmwareVersion.toString(16).padStart(16, '0')}`,
-    pcrSelection: sel.map((s) => ({ bank: hashAlgById(s.hash)?.name ?? algName(s.hash), pcrs: s.pcrs })),
+    // firmwareVersion is the u64 right after extraData (TPM2B) and clockInfo (17 bytes): its hex is a slice too.
+    firmwareVersion: `0x${attestHex.slice((attest.extraData.byteOffset - attestBytes.byteOffset + attest.extraData.byteLength + 17) * 2, (attest.extraData.byteOffset - attestBytes.byteOffset + attest.extraData.byteLength + 25) * 2)}`,
+    pcrSelection: check?.selectionRaw ?? selectionRaw(sel),
     signature: { alg: algName(sig.sigAlg), hash: hashAlgById(sig.hash)?.name },
   };
+  if (eventLog) raw.eventLog = eventLog;
 
-  if (parts.pcrs) {
-    const values = parsePcrsFile(parts.pcrs, sel);
-    const all = Buffer.concat(flatten(sel, values));
-    const digest = digestOf(hashAlgById(sig.hash)!.node, all);
-    if (!bytesEqual(digest, attest.attested.pcrDigest)) {
-      throw new VerificationError('TPM_PCR_DIGEST_MISMATCH', `the PCR values do not hash to the quoted pcrDigest ${toHex(attest.attested.pcrDigest)} (got ${toHex(digest)})`);
-    }
-    // One hex conversion for all values, then slices: this runs on every verification.
-    const hex = all.toString('hex');
-    let o = 0;
-    for (const s of sel) {
-      const alg = hashAlgById(s.hash)!;
-      for (const p of s.pcrs) {
-        measurements[`pcr${alg.name}_${p}`] = hex.slice(o, o + alg.size * 2);
-        o += alg.size * 2;
-      }
-    }
-    if (parts.eventlog) raw.eventLog = checkEventLog(parts.eventlog, sel, values);
-  } else {
-    if (opts.tpm?.requirePcrs) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'PCR values (attachment "pcrs" / --pcrs) are required');
-    if (parts.eventlog) throw new EvidenceFormatError('TPM_PCRS_MISSING', 'an event log can only be checked against PCR values: supply --pcrs too');
-    warnings.push('PCR_VALUES_ABSENT: no PCR values were supplied; only the signed pcrDigest is reported');
-  }
-
-  const platform: Record<string, string> = { akFingerprint: fingerprintOf(ak), akTrust: trusted.trust, ...trusted.platform };
-  if (ak.name) platform.akName = toHex(ak.name);
+  const platform: Record<string, string> = Object.assign({ akFingerprint: fingerprintOf(ak), akTrust: trusted.trust }, trusted.platform);
+  if (ak.name) platform.akName = ak.nameHex ??= toHex(ak.name);
   return {
     tee: 'tpm',
     measurements,

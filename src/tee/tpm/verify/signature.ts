@@ -51,9 +51,12 @@ export function verifyTpmSignature(message: Uint8Array, sig: TpmtSignature, ak: 
       ok = cryptoVerify(h.node, message, { key: ak.key, dsaEncoding: 'ieee-p1363' }, rs);
     } else {
       if (keyType !== 'rsa') throw new VerificationError('TPM_SIGNATURE_INVALID', `${what} is an RSA signature but the AK is ${keyType}`);
-      const padding = sig.sigAlg === TPM_ALG.RSAPSS ? constants.RSA_PKCS1_PSS_PADDING : constants.RSA_PKCS1_PADDING;
-      // TPMs use salt = hash length (or the maximum on some older parts): AUTO accepts both.
-      ok = cryptoVerify(h.node, message, { key: ak.key, padding, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, sig.sig);
+      // PSS: TPMs use salt = hash length (or the maximum on some older parts): AUTO accepts both.
+      const opts =
+        sig.sigAlg === TPM_ALG.RSAPSS
+          ? { key: ak.key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }
+          : { key: ak.key, padding: constants.RSA_PKCS1_PADDING };
+      ok = cryptoVerify(h.node, message, opts, sig.sig);
     }
   } catch (e) {
     if (e instanceof VerificationError) throw e;
