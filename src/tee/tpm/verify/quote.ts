@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Claims } from '../../common/claims.js';
 import { EvidenceFormatError, VerificationError } from '../../common/errors.js';
 import { bytesEqual, toHex } from '../../common/hex.js';
@@ -80,7 +81,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
   // extraData holds at most 64 bytes, so a longer binding (the KBS's nonce ‖ runtime data) arrives hashed: the
   // nonce itself or its SHA-256/384/512, exactly (the same digests `--nonce` accepts for other TEEs).
   const nonce = opts.nonce;
-  if (nonce && !bytesEqual(attest.extraData, nonce) && !(['sha256', 'sha384', 'sha512'] as const).some((h) => bytesEqual(attest.extraData, nodeCrypto.createHash(h).update(nonce).digest()))) {
+  if (nonce && !bytesEqual(attest.extraData, nonce) && !(['sha256', 'sha384', 'sha512'] as const).some((h) => bytesEqual(attest.extraData, createHash(h).update(nonce).digest()))) {
     throw new VerificationError('NONCE_MISMATCH', `quote extraData ${toHex(attest.extraData)} is neither the nonce ${toHex(nonce)} nor its SHA-256/384/512`);
   }
 
