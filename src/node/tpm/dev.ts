@@ -1,6 +1,6 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { freePort, launchSwtpm } from './swtpm-process.js';
 import { TpmClient } from './client.js';
 import { SocketTransport } from './transport.js';
 import { TPM_ALG } from '../../tee/tpm/abi/constants.js';
@@ -17,32 +17,6 @@ export function swtpmOnPath(): boolean {
   return spawnSync('swtpm', ['--version']).status === 0;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function waitPort(port: number, deadline: number, child: { exited: boolean }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const attempt = () => {
-      const c = connect({ port, host: '127.0.0.1' });
-      c.once('connect', () => (c.destroy(), resolve()));
-      c.once('error', () => {
-        c.destroy();
-        if (child.exited || Date.now() > deadline) reject(new Error(`swtpm did not listen on 127.0.0.1:${port}`));
-        else setTimeout(attempt, 25);
-      });
-    };
-    attempt();
-  });
-}
-
 export interface DevSwtpm {
   port: number;
   stop(): Promise<void>;
@@ -51,33 +25,8 @@ export interface DevSwtpm {
 /** Starts swtpm (TPM 2.0, self-started with Startup(CLEAR)) on spare loopback ports, state kept in `stateDir`. */
 export async function startDevSwtpm(stateDir: string): Promise<DevSwtpm> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const port = await freePort();
-  const ctrl = await freePort();
-  const state = { exited: false };
-  const child: ChildProcess = spawn(
-    'swtpm',
-    ['socket', '--tpm2', '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${ctrl},bindaddr=127.0.0.1`, '--tpmstate', `dir=${stateDir}`, '--flags', 'startup-clear'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  child.once('exit', () => (state.exited = true));
-  child.once('error', () => (state.exited = true));
-  try {
-    await waitPort(port, Date.now() + 5000, state);
-  } catch (e) {
-    if (!state.exited) child.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}${stderr ? `: ${stderr.trim()}` : ''}`);
-  }
-  return {
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (state.exited) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const p = await launchSwtpm({ stateDir, port: await freePort(), ctrlPort: await freePort() });
+  return { port: p.port, stop: p.stop };
 }
 
 async function withAk<T>(port: number, host: string, f: (c: TpmClient, ak: Awaited<ReturnType<TpmClient['createAk']>>) => Promise<T>): Promise<T> {
