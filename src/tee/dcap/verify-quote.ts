@@ -272,7 +272,8 @@ export class DcapQuoteVerifier {
         this.chains.set(key, out);
         return out;
       }
-      const next = pool.find((c) => c.hash !== cur.hash && c.isCa && c.subject === cur.issuer && cur.x509.verify(c.key));
+      // No CA-flag filter here: the profile check rejects a non-CA issuer with its own code (CERT_BASIC_CONSTRAINTS_INVALID).
+      const next = pool.find((c) => c.hash !== cur.hash && c.subject === cur.issuer && cur.x509.verify(c.key));
       if (!next) {
         const named = pool.some((c) => c.subject === cur.issuer) || anchors.some((a) => a.subject === cur.issuer);
         throw fail(
