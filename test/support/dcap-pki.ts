@@ -6,6 +6,8 @@
  */
 import { createHash, KeyObject, sign as nodeSign, webcrypto } from 'node:crypto';
 import { px509 } from '../../src/tee/dcap/x509-lib.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateList, TBSCertList } from '@peculiar/asn1-x509';
 import { serializeQuote } from '../../src/tee/dcap/quote.js';
 import { INTEL_QE_VENDOR_ID, SGX_EXTENSION_OID } from '../../src/tee/dcap/constants.js';
 import { canonicalPem } from '../../src/tee/dcap/pki.js';
@@ -202,6 +204,18 @@ export interface CrlOptions {
   hash?: 'SHA-256' | 'SHA-384';
   /** Add this extension OID, marked critical. */
   criticalExt?: string;
+  /** Re-encode as a version 1 CRL (no version field, no extensions), re-signed by the issuer. */
+  v1?: boolean;
+}
+
+/** A v1 CRL (RFC 5280 5.1.2.1: no version, no extensions) with the same issuer, dates and entries as `v2`. */
+function asV1Crl(v2: Uint8Array, issuer: Party): Uint8Array {
+  const list = AsnConvert.parse(v2, CertificateList);
+  const tbs = new TBSCertList({ ...list.tbsCertList, version: undefined, crlExtensions: undefined });
+  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const sig = nodeSign('sha256', tbsDer, { key: issuer.priv, dsaEncoding: 'der' });
+  const out = new CertificateList({ tbsCertList: tbs, signatureAlgorithm: list.signatureAlgorithm, signature: new Uint8Array(sig).buffer });
+  return new Uint8Array(AsnConvert.serialize(out));
 }
 
 /** Intel's common names (QVL X509Constants.h): the test PKI carries them so the role checks run on it too. */
@@ -265,7 +279,7 @@ export async function createTestPki(o: PkiOptions = {}): Promise<TestPki> {
         signingAlgorithm: { name: 'ECDSA', hash: c.hash ?? 'SHA-256' },
         extensions,
       });
-      return new Uint8Array(crl.rawData);
+      return c.v1 ? asV1Crl(new Uint8Array(crl.rawData), issuer) : new Uint8Array(crl.rawData);
     },
   };
 }

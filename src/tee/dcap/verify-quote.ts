@@ -417,6 +417,10 @@ export class DcapQuoteVerifier {
     if (hit) return hit;
     const leaves = certs.filter((c) => !c.isCa);
     if (leaves.length === 0) throw new CollateralError('COLLATERAL_MISSING', `the collateral has no TCB signing certificate for the ${what}`);
+    // TCB info and QE identity signatures are ECDSA P-256 r‖s by definition; a signer with any other key is refused by name.
+    if (!leaves.some((c) => c.key.asymmetricKeyType === 'ec' && c.key.asymmetricKeyDetails?.namedCurve === 'prime256v1')) {
+      throw fail('CERT_ALGORITHM_UNSUPPORTED', `no TCB signing certificate in the collateral has an ECDSA P-256 key to verify the ${what} with`);
+    }
     // Signature first: unauthenticated JSON is never interpreted.
     const signer = leaves.find((c) => ecVerify('sha256', item.body, { key: c.key, dsaEncoding: 'ieee-p1363' }, item.signature));
     if (!signer) throw fail(code, `the ${what} signature does not verify with any TCB signing certificate in the collateral`);

@@ -120,6 +120,8 @@ test('signature algorithms other than ecdsa-with-SHA256 on P-256 are CERT_ALGORI
   expectCode(await run({ pck: await leaf(w.pki.processorCa, { hash: 'SHA-384' }) }), 'CERT_ALGORITHM_UNSUPPORTED', /ecdsa-with-SHA256/);
   expectCode(await run({ ca: await ca({ curve: 'P-384' }) }), 'CERT_ALGORITHM_UNSUPPORTED', /P-256/);
   expectCode(await run({ signer: await w.pki.issueCert(w.pki.root, CN.tcbSigning, { ca: false, variant: { hash: 'SHA-384' } }) }), 'CERT_ALGORITHM_UNSUPPORTED');
+  // A P-384 TCB signer (its TCB info signature then 96 bytes): refused by algorithm, not merely as a bad signature.
+  expectCode(await run({ signer: await w.pki.issueCert(w.pki.root, CN.tcbSigning, { ca: false, variant: { curve: 'P-384' } }) }), 'CERT_ALGORITHM_UNSUPPORTED', /P-256/);
   expectCode(await run({ pckCrl: { hash: 'SHA-384' } }), 'CRL_ALGORITHM_UNSUPPORTED');
   expectCode(await run({ rootCrl: { hash: 'SHA-384' } }), 'CRL_ALGORITHM_UNSUPPORTED');
 });
@@ -128,6 +130,8 @@ test('CRLs: AKI not the issuer SKI, no CRL number, critical or delta extensions 
   expectCode(await run({ pckCrl: { aki: '00'.repeat(20) } }), 'CRL_KEY_ID_MISMATCH');
   expectCode(await run({ rootCrl: { aki: '11'.repeat(20) } }), 'CRL_KEY_ID_MISMATCH');
   expectCode(await run({ pckCrl: { number: null } }), 'CRL_VERSION_INVALID', /no CRL number/);
+  expectCode(await run({ pckCrl: { v1: true } }), 'CRL_VERSION_INVALID', /not a version 2 CRL/);
+  expectCode(await run({ rootCrl: { v1: true } }), 'CRL_VERSION_INVALID', /not a version 2 CRL/);
   expectCode(await run({ pckCrl: { criticalExt: '1.3.6.1.4.1.99999.2' } }), 'CRL_UNKNOWN_CRITICAL_EXTENSION');
   expectCode(await run({ pckCrl: { criticalExt: '2.5.29.27' } }), 'CRL_UNKNOWN_CRITICAL_EXTENSION', /delta CRL/);
   // AKI is optional (checked where present), CRL number any non-negative value.
