@@ -336,6 +336,10 @@ export class DcapQuoteVerifier {
           `certificate '${cnOf(cert.subject)}' (serial ${cert.serial}) is revoked by the CRL of '${cnOf(issuer.subject)}'`,
         );
       }
+      // The self-signed root is listed on its own CRL if Intel ever revokes it (dcap-qvl checks the root too).
+      if (i + 2 === chain.length && issuer.subject === issuer.issuer && crl.revoked.has(issuer.serial)) {
+        throw fail('CERT_REVOKED', `root certificate '${cnOf(issuer.subject)}' (serial ${issuer.serial}) is revoked by its own CRL`);
+      }
     }
   }
 

@@ -167,3 +167,9 @@ test('caching: a profile failure is never cached as a pass; a bad chain is rejec
     assert.equal((await verifyQuote(w, await w.quote({ tee: 'sgx', version: 3 }), 'sgx')).verified, true);
   }
 });
+
+test('a root listed on its own CRL is CERT_REVOKED', async () => {
+  const w = await world();
+  expectCode(await run({ rootCrl: { revoked: [w.pki.root.cert.serialNumber] } }), 'CERT_REVOKED', /root certificate 'Intel SGX Root CA'/);
+  expectCode(await run({ rootCrl: { revoked: [w.pki.processorCa.cert.serialNumber] } }), 'CERT_REVOKED', /Intel SGX PCK Processor CA/);
+});
