@@ -196,7 +196,8 @@ export interface TestPki {
 export interface CrlOptions {
   revoked?: string[];
   thisUpdate?: Date;
-  nextUpdate?: Date;
+  /** null leaves nextUpdate out. */
+  nextUpdate?: Date | null;
   /** CRL number (default 1, as Intel's); null leaves it out. */
   number?: number | null;
   /** AKI key id (default: the issuer's SKI); null leaves it out. */
@@ -262,7 +263,7 @@ export async function createTestPki(o: PkiOptions = {}): Promise<TestPki> {
     issueCert: (issuer, cn, c) => issue(issuer, cn, { ...c, from: c.from ?? from, to: c.to ?? to }),
     crl: async (issuer, c = {}) => {
       const thisUpdate = c.thisUpdate ?? from;
-      const nextUpdate = c.nextUpdate ?? to;
+      const nextUpdate = c.nextUpdate === null ? undefined : (c.nextUpdate ?? to);
       const issuerSki = issuer.cert.getExtension(px509.SubjectKeyIdentifierExtension)?.keyId;
       const aki = c.aki === null ? undefined : (c.aki ?? issuerSki);
       const extensions: px509.Extension[] = [

@@ -199,6 +199,8 @@ export function crlProblem(c: ParsedCrl): ProfileError | undefined {
     return new ProfileError('CRL_ALGORITHM_UNSUPPORTED', `${who} is signed with ${asn.signatureAlgorithm.algorithm}, only ecdsa-with-SHA256 is accepted`);
   }
   if (tbs.version !== Version.v2) return new ProfileError('CRL_VERSION_INVALID', `${who} is not a version 2 CRL`);
+  // RFC 5280 5.1.2.5: issuers MUST set nextUpdate; without it a CRL would never go stale.
+  if (!tbs.nextUpdate) return new ProfileError('CRL_INVALID', `${who} has no nextUpdate`);
   const exts = tbs.crlExtensions ?? [];
   for (const e of exts) {
     if (e.extnID === OID.deltaCrl) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} is a delta CRL, which this verifier does not support`);

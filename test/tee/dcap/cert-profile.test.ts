@@ -131,6 +131,7 @@ test('CRLs: AKI not the issuer SKI, no CRL number, critical or delta extensions 
   expectCode(await run({ rootCrl: { aki: '11'.repeat(20) } }), 'CRL_KEY_ID_MISMATCH');
   expectCode(await run({ pckCrl: { number: null } }), 'CRL_VERSION_INVALID', /no CRL number/);
   expectCode(await run({ pckCrl: { v1: true } }), 'CRL_VERSION_INVALID', /not a version 2 CRL/);
+  expectCode(await run({ pckCrl: { nextUpdate: null } }), 'CRL_INVALID', /no nextUpdate/);
   expectCode(await run({ rootCrl: { v1: true } }), 'CRL_VERSION_INVALID', /not a version 2 CRL/);
   expectCode(await run({ pckCrl: { criticalExt: '1.3.6.1.4.1.99999.2' } }), 'CRL_UNKNOWN_CRITICAL_EXTENSION');
   expectCode(await run({ pckCrl: { criticalExt: '2.5.29.27' } }), 'CRL_UNKNOWN_CRITICAL_EXTENSION', /delta CRL/);
