@@ -69,8 +69,8 @@ export class DcapQuoteVerifier {
   private readonly crls = new BoundedMap<string, ParsedCrl>(256);
   /** `${crlHash}:${issuerHash}` → profile error (thrown), signature result. */
   private readonly crlSigs = new BoundedMap<string, boolean | ProfileError>(1024);
-  /** Chain arrays (as cached in `chains`) whose profile (roles, extensions, algorithms) has passed. */
-  private readonly profiled = new WeakSet<ParsedCert[]>();
+  /** Chain arrays (as cached in `chains`) whose profile (roles, extensions, algorithms) has passed, per role. */
+  private readonly profiled: Record<ChainKind, WeakSet<ParsedCert[]>> = { pck: new WeakSet(), tcb: new WeakSet() };
   /** `${leafHash}:${poolKey}:${anchorsKey}` → verified chain leaf..anchor. */
   private readonly chains = new BoundedMap<string, ParsedCert[]>(4096);
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
@@ -294,7 +294,7 @@ export class DcapQuoteVerifier {
    * the pinned Intel root or at an anchor that carries its name (the test PKI mimics Intel's names).
    */
   private profile(chain: ParsedCert[], kind: ChainKind): void {
-    if (this.profiled.has(chain)) return;
+    if (this.profiled[kind].has(chain)) return;
     const anchor = chain[chain.length - 1];
     const intelNames = this.pinned.some((p) => p.hash === anchor.hash) || cnOf(anchor.subject) === INTEL_CN.root;
     try {
@@ -303,7 +303,7 @@ export class DcapQuoteVerifier {
       if (e instanceof ProfileError) throw fail(e.code, e.message);
       throw e;
     }
-    this.profiled.add(chain);
+    this.profiled[kind].add(chain);
   }
 
   private checkWindows(chain: ParsedCert[], at: Date, code: string): void {
