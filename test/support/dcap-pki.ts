@@ -6,13 +6,14 @@
  */
 import { createHash, KeyObject, sign as nodeSign, webcrypto } from 'node:crypto';
 import { px509 } from '../../src/tee/dcap/x509-lib.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateList, TBSCertList } from '@peculiar/asn1-x509';
 import { serializeQuote } from '../../src/tee/dcap/quote.js';
 import { INTEL_QE_VENDOR_ID, SGX_EXTENSION_OID } from '../../src/tee/dcap/constants.js';
 import { canonicalPem } from '../../src/tee/dcap/pki.js';
 import type { DcapCollateral } from '../../src/tee/dcap/collateral.js';
 
 const subtle = webcrypto.subtle;
-const ALG = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 // ---- tiny DER writer (enough for the SGX extension) ----
 function len(n: number): Buffer {
@@ -88,8 +89,8 @@ export interface Party {
   priv: KeyObject;
 }
 
-async function keys(): Promise<webcrypto.CryptoKeyPair> {
-  return (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+async function keys(curve: 'P-256' | 'P-384' = 'P-256'): Promise<webcrypto.CryptoKeyPair> {
+  return (await subtle.generateKey({ name: 'ECDSA', namedCurve: curve }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
 }
 
 function party(cert: px509.X509Certificate, k: webcrypto.CryptoKeyPair): Party {
@@ -100,21 +101,58 @@ const DN = (cn: string) => `CN=${cn}, O=Coffer Test PKI, L=Santa Clara, ST=CA, C
 let serialCounter = 0x1000;
 const nextSerial = () => (serialCounter++).toString(16).padStart(8, '0').replace(/^[89a-f]/, '1');
 
-async function issue(
-  issuer: Party | undefined,
-  cn: string,
-  o: { ca: boolean; from: Date; to: Date; ext?: px509.Extension[]; serial?: string },
-): Promise<Party> {
-  const k = await keys();
+/**
+ * Departures from Intel's certificate profile, for the negative tests. By default a certificate looks like Intel's:
+ * critical basicConstraints (root pathlen 1, PCK CA pathlen 0) and keyUsage, SKI and AKI, ecdsa-with-SHA256 on P-256.
+ */
+export interface CertVariant {
+  /** 'omit': no basicConstraints; 'flip': the opposite CA flag. */
+  basicConstraints?: 'omit' | 'flip';
+  pathLen?: number;
+  /** Replace the keyUsage flags, or leave the extension out. */
+  keyUsage?: number | 'omit';
+  /** Add this (unknown) extension OID, marked critical. */
+  criticalExt?: string;
+  /** AKI key id to write instead of the issuer's SKI. */
+  aki?: string;
+  /** Signature hash (Intel: SHA-256). */
+  hash?: 'SHA-256' | 'SHA-384';
+  curve?: 'P-256' | 'P-384';
+}
+
+export interface IssueOptions {
+  ca: boolean;
+  from: Date;
+  to: Date;
+  ext?: px509.Extension[];
+  serial?: string;
+  variant?: CertVariant;
+}
+
+async function issue(issuer: Party | undefined, cn: string, o: IssueOptions): Promise<Party> {
+  const v = o.variant ?? {};
+  const k = await keys(v.curve);
+  const ski = await px509.SubjectKeyIdentifierExtension.create(k.publicKey);
+  const issuerSki = issuer ? issuer.cert.getExtension(px509.SubjectKeyIdentifierExtension)?.keyId : ski.keyId;
+  const ca = v.basicConstraints === 'flip' ? !o.ca : o.ca;
   const extensions: px509.Extension[] = [
-    new px509.BasicConstraintsExtension(o.ca, o.ca ? 1 : undefined, true),
-    new px509.KeyUsagesExtension(
-      o.ca ? px509.KeyUsageFlags.keyCertSign | px509.KeyUsageFlags.cRLSign : px509.KeyUsageFlags.digitalSignature | px509.KeyUsageFlags.nonRepudiation,
-      true,
-    ),
+    ...(v.basicConstraints === 'omit' ? [] : [new px509.BasicConstraintsExtension(ca, ca ? (v.pathLen ?? (issuer ? 0 : 1)) : undefined, true)]),
+    ...(v.keyUsage === 'omit'
+      ? []
+      : [
+          new px509.KeyUsagesExtension(
+            v.keyUsage ??
+              (o.ca ? px509.KeyUsageFlags.keyCertSign | px509.KeyUsageFlags.cRLSign : px509.KeyUsageFlags.digitalSignature | px509.KeyUsageFlags.nonRepudiation),
+            true,
+          ),
+        ]),
+    ski,
+    ...(v.aki ?? issuerSki ? [new px509.AuthorityKeyIdentifierExtension((v.aki ?? issuerSki) as string)] : []),
+    ...(v.criticalExt ? [new px509.Extension(v.criticalExt, true, new Uint8Array([0x05, 0x00]))] : []),
     ...(o.ext ?? []),
   ];
-  const common = { serialNumber: o.serial ?? nextSerial(), notBefore: o.from, notAfter: o.to, extensions, signingAlgorithm: ALG };
+  const signingAlgorithm = { name: 'ECDSA', hash: v.hash ?? 'SHA-256' };
+  const common = { serialNumber: o.serial ?? nextSerial(), notBefore: o.from, notAfter: o.to, extensions, signingAlgorithm };
   const cert = issuer
     ? await px509.X509CertificateGenerator.create({
         ...common,
@@ -144,10 +182,51 @@ export interface TestPki {
   /** A second TCB signing cert, not issued by the root (for bad-chain tests). */
   rogueRoot: Party;
   rogueSigner: Party;
-  /** `extDer` replaces the SGX extension value (null: no SGX extension at all). */
-  issuePck(ca: 'platform' | 'processor', tcb: PckTcb, o?: { from?: Date; to?: Date; extDer?: Uint8Array | null }): Promise<Party>;
-  crl(issuer: Party, o?: { revoked?: string[]; thisUpdate?: Date; nextUpdate?: Date }): Promise<Uint8Array>;
+  /** `extDer` replaces the SGX extension value (null: no SGX extension at all); `cn`/`variant` depart from Intel's profile. */
+  issuePck(
+    ca: 'platform' | 'processor' | Party,
+    tcb: PckTcb,
+    o?: { from?: Date; to?: Date; extDer?: Uint8Array | null; cn?: string; variant?: CertVariant },
+  ): Promise<Party>;
+  /** Any certificate under `issuer` (undefined: self-signed), for role and profile tests. */
+  issueCert(issuer: Party | undefined, cn: string, o: Omit<IssueOptions, 'from' | 'to'> & { from?: Date; to?: Date }): Promise<Party>;
+  crl(issuer: Party, o?: CrlOptions): Promise<Uint8Array>;
 }
+
+export interface CrlOptions {
+  revoked?: string[];
+  thisUpdate?: Date;
+  /** null leaves nextUpdate out. */
+  nextUpdate?: Date | null;
+  /** CRL number (default 1, as Intel's); null leaves it out. */
+  number?: number | null;
+  /** AKI key id (default: the issuer's SKI); null leaves it out. */
+  aki?: string | null;
+  hash?: 'SHA-256' | 'SHA-384';
+  /** Add this extension OID, marked critical. */
+  criticalExt?: string;
+  /** Re-encode as a version 1 CRL (no version field, no extensions), re-signed by the issuer. */
+  v1?: boolean;
+}
+
+/** A v1 CRL (RFC 5280 5.1.2.1: no version, no extensions) with the same issuer, dates and entries as `v2`. */
+function asV1Crl(v2: Uint8Array, issuer: Party): Uint8Array {
+  const list = AsnConvert.parse(v2, CertificateList);
+  const tbs = new TBSCertList({ ...list.tbsCertList, version: undefined, crlExtensions: undefined });
+  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const sig = nodeSign('sha256', tbsDer, { key: issuer.priv, dsaEncoding: 'der' });
+  const out = new CertificateList({ tbsCertList: tbs, signatureAlgorithm: list.signatureAlgorithm, signature: new Uint8Array(sig).buffer });
+  return new Uint8Array(AsnConvert.serialize(out));
+}
+
+/** Intel's common names (QVL X509Constants.h): the test PKI carries them so the role checks run on it too. */
+export const CN = {
+  root: 'Intel SGX Root CA',
+  platformCa: 'Intel SGX PCK Platform CA',
+  processorCa: 'Intel SGX PCK Processor CA',
+  pck: 'Intel SGX PCK Certificate',
+  tcbSigning: 'Intel SGX TCB Signing',
+};
 
 export const T0 = new Date('2026-01-01T00:00:00Z');
 
@@ -155,12 +234,12 @@ export async function createTestPki(o: PkiOptions = {}): Promise<TestPki> {
   const from = o.from ?? T0;
   const to = new Date(from.getTime());
   to.setUTCFullYear(to.getUTCFullYear() + (o.years ?? 10));
-  const root = await issue(undefined, 'Coffer Test SGX Root CA', { ca: true, from, to });
-  const platformCa = await issue(root, 'Coffer Test SGX PCK Platform CA', { ca: true, from, to });
-  const processorCa = await issue(root, 'Coffer Test SGX PCK Processor CA', { ca: true, from, to });
-  const tcbSigner = await issue(root, 'Coffer Test SGX TCB Signing', { ca: false, from, to });
-  const rogueRoot = await issue(undefined, 'Coffer Test SGX Root CA', { ca: true, from, to });
-  const rogueSigner = await issue(rogueRoot, 'Coffer Test SGX TCB Signing', { ca: false, from, to });
+  const root = await issue(undefined, CN.root, { ca: true, from, to });
+  const platformCa = await issue(root, CN.platformCa, { ca: true, from, to });
+  const processorCa = await issue(root, CN.processorCa, { ca: true, from, to });
+  const tcbSigner = await issue(root, CN.tcbSigning, { ca: false, from, to });
+  const rogueRoot = await issue(undefined, CN.root, { ca: true, from, to });
+  const rogueSigner = await issue(rogueRoot, CN.tcbSigning, { ca: false, from, to });
   return {
     from,
     to,
@@ -170,25 +249,38 @@ export async function createTestPki(o: PkiOptions = {}): Promise<TestPki> {
     tcbSigner,
     rogueRoot,
     rogueSigner,
-    issuePck: (ca, tcb, w = {}) =>
-      issue(ca === 'platform' ? platformCa : processorCa, 'Coffer Test SGX PCK Certificate', {
+    issuePck: (ca, tcb, w = {}) => {
+      const issuer = ca === 'platform' ? platformCa : ca === 'processor' ? processorCa : ca;
+      const platform = ca === 'platform' || (typeof ca !== 'string' && /platform/i.test(ca.cert.subject));
+      return issue(issuer, w.cn ?? CN.pck, {
         ca: false,
         from: w.from ?? from,
         to: w.to ?? to,
-        ext: w.extDer === null ? [] : [new px509.Extension(SGX_EXTENSION_OID, false, w.extDer ?? sgxExtensionDer(tcb, ca === 'platform'))],
-      }),
+        variant: w.variant,
+        ext: w.extDer === null ? [] : [new px509.Extension(SGX_EXTENSION_OID, false, w.extDer ?? sgxExtensionDer(tcb, platform))],
+      });
+    },
+    issueCert: (issuer, cn, c) => issue(issuer, cn, { ...c, from: c.from ?? from, to: c.to ?? to }),
     crl: async (issuer, c = {}) => {
       const thisUpdate = c.thisUpdate ?? from;
-      const nextUpdate = c.nextUpdate ?? to;
+      const nextUpdate = c.nextUpdate === null ? undefined : (c.nextUpdate ?? to);
+      const issuerSki = issuer.cert.getExtension(px509.SubjectKeyIdentifierExtension)?.keyId;
+      const aki = c.aki === null ? undefined : (c.aki ?? issuerSki);
+      const extensions: px509.Extension[] = [
+        ...(c.number === null ? [] : [new px509.Extension('2.5.29.20', false, derInt(c.number ?? 1))]),
+        ...(aki ? [new px509.AuthorityKeyIdentifierExtension(aki)] : []),
+        ...(c.criticalExt ? [new px509.Extension(c.criticalExt, true, new Uint8Array([0x05, 0x00]))] : []),
+      ];
       const crl = await px509.X509CrlGenerator.create({
         issuer: issuer.cert.subject,
         thisUpdate,
         nextUpdate,
         entries: (c.revoked ?? []).map((serialNumber) => ({ serialNumber, revocationDate: thisUpdate })),
         signingKey: issuer.keys.privateKey,
-        signingAlgorithm: ALG,
+        signingAlgorithm: { name: 'ECDSA', hash: c.hash ?? 'SHA-256' },
+        extensions,
       });
-      return new Uint8Array(crl.rawData);
+      return c.v1 ? asV1Crl(new Uint8Array(crl.rawData), issuer) : new Uint8Array(crl.rawData);
     },
   };
 }

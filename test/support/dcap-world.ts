@@ -3,7 +3,7 @@
  * TCB info / QE identity / CRLs, and quote builders. Tests tweak one piece to hit one failure path.
  */
 import { createTestPki, buildQuote, qeIdentityJson, signP1363, tcbInfoJson, QE_MRSIGNER, TDX_MODULE_MRSIGNER, T0 } from './dcap-pki.js';
-import type { Party, QeIdentitySpec, QuoteSpec, TcbInfoSpec, TestPki, PkiOptions } from './dcap-pki.js';
+import type { CrlOptions, Party, QeIdentitySpec, QuoteSpec, TcbInfoSpec, TestPki, PkiOptions } from './dcap-pki.js';
 import type { DcapCollateral } from '../../src/tee/dcap/collateral.js';
 import type { webcrypto } from 'node:crypto';
 
@@ -20,8 +20,8 @@ export interface CollateralTweaks {
   signer?: Party;
   /** Issuer chain shipped for the TCB info (default: signer + root). */
   tcbChain?: Party[];
-  pckCrl?: { revoked?: string[]; thisUpdate?: Date; nextUpdate?: Date; signer?: Party };
-  rootCrl?: { revoked?: string[]; thisUpdate?: Date; nextUpdate?: Date };
+  pckCrl?: CrlOptions & { signer?: Party };
+  rootCrl?: CrlOptions;
   /** Corrupt the TCB info JSON bytes after signing. */
   tamperTcbInfo?: boolean;
   tamperQeIdentity?: boolean;

@@ -5,9 +5,8 @@ import type { ParsedCert, ParsedCrl } from './pki.js';
 export function verifyCrlSignature(c: ParsedCrl, issuer: ParsedCert): boolean {
   try {
     const tbs = tbsOf(c.der);
-    const alg = c.crl.signatureAlgorithm as { hash?: { name?: string } };
-    const hash = (alg.hash?.name ?? 'SHA-256').replace('-', '').toLowerCase();
-    return ecVerify(hash, tbs, issuer.key, Buffer.from(c.crl.signature));
+    // ecdsa-with-SHA256 only: the CRL profile check has already refused any other algorithm.
+    return ecVerify('sha256', tbs, issuer.key, Buffer.from(c.crl.signature));
   } catch {
     return false;
   }

@@ -7,6 +7,7 @@ import { cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type Pa
 import { BoundedMap } from './bounded-map.js';
 import { verifyCrlSignature } from './crl-signature.js';
 import { strictPemCertificates } from './cert-data.js';
+import { certSki, checkChainProfile, crlAki, crlProblem, INTEL_CN, ProfileError, type ChainKind } from './cert-profile.js';
 import { parsePckExtensions, PckExtensionError, type PckExtensions } from './pck-extensions.js';
 import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral-json.js';
 import { evaluateTcb, type TcbEvaluation, type TdxTcbInput } from './tcb-eval.js';
@@ -66,8 +67,10 @@ const fail = (code: string, msg: string) => new VerificationError(code, msg);
 export class DcapQuoteVerifier {
   private readonly certs = new BoundedMap<string, ParsedCert>(4096);
   private readonly crls = new BoundedMap<string, ParsedCrl>(256);
-  /** `${crlHash}:${issuerHash}` → signature verified. */
-  private readonly crlSigs = new BoundedMap<string, boolean>(1024);
+  /** `${crlHash}:${issuerHash}` → profile error (thrown), signature result. */
+  private readonly crlSigs = new BoundedMap<string, boolean | ProfileError>(1024);
+  /** Chain arrays (as cached in `chains`) whose profile (roles, extensions, algorithms) has passed, per role. */
+  private readonly profiled: Record<ChainKind, WeakSet<ParsedCert[]>> = { pck: new WeakSet(), tcb: new WeakSet() };
   /** `${leafHash}:${poolKey}:${anchorsKey}` → verified chain leaf..anchor. */
   private readonly chains = new BoundedMap<string, ParsedCert[]>(4096);
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
@@ -118,6 +121,7 @@ export class DcapQuoteVerifier {
         throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
       }
     }
+    this.profile(chain, 'pck');
     this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
 
     const coll = await this.collateral(opts.dcap, { tee, fmspc: pck.ext.fmspc, caType: pck.caType });
@@ -136,6 +140,7 @@ export class DcapQuoteVerifier {
       if (ch.length !== 2) {
         throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
       }
+      this.profile(ch, 'tcb');
       this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
       this.checkRevocation(ch, collCrls, at, warnings, 'TCB_SIGNING_CERT_REVOKED');
       this.checkIssued(item.parsed, name, at, warnings);
@@ -267,7 +272,8 @@ export class DcapQuoteVerifier {
         this.chains.set(key, out);
         return out;
       }
-      const next = pool.find((c) => c.hash !== cur.hash && c.isCa && c.subject === cur.issuer && cur.x509.verify(c.key));
+      // No CA-flag filter here: the profile check rejects a non-CA issuer with its own code (CERT_BASIC_CONSTRAINTS_INVALID).
+      const next = pool.find((c) => c.hash !== cur.hash && c.subject === cur.issuer && cur.x509.verify(c.key));
       if (!next) {
         const named = pool.some((c) => c.subject === cur.issuer) || anchors.some((a) => a.subject === cur.issuer);
         throw fail(
@@ -281,6 +287,23 @@ export class DcapQuoteVerifier {
       cur = next;
     }
     throw fail(code, `the ${what} chain is too long`);
+  }
+
+  /**
+   * Intel's certificate profile on a verified chain, once per cached chain. Role names apply when the chain ends at
+   * the pinned Intel root or at an anchor that carries its name (the test PKI mimics Intel's names).
+   */
+  private profile(chain: ParsedCert[], kind: ChainKind): void {
+    if (this.profiled[kind].has(chain)) return;
+    const anchor = chain[chain.length - 1];
+    const intelNames = this.pinned.some((p) => p.hash === anchor.hash) || cnOf(anchor.subject) === INTEL_CN.root;
+    try {
+      checkChainProfile(chain, kind, intelNames);
+    } catch (e) {
+      if (e instanceof ProfileError) throw fail(e.code, e.message);
+      throw e;
+    }
+    this.profiled[kind].add(chain);
   }
 
   private checkWindows(chain: ParsedCert[], at: Date, code: string): void {
@@ -313,12 +336,23 @@ export class DcapQuoteVerifier {
           `certificate '${cnOf(cert.subject)}' (serial ${cert.serial}) is revoked by the CRL of '${cnOf(issuer.subject)}'`,
         );
       }
+      // The self-signed root is listed on its own CRL if Intel ever revokes it (dcap-qvl checks the root too).
+      if (i + 2 === chain.length && issuer.subject === issuer.issuer && crl.revoked.has(issuer.serial)) {
+        throw fail('CERT_REVOKED', `root certificate '${cnOf(issuer.subject)}' (serial ${issuer.serial}) is revoked by its own CRL`);
+      }
     }
   }
 
   private crlFor(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
     const named = crls.filter((c) => c.issuer === issuer.subject);
     if (named.length === 0) {
+      // Platform vs processor: the PCK CA that issued the PCK certificate decides which PCK CRL applies.
+      const pckCas: string[] = [INTEL_CN.platformCa, INTEL_CN.processorCa];
+      const issuerCn = cnOf(issuer.subject);
+      const other = crls.find((c) => pckCas.includes(cnOf(c.issuer)) && cnOf(c.issuer) !== issuerCn);
+      if (pckCas.includes(issuerCn) && other) {
+        throw fail('PCK_CRL_MISMATCH', `the PCK certificate is issued by '${issuerCn}' but the collateral's PCK CRL is issued by '${cnOf(other.issuer)}'`);
+      }
       throw new CollateralError('COLLATERAL_MISSING', `the collateral has no CRL issued by '${cnOf(issuer.subject)}'`);
     }
     let best: ParsedCrl | undefined;
@@ -326,13 +360,32 @@ export class DcapQuoteVerifier {
       const k = `${c.hash}:${issuer.hash}`;
       let ok = this.crlSigs.get(k);
       if (ok === undefined) {
-        ok = verifyCrlSignature(c, issuer);
+        ok = this.crlCheck(c, issuer);
         this.crlSigs.set(k, ok);
       }
+      if (ok instanceof ProfileError) throw fail(ok.code, ok.message);
       if (ok && (!best || c.thisUpdate > best.thisUpdate)) best = c;
     }
     if (!best) throw fail('CRL_SIGNATURE_INVALID', `the CRL of '${cnOf(issuer.subject)}' is not signed by it`);
     return best;
+  }
+
+  /** Profile (algorithm, version, CRL number, critical extensions), AKI → issuer SKI, then the signature. */
+  private crlCheck(c: ParsedCrl, issuer: ParsedCert): boolean | ProfileError {
+    const problem = crlProblem(c);
+    if (problem) return problem;
+    let aki: string | undefined;
+    let ski: string | undefined;
+    try {
+      aki = crlAki(c);
+      ski = certSki(issuer);
+    } catch (e) {
+      return new ProfileError('CRL_INVALID', `the CRL of '${cnOf(issuer.subject)}' has a key identifier that does not decode: ${(e as Error).message}`);
+    }
+    if (aki !== undefined && ski !== undefined && aki !== ski) {
+      return new ProfileError('CRL_KEY_ID_MISMATCH', `the CRL authorityKeyIdentifier ${aki} is not the subjectKeyIdentifier ${ski} of '${cnOf(issuer.subject)}'`);
+    }
+    return verifyCrlSignature(c, issuer);
   }
 
   /**
@@ -368,6 +421,10 @@ export class DcapQuoteVerifier {
     if (hit) return hit;
     const leaves = certs.filter((c) => !c.isCa);
     if (leaves.length === 0) throw new CollateralError('COLLATERAL_MISSING', `the collateral has no TCB signing certificate for the ${what}`);
+    // TCB info and QE identity signatures are ECDSA P-256 r‖s by definition; a signer with any other key is refused by name.
+    if (!leaves.some((c) => c.key.asymmetricKeyType === 'ec' && c.key.asymmetricKeyDetails?.namedCurve === 'prime256v1')) {
+      throw fail('CERT_ALGORITHM_UNSUPPORTED', `no TCB signing certificate in the collateral has an ECDSA P-256 key to verify the ${what} with`);
+    }
     // Signature first: unauthenticated JSON is never interpreted.
     const signer = leaves.find((c) => ecVerify('sha256', item.body, { key: c.key, dsaEncoding: 'ieee-p1363' }, item.signature));
     if (!signer) throw fail(code, `the ${what} signature does not verify with any TCB signing certificate in the collateral`);

@@ -156,7 +156,7 @@ test('missing collateral is COLLATERAL_MISSING naming what is missing', async ()
   const c = await w.collateral('sgx');
   const noCrl = await verifyEvidence(q, { at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: { ...c, crls: [c.crls[0]] } } });
   assert.equal(codeOf(noCrl), 'COLLATERAL_MISSING');
-  assert.match(noCrl.errors[0].message, /no CRL issued by 'Coffer Test SGX PCK Processor CA'/);
+  assert.match(noCrl.errors[0].message, /no CRL issued by 'Intel SGX PCK Processor CA'/);
 });
 
 test('nonce binding through verifyEvidence', async () => {
