@@ -27,7 +27,7 @@ describe('coffer up --dev (real process, real HTTP on loopback)', () => {
     child = spawn(process.execPath, [join(root, 'bin/coffer.js'), 'up', '--dev', '--swtpm', 'off', '--port', '0', '--data', data], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '' } });
     child.stderr!.on('data', (d) => { stderr += d; });
     url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`coffer up did not start: ${stdout} ${stderr}`)), 20_000);
+      const t = setTimeout(() => reject(new Error(`coffer up did not start: ${stdout} ${stderr}`)), 60_000);
       child.stdout!.on('data', (d) => {
         stdout += d;
         const m = /ready on (http:\/\/\S+)/.exec(stdout);
