@@ -17,6 +17,13 @@ export function sendParts(res: http.ServerResponse, parts: Iterable<BodyPart>, c
   if (Array.isArray(parts) && parts.length === 1 && typeof parts[0] === 'string') return sendBody(res, 200, parts[0], contentType);
   res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
   const it = parts[Symbol.iterator]();
+  // A client gone mid-body: finish the generator so it releases what it holds (pinned cache files).
+  res.once('close', () => {
+    if (!done) {
+      done = true;
+      it.return?.();
+    }
+  });
   const pool: Buffer[] = [];
   let pooled = 0;
   let range: { file: FileRange['file']; off: number; left: number } | undefined;

@@ -14,23 +14,25 @@ export interface CacheEntry {
   labels: Record<string, string> | undefined;
   fields: Record<string, string>;
   /**
-   * The object's JSON (as a list item: no kind/apiVersion needed) while it is only in memory: a slice of the LIST
-   * body it came from (off the V8 heap). Once the collection is persisted, the bytes live in the cache file only
-   * (`loc`) and `raw` is dropped, so a node caching 10,000 pods keeps just the index in RAM.
+   * The object's JSON (as a list item: no kind/apiVersion needed) while it is only in memory (from a watch event,
+   * or a LIST on a hub without a disk cache). Entries indexed from a LIST body spooled to disk, or persisted in the
+   * collection's cache file, have no `raw`: their bytes live in that file only (`loc`), so a node caching 10,000
+   * pods keeps just the index in RAM.
    */
   raw?: Buffer;
-  /** Where the bytes are in the collection's persisted file generation `gen`. */
-  loc?: { gen: number; off: number; len: number };
+  /** Where the bytes are: a byte range of a cache file or a spooled LIST body. */
+  loc?: { file: PersistedItems; off: number; len: number };
 }
 
-/** Read access to a collection's persisted file (an open descriptor on the generation the hub wrote). */
+/** Read access to a file holding item bytes (a persisted collection file or a spooled LIST body). */
 export interface PersistedItems {
-  gen: number;
+  /** Unique per open file, for telling files apart. */
+  readonly id: number;
   readRange(off: number, len: number): Buffer;
   /** Reads up to `len` bytes at file offset `off` into `buf`; returns how many were read. */
   readInto(buf: Buffer, off: number, len: number): number;
-  /** The whole items region, for serving or rewriting many entries with one read. */
-  readAll(): { buf: Buffer; base: number };
+  /** Keeps the file open while a response streams ranges of it; call the returned function when done. */
+  pin(): () => void;
 }
 
 export interface CollectionMeta {
@@ -62,24 +64,33 @@ export class Collection {
 
   constructor(readonly meta: CollectionMeta) {}
 
-  /** The bytes of one entry, from memory or from the persisted file. */
+  /** The bytes of one entry, from memory or from the file it lives in. */
   bytesOf(e: CacheEntry): Buffer {
     if (e.raw) return e.raw;
-    const p = this.persisted;
-    if (!p || !e.loc || e.loc.gen !== p.gen) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
-    return p.readRange(e.loc.off, e.loc.len);
+    if (!e.loc) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
+    return e.loc.file.readRange(e.loc.off, e.loc.len);
   }
 
-  /** An accessor for many entries: one read of the file when any of them lives only there. */
+  /**
+   * An accessor for many entries read in file order: reads go through one 1 MiB window per file instead of one
+   * read per entry, and never a buffer the size of the file.
+   */
   bytesReader(): (e: CacheEntry) => Buffer {
-    // The file read is tied to its generation: entries re-pointed to a newer file meanwhile trigger a new read.
-    let file: { buf: Buffer; base: number; gen: number } | undefined;
+    let win: { file: PersistedItems; off: number; buf: Buffer } | undefined;
+    const WINDOW = 1024 * 1024;
     return (e) => {
       if (e.raw) return e.raw;
-      const p = this.persisted;
-      if (!p || !e.loc || e.loc.gen !== p.gen) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
-      if (!file || file.gen !== p.gen) file = { ...p.readAll(), gen: p.gen };
-      return file.buf.subarray(e.loc.off - file.base, e.loc.off - file.base + e.loc.len);
+      if (!e.loc) throw new Error(`cache entry ${e.namespace}/${e.name} has no bytes`);
+      const { file, off, len } = e.loc;
+      if (len > WINDOW) return file.readRange(off, len);
+      if (!win || win.file !== file || off < win.off || off + len > win.off + win.buf.length) {
+        // A fresh window each time: slices handed out earlier stay valid.
+        const buf = Buffer.allocUnsafe(WINDOW);
+        const n = file.readInto(buf, off, WINDOW);
+        win = { file, off, buf: buf.subarray(0, n) };
+        if (n < len) throw new Error(`cache entry ${e.namespace}/${e.name}: short read`);
+      }
+      return win.buf.subarray(off - win.off, off - win.off + len);
     };
   }
 

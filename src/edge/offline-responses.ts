@@ -90,31 +90,39 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
   }
   const head = `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`;
   function* parts(): Generator<BodyPart> {
-    yield head;
-    for (let i = 0; i < sel.length; i += GROUP) {
-      const end = Math.min(sel.length, i + GROUP);
-      if (i > 0) yield COMMA;
-      // Persisted files hold items in key order joined by commas: a run of adjacent entries is one read.
-      const first = sel[i].entry.loc;
-      const last = sel[end - 1].entry.loc;
-      let contiguous = c.persisted !== undefined && first !== undefined && last !== undefined;
-      for (let j = i; contiguous && j < end; j++) {
-        const e = sel[j].entry;
-        if (e.raw || !e.loc || e.loc.gen !== c.persisted!.gen) contiguous = false;
-        else if (j > i && e.loc.off !== sel[j - 1].entry.loc!.off + sel[j - 1].entry.loc!.len + 1) contiguous = false;
+    // The files the items live in stay open until the body is sent (or the client is gone: sendParts returns the
+    // generator, which runs the finally).
+    const unpin = [...new Set(sel.flatMap((s) => (s.entry.raw || !s.entry.loc ? [] : [s.entry.loc.file])))].map((f) => f.pin());
+    try {
+      yield head;
+      for (let i = 0; i < sel.length; i += GROUP) {
+        const end = Math.min(sel.length, i + GROUP);
+        if (i > 0) yield COMMA;
+        // Cache files and spooled LIST bodies hold items in key order joined by commas: a run of adjacent entries
+        // is one read.
+        const first = sel[i].entry.loc;
+        const last = sel[end - 1].entry.loc;
+        let contiguous = first !== undefined && last !== undefined;
+        for (let j = i; contiguous && j < end; j++) {
+          const e = sel[j].entry;
+          if (e.raw || !e.loc || e.loc.file !== first!.file) contiguous = false;
+          else if (j > i && e.loc.off !== sel[j - 1].entry.loc!.off + sel[j - 1].entry.loc!.len + 1) contiguous = false;
+        }
+        if (contiguous) {
+          yield { file: first!.file, off: first!.off, len: last!.off + last!.len - first!.off };
+          continue;
+        }
+        const group: Buffer[] = [];
+        for (let j = i; j < end; j++) {
+          if (j > i) group.push(COMMA);
+          group.push(c.bytesOf(sel[j].entry));
+        }
+        yield Buffer.concat(group);
       }
-      if (contiguous) {
-        yield { file: c.persisted!, off: first!.off, len: last!.off + last!.len - first!.off };
-        continue;
-      }
-      const group: Buffer[] = [];
-      for (let j = i; j < end; j++) {
-        if (j > i) group.push(COMMA);
-        group.push(c.bytesOf(sel[j].entry));
-      }
-      yield Buffer.concat(group);
+      yield ']}';
+    } finally {
+      for (const u of unpin) u();
     }
-    yield ']}';
   }
   return { parts: parts(), contentType: 'application/json' };
 }
