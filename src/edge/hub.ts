@@ -17,6 +17,7 @@ import { DiskCache } from './disk-cache.js';
 import { autonomousWriteRefused, buildList, notCachedStatus, objectJson } from './offline-responses.js';
 import { ItemStreamScanner, scanList } from './list-scanner.js';
 import { MemorySpool, type ListSpool } from './stored-file.js';
+import { ReclaimEvery, reclaimYoung } from './reclaim.js';
 import type { Upstream } from './upstream.js';
 import { HOP_BY_HOP, sendBody, sendParts, sendStatus } from './http-util.js';
 import { collectionMeta, WatchSession, type SessionHost } from './watch-session.js';
@@ -208,7 +209,9 @@ export class EdgeHub implements SessionHost {
       return sendStatus(res, failureStatus('BadRequest', 'malformed request URL'));
     }
     if (req.url === '/_coffer/edgehub/status' && req.method === 'GET') {
-      return sendBody(res, 200, JSON.stringify({ state: this.link.state, since: new Date(this.link.changedAt).toISOString(), collections: [...this.cache.collections].map(([id, c]) => ({ id, items: c.items.size, resourceVersion: c.rv })) }), 'application/json');
+      const m = process.memoryUsage();
+      const memory = { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+      return sendBody(res, 200, JSON.stringify({ state: this.link.state, since: new Date(this.link.changedAt).toISOString(), collections: [...this.cache.collections].map(([id, c]) => ({ id, items: c.items.size, resourceVersion: c.rv })), memory }), 'application/json');
     }
     if (this.link.state === 'offline') return this.serveOffline(req, res, rc);
     this.proxy(req, res, rc);
@@ -300,6 +303,7 @@ export class EdgeHub implements SessionHost {
     let head: string | undefined;
     let bytes = 0;
     let complete = false;
+    const reclaim = new ReclaimEvery(RECLAIM_BYTES);
     const outHeaders: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
     res.writeHead(200, outHeaders);
@@ -321,6 +325,7 @@ export class EdgeHub implements SessionHost {
       }
       spool?.append(c);
       bytes += c.length;
+      reclaim.add(c.length);
       // Backpressure: a slow client slows the upstream read instead of growing the hub's buffers.
       if (!res.write(c)) {
         upRes.pause();
@@ -338,7 +343,7 @@ export class EdgeHub implements SessionHost {
     });
     upRes.on('end', () => {
       complete = true;
-      res.end();
+      res.end(() => reclaimYoung()); // the answer's last socket Buffers, once the client has them
       const s = spool;
       if (!s) return; // same snapshot as cached (a size mismatch at the same resourceVersion is left to the next relist)
       const rv = listRvOf(head ?? '');
@@ -386,6 +391,7 @@ export class EdgeHub implements SessionHost {
             for (const x of pending.splice(0)) index(probe, x.bytes, x.off);
           }
         }
+        reclaimYoung(); // the parse garbage of this step, and the socket Buffers of the answer
         await new Promise<void>((r) => setImmediate(r));
         if (this.stopped) return;
       }
@@ -405,6 +411,7 @@ export class EdgeHub implements SessionHost {
         c.replaceScopeEntries(rc.api!.namespace, sel.labels, sel.fields, entries, listRv);
       }
       c.listDigests.set(scope, digest);
+      reclaimYoung();
       if (spool.file && this.disk) {
         this.disk.adoptSpool(spool.file);
         adopted = true;
@@ -644,6 +651,9 @@ export class EdgeHub implements SessionHost {
     sendStatus(res, notCachedStatus(rc.component, what));
   }
 }
+
+/** Bytes of a proxied LIST between two young-generation collections (see reclaim.ts). */
+const RECLAIM_BYTES = 2 * 1024 * 1024;
 
 /** The scope a LIST answer covers (namespace, selectors, page), for recognising an unchanged relist. */
 function listScope(rc: RequestClass): string {
