@@ -392,7 +392,7 @@ export class DiskCache {
       for (const pl of plan.placed) {
         if (c.items.get(pl.key) !== pl.entry) continue;
         pl.entry.loc = { file: persisted, off: plan.headerLength + pl.off, len: pl.entry.loc?.len ?? pl.entry.raw!.length };
-        delete pl.entry.raw;
+        pl.entry.raw = undefined;
       }
     }
     this.collectSpools(cache);
@@ -433,7 +433,7 @@ function planCollectionFile(c: Collection): FilePlan {
 
 function indexed(c: Collection, file: StoredFile, bytes: Buffer, off: number): CacheEntry {
   const e = c.entryFromBytes(bytes);
-  delete e.raw;
+  e.raw = undefined;
   e.loc = { file, off, len: bytes.length };
   return e;
 }

@@ -19,7 +19,7 @@ import { ItemStreamScanner, scanList } from './list-scanner.js';
 import { MemorySpool, type ListSpool } from './stored-file.js';
 import { ReclaimEvery, reclaimYoung } from './reclaim.js';
 import type { Upstream } from './upstream.js';
-import { HOP_BY_HOP, sendBody, sendParts, sendStatus } from './http-util.js';
+import { HOP_BY_HOP, ReadBufferPool, sendBody, sendParts, sendStatus } from './http-util.js';
 import { collectionMeta, WatchSession, type SessionHost } from './watch-session.js';
 import { acceptLocalWrite } from './local-writes.js';
 
@@ -69,6 +69,7 @@ export class EdgeHub implements SessionHost {
   private indexing: Promise<void> = Promise.resolve();
   /** One read buffer for indexing spooled LIST bodies. */
   private readonly indexBuf = Buffer.allocUnsafe(256 * 1024);
+  private readonly readBuffers = new ReadBufferPool();
 
   constructor(private readonly opts: EdgeHubOptions) {
     this.agents = new Set((opts.cacheAgents ?? DEFAULT_CACHE_AGENTS).map((a) => a.toLowerCase()));
@@ -366,7 +367,7 @@ export class EdgeHub implements SessionHost {
       const index = (c: Collection, bytes: Buffer, off: number) => {
         const e = c.entryFromBytes(bytes);
         if (spool.file) {
-          delete e.raw;
+          e.raw = undefined;
           e.loc = { file: spool.file, off, len: bytes.length };
         }
         entries.push(e);
@@ -622,7 +623,7 @@ export class EdgeHub implements SessionHost {
       }
       const limit = Number(rc.query.get('limit') ?? '0');
       const out = buildList(c, { namespace: api.namespace, labels: sel.labels, fields: sel.fields, limit: Number.isFinite(limit) ? limit : 0, continueToken: rc.query.get('continue') ?? undefined }, table, include, this.now());
-      return sendParts(res, out.parts, out.contentType);
+      return sendParts(res, out.parts, out.contentType, this.readBuffers);
     }
     if (rc.verb === 'get') {
       const e = c?.get(api.namespace, api.name!);

@@ -100,20 +100,16 @@ export class Collection {
 
   entryOf(obj: Obj): CacheEntry {
     const { kind: _k, apiVersion: _a, ...rest } = obj;
-    const md = obj.metadata ?? {};
-    return {
-      namespace: md.namespace ?? '',
-      name: md.name ?? '',
-      rv: md.resourceVersion ?? '',
-      labels: md.labels,
-      fields: selectableFields(this.meta.kind, obj, this.meta.namespaced),
-      raw: Buffer.from(JSON.stringify(rest)),
-    };
+    return this.indexOf(obj, Buffer.from(JSON.stringify(rest)));
   }
 
   /** An entry from an item's raw JSON bytes (as the server sent them), parsed only to index it. */
   entryFromBytes(raw: Buffer): CacheEntry {
-    const obj = JSON.parse(raw.toString('utf8')) as Obj;
+    return this.indexOf(JSON.parse(raw.toString('utf8')) as Obj, raw);
+  }
+
+  /** The index fields of an object (every entry gets the same shape: raw and loc are set, never deleted). */
+  private indexOf(obj: Obj, raw: Buffer): CacheEntry {
     const md = obj.metadata ?? {};
     return {
       namespace: md.namespace ?? '',
@@ -122,6 +118,7 @@ export class Collection {
       labels: md.labels,
       fields: selectableFields(this.meta.kind, obj, this.meta.namespaced),
       raw,
+      loc: undefined,
     };
   }
 
