@@ -79,17 +79,6 @@ async function writeAllV(fh: import('node:fs/promises').FileHandle, bufs: Buffer
   }
 }
 
-/** Header line for a body given in pieces (hashed piecewise). */
-function headerFor(parts: Buffer[]): Buffer {
-  const h = createHash('sha256');
-  let n = 0;
-  for (const p of parts) {
-    h.update(p);
-    n += p.length;
-  }
-  return Buffer.from(`${MAGIC} sha256=${h.digest('hex')} bytes=${n}\n`);
-}
-
 const safe = (s: string) => s.replace(/[^a-z0-9._-]/gi, '_') || '_';
 
 export interface DiskCacheLog {
