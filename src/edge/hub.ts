@@ -654,7 +654,7 @@ export class EdgeHub implements SessionHost {
 }
 
 /** Bytes of a proxied LIST between two young-generation collections (see reclaim.ts). */
-const RECLAIM_BYTES = 2 * 1024 * 1024;
+const RECLAIM_BYTES = 1024 * 1024;
 
 /** The scope a LIST answer covers (namespace, selectors, page), for recognising an unchanged relist. */
 function listScope(rc: RequestClass): string {
