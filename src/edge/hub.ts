@@ -349,12 +349,15 @@ export class EdgeHub implements SessionHost {
       if (!s) return; // same snapshot as cached (a size mismatch at the same resourceVersion is left to the next relist)
       const rv = listRvOf(head ?? '');
       const digest = rv !== undefined ? `${rv}|${bytes}` : `unknown|${Date.now()}|${Math.random()}`;
-      this.indexing = this.indexing.then(() => this.indexList(rc, s, digest));
+      // From here the client may start its WATCH: what that changes before the index is in must survive it.
+      const before = this.collectionFor(rc);
+      const mark = before?.track();
+      this.indexing = this.indexing.then(() => this.indexList(rc, s, digest, before, mark)).finally(() => before?.untrack());
     });
   }
 
   /** Reads a spooled LIST body back in steps (yielding between them), indexes its items and folds them in. */
-  private async indexList(rc: RequestClass, spool: ListSpool, digest: string): Promise<void> {
+  private async indexList(rc: RequestClass, spool: ListSpool, digest: string, before: Collection | undefined, mark: number | undefined): Promise<void> {
     let adopted = false;
     try {
       if (this.stopped) return;
@@ -402,14 +405,16 @@ export class EdgeHub implements SessionHost {
       probe ??= new Collection(meta);
       for (const x of pending) index(probe, x.bytes, x.off);
       const c = this.cache.collection(rc.component, meta)!;
+      // Keys changed since the answer ended; a collection that did not exist then holds only such changes.
+      const keep = c === before && mark !== undefined ? c.touchedSince(mark) : before === undefined ? new Set(c.items.keys()) : undefined;
       const listRv: string | undefined = envelope.metadata?.resourceVersion;
       if (rc.query.get('limit') || rc.query.get('continue')) {
         // A page is not the whole scope: upsert only (a later full list or the watch removes deletions).
-        for (const e of entries) c.upsertEntry(e);
+        c.upsertPage(entries, keep);
         c.bookmark(listRv);
       } else {
         const sel = this.selectors(rc);
-        c.replaceScopeEntries(rc.api!.namespace, sel.labels, sel.fields, entries, listRv);
+        c.replaceScopeEntries(rc.api!.namespace, sel.labels, sel.fields, entries, listRv, keep);
       }
       c.listDigests.set(scope, digest);
       reclaimYoung();

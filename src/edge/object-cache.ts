@@ -59,6 +59,11 @@ export class Collection {
   /** Digest of the last LIST body per scope, to skip re-indexing an identical relist. */
   readonly listDigests = new Map<string, string>();
 
+  /** Keys changed by upsert/remove since a LIST answer ended, while that answer is being indexed (see track()). */
+  private touchLog: Map<string, number> | undefined;
+  private touchSeq = 0;
+  private trackers = 0;
+
   /** Set by the disk cache once the collection has a file; entries with `loc` read their bytes through it. */
   persisted: PersistedItems | undefined;
 
@@ -130,8 +135,36 @@ export class Collection {
     this.upsertEntry(this.entryOf(obj));
   }
 
+  /**
+   * Starts recording which keys watch events (or GETs) change from now on: a LIST answer is indexed after it was
+   * answered, and must not overwrite or delete what changed after its snapshot. Returns the mark for touchedSince.
+   */
+  track(): number {
+    this.trackers++;
+    this.touchLog ??= new Map();
+    return this.touchSeq;
+  }
+
+  untrack(): void {
+    if (--this.trackers <= 0) {
+      this.trackers = 0;
+      this.touchLog = undefined;
+    }
+  }
+
+  touchedSince(mark: number): Set<string> {
+    const out = new Set<string>();
+    for (const [k, seq] of this.touchLog ?? []) if (seq > mark) out.add(k);
+    return out;
+  }
+
+  private touch(k: string): void {
+    this.touchLog?.set(k, ++this.touchSeq);
+  }
+
   upsertEntry(e: CacheEntry): void {
     const k = this.keyOf(e.namespace, e.name);
+    this.touch(k);
     if (!this.items.has(k)) this.sorted = undefined;
     this.items.set(k, e);
     this.seeRv(e.rv);
@@ -140,7 +173,9 @@ export class Collection {
 
   remove(obj: Obj): void {
     const md = obj.metadata ?? {};
-    if (this.items.delete(this.keyOf(md.namespace ?? '', md.name ?? ''))) this.sorted = undefined;
+    const k = this.keyOf(md.namespace ?? '', md.name ?? '');
+    this.touch(k);
+    if (this.items.delete(k)) this.sorted = undefined;
     this.seeRv(md.resourceVersion);
     this.dirty = true;
   }
@@ -158,11 +193,15 @@ export class Collection {
     this.replaceScopeEntries(namespace, labels, fields, items.map((it) => this.entryOf(it)), listRv);
   }
 
-  replaceScopeEntries(namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, entries: CacheEntry[], listRv: string | undefined): void {
+  /** `keep`: keys changed after the LIST's snapshot (see track()), left as they are. */
+  replaceScopeEntries(namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, entries: CacheEntry[], listRv: string | undefined, keep?: Set<string>): void {
     const fresh = new Map<string, CacheEntry>();
-    for (const e of entries) fresh.set(this.keyOf(e.namespace, e.name), e);
+    for (const e of entries) {
+      const k = this.keyOf(e.namespace, e.name);
+      if (!keep?.has(k)) fresh.set(k, e);
+    }
     for (const [k, e] of this.items) {
-      if (fresh.has(k)) continue;
+      if (fresh.has(k) || keep?.has(k)) continue;
       if (this.inScope(e, namespace, labels, fields)) {
         this.items.delete(k);
         this.sorted = undefined;
@@ -172,7 +211,19 @@ export class Collection {
       if (!this.items.has(k)) this.sorted = undefined;
       this.items.set(k, e);
     }
-    if (listRv) this.rv = listRv;
+    if (listRv && !(keep && keep.size > 0 && this.rv !== '' && rvNewer(this.rv, listRv))) this.rv = listRv;
+    this.dirty = true;
+  }
+
+  /** Upserts a LIST page's entries, except keys changed after its snapshot. */
+  upsertPage(entries: CacheEntry[], keep?: Set<string>): void {
+    for (const e of entries) {
+      const k = this.keyOf(e.namespace, e.name);
+      if (keep?.has(k)) continue;
+      if (!this.items.has(k)) this.sorted = undefined;
+      this.items.set(k, e);
+      this.seeRv(e.rv);
+    }
     this.dirty = true;
   }
 
