@@ -9,7 +9,7 @@
  * Targets: offline <= 100 ms, online <= 1.2x direct, RSS <= 80 MB. Run: npm run bench:edgehub
  */
 import http from 'node:http';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,8 +108,18 @@ interface HubFigures {
   rssRestarted: number;
 }
 
+/** Newest mtime under src/ (files and directories), as bin/coffer.js compares it with the build stamp. */
+function newestSource(dir: string): number {
+  let newest = statSync(dir).mtimeMs;
+  for (const e of readdirSync(dir, { withFileTypes: true })) newest = Math.max(newest, e.isDirectory() ? newestSource(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs);
+  return newest;
+}
+
 /** `pairRatios` collects hub/direct of each adjacent pair of LISTs (load changes between pairs hit both alike). */
 async function runVariant(fake: FakeApiServerProcess, bin: string | undefined, env: Record<string, string>, pairRatios: number[]): Promise<HubFigures> {
+  if (env.COFFER_TSX === '0' && statSync(join(root, 'dist/cli/BUILT')).mtimeMs < newestSource(join(root, 'src'))) {
+    throw new Error('src/ changed after the build: bin/coffer.js would run the sources; rerun the benchmark');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'coffer-bench-edgehub-'));
   const args = ['--server', fake.url, '--cache-dir', dir, '--health-interval', '200ms', '--probe-timeout', '1s', '--failure-threshold', '2', '--cache-agents', 'kubelet'];
   let hub = await spawnEdgeHub(args, env, [], bin);
