@@ -380,7 +380,7 @@ export class DiskCache {
       c.persisted = persisted;
       for (const pl of plan.placed) {
         if (c.items.get(pl.key) !== pl.entry) continue;
-        pl.entry.loc = { file: persisted, off: plan.headerLength + pl.off, len: pl.entry.loc?.len ?? pl.entry.raw!.length };
+        pl.entry.loc = { file: persisted, off: plan.headerLength + pl.off, len: pl.entry.raw ? pl.entry.raw.length : pl.entry.loc!.len };
         pl.entry.raw = undefined;
       }
     }
