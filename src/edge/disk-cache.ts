@@ -230,7 +230,9 @@ export class DiskCache {
    * file; the header, whose length is known in advance, goes in front last; then fsync and rename.
    */
   private async writeCollectionFile(path: string, plan: FilePlan): Promise<void> {
-    const unpin = [...new Set(plan.entries.flatMap(({ entry: e }) => (e.raw || !e.loc ? [] : [e.loc.file])))].map((f) => f.pin());
+    const files = new Set<PersistedItems>();
+    for (const { entry: e } of plan.entries) if (!e.raw && e.loc) files.add(e.loc.file);
+    const unpin = [...files].map((f) => f.pin());
     await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     const fh = await fsp.open(tmp, 'w', 0o600);

@@ -127,7 +127,7 @@ export class Collection {
     };
   }
 
-  private keyOf(ns: string, name: string): string {
+  keyOf(ns: string, name: string): string {
     return ns ? `${ns}/${name}` : name;
   }
 
@@ -240,6 +240,18 @@ export class Collection {
       if (afterKey && k <= afterKey) continue;
       const e = this.items.get(k)!;
       if (this.inScope(e, namespace, labels, fields)) out.push({ key: k, entry: e });
+    }
+    return out;
+  }
+
+  /** Like select, entries only: no wrapper object per entry (an offline LIST of 10,000 pods allocates less). */
+  selectEntries(namespace: string | undefined, labels: LabelSelector, fields: FieldSelector, afterKey = ''): CacheEntry[] {
+    if (!this.sorted) this.sorted = [...this.items.keys()].sort();
+    const out: CacheEntry[] = [];
+    for (const k of this.sorted) {
+      if (afterKey && k <= afterKey) continue;
+      const e = this.items.get(k)!;
+      if (this.inScope(e, namespace, labels, fields)) out.push(e);
     }
     return out;
   }
