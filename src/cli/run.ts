@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { commands } from './commands/index.js';
+import { standaloneCommands } from './commands/standalone.js';
 import { CliUsageError, EXIT, type CliIO, type CommandContext } from './context.js';
 import { CofferError } from '../tee/common/errors.js';
 
@@ -23,7 +23,9 @@ export async function runCli(argv: string[], io: CliIO): Promise<CliOutcome> {
     .exitOverride()
     .showHelpAfterError()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  for (const register of commands) register(program, ctx);
+  const solo = argv[0] !== undefined && Object.hasOwn(standaloneCommands, argv[0]) ? standaloneCommands[argv[0]] : undefined;
+  const registers = solo ? [await solo()] : (await import('./commands/index.js')).commands;
+  for (const register of registers) register(program, ctx);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
 
   try {

@@ -5,10 +5,11 @@
  * The total size is bounded: a collection that would push the cache over `maxBytes` is not persisted.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, promises as fsp, readSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Collection, ObjectCache, type CacheEntry, type CollectionMeta, type DiscoveryEntry, type PersistedItems } from './object-cache.js';
 import { ItemStreamScanner } from './list-scanner.js';
+import { FileSpool, StoredFile } from './stored-file.js';
 
 const MAGIC = 'COFFER-EDGE-CACHE v1';
 const COMMA = Buffer.from(',');
@@ -63,10 +64,6 @@ export async function writeFileAtomic(path: string, data: Buffer | Buffer[]): Pr
   }
 }
 
-function require_size(fd: number): number {
-  return fstatSync(fd).size;
-}
-
 class RejectedFile extends Error {}
 
 async function writeAllV(fh: import('node:fs/promises').FileHandle, bufs: Buffer[]): Promise<void> {
@@ -82,17 +79,6 @@ async function writeAllV(fh: import('node:fs/promises').FileHandle, bufs: Buffer
   }
 }
 
-/** Header line for a body given in pieces (hashed piecewise). */
-function headerFor(parts: Buffer[]): Buffer {
-  const h = createHash('sha256');
-  let n = 0;
-  for (const p of parts) {
-    h.update(p);
-    n += p.length;
-  }
-  return Buffer.from(`${MAGIC} sha256=${h.digest('hex')} bytes=${n}\n`);
-}
-
 const safe = (s: string) => s.replace(/[^a-z0-9._-]/gi, '_') || '_';
 
 export interface DiskCacheLog {
@@ -102,8 +88,11 @@ export interface DiskCacheLog {
 export class DiskCache {
   private readonly sizes = new Map<string, number>();
   /** Open descriptors on the file generation each collection's entries point into. */
-  private readonly open = new Map<string, PersistedItems & { fd: number }>();
-  private gen = 0;
+  private readonly open = new Map<string, StoredFile>();
+  /** Spooled LIST bodies that cache entries point into, until a flush has copied them into collection files. */
+  private readonly spools = new Set<StoredFile>();
+  /** One long-lived copy buffer for loads and flushes (a fresh 1 MiB buffer each time would leave malloc hoarding). */
+  private readonly copyBuf = Buffer.allocUnsafe(1024 * 1024);
   private writing: Promise<void> = Promise.resolve();
   private fullWarned = new Set<string>();
 
@@ -174,8 +163,10 @@ export class DiskCache {
    * checks out. No buffer the size of the file is ever allocated (that alone would pin ~17 MiB per 10,000 pods).
    */
   private loadCollection(cache: ObjectCache, p: string): void {
-    const fd = openSync(p, 'r');
+    const file = new StoredFile(openSync(p, 'r'));
+    const fd = file.fd;
     let meta: CollectionMeta | undefined;
+    let ok = false;
     try {
       const size = fstatSync(fd).size;
       const headBuf = Buffer.alloc(Math.min(200, size));
@@ -190,10 +181,10 @@ export class DiskCache {
       const entries: CacheEntry[] = [];
       let probe: Collection | undefined;
       const scanner = new ItemStreamScanner((bytes, off) => {
-        if (probe) entries.push(this.indexed(probe, bytes, base + off));
+        if (probe) entries.push(indexed(probe, file, bytes, base + off));
         else pending.push({ bytes, off });
       });
-      const chunk = Buffer.allocUnsafe(1024 * 1024);
+      const chunk = this.copyBuf;
       for (let pos = base; pos < size; ) {
         const n = readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
         if (n <= 0) throw new RejectedFile('short read');
@@ -205,7 +196,7 @@ export class DiskCache {
           const h = scanner.headFields();
           if (h?.meta?.kind) {
             probe = new Collection(h.meta as CollectionMeta);
-            for (const x of pending.splice(0)) entries.push(this.indexed(probe, x.bytes, base + x.off));
+            for (const x of pending.splice(0)) entries.push(indexed(probe, file, x.bytes, base + x.off));
           }
         }
         pos += n;
@@ -215,91 +206,153 @@ export class DiskCache {
       meta = envelope.meta as CollectionMeta;
       if (!meta?.kind || !meta.resource) throw new RejectedFile('no collection meta');
       probe ??= new Collection(meta);
-      for (const x of pending) entries.push(this.indexed(probe, x.bytes, base + x.off));
+      for (const x of pending) entries.push(indexed(probe, file, x.bytes, base + x.off));
       const component = relative(this.dir, p).split(sep)[0];
       const c = cache.collection(component, meta)!;
       const persisted = this.attach(p);
       for (const e of entries) {
-        e.loc = { gen: persisted.gen, off: e.loc!.off, len: e.loc!.len };
+        e.loc = { file: persisted, off: e.loc!.off, len: e.loc!.len };
         c.upsertEntry(e);
       }
       c.persisted = persisted;
       c.rv = String(envelope.rv ?? '');
       c.dirty = false;
       this.sizes.set(p, size);
+      ok = true;
     } finally {
-      closeSync(fd);
+      if (!ok) file.retire();
     }
   }
 
-  private indexed(c: Collection, bytes: Buffer, off: number): CacheEntry {
-    const e = c.entryFromBytes(bytes);
-    delete e.raw;
-    e.loc = { gen: 0, off, len: bytes.length };
-    return e;
-  }
-
-  /** The file body and where each entry's bytes land in it (offsets relative to the body). */
-  private serialize(c: Collection): { parts: Buffer[]; size: number; placed: { key: string; entry: CacheEntry; off: number; len: number }[] } {
-    const parts: Buffer[] = [Buffer.from(`{"meta":${JSON.stringify(c.meta)},"rv":${JSON.stringify(c.rv)},"items":[`)];
-    let pos = parts[0].length;
-    const bytes = c.bytesReader();
-    const placed: { key: string; entry: CacheEntry; off: number; len: number }[] = [];
-    let first = true;
-    // Key order (the order LISTs are served in), so a LIST reads long contiguous runs of the file.
-    for (const { key, entry: e } of c.select(undefined, [], [])) {
-      if (!first) {
-        parts.push(COMMA);
-        pos += 1;
-      }
-      first = false;
-      const b = bytes(e);
-      parts.push(b);
-      placed.push({ key, entry: e, off: pos, len: b.length });
-      pos += b.length;
-    }
-    parts.push(Buffer.from(']}'));
-    return { parts, size: pos + 2, placed };
-  }
-
-  /** Opens the file just written (or loaded) as a new generation readers can use; the previous one is closed. */
-  private attach(path: string): PersistedItems & { fd: number } {
-    // Callers re-point every entry synchronously right after, so the previous generation is unused from here on.
-    const old = this.open.get(path);
-    if (old) closeSync(old.fd);
-    const fd = openSync(path, 'r');
-    const gen = ++this.gen;
-    const persisted = {
-      fd,
-      gen,
-      readInto(buf: Buffer, off: number, len: number): number {
-        return readSync(fd, buf, 0, Math.min(len, buf.length), off);
-      },
-      readRange(off: number, len: number): Buffer {
-        const b = Buffer.allocUnsafe(len);
-        readSync(fd, b, 0, len, off);
-        return b;
-      },
-      readAll(): { buf: Buffer; base: number } {
-        const size = require_size(fd);
-        const b = Buffer.allocUnsafe(size);
-        let done = 0;
-        while (done < size) {
-          const n = readSync(fd, b, done, size - done, done);
-          if (n <= 0) break;
-          done += n;
-        }
-        return { buf: b.subarray(0, done), base: 0 };
-      },
+  /**
+   * Writes a collection file without ever holding it whole: items stream from memory or from the files they live
+   * in (adjacent items of one file in a single read) through one reusable buffer, hashed on the way, to a temp
+   * file; the header, whose length is known in advance, goes in front last; then fsync and rename.
+   */
+  private async writeCollectionFile(path: string, plan: FilePlan): Promise<void> {
+    const files = new Set<PersistedItems>();
+    for (const { entry: e } of plan.entries) if (!e.raw && e.loc) files.add(e.loc.file);
+    const unpin = [...files].map((f) => f.pin());
+    await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    const buf = this.copyBuf;
+    const hash = createHash('sha256');
+    let fill = 0;
+    let pos = plan.headerLength;
+    const drain = async () => {
+      if (fill === 0) return;
+      hash.update(buf.subarray(0, fill));
+      let done = 0;
+      while (done < fill) done += (await fh.write(buf, done, fill - done, pos + done)).bytesWritten;
+      pos += fill;
+      fill = 0;
     };
-    this.open.set(path, persisted);
-    return persisted;
+    const put = async (b: Buffer) => {
+      if (fill + b.length > buf.length) await drain();
+      if (b.length > buf.length) {
+        hash.update(b);
+        let done = 0;
+        while (done < b.length) done += (await fh.write(b, done, b.length - done, pos + done)).bytesWritten;
+        pos += b.length;
+      } else fill += b.copy(buf, fill);
+    };
+    const copyRange = async (file: PersistedItems, off: number, len: number) => {
+      while (len > 0) {
+        if (fill === buf.length) await drain();
+        const n = file.readInto(buf.subarray(fill), off, Math.min(len, buf.length - fill));
+        if (n <= 0) throw new Error('short read from a cache file');
+        fill += n;
+        off += n;
+        len -= n;
+      }
+    };
+    try {
+      await put(plan.head);
+      const es = plan.entries;
+      for (let i = 0; i < es.length; ) {
+        if (i > 0) await put(COMMA);
+        const e = es[i].entry;
+        if (e.raw || !e.loc) {
+          await put(e.raw!);
+          i++;
+          continue;
+        }
+        // A run of entries adjacent in one file (one comma apart) is copied with the commas in one go.
+        const { file, off } = e.loc;
+        let end = off + e.loc.len;
+        let j = i + 1;
+        for (; j < es.length; j++) {
+          const l = es[j].entry.loc;
+          if (es[j].entry.raw || !l || l.file !== file || l.off !== end + 1) break;
+          end = l.off + l.len;
+        }
+        await copyRange(file, off, end - off);
+        i = j;
+      }
+      await put(Buffer.from(']}'));
+      await drain();
+      if (pos !== plan.headerLength + plan.size) throw new Error(`collection file size ${pos - plan.headerLength} != planned ${plan.size}`);
+      const header = Buffer.from(`${MAGIC} sha256=${hash.digest('hex')} bytes=${plan.size}\n`);
+      await fh.write(header, 0, header.length, 0);
+      await fh.sync();
+    } catch (e) {
+      await fh.close();
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    } finally {
+      for (const u of unpin) u();
+    }
+    await fh.close();
+    await fsp.rename(tmp, path);
+    const dh = await fsp.open(dirname(path), 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
+  /** Opens the file just written (or loaded) as the collection's current file; the previous one is retired. */
+  private attach(path: string): StoredFile {
+    // Callers re-point every unchanged entry synchronously right after; readers still streaming the previous
+    // generation have it pinned, so it closes when they are done.
+    this.open.get(path)?.retire();
+    const f = new StoredFile(openSync(path, 'r'));
+    this.open.set(path, f);
+    return f;
+  }
+
+  /** A spool for a LIST body being proxied: an anonymous file in the cache directory. */
+  createSpool(): FileSpool {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    return new FileSpool(this.dir);
+  }
+
+  /** Entries now point into this spool: keep it until a flush has copied them into the collection file. */
+  adoptSpool(f: StoredFile): void {
+    this.spools.add(f);
+  }
+
+  /** Retires spools no entry points into any more. */
+  private collectSpools(cache: ObjectCache): void {
+    if (this.spools.size === 0) return;
+    const used = new Set<PersistedItems>();
+    for (const c of cache.collections.values()) for (const e of c.items.values()) if (e.loc) used.add(e.loc.file);
+    for (const f of this.spools) {
+      if (!used.has(f)) {
+        this.spools.delete(f);
+        f.retire();
+      }
+    }
   }
 
   /** Closes the open cache files (after the last flush). */
   close(): void {
-    for (const p of this.open.values()) closeSync(p.fd);
+    for (const p of this.open.values()) p.retire();
     this.open.clear();
+    for (const f of this.spools) f.retire();
+    this.spools.clear();
   }
 
   /** Writes every dirty collection (serialised: one flush at a time). */
@@ -313,9 +366,8 @@ export class DiskCache {
       if (!c.dirty) continue;
       c.dirty = false;
       const path = this.pathFor(id);
-      const { parts, size, placed } = this.serialize(c);
-      const header = headerFor(parts);
-      const fileSize = header.length + size;
+      const plan = planCollectionFile(c);
+      const fileSize = plan.headerLength + plan.size;
       const projected = this.totalBytes() - (this.sizes.get(path) ?? 0) + fileSize;
       if (projected > this.maxBytes) {
         if (!this.fullWarned.has(id)) this.log('cache_full', { collection: id, bytes: fileSize, maxBytes: this.maxBytes });
@@ -323,18 +375,18 @@ export class DiskCache {
         continue;
       }
       this.fullWarned.delete(id);
-      await writeFileAtomic(path, [header, ...parts]);
+      await this.writeCollectionFile(path, plan);
       this.sizes.set(path, fileSize);
       // The bytes now live in the file: re-point the entries that did not change meanwhile and drop their copies.
       const persisted = this.attach(path);
-      const base = header.length;
       c.persisted = persisted;
-      for (const pl of placed) {
+      for (const pl of plan.placed) {
         if (c.items.get(pl.key) !== pl.entry) continue;
-        pl.entry.loc = { gen: persisted.gen, off: base + pl.off, len: pl.len };
-        delete pl.entry.raw;
+        pl.entry.loc = { file: persisted, off: plan.headerLength + pl.off, len: pl.entry.raw ? pl.entry.raw.length : pl.entry.loc!.len };
+        pl.entry.raw = undefined;
       }
     }
+    this.collectSpools(cache);
     if (cache.discoveryDirty) {
       cache.discoveryDirty = false;
       const data = encodeCacheFile(JSON.stringify({ discovery: Object.fromEntries(cache.discovery) }));
@@ -342,4 +394,37 @@ export class DiskCache {
       this.sizes.set(this.discoveryPath(), data.length);
     }
   }
+}
+
+interface FilePlan {
+  head: Buffer;
+  entries: { key: string; entry: CacheEntry }[];
+  /** Body size and the length of the header line (fixed: only the digest is unknown until written). */
+  size: number;
+  headerLength: number;
+  placed: { key: string; entry: CacheEntry; off: number }[];
+}
+
+/** Where each entry's bytes will land in the collection's new file (offsets relative to the body). */
+function planCollectionFile(c: Collection): FilePlan {
+  const head = Buffer.from(`{"meta":${JSON.stringify(c.meta)},"rv":${JSON.stringify(c.rv)},"items":[`);
+  // Key order (the order LISTs are served in), so a LIST reads long contiguous runs of the file.
+  const entries = c.select(undefined, [], []);
+  let pos = head.length;
+  const placed: FilePlan['placed'] = [];
+  for (let i = 0; i < entries.length; i++) {
+    if (i > 0) pos += 1;
+    const { key, entry } = entries[i];
+    placed.push({ key, entry, off: pos });
+    pos += entry.raw ? entry.raw.length : entry.loc!.len;
+  }
+  const size = pos + 2;
+  return { head, entries, size, headerLength: Buffer.byteLength(`${MAGIC} sha256=${'0'.repeat(64)} bytes=${size}\n`), placed };
+}
+
+function indexed(c: Collection, file: StoredFile, bytes: Buffer, off: number): CacheEntry {
+  const e = c.entryFromBytes(bytes);
+  e.raw = undefined;
+  e.loc = { file, off, len: bytes.length };
+  return e;
 }

@@ -9,14 +9,34 @@ export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authentica
 export function sendStatus(res: http.ServerResponse, s: K8sStatus): void {
   sendBody(res, s.code, JSON.stringify(s), 'application/json');
 }
+/** 256 KiB read buffers shared by the offline responses of one hub (fresh ones per LIST leave malloc hoarding). */
+export class ReadBufferPool {
+  private readonly free: Buffer[] = [];
+  constructor(private readonly keep = 4) {}
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(256 * 1024);
+  }
+  give(b: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(b);
+  }
+}
+
 /**
- * Streams a body given in pieces. File ranges go through two reusable 256 KiB buffers, each handed back when the
- * socket has taken it, so a 17 MiB offline LIST allocates (and leaves for the allocator to hoard) almost nothing.
+ * Streams a body given in pieces. File ranges go through two 256 KiB buffers from `buffers`, each handed back when
+ * the socket has taken it, so a 17 MiB offline LIST allocates (and leaves for the allocator to hoard) nothing.
  */
-export function sendParts(res: http.ServerResponse, parts: Iterable<BodyPart>, contentType: string): void {
+export function sendParts(res: http.ServerResponse, parts: Iterable<BodyPart>, contentType: string, buffers = new ReadBufferPool()): void {
   if (Array.isArray(parts) && parts.length === 1 && typeof parts[0] === 'string') return sendBody(res, 200, parts[0], contentType);
   res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
   const it = parts[Symbol.iterator]();
+  // A client gone mid-body: finish the generator so it releases what it holds (pinned cache files).
+  res.once('close', () => {
+    if (!done) {
+      done = true;
+      it.return?.();
+    }
+    for (const b of pool.splice(0)) buffers.give(b);
+  });
   const pool: Buffer[] = [];
   let pooled = 0;
   let range: { file: FileRange['file']; off: number; left: number } | undefined;
@@ -32,7 +52,7 @@ export function sendParts(res: http.ServerResponse, parts: Iterable<BodyPart>, c
         }
         let b = pool.pop();
         if (!b && pooled < 2) {
-          b = Buffer.allocUnsafe(256 * 1024);
+          b = buffers.take();
           pooled++;
         }
         if (!b) return; // both buffers are with the socket: the write callback resumes
@@ -45,6 +65,7 @@ export function sendParts(res: http.ServerResponse, parts: Iterable<BodyPart>, c
         range.left -= n;
         const buf = b;
         res.write(buf.subarray(0, n), () => {
+          if (done) return buffers.give(buf);
           pool.push(buf);
           pump();
         });
@@ -54,6 +75,7 @@ export function sendParts(res: http.ServerResponse, parts: Iterable<BodyPart>, c
       const next = it.next();
       if (next.done) {
         done = true;
+        for (const b of pool.splice(0)) buffers.give(b);
         res.end();
         return;
       }

@@ -12,12 +12,14 @@ import { parseFieldSelector, parseLabelSelector, SelectorError, type FieldSelect
 import { toTable, wantsTable, type IncludeObject } from '../k8s/table.js';
 import { classifyRequest, DEFAULT_CACHE_AGENTS, type RequestClass } from './request-class.js';
 import { LinkStateMachine, type LinkState } from './link-state.js';
-import { ObjectCache, type Collection } from './object-cache.js';
+import { Collection, ObjectCache, type CacheEntry, type CollectionMeta } from './object-cache.js';
 import { DiskCache } from './disk-cache.js';
 import { autonomousWriteRefused, buildList, notCachedStatus, objectJson } from './offline-responses.js';
-import { scanList } from './list-scanner.js';
+import { ItemStreamScanner, scanList } from './list-scanner.js';
+import { MemorySpool, type ListSpool } from './stored-file.js';
+import { ReclaimEvery, reclaimYoung } from './reclaim.js';
 import type { Upstream } from './upstream.js';
-import { HOP_BY_HOP, sendBody, sendParts, sendStatus } from './http-util.js';
+import { HOP_BY_HOP, ReadBufferPool, sendBody, sendParts, sendStatus } from './http-util.js';
 import { collectionMeta, WatchSession, type SessionHost } from './watch-session.js';
 import { acceptLocalWrite } from './local-writes.js';
 
@@ -63,6 +65,11 @@ export class EdgeHub implements SessionHost {
   private readonly now: () => number;
   private stopped = false;
   private probing = false;
+  /** LIST bodies are indexed one at a time, in the order they were answered (older answers first). */
+  private indexing: Promise<void> = Promise.resolve();
+  /** One read buffer for indexing spooled LIST bodies. */
+  private readonly indexBuf = Buffer.allocUnsafe(256 * 1024);
+  private readonly readBuffers = new ReadBufferPool();
 
   constructor(private readonly opts: EdgeHubOptions) {
     this.agents = new Set((opts.cacheAgents ?? DEFAULT_CACHE_AGENTS).map((a) => a.toLowerCase()));
@@ -112,6 +119,7 @@ export class EdgeHub implements SessionHost {
       for (const s of this.sockets) s.destroy();
       await closed;
     }
+    await this.indexing;
     if (this.disk) {
       await this.disk.flush(this.cache);
       this.disk.close();
@@ -186,8 +194,9 @@ export class EdgeHub implements SessionHost {
     }, this.opts.flushDelayMs ?? 200);
   }
 
-  /** Waits for pending disk writes (tests, shutdown). */
+  /** Waits for pending indexing and disk writes (tests, shutdown). */
   async flush(): Promise<void> {
+    await this.indexing;
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.disk) await this.disk.flush(this.cache);
@@ -201,7 +210,9 @@ export class EdgeHub implements SessionHost {
       return sendStatus(res, failureStatus('BadRequest', 'malformed request URL'));
     }
     if (req.url === '/_coffer/edgehub/status' && req.method === 'GET') {
-      return sendBody(res, 200, JSON.stringify({ state: this.link.state, since: new Date(this.link.changedAt).toISOString(), collections: [...this.cache.collections].map(([id, c]) => ({ id, items: c.items.size, resourceVersion: c.rv })) }), 'application/json');
+      const m = process.memoryUsage();
+      const memory = { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+      return sendBody(res, 200, JSON.stringify({ state: this.link.state, since: new Date(this.link.changedAt).toISOString(), collections: [...this.cache.collections].map(([id, c]) => ({ id, items: c.items.size, resourceVersion: c.rv })), memory }), 'application/json');
     }
     if (this.link.state === 'offline') return this.serveOffline(req, res, rc);
     this.proxy(req, res, rc);
@@ -255,6 +266,7 @@ export class EdgeHub implements SessionHost {
         this.pumpWatch(session, upRes);
         return;
       }
+      if (rc.cacheable && status === 200 && rc.verb === 'list' && !table) return this.streamList(rc, upRes, res);
       if (rc.cacheable && status === 200 && (rc.verb === 'list' || rc.verb === 'get' || rc.discovery)) {
         return this.teeAndCache(rc, upRes, res, table, new URL(req.url ?? '/', 'http://hub').pathname);
       }
@@ -273,6 +285,149 @@ export class EdgeHub implements SessionHost {
       upRes.on('error', () => res.destroy());
     });
     req.pipe(upReq);
+  }
+
+  /**
+   * Forwards a LIST answer chunk by chunk as it arrives (the client's latency includes no caching work) while the
+   * same chunks go to a spool (an anonymous file in the cache directory, or memory without one). Once the client
+   * has its answer, the spooled body is read back in small steps and indexed (entries point into the spool file,
+   * so the body is never held in RAM); a body cut short, a client gone mid-stream or JSON that does not close
+   * leaves the cache untouched.
+   */
+  private streamList(rc: RequestClass, upRes: http.IncomingMessage, res: http.ServerResponse): void {
+    // A LIST served at the same resourceVersion for the same scope is the same snapshot: answers are identified by
+    // (resourceVersion, size). When the first bytes already show the resourceVersion the cache holds for this
+    // scope, the body is not kept at all (an unchanged relist of 10,000 pods costs the hub nothing).
+    const scope = listScope(rc);
+    const previous = this.collectionFor(rc)?.listDigests.get(scope);
+    let spool: ListSpool | undefined;
+    let head: string | undefined;
+    let bytes = 0;
+    let complete = false;
+    const reclaim = new ReclaimEvery(RECLAIM_BYTES);
+    const outHeaders: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(upRes.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
+    res.writeHead(200, outHeaders);
+    const drop = () => {
+      spool?.discard();
+      spool = undefined;
+    };
+    upRes.on('data', (c: Buffer) => {
+      if (head === undefined) {
+        head = c.toString('latin1', 0, Math.min(c.length, 4096));
+        const rv = listRvOf(head);
+        if (!(previous !== undefined && rv !== undefined && previous.startsWith(`${rv}|`))) {
+          try {
+            spool = this.disk ? this.disk.createSpool() : new MemorySpool();
+          } catch (e) {
+            this.log('cache_update_failed', { resource: rc.api?.resource, error: `spool: ${(e as Error).message}` });
+          }
+        }
+      }
+      spool?.append(c);
+      bytes += c.length;
+      reclaim.add(c.length);
+      // Backpressure: a slow client slows the upstream read instead of growing the hub's buffers.
+      if (!res.write(c)) {
+        upRes.pause();
+        res.once('drain', () => upRes.resume());
+      }
+    });
+    // Upstream cut mid-body ('aborted'/'error', no 'end'): the client's answer is torn too, and nothing is cached.
+    upRes.on('aborted', drop);
+    upRes.on('error', () => {
+      drop();
+      res.destroy();
+    });
+    res.on('close', () => {
+      if (!complete) drop();
+    });
+    upRes.on('end', () => {
+      complete = true;
+      res.end(() => reclaimYoung()); // the answer's last socket Buffers, once the client has them
+      const s = spool;
+      if (!s) return; // same snapshot as cached (a size mismatch at the same resourceVersion is left to the next relist)
+      const rv = listRvOf(head ?? '');
+      const digest = rv !== undefined ? `${rv}|${bytes}` : `unknown|${Date.now()}|${Math.random()}`;
+      // From here the client may start its WATCH: what that changes before the index is in must survive it.
+      const before = this.collectionFor(rc);
+      const mark = before?.track();
+      this.indexing = this.indexing.then(() => this.indexList(rc, s, digest, before, mark)).finally(() => before?.untrack());
+    });
+  }
+
+  /** Reads a spooled LIST body back in steps (yielding between them), indexes its items and folds them in. */
+  private async indexList(rc: RequestClass, spool: ListSpool, digest: string, before: Collection | undefined, mark: number | undefined): Promise<void> {
+    let adopted = false;
+    try {
+      if (this.stopped) return;
+      const scope = listScope(rc);
+      if (this.collectionFor(rc)?.listDigests.get(scope) === digest) return;
+      await spool.done();
+      let probe: Collection | undefined;
+      const pending: { bytes: Buffer; off: number }[] = [];
+      const entries: CacheEntry[] = [];
+      const index = (c: Collection, bytes: Buffer, off: number) => {
+        const e = c.entryFromBytes(bytes);
+        if (spool.file) {
+          e.raw = undefined;
+          e.loc = { file: spool.file, off, len: bytes.length };
+        }
+        entries.push(e);
+      };
+      const metaOf = (envelope: Record<string, any> | undefined): CollectionMeta | undefined =>
+        envelope?.kind ? collectionMeta(rc, { kind: String(envelope.kind).replace(/List$/, ''), apiVersion: envelope.apiVersion }) : undefined;
+      const scanner = new ItemStreamScanner((bytes, off) => {
+        if (probe) index(probe, bytes, off);
+        else pending.push({ bytes, off });
+      });
+      const buf = this.indexBuf;
+      for (let pos = 0; pos < spool.size; ) {
+        const n = spool.readInto(buf, pos, Math.min(buf.length, spool.size - pos));
+        if (n <= 0) throw new Error('short read from the LIST spool');
+        scanner.feed(buf.subarray(0, n), pos);
+        pos += n;
+        // Servers write kind/apiVersion before items: from then on items are indexed as they close.
+        if (!probe) {
+          const m = metaOf(scanner.headFields());
+          if (m) {
+            probe = new Collection(m);
+            for (const x of pending.splice(0)) index(probe, x.bytes, x.off);
+          }
+        }
+        reclaimYoung(); // the parse garbage of this step, and the socket Buffers of the answer
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.stopped) return;
+      }
+      const envelope = scanner.finish();
+      const meta = metaOf(envelope);
+      if (!meta) return;
+      probe ??= new Collection(meta);
+      for (const x of pending) index(probe, x.bytes, x.off);
+      const c = this.cache.collection(rc.component, meta)!;
+      // Keys changed since the answer ended; a collection that did not exist then holds only such changes.
+      const keep = c === before && mark !== undefined ? c.touchedSince(mark) : before === undefined ? new Set(c.items.keys()) : undefined;
+      const listRv: string | undefined = envelope.metadata?.resourceVersion;
+      if (rc.query.get('limit') || rc.query.get('continue')) {
+        // A page is not the whole scope: upsert only (a later full list or the watch removes deletions).
+        c.upsertPage(entries, keep);
+        c.bookmark(listRv);
+      } else {
+        const sel = this.selectors(rc);
+        c.replaceScopeEntries(rc.api!.namespace, sel.labels, sel.fields, entries, listRv, keep);
+      }
+      c.listDigests.set(scope, digest);
+      reclaimYoung();
+      if (spool.file && this.disk) {
+        this.disk.adoptSpool(spool.file);
+        adopted = true;
+      }
+      this.scheduleFlush();
+    } catch (e) {
+      this.log('cache_update_failed', { resource: rc.api?.resource, error: (e as Error).message });
+    } finally {
+      if (!adopted) spool.discard();
+    }
   }
 
   /** Forwards a LIST/GET/discovery answer as it streams while keeping a copy, then folds it into the cache. */
@@ -473,7 +628,7 @@ export class EdgeHub implements SessionHost {
       }
       const limit = Number(rc.query.get('limit') ?? '0');
       const out = buildList(c, { namespace: api.namespace, labels: sel.labels, fields: sel.fields, limit: Number.isFinite(limit) ? limit : 0, continueToken: rc.query.get('continue') ?? undefined }, table, include, this.now());
-      return sendParts(res, out.parts, out.contentType);
+      return sendParts(res, out.parts, out.contentType, this.readBuffers);
     }
     if (rc.verb === 'get') {
       const e = c?.get(api.namespace, api.name!);
@@ -502,6 +657,9 @@ export class EdgeHub implements SessionHost {
     sendStatus(res, notCachedStatus(rc.component, what));
   }
 }
+
+/** Bytes of a proxied LIST between two young-generation collections (see reclaim.ts). */
+const RECLAIM_BYTES = 1024 * 1024;
 
 /** The scope a LIST answer covers (namespace, selectors, page), for recognising an unchanged relist. */
 function listScope(rc: RequestClass): string {

@@ -75,46 +75,56 @@ export function buildList(c: Collection, r: ListRequest, table: boolean, include
     const t = decodeHubContinue(r.continueToken);
     if (t) after = t.start;
   }
-  let sel = c.select(r.namespace, r.labels, r.fields, after);
+  let sel = c.selectEntries(r.namespace, r.labels, r.fields, after);
   const meta: Record<string, unknown> = { resourceVersion: c.rv };
   if (r.limit > 0 && sel.length > r.limit) {
     const remaining = sel.length - r.limit;
     sel = sel.slice(0, r.limit);
-    meta.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: c.rv, start: sel[sel.length - 1].key })).toString('base64url');
+    meta.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: c.rv, start: c.keyOf(sel[sel.length - 1].namespace, sel[sel.length - 1].name) })).toString('base64url');
     if (r.labels.length === 0 && r.fields.length === 0) meta.remainingItemCount = remaining;
   }
   if (table) {
     const bytes = c.bytesReader();
-    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(bytes(s.entry).toString('utf8')) }));
+    const objs = sel.map((s) => ({ kind: c.meta.kind, apiVersion: c.meta.apiVersion, ...JSON.parse(bytes(s).toString('utf8')) }));
     return { parts: [JSON.stringify(toTable(c.meta.kind, objs, meta as any, include, now))], contentType: 'application/json;as=Table;v=v1;g=meta.k8s.io' };
   }
   const head = `{"kind":${JSON.stringify(c.meta.kind + 'List')},"apiVersion":${JSON.stringify(c.meta.apiVersion)},"metadata":${JSON.stringify(meta)},"items":[`;
   function* parts(): Generator<BodyPart> {
-    yield head;
-    for (let i = 0; i < sel.length; i += GROUP) {
-      const end = Math.min(sel.length, i + GROUP);
-      if (i > 0) yield COMMA;
-      // Persisted files hold items in key order joined by commas: a run of adjacent entries is one read.
-      const first = sel[i].entry.loc;
-      const last = sel[end - 1].entry.loc;
-      let contiguous = c.persisted !== undefined && first !== undefined && last !== undefined;
-      for (let j = i; contiguous && j < end; j++) {
-        const e = sel[j].entry;
-        if (e.raw || !e.loc || e.loc.gen !== c.persisted!.gen) contiguous = false;
-        else if (j > i && e.loc.off !== sel[j - 1].entry.loc!.off + sel[j - 1].entry.loc!.len + 1) contiguous = false;
+    // The files the items live in stay open until the body is sent (or the client is gone: sendParts returns the
+    // generator, which runs the finally).
+    const files = new Set<PersistedItems>();
+    for (const e of sel) if (!e.raw && e.loc) files.add(e.loc.file);
+    const unpin = [...files].map((f) => f.pin());
+    try {
+      yield head;
+      for (let i = 0; i < sel.length; i += GROUP) {
+        const end = Math.min(sel.length, i + GROUP);
+        if (i > 0) yield COMMA;
+        // Cache files and spooled LIST bodies hold items in key order joined by commas: a run of adjacent entries
+        // is one read.
+        const first = sel[i].loc;
+        const last = sel[end - 1].loc;
+        let contiguous = first !== undefined && last !== undefined;
+        for (let j = i; contiguous && j < end; j++) {
+          const e = sel[j];
+          if (e.raw || !e.loc || e.loc.file !== first!.file) contiguous = false;
+          else if (j > i && e.loc.off !== sel[j - 1].loc!.off + sel[j - 1].loc!.len + 1) contiguous = false;
+        }
+        if (contiguous) {
+          yield { file: first!.file, off: first!.off, len: last!.off + last!.len - first!.off };
+          continue;
+        }
+        const group: Buffer[] = [];
+        for (let j = i; j < end; j++) {
+          if (j > i) group.push(COMMA);
+          group.push(c.bytesOf(sel[j]));
+        }
+        yield Buffer.concat(group);
       }
-      if (contiguous) {
-        yield { file: c.persisted!, off: first!.off, len: last!.off + last!.len - first!.off };
-        continue;
-      }
-      const group: Buffer[] = [];
-      for (let j = i; j < end; j++) {
-        if (j > i) group.push(COMMA);
-        group.push(c.bytesOf(sel[j].entry));
-      }
-      yield Buffer.concat(group);
+      yield ']}';
+    } finally {
+      for (const u of unpin) u();
     }
-    yield ']}';
   }
   return { parts: parts(), contentType: 'application/json' };
 }

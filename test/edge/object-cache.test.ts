@@ -50,3 +50,24 @@ test('offline pagination with limit/continue and a Table for kubectl', () => {
   assert.deepEqual(table.rows[0].cells.slice(0, 4), ['p0', '1/1', 'Running', '0']);
   assert.equal(table.rows[0].object.metadata.namespace, 'a');
 });
+
+test('a LIST indexed after its answer leaves what watch events changed since then alone', () => {
+  const c = new Collection(meta);
+  c.replaceScope(undefined, [], [], [pod('a', 'p1', 'n1', '1'), pod('a', 'p2', 'n1', '2'), pod('a', 'p3', 'n1', '3')], '3');
+  // The LIST answer (rv 10: p1 changed, p2 unchanged, p3 gone, p4 new) ended; then, before it is indexed, the
+  // client's watch delivers p1 at rv 11, deletes p2 and adds p5.
+  const mark = c.track();
+  c.upsert(pod('a', 'p1', 'n1', '11'));
+  c.remove(pod('a', 'p2', 'n1', '12'));
+  c.upsert(pod('a', 'p5', 'n1', '13'));
+  const list = [pod('a', 'p1', 'n1', '9'), pod('a', 'p2', 'n1', '2'), pod('a', 'p4', 'n1', '8')].map((p) => c.entryOf(p));
+  c.replaceScopeEntries(undefined, [], [], list, '10', c.touchedSince(mark));
+  c.untrack();
+  assert.deepEqual([...c.items.keys()].sort(), ['a/p1', 'a/p4', 'a/p5'], 'p2 stays deleted, p3 gone, p4 added, p5 kept');
+  assert.equal(c.get('a', 'p1')!.rv, '11', 'the newer watch state wins over the older LIST');
+  assert.equal(c.rv, '13', 'the resourceVersion does not go back to the LIST');
+  // Without tracking, a relist replaces its scope entirely (a restored server with lower resourceVersions too).
+  c.replaceScopeEntries(undefined, [], [], [c.entryOf(pod('a', 'x', 'n1', '2'))], '2');
+  assert.deepEqual([...c.items.keys()], ['a/x']);
+  assert.equal(c.rv, '2');
+});
