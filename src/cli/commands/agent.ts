@@ -52,8 +52,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
   const agent = program
     .command('agent')
     .description('Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper)')
-    .enablePositionalOptions()
-    .option('--host-sys <dir>', "where the host's /sys is mounted", '/sys')
+        .option('--host-sys <dir>', "where the host's /sys is mounted", '/sys')
     .option('--host-dev <dir>', "where the host's /dev is mounted", '/dev')
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, then ~/.kube/config)')
     .option('--node-name <name>', 'this node (default: $NODE_NAME, set from spec.nodeName by the DaemonSet)')
@@ -114,11 +113,13 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
     .option('--endpoint <file>', 'socket file name of this plugin inside --kubelet-dir', 'coffer-sgx-epc.sock')
     .option('--epc-mib <n>', 'EPC size to advertise (default: sum of sgx_total_bytes over NUMA nodes in --host-sys)')
     .option('--unit-mib <n>', 'MiB per advertised device', '1')
-    .option('--host-sys <dir>', "where the host's /sys is mounted", '/sys')
-    .option('--host-dev <dir>', "where the host's /dev is mounted (health probing)", '/dev')
     .option('--provision <bool>', 'also give containers /dev/sgx_provision (in-process DCAP quoting)', 'true')
     .option('--health-interval <duration>', 'how often device presence is re-checked', '5s')
-    .action(async (flags: PluginFlags) => {
+    .configureHelp({ showGlobalOptions: true })
+    // --host-sys/--host-dev are the agent's own options (EPC size from sysfs, device health from /dev); commander
+    // parses them wherever they appear, so they are read from the merged options.
+    .action(async (_flags: PluginFlags, cmd: Command) => {
+      const flags = cmd.optsWithGlobals() as PluginFlags;
       const unitMiB = positiveInt('--unit-mib', flags.unitMib);
       if (flags.provision !== 'true' && flags.provision !== 'false') throw new CliUsageError(`--provision '${flags.provision}' must be true or false`);
       const healthIntervalMs = parseDuration('--health-interval', flags.healthInterval);

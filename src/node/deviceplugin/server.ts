@@ -88,7 +88,7 @@ export class DevicePluginServer {
 
   private async registerWhenKubeletUp(): Promise<void> {
     const kubelet = path.join(this.opts.dir, KUBELET_SOCKET);
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       if (this.stopped) return;
       const s = await stat(kubelet).catch(() => undefined);
       if (s) {
@@ -96,7 +96,7 @@ export class DevicePluginServer {
         this.kubeletIno = s.ino;
         return;
       }
-      this.log('waiting-for-kubelet', { socket: kubelet });
+      if (attempt === 0) this.log('waiting-for-kubelet', { socket: kubelet });
       await new Promise((r) => setTimeout(r, this.opts.checkIntervalMs ?? 1000));
     }
   }
