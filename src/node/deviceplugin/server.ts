@@ -49,7 +49,8 @@ type Writable = grpc.ServerWritableStream<unknown, { devices: Device[] }>;
 
 export class DevicePluginServer {
   private server?: grpc.Server;
-  private kubeletIno?: number;
+  /** Identity of the kubelet.sock we registered with: inode AND change time, since a recreated file may reuse the inode number. */
+  private kubeletId?: string;
   private streams = new Set<Writable>();
   private timer?: NodeJS.Timeout;
   private watcher?: FSWatcher;
@@ -93,7 +94,7 @@ export class DevicePluginServer {
       const s = await stat(kubelet).catch(() => undefined);
       if (s) {
         await this.register();
-        this.kubeletIno = s.ino;
+        this.kubeletId = socketId(s);
         return;
       }
       if (attempt === 0) this.log('waiting-for-kubelet', { socket: kubelet });
@@ -111,16 +112,18 @@ export class DevicePluginServer {
   private async doCheck(): Promise<void> {
     const kubelet = await stat(path.join(this.opts.dir, KUBELET_SOCKET)).catch(() => undefined);
     const own = await stat(this.socketPath).catch(() => undefined);
-    if (!kubelet || (kubelet.ino === this.kubeletIno && own)) return;
+    if (!kubelet || (socketId(kubelet) === this.kubeletId && own)) return;
     this.log('kubelet-restarted', { socketMissing: !own });
     try {
       if (!own) await this.serve();
       if (this.stopped) return;
       await this.register();
-      this.kubeletIno = kubelet.ino;
+      this.kubeletId = socketId(kubelet);
     } catch (e) {
-      this.log('reregister-failed', { error: (e as Error).message });
-      this.opts.onFatal?.(e as Error);
+      // A kubelet still starting up is retried on the next check; an answer refusing us is final (API contract).
+      const transient = e instanceof DevicePluginError && (e.grpcStatus === grpc.status.UNAVAILABLE || e.grpcStatus === grpc.status.DEADLINE_EXCEEDED);
+      this.log('reregister-failed', { error: (e as Error).message, retry: transient });
+      if (!transient) this.opts.onFatal?.(e as Error);
     }
   }
 
@@ -175,7 +178,7 @@ export class DevicePluginServer {
     try {
       await new Promise<void>((resolve, reject) =>
         (client as any).Register(req, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null) =>
-          err ? reject(new DevicePluginError('REGISTRATION_FAILED', `kubelet refused registration of ${this.opts.resourceName}: ${err.details || err.message}`)) : resolve(),
+          err ? reject(new DevicePluginError('REGISTRATION_FAILED', `kubelet refused registration of ${this.opts.resourceName}: ${err.details || err.message}`, err.code)) : resolve(),
         ),
       );
     } finally {
@@ -219,6 +222,8 @@ export class DevicePluginServer {
     await unlink(this.socketPath).catch(() => undefined);
   }
 }
+
+const socketId = (s: { ino: number; ctimeMs: number; birthtimeMs: number }) => `${s.ino}:${s.ctimeMs}:${s.birthtimeMs}`;
 
 function toStatus(e: unknown): Partial<grpc.StatusObject> {
   if (e instanceof DevicePluginError) return { code: e.grpcStatus, details: `${e.code}: ${e.message}` };

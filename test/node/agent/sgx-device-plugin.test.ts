@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DevicePluginServer, checkResourceName } from '../../../src/node/deviceplugin/server.js';
@@ -184,5 +184,35 @@ test('coffer agent sgx-device-plugin: no EPC in sysfs and no --epc-mib → exit 
     assert.deepEqual(await runCli(['agent', 'sgx-device-plugin'], io), { kind: 'exit', code: 2 });
   } finally {
     t.cleanup();
+  }
+});
+
+test('re-registration: a kubelet not yet answering is retried; a kubelet refusing the version is fatal', async () => {
+  const s = await setup(2, 1);
+  const fatal: Error[] = [];
+  const plugin = new DevicePluginServer({ dir: s.dir, endpoint: 'r.sock', resourceName: RESOURCE, source: s.source, checkIntervalMs: 40, onFatal: (e) => fatal.push(e) });
+  const k2 = new FakeKubelet(s.dir);
+  const k3 = new FakeKubelet(s.dir, ['v2']);
+  try {
+    await plugin.start();
+    await s.kubelet.stop();
+    for (const f of ['kubelet.sock', 'r.sock']) rmSync(path.join(s.dir, f), { force: true });
+    writeFileSync(path.join(s.dir, 'kubelet.sock'), ''); // present but nobody listening: connect fails (UNAVAILABLE)
+    await waitFor('re-served', () => existsSync(path.join(s.dir, 'r.sock')), 3000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(fatal.length, 0);
+    rmSync(path.join(s.dir, 'kubelet.sock'));
+    await k2.start();
+    await waitFor('registered with the new kubelet', () => k2.registrations.length === 1, 5000);
+    await k2.stop();
+    rmSync(path.join(s.dir, 'kubelet.sock'), { force: true });
+    await k3.start();
+    await waitFor('fatal refusal', () => fatal.length === 1, 5000);
+    assert.match((fatal as Error[])[0]!.message, /not supported/);
+  } finally {
+    await k2.stop();
+    await k3.stop();
+    await plugin.stop();
+    await s.cleanup();
   }
 });
