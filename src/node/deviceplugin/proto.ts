@@ -37,13 +37,9 @@ export interface ContainerPreferredAllocationRequest {
   allocation_size: number;
 }
 
-let cached: grpc.GrpcObject | undefined;
-/** The loaded package `v1beta1` (immutable descriptors, so one per process is safe). */
+/** The loaded package `v1beta1` (parsed per call: only at serve/register time, so no process-wide cache). */
 export function deviceApi(): { Registration: grpc.ServiceClientConstructor; DevicePlugin: grpc.ServiceClientConstructor } {
-  if (!cached) {
-    const def = protoLoader.loadSync(fileURLToPath(new URL('./api.proto', import.meta.url)), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
-    cached = grpc.loadPackageDefinition(def);
-  }
-  const pkg = cached.v1beta1 as grpc.GrpcObject;
+  const def = protoLoader.loadSync(fileURLToPath(new URL('./api.proto', import.meta.url)), { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def).v1beta1 as grpc.GrpcObject;
   return { Registration: pkg.Registration as grpc.ServiceClientConstructor, DevicePlugin: pkg.DevicePlugin as grpc.ServiceClientConstructor };
 }
