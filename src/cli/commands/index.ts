@@ -9,6 +9,7 @@ import { registerAdminToken } from './admin-token.js';
 import { registerKbsClient } from './kbs-client.js';
 import { registerEdgeHub } from './edgehub.js';
 import { registerController } from './controller.js';
+import { registerAgent } from './agent.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
@@ -24,4 +25,5 @@ export const commands: RegisterCommand[] = [
   registerKbsClient,
   registerEdgeHub,
   registerController,
+  registerAgent,
 ];

@@ -385,9 +385,11 @@ function agent(v: ValuesView): ManifestObject[] {
 }
 
 /**
- * Only on SGX nodes (label set by the agent's discovery): the EPC device plugin (root, for the kubelet's 0750
- * device-plugin directory, but unprivileged) and the quote helper, the one privileged container — it opens
- * /dev/sgx_enclave and /dev/sgx_provision to run the quoting enclave and serves the aesmd socket to pods.
+ * Only on SGX nodes (label set by the agent's discovery): the EPC device plugin, root for the kubelet's 0750
+ * device-plugin directory but unprivileged; it reads the EPC size from host sysfs and probes the SGX device nodes
+ * in host /dev (read-only). No quote helper container: SGX quotes need Intel's quoting enclave, which aesmd runs
+ * and a Node program cannot; pods reach aesmd's socket in admission.quoteSocketDir, served by Intel's aesmd
+ * DaemonSet or, on AKS, the confcom addon's SGX quote helper. `coffer agent quote-helper` is for TDX/SNP guests.
  */
 function agentSgx(v: ValuesView): ManifestObject[] {
   const ns = v.str('namespace');
@@ -408,24 +410,19 @@ function agentSgx(v: ValuesView): ManifestObject[] {
             nodeSelector: { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.sgx': 'true' },
             tolerations: [{ operator: 'Exists' }],
             containers: [
-              container(v, 'device-plugin', ['agent', 'sgx-device-plugin', '--resource', v.str('admission.epcResource')], {
+              container(v, 'device-plugin', ['agent', 'sgx-device-plugin', '--resource', v.str('admission.epcResource'), '--host-sys', '/host/sys', '--host-dev', '/host/dev'], {
                 securityContext: asRoot,
-                volumeMounts: [{ name: 'device-plugins', mountPath: '/var/lib/kubelet/device-plugins' }],
-              }),
-              container(v, 'quote-helper', ['agent', 'quote-helper', '--socket-dir', v.str('admission.quoteSocketDir')], {
-                securityContext: { privileged: true, runAsUser: 0, readOnlyRootFilesystem: true },
                 volumeMounts: [
-                  { name: 'sgx-enclave', mountPath: '/dev/sgx_enclave' },
-                  { name: 'sgx-provision', mountPath: '/dev/sgx_provision' },
-                  { name: 'quote-socket', mountPath: v.str('admission.quoteSocketDir') },
+                  { name: 'device-plugins', mountPath: '/var/lib/kubelet/device-plugins' },
+                  { name: 'host-sys', mountPath: '/host/sys', readOnly: true },
+                  { name: 'host-dev', mountPath: '/host/dev', readOnly: true },
                 ],
               }),
             ],
             volumes: [
               hostPath('device-plugins', '/var/lib/kubelet/device-plugins', 'Directory'),
-              hostPath('sgx-enclave', '/dev/sgx_enclave', 'CharDevice'),
-              hostPath('sgx-provision', '/dev/sgx_provision', 'CharDevice'),
-              hostPath('quote-socket', v.str('admission.quoteSocketDir'), 'DirectoryOrCreate'),
+              hostPath('host-sys', '/sys', 'Directory'),
+              hostPath('host-dev', '/dev', 'Directory'),
             ],
           },
         },

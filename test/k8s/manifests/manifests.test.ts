@@ -103,7 +103,7 @@ test('webhook configurations: Fail only for confidential namespaces, 5 s timeout
   assert.equal(find(objs, 'Certificate').length, 0);
 });
 
-test('RBAC is least privilege; privilege only in the SGX DaemonSet quote helper', () => {
+test('RBAC is least privilege; no privileged container (SGX quotes come from aesmd, not from Coffer)', () => {
   const objs = buildManifests().flatMap((f) => f.objects) as any[];
   for (const role of [...find(objs, 'ClusterRole'), ...find(objs, 'Role')]) {
     for (const r of role.rules) {
@@ -120,9 +120,10 @@ test('RBAC is least privilege; privilege only in the SGX DaemonSet quote helper'
     for (const c of w.spec.template.spec.containers) if (c.securityContext?.privileged) privileged.push(`${w.metadata.name}/${c.name}`);
     assert.ok(!w.spec.template.spec.hostNetwork && !w.spec.template.spec.hostPID);
   }
-  assert.deepEqual(privileged, ['coffer-agent-sgx/quote-helper']);
+  assert.deepEqual(privileged, []);
   const sgx = find(objs, 'DaemonSet', 'coffer-agent-sgx')[0];
-  assert.deepEqual(sgx.spec.template.spec.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/dev/sgx_enclave', '/dev/sgx_provision', '/var/run/aesmd']);
+  assert.deepEqual(sgx.spec.template.spec.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/sys', '/dev']);
+  for (const c of sgx.spec.template.spec.containers) for (const m of c.volumeMounts) if (m.name !== 'device-plugins') assert.equal(m.readOnly, true, `${c.name}/${m.name} read-only`);
   assert.equal(find(objs, 'RuntimeProfile').length, 9);
   assert.equal(find(objs, 'CustomResourceDefinition').length, 2);
 });

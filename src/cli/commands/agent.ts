@@ -1,0 +1,209 @@
+import type { Command } from 'commander';
+import { CliUsageError, EXIT, type CommandContext } from '../context.js';
+import { parseDuration } from '../duration.js';
+
+interface AgentFlags {
+  hostSys: string;
+  hostDev: string;
+  kubeconfig?: string;
+  nodeName?: string;
+  interval: string;
+  containerdConfig?: string;
+  print?: boolean;
+}
+
+interface PluginFlags {
+  resource: string;
+  kubeletDir: string;
+  endpoint: string;
+  epcMib?: string;
+  unitMib: string;
+  hostSys: string;
+  hostDev: string;
+  provision: string;
+  healthInterval: string;
+}
+
+interface QuoteFlags {
+  socketDir: string;
+  socketName: string;
+  tsmDir: string;
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function positiveInt(flag: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliUsageError(`${flag} '${v}' must be a positive integer`);
+  return Number(v);
+}
+
+function jsonLog(ctx: CommandContext, component: string) {
+  return (event: string, detail: Record<string, unknown> = {}) => ctx.io.err(JSON.stringify({ time: new Date().toISOString(), component, event, ...detail }) + '\n');
+}
+
+/** Stops the long-running part on SIGTERM/SIGINT (the kubelet's and the DaemonSet's way of ending it). */
+function onSignal(stop: () => Promise<void>): void {
+  const shutdown = () => void stop().finally(() => process.exit(0));
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+}
+
+export function registerAgent(program: Command, ctx: CommandContext): void {
+  const agent = program
+    .command('agent')
+    .description('Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper)')
+        .option('--host-sys <dir>', "where the host's /sys is mounted", '/sys')
+    .option('--host-dev <dir>', "where the host's /dev is mounted", '/dev')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, then ~/.kube/config)')
+    .option('--node-name <name>', 'this node (default: $NODE_NAME, set from spec.nodeName by the DaemonSet)')
+    .option('--interval <duration>', 'how often discovery runs and labels are reconciled', '60s')
+    .option('--containerd-config <file>', "host containerd config: its runtime handlers become coffer.dev/runtime.<profile> labels (omit: runtime labels untouched)")
+    .option('--print', 'discover once, print the facts and labels as JSON, and exit (no API access)')
+    .action(async (flags: AgentFlags) => {
+      const intervalMs = parseDuration('--interval', flags.interval);
+      const host = { sys: flags.hostSys, dev: flags.hostDev };
+      const { wantedLabels, reconcileNodeLabels } = await import('../../node/discovery/node-labeler.js');
+      if (flags.print) {
+        const r = await wantedLabels({ host, nodeName: '', containerdConfig: flags.containerdConfig });
+        ctx.io.out(JSON.stringify(r, null, 2) + '\n');
+        return;
+      }
+      const nodeName = flags.nodeName ?? process.env.NODE_NAME;
+      if (!nodeName) throw new CliUsageError('--node-name or $NODE_NAME is required');
+      if (!NODE_NAME.test(nodeName) || nodeName.length > 253) throw new CliUsageError(`node name '${nodeName}' is not a valid Kubernetes name`);
+      const { KubeConfig } = await import('@kubernetes/client-node');
+      const { KubeRest } = await import('../../k8s/kube-rest.js');
+      const kc = new KubeConfig();
+      try {
+        if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+        else kc.loadFromDefault();
+      } catch (e) {
+        throw new CliUsageError(`kubeconfig could not be loaded: ${(e as Error).message}`);
+      }
+      if (!kc.getCurrentCluster()) throw new CliUsageError('kubeconfig has no current cluster');
+      const rest = await KubeRest.fromKubeConfig(kc, 'coffer-agent/0.1');
+      const log = jsonLog(ctx, 'agent');
+      const opts = { host, nodeName, containerdConfig: flags.containerdConfig };
+      let timer: NodeJS.Timeout | undefined;
+      let stopped = false;
+      const tick = async () => {
+        try {
+          const r = await reconcileNodeLabels(rest, opts);
+          log(r.patch ? 'labels-updated' : 'labels-unchanged', { node: nodeName, labels: r.labels, ...(r.patch ? { patch: r.patch.metadata.labels } : {}) });
+        } catch (e) {
+          // Transient API or host read failures: report and retry next interval; stale labels stay until then.
+          log('reconcile-failed', { node: nodeName, error: (e as Error).message });
+        }
+        if (!stopped) timer = setTimeout(() => void tick(), intervalMs);
+      };
+      await tick();
+      onSignal(async () => {
+        stopped = true;
+        clearTimeout(timer);
+        rest.close();
+      });
+      ctx.keepRunning();
+    });
+
+  agent
+    .command('sgx-device-plugin')
+    .description('Kubelet device plugin (v1beta1) advertising SGX EPC as N devices of --unit-mib MiB and handing out /dev/sgx_enclave, /dev/sgx_provision')
+    .requiredOption('--resource <name>', 'extended resource name, e.g. kubernetes.azure.com/sgx_epc_mem_in_MiB')
+    .option('--kubelet-dir <dir>', "the kubelet's device-plugin directory (kubelet.sock lives there)", '/var/lib/kubelet/device-plugins')
+    .option('--endpoint <file>', 'socket file name of this plugin inside --kubelet-dir', 'coffer-sgx-epc.sock')
+    .option('--epc-mib <n>', 'EPC size to advertise (default: sum of sgx_total_bytes over NUMA nodes in --host-sys)')
+    .option('--unit-mib <n>', 'MiB per advertised device', '1')
+    .option('--provision <bool>', 'also give containers /dev/sgx_provision (in-process DCAP quoting)', 'true')
+    .option('--health-interval <duration>', 'how often device presence is re-checked', '5s')
+    .configureHelp({ showGlobalOptions: true })
+    // --host-sys/--host-dev are the agent's own options (EPC size from sysfs, device health from /dev); commander
+    // parses them wherever they appear, so they are read from the merged options.
+    .action(async (_flags: PluginFlags, cmd: Command) => {
+      const flags = cmd.optsWithGlobals() as PluginFlags;
+      const unitMiB = positiveInt('--unit-mib', flags.unitMib);
+      if (flags.provision !== 'true' && flags.provision !== 'false') throw new CliUsageError(`--provision '${flags.provision}' must be true or false`);
+      const healthIntervalMs = parseDuration('--health-interval', flags.healthInterval);
+      const { readEpcByNode } = await import('../../node/discovery/discover.js');
+      const { SgxEpcSource } = await import('../../node/deviceplugin/sgx-epc.js');
+      const { DevicePluginServer, checkResourceName } = await import('../../node/deviceplugin/server.js');
+      const { DevicePluginError } = await import('../../node/deviceplugin/errors.js');
+      try {
+        checkResourceName(flags.resource);
+      } catch (e) {
+        throw new CliUsageError(`--resource: ${(e as Error).message}`);
+      }
+      let epcMiB: number;
+      if (flags.epcMib !== undefined) epcMiB = positiveInt('--epc-mib', flags.epcMib);
+      else {
+        const byNode = await readEpcByNode(flags.hostSys);
+        const bytes = Object.values(byNode).reduce((a, b) => a + b, 0);
+        if (Object.keys(byNode).length === 0) {
+          ctx.io.err(`coffer: NO_EPC: ${flags.hostSys}/devices/system/node/node*/x86/sgx_total_bytes not found (kernel before 6.2 or no SGX); pass --epc-mib\n`);
+          return ctx.setExit(EXIT.REJECTED);
+        }
+        epcMiB = Math.floor(bytes / (1024 * 1024));
+      }
+      const log = jsonLog(ctx, 'sgx-device-plugin');
+      let source: Awaited<ReturnType<typeof SgxEpcSource.create>>;
+      try {
+        source = await SgxEpcSource.create({ epcMiB, unitMiB, hostDev: flags.hostDev, provision: flags.provision === 'true', healthIntervalMs });
+      } catch (e) {
+        if (!(e instanceof DevicePluginError)) throw e;
+        ctx.io.err(`coffer: ${e.code}: ${e.message}\n`);
+        return ctx.setExit(EXIT.REJECTED);
+      }
+      const server = new DevicePluginServer({
+        dir: flags.kubeletDir,
+        endpoint: flags.endpoint,
+        resourceName: flags.resource,
+        source,
+        log,
+        onFatal: (err) => {
+          ctx.io.err(`coffer: ${err.message}\n`);
+          void server.stop().finally(() => process.exit(EXIT.REJECTED));
+        },
+      });
+      try {
+        await server.start();
+      } catch (e) {
+        await server.stop();
+        ctx.io.err(`coffer: ${e instanceof DevicePluginError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+        return ctx.setExit(EXIT.REJECTED);
+      }
+      log('running', { resource: flags.resource, devices: source.devices().length, unitMiB, epcMiB });
+      onSignal(() => server.stop());
+      ctx.keepRunning();
+    });
+
+  agent
+    .command('quote-helper')
+    .description('Quote service for TDX/SNP guest nodes: 64 bytes of report data → quote via configfs-tsm, over HTTP on a unix socket in --socket-dir')
+    .requiredOption('--socket-dir <dir>', 'host directory pods mount to reach the socket')
+    .option('--socket-name <file>', 'socket file name', 'coffer-quote.sock')
+    .option('--tsm-dir <dir>', 'configfs-tsm report directory', '/sys/kernel/config/tsm/report')
+    .action(async (flags: QuoteFlags) => {
+      if (flags.socketName.includes('/')) throw new CliUsageError('--socket-name must be a file name');
+      const { TsmReportClient } = await import('../../node/quote/tsm-report.js');
+      const { QuoteServer } = await import('../../node/quote/quote-server.js');
+      const client = new TsmReportClient(flags.tsmDir);
+      if (!(await client.available())) {
+        // Fail closed and say why: SGX quotes need Intel's quoting enclave (aesmd), which a Node program cannot run.
+        ctx.io.err(
+          `coffer: TSM_UNAVAILABLE: ${flags.tsmDir} not found: this node is not a TDX or SEV-SNP guest with configfs-tsm (Linux 6.7+, configfs mounted). ` +
+            'SGX nodes get quotes from Intel aesmd (on AKS: the confcom addon with the SGX quote helper enabled).\n',
+        );
+        return ctx.setExit(EXIT.REJECTED);
+      }
+      const server = new QuoteServer({ socketDir: flags.socketDir, socketName: flags.socketName, client, log: jsonLog(ctx, 'quote-helper') });
+      try {
+        await server.start();
+      } catch (e) {
+        ctx.io.err(`coffer: cannot listen on ${server.socketPath}: ${(e as Error).message}\n`);
+        return ctx.setExit(EXIT.REJECTED);
+      }
+      onSignal(() => server.stop());
+      ctx.keepRunning();
+    });
+
+  for (const c of agent.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) });
+}
