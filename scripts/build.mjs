@@ -3,7 +3,7 @@
 // through tsx. Compiled, a node agent like `coffer edgehub` carries no TypeScript loader (a second V8 isolate
 // for the loader hooks plus the compiled module sources: ~35 MB of RSS).
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -23,5 +23,19 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+// Data files the sources load beside themselves (new URL('./x.proto', import.meta.url)): the bundle's chunks all sit
+// in dist/cli, so the files go there too. Two with one name would shadow each other: refuse to build.
+const assets = new Map();
+(function walk(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (e.name.endsWith('.proto')) {
+      if (assets.has(e.name)) throw new Error(`build: two assets named ${e.name}: ${assets.get(e.name)} and ${p}`);
+      assets.set(e.name, p);
+    }
+  }
+})(join(root, 'src'));
+for (const [name, p] of assets) copyFileSync(p, join(outdir, name));
 // Written last: its mtime is the build time bin/coffer.js compares the sources against.
 writeFileSync(join(outdir, 'BUILT'), new Date().toISOString() + '\n');
