@@ -78,14 +78,15 @@ async function bare(tee: Tee, inputs: { ev: Uint8Array; nonce: Uint8Array }[], e
   return { opsPerSec: ops / s, usPerOp: (s * 1e6) / ops };
 }
 
-async function load(url: string, pool: string[], o: { connections: number; overallRate?: number; seconds: number }) {
+async function load(url: string, pool: string[], o: { connections: number; overallRate?: number; seconds: number; amount?: number }) {
   let non2xx = 0;
   const used = pool[0];
   const codes: Record<number, number> = {};
   const result = await autocannon({
     url: `${url}/v1/attest`,
     connections: o.connections,
-    duration: o.seconds,
+    // With `amount` the phase ends when its nonce pool is spent (a replayed nonce would measure the 409 path).
+    ...(o.amount ? { amount: o.amount } : { duration: o.seconds }),
     ...(o.overallRate ? { overallRate: o.overallRate } : {}),
     requests: [{
       method: 'POST',
@@ -178,12 +179,16 @@ async function main(): Promise<void> {
     for (const [k, tee] of tees.entries()) {
       const mine = await bodies(tee, nonces.slice(k * per, (k + 1) * per), kit);
       const b = await bare(tee, mine.slice(-3000), tee === 'sgx' ? kit.bareOptions : {});
+      // Each phase spends its own fresh nonces: the fixed-rate phase gets what it needs, the warm-up a little, the
+      // max-load phase the rest and stops when they are spent.
       const pool = mine.map((m) => m.body);
-      await load(url, pool, { connections: 4, seconds: 1 }); // warm-up (JIT, SQLite cache, collateral fetched once)
+      const fixedPool = pool.splice(0, Math.ceil(500 * DURATION * 1.2));
+      const warmPool = pool.splice(0, Math.min(2000, Math.floor(pool.length / 4)));
+      await load(url, warmPool, { connections: 4, seconds: 1, amount: warmPool.length }); // warm-up (JIT, SQLite cache, collateral fetched once)
       const cpu0 = await cpu();
-      const max = await load(url, pool, { connections: 8, seconds: DURATION });
+      const max = await load(url, pool, { connections: 8, seconds: DURATION, amount: pool.length });
       const cpuUs = ((await cpu()) - cpu0) / max.total;
-      const fixed = await load(url, pool, { connections: 8, overallRate: 500, seconds: DURATION });
+      const fixed = await load(url, fixedPool, { connections: 8, overallRate: 500, seconds: DURATION });
       // Per-request service cost = CPU the service process spent (all threads) / requests served: independent of
       // how much CPU the load generator and other tenants of this machine take.
       const serviceUs = cpuUs;

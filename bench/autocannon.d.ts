@@ -8,6 +8,7 @@ declare module 'autocannon' {
       body?: string;
       connections?: number;
       duration?: number;
+      amount?: number;
       overallRate?: number;
       requests?: Record<string, unknown>[];
       tlsOptions?: Record<string, unknown>;
