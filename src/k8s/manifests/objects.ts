@@ -317,9 +317,10 @@ function attestation(v: ValuesView): ManifestObject[] {
             automountServiceAccountToken: false,
             securityContext: podSecurity,
             containers: [
-              container(v, 'attestation', ['attestation', '--port', v.text('attestation.port'), '--data', '/var/lib/coffer'], {
+              container(v, 'attestation', ['attestation', '--host', '0.0.0.0', '--port', v.text('attestation.port'), '--data', '/var/lib/coffer'], {
                 ports: [{ name: 'http', containerPort: v.num('attestation.port'), protocol: 'TCP' }],
-                readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 10 },
+                // The service listens on the pod IP (its default is loopback) and answers /healthz once the store is open.
+                readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
                 volumeMounts: [{ name: 'data', mountPath: '/var/lib/coffer' }],
               }),
             ],

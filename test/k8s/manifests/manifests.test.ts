@@ -164,3 +164,21 @@ test('coffer manifests: --namespace and --values; bad values exit 2', async () =
   }
   assert.equal((await run(['manifests', '--namespace', 'Bad_NS'])).code, 2);
 });
+
+test('attestation Deployment: listens on the pod IP and probes a path the service serves', async () => {
+  const { buildAttestationApp } = await import('../../../src/attestation/index.js');
+  const { tempStore } = await import('../../support/service.js');
+  const dep = buildManifests().flatMap((f) => f.objects).find((o: any) => o.kind === 'Deployment' && o.metadata.name === 'coffer-attestation') as any;
+  const c = dep.spec.template.spec.containers[0];
+  const host = c.args[c.args.indexOf('--host') + 1];
+  assert.ok(c.args.includes('--host') && host !== '127.0.0.1' && host !== 'localhost', `attestation must not listen on loopback only: ${c.args.join(' ')}`);
+  const ts = tempStore();
+  const { app } = await buildAttestationApp({ store: ts.store, adminKeys: [] });
+  try {
+    const r = await app.inject({ method: 'GET', url: c.readinessProbe.httpGet.path });
+    assert.equal(r.statusCode, 200, `readiness probe ${c.readinessProbe.httpGet.path} must be served`);
+  } finally {
+    await app.close();
+    await ts.cleanup();
+  }
+});
