@@ -182,7 +182,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
   program
     .command(mount)
     .description(description)
-    .option('--port <n>', 'TCP port', mount === 'kbs' ? '8080' : '8080')
+    .option('--port <n>', 'TCP port', '8080')
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
     .option('--dev', 'enable the dev-only sample TEE (loud warning; never for real secrets)')
