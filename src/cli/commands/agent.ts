@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
+import { loadKubeConfig } from '../kubeconfig.js';
 import { parseDuration } from '../duration.js';
 
 interface AgentFlags {
@@ -71,16 +72,8 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       const nodeName = flags.nodeName ?? process.env.NODE_NAME;
       if (!nodeName) throw new CliUsageError('--node-name or $NODE_NAME is required');
       if (!NODE_NAME.test(nodeName) || nodeName.length > 253) throw new CliUsageError(`node name '${nodeName}' is not a valid Kubernetes name`);
-      const { KubeConfig } = await import('@kubernetes/client-node');
       const { KubeRest } = await import('../../k8s/kube-rest.js');
-      const kc = new KubeConfig();
-      try {
-        if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-        else kc.loadFromDefault();
-      } catch (e) {
-        throw new CliUsageError(`kubeconfig could not be loaded: ${(e as Error).message}`);
-      }
-      if (!kc.getCurrentCluster()) throw new CliUsageError('kubeconfig has no current cluster');
+      const kc = await loadKubeConfig(flags.kubeconfig);
       const rest = await KubeRest.fromKubeConfig(kc, 'coffer-agent/0.1');
       const log = jsonLog(ctx, 'agent');
       const opts = { host, nodeName, containerdConfig: flags.containerdConfig };

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliUsageError, type CommandContext } from '../context.js';
+import { loadKubeConfig } from '../kubeconfig.js';
 import { parseDuration } from '../duration.js';
 import { CONTROLLERS } from '../../k8s/controllers/index.js';
 import type { RunningController } from '../../k8s/controllers/types.js';
@@ -74,15 +75,7 @@ export function registerController(program: Command, ctx: CommandContext): void 
         certManager,
         validityMs,
       };
-      const { KubeConfig } = await import('@kubernetes/client-node');
-      const kc = new KubeConfig();
-      try {
-        if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-        else kc.loadFromDefault();
-      } catch (e) {
-        throw new CliUsageError(`kubeconfig could not be loaded: ${(e as Error).message}`);
-      }
-      if (!kc.getCurrentCluster()) throw new CliUsageError('kubeconfig has no current cluster');
+      const kc = await loadKubeConfig(flags.kubeconfig);
       const log = (event: string, detail: Record<string, unknown>) => ctx.io.err(JSON.stringify({ time: new Date().toISOString(), component: 'controller', event, ...detail }) + '\n');
       const options: Record<string, Record<string, unknown>> = {
         autonomy: { autonomousNamespaces: flags.autonomousNamespaces?.split(',').map((s) => s.trim()).filter(Boolean) ?? [] },
