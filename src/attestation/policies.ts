@@ -49,9 +49,10 @@ export class ParseCache {
     if (x === undefined) {
       x = parse(body);
       if (m.size >= this.max) m.delete(m.keys().next().value as string);
-      m.set(body, x);
+      m.set(body, deepFreeze(x));
     }
-    return structuredClone(x);
+    // Shared, frozen: appraisal only reads policies, and a mutation would throw rather than leak across requests.
+    return x;
   }
   rules(body: string): RulePolicy {
     return this.get(this.r, body, parseRulePolicy);
@@ -59,4 +60,12 @@ export class ParseCache {
   referenceValues(body: string): AppraisalPolicy {
     return this.get(this.v, body, parsePolicy);
   }
+}
+
+function deepFreeze<T>(x: T): T {
+  if (x !== null && typeof x === 'object' && !ArrayBuffer.isView(x) && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x as object)) deepFreeze(v);
+  }
+  return x;
 }

@@ -7,7 +7,8 @@ import { StoreError } from './kek.js';
  * connection. better-sqlite3 is synchronous, and under synchronous=FULL every commit fsyncs the WAL: done on the
  * main thread, that fsync stalls every request in flight (it was the largest item in the service's CPU profile).
  * Here the event loop keeps serving while the worker commits. Group commit is kept: everything queued while one
- * batch is being committed goes into the next transaction (one fsync), each write in its own savepoint. A promise
+ * batch is being committed goes into the next transaction (one fsync); a failing write (one statement) is rolled
+ * back alone and the rest commit. A promise
  * settles only after its batch committed, so durability is exactly the inline path's.
  */
 export type WriteOp =
@@ -41,7 +42,8 @@ parentPort.on('message', (m) => {
     db.transaction(() => {
       for (const [op, args] of m.ops) {
         try {
-          const r = db.transaction(() => st[op].run(...args))();
+          // Each op is one statement, which SQLite applies or rolls back whole: no savepoint needed per op.
+          const r = st[op].run(...args);
           results.push([true, op === 'nonceConsume' ? r.changes : op === 'auditInsert' ? Number(r.lastInsertRowid) : null]);
         } catch (e) {
           results.push([false, String((e && e.message) || e)]);

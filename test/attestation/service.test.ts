@@ -5,12 +5,24 @@ import { createServer, type Server } from 'node:http';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import { buildAttestationApp } from '../../src/attestation/index.js';
-import { bindingValue, type AttestationService } from '../../src/attestation/service.js';
+import { bindingValue, decodeBase64, type AttestationService } from '../../src/attestation/service.js';
+import { HttpProblem } from '../../src/attestation/problem.js';
 import { canonicalJson } from '../../src/tee/common/jcs.js';
 import { adminKeys, fakeClock, tempStore, type AdminKeys } from '../support/service.js';
 
 const sampleEvidence = (reportData: Uint8Array) =>
   Buffer.from(JSON.stringify({ svn: '1', report_data: Buffer.from(reportData).toString('base64') })).toString('base64');
+
+test('decodeBase64: both alphabets, with or without padding; anything else is a bad-encoding problem', () => {
+  const bytes = Buffer.from([0xfb, 0xff, 0xfe, 0x01, 0x02]);
+  for (const text of [bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('base64').replace(/=+$/, '')]) {
+    assert.deepEqual(Buffer.from(decodeBase64(text, 'x')), bytes, text);
+  }
+  assert.equal(decodeBase64('', 'x').length, 0);
+  for (const text of ['ab c', 'ab=c', 'abc===', 'ab*d', 'a', 'ab\u00e9d', '====', 'YQ==YQ==']) {
+    assert.throws(() => decodeBase64(text, 'evidence'), (e: unknown) => e instanceof HttpProblem && e.status === 400 && e.slug === 'bad-encoding' && /evidence is not base64/.test(e.detail), text);
+  }
+});
 
 describe('attestation service', () => {
   const ts = tempStore();
