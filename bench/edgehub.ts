@@ -6,6 +6,8 @@
  * `npm ci` produces through `prepare`) and from the sources through tsx (COFFER_TSX=1, the no-build dev path).
  * Variants alternate for ROUNDS rounds so the shared machine's load hits them alike; figures are medians.
  * COMPARE_BIN='/other/checkout/bin/coffer.js ...' adds those hubs as a further variant (before/after comparisons).
+ * A bare Node pipe proxy (bench/pipe-proxy.mjs) is measured the same way in the same run: the floor of any
+ * user-space proxy between the two processes on this machine, against which the hub's own cost shows.
  * Targets: offline <= 100 ms, online <= 1.2x direct, RSS <= 80 MB. Run: npm run bench:edgehub
  */
 import http from 'node:http';
@@ -13,7 +15,8 @@ import { readFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { spawnFakeApiServer, type FakeApiServerProcess } from '../test/support/fake-apiserver-process.js';
 import { spawnEdgeHub } from '../test/support/edgehub-process.js';
 
@@ -162,9 +165,19 @@ const variants: { name: string; bin?: string; env: Record<string, string>; runs:
 ];
 for (const bin of (process.env.COMPARE_BIN ?? '').split(' ').filter(Boolean)) variants.push({ name: `compare: ${bin}`, bin, env: HUB_ENV, runs: [], pairs: [] });
 const fake = await spawnFakeApiServer({ pods: PODS, nodes: 50, namespaces: 20, history: 100 });
+// The floor any user-space proxy pays on this machine: a bare Node pipe proxy, measured the same way in the same run.
+const floorProxy = spawn(process.execPath, [join(root, 'bench/pipe-proxy.mjs'), fake.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+const floorUrl = (JSON.parse(await new Promise<string>((r) => createInterface({ input: floorProxy.stdout! }).once('line', r))) as { url: string }).url;
+const floorPairs: number[] = [];
+const floorRuns: { direct: number; proxied: number }[] = [];
 try {
   const size = await checkList(fake.url + '/api/v1/pods');
-  for (let r = 0; r < ROUNDS; r++) for (const v of variants) v.runs.push(await runVariant(fake, v.bin, v.env, v.pairs));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const v of variants) v.runs.push(await runVariant(fake, v.bin, v.env, v.pairs));
+    const [direct, proxied, , , pairs] = await measurePair(fake.url + '/api/v1/pods', floorUrl + '/api/v1/pods');
+    floorPairs.push(...pairs);
+    floorRuns.push({ direct, proxied });
+  }
   console.log(`edgehub LIST of ${PODS} pods (${(size / 1048576).toFixed(1)} MiB JSON); each variant ${ROUNDS} rounds (interleaved) of ${RUNS} LISTs each; medians; baseline = the same LIST directly from the fake apiserver, alternating with the hub's`);
   for (const v of variants) {
     const f = medianFigures(v.runs);
@@ -179,8 +192,14 @@ try {
     console.log(`    hub restarted with the server down: RSS ${f.rssRestartedLoaded.toFixed(1)} MB with the cache loaded; offline LIST from disk cache ${f.restartOffline.toFixed(1)} ms; RSS after the LISTs ${f.rssRestarted.toFixed(1)} MB   target <= 80 MB ${f.rssRestarted <= 80 ? 'OK' : 'MISS'}`);
     console.log(JSON.stringify({ bench: 'edgehub', variant: v.name, pods: PODS, listBytes: size, rounds: ROUNDS, ...f, onlineRatio: ratio }));
   }
+  const floorRatio = median(floorPairs);
+  console.log(`  bare Node pipe proxy (bench/pipe-proxy.mjs: the floor of any user-space proxy here, no caching):`);
+  console.log(`    direct ${median(floorRuns.map((x) => x.direct)).toFixed(1)} ms, proxied ${median(floorRuns.map((x) => x.proxied)).toFixed(1)} ms; proxy/direct ${floorRatio.toFixed(2)}x (median of ${floorPairs.length} adjacent pairs)`);
+  for (const v of variants) console.log(`    ${v.name}: hub/direct ${median(v.pairs).toFixed(2)}x = ${(median(v.pairs) / floorRatio).toFixed(2)}x the bare proxy's ratio`);
+  console.log(JSON.stringify({ bench: 'edgehub', variant: 'bare pipe proxy', onlineRatio: floorRatio }));
   console.log(`  total bench time ${((Date.now() - started) / 1000).toFixed(1)} s`);
 } finally {
   agent.destroy();
+  floorProxy.kill();
   await fake.stop();
 }
