@@ -98,7 +98,8 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const kek = Kek.fromEnvOrFile(env, data.kekPath);
-  const store = await openStore({ url: flags.store ?? data.dbPath, kek });
+  // COFFER_STORE_URL: how the cluster manifests hand over a PostgreSQL URL (from a Secret) without putting it in argv.
+  const store = await openStore({ url: flags.store ?? (env.COFFER_STORE_URL || data.dbPath), kek });
   let swtpm: DevSwtpm | undefined;
   try {
     // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (the TPM verifier then reports
@@ -152,7 +153,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (flags.dev) ctx.io.err(DEV_WARNING);
     if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
-    ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : data.dbPath})\n`);
+    ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
     ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
     ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
     const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
@@ -186,7 +187,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
     .option('--dev', 'enable the dev-only sample TEE (loud warning; never for real secrets)')
-    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir')
+    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir (default $COFFER_STORE_URL)')
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
     .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')

@@ -1,6 +1,7 @@
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Service } from 'kubernetes-models/v1/Service';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
@@ -44,6 +45,7 @@ export const NAMES = {
   webhookTls: 'coffer-webhook-tls',
   controller: 'coffer-controller',
   attestation: 'coffer-attestation',
+  attestationData: 'coffer-attestation-data',
   agent: 'coffer-agent',
   agentSgx: 'coffer-agent-sgx',
 } as const;
@@ -309,6 +311,8 @@ function attestation(v: ValuesView): ManifestObject[] {
       metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
       spec: {
         replicas: v.num('attestation.replicas'),
+        // One pod at a time on the ReadWriteOnce volume (SQLite has one writer; a rolling update would start a second).
+        strategy: { type: 'Recreate' },
         selector: { matchLabels: selector('attestation') },
         template: {
           metadata: { labels: labels('attestation') },
@@ -317,17 +321,32 @@ function attestation(v: ValuesView): ManifestObject[] {
             automountServiceAccountToken: false,
             securityContext: podSecurity,
             containers: [
-              container(v, 'attestation', ['attestation', '--host', '0.0.0.0', '--port', v.text('attestation.port'), '--data', '/var/lib/coffer'], {
+              container(v, 'attestation', ['attestation', '--host', '0.0.0.0', '--port', v.text('attestation.port'), '--data', '/var/lib/coffer', '--kek-file', '/etc/coffer/kek/kek'], {
                 ports: [{ name: 'http', containerPort: v.num('attestation.port'), protocol: 'TCP' }],
                 // The service listens on the pod IP (its default is loopback) and answers /healthz once the store is open.
                 readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
-                volumeMounts: [{ name: 'data', mountPath: '/var/lib/coffer' }],
+                // PostgreSQL (several replicas) when the store Secret exists; else SQLite on the data volume.
+                env: [{ name: 'COFFER_STORE_URL', valueFrom: { secretKeyRef: { name: v.str('attestation.storeSecret'), key: 'url', optional: true } } }],
+                volumeMounts: [
+                  { name: 'data', mountPath: '/var/lib/coffer' },
+                  { name: 'kek', mountPath: '/etc/coffer/kek', readOnly: true },
+                ],
               }),
             ],
-            volumes: [{ name: 'data', emptyDir: {} }],
+            volumes: [
+              // Resources, policies, signing keys and audit survive restarts and rescheduling.
+              { name: 'data', persistentVolumeClaim: { claimName: NAMES.attestationData } },
+              // The key-encryption key never lives beside the data it protects: a Secret the operator creates. Not
+              // optional: without it the pod does not start (no key is ever generated next to the database).
+              { name: 'kek', secret: { secretName: v.str('attestation.kekSecret'), defaultMode: 0o440 } },
+            ],
           },
         },
       },
+    }),
+    new PersistentVolumeClaim({
+      metadata: { name: NAMES.attestationData, namespace: ns, labels: labels('attestation') },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: v.str('attestation.storageSize') } } },
     }),
     new Service({
       metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },

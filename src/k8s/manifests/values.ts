@@ -11,7 +11,17 @@ export interface Values {
   webhook: { replicas: number; port: number; timeoutSeconds: number; cpu: string; memory: string };
   admission: { epcResource: string; epcDefaultMiB: number; quoteSocketDir: string };
   controller: { replicas: number };
-  attestation: { enabled: boolean; replicas: number; port: number };
+  attestation: {
+    enabled: boolean;
+    replicas: number;
+    port: number;
+    /** Secret holding the key-encryption key (key `kek`: 32 bytes as 64 hex characters). */
+    kekSecret: string;
+    /** Optional Secret with a PostgreSQL URL (key `url`); without it the store is SQLite on the data volume. */
+    storeSecret: string;
+    /** Size of the data volume (PersistentVolumeClaim). */
+    storageSize: string;
+  };
   agent: { enabled: boolean; sgx: { enabled: boolean } };
   certManager: { enabled: boolean };
 }
@@ -22,7 +32,7 @@ export const DEFAULT_VALUES: Values = {
   webhook: { replicas: 2, port: 8443, timeoutSeconds: 5, cpu: '100m', memory: '128Mi' },
   admission: { epcResource: 'kubernetes.azure.com/sgx_epc_mem_in_MiB', epcDefaultMiB: 10, quoteSocketDir: '/var/run/aesmd' },
   controller: { replicas: 1 },
-  attestation: { enabled: true, replicas: 1, port: 8080 },
+  attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi' },
   agent: { enabled: true, sgx: { enabled: true } },
   certManager: { enabled: false },
 };
@@ -68,6 +78,9 @@ function checkValues(v: Values): void {
   int('controller.replicas', v.controller.replicas, 1, 5);
   int('attestation.replicas', v.attestation.replicas, 1, 20);
   int('attestation.port', v.attestation.port, 1024, 65535);
+  if (!DNS_LABEL.test(v.attestation.kekSecret)) bad('attestation.kekSecret', `'${v.attestation.kekSecret}' is not a Secret name`);
+  if (!DNS_LABEL.test(v.attestation.storeSecret)) bad('attestation.storeSecret', `'${v.attestation.storeSecret}' is not a Secret name`);
+  if (!/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(v.attestation.storageSize)) bad('attestation.storageSize', `'${v.attestation.storageSize}' is not a quantity`);
   int('admission.epcDefaultMiB', v.admission.epcDefaultMiB, 1, 512 * 1024);
   if (!v.admission.quoteSocketDir.startsWith('/')) bad('admission.quoteSocketDir', 'must be an absolute path');
 }

@@ -156,7 +156,7 @@ test('coffer manifests: --namespace and --values; bad values exit 2', async () =
   assert.equal(v.code, 0, v.err);
   assert.equal(find(docs(v.out), 'Service', 'coffer-attestation').length, 0);
   assert.equal(find(docs(v.out), 'MutatingWebhookConfiguration')[0].webhooks[0].timeoutSeconds, 3);
-  for (const [text, re] of [['webhok: {}', /unknown setting/], ['webhook: {replicas: "2"}', /must be a number/], ['webhook: {timeoutSeconds: 40}', /1..30/], ['namespace: kube-system', /own namespace/]] as const) {
+  for (const [text, re] of [['webhok: {}', /unknown setting/], ['webhook: {replicas: "2"}', /must be a number/], ['webhook: {timeoutSeconds: 40}', /1..30/], ['namespace: kube-system', /own namespace/], ['attestation: {kekSecret: "Bad Name"}', /kekSecret.*not a Secret name/], ['attestation: {storageSize: "lots"}', /storageSize.*not a quantity/]] as const) {
     writeFileSync(vf, text);
     const b = await run(['manifests', '--values', vf]);
     assert.equal(b.code, 2, text);
@@ -180,5 +180,60 @@ test('attestation Deployment: listens on the pod IP and probes a path the servic
   } finally {
     await app.close();
     await ts.cleanup();
+  }
+});
+
+test('attestation Deployment: KEK from a Secret (never beside the data), data on a PVC, store URL from an optional Secret; the args work', async () => {
+  const objs = buildManifests().flatMap((f) => f.objects) as any[];
+  const dep = objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'coffer-attestation');
+  const pod = dep.spec.template.spec;
+  const c = pod.containers[0];
+  assert.equal(dep.spec.strategy.type, 'Recreate', 'one pod at a time on the ReadWriteOnce data volume');
+  const arg = (f: string) => c.args[c.args.indexOf(f) + 1];
+  const mountOf = (path: string) => c.volumeMounts.find((m: any) => path === m.mountPath || path.startsWith(`${m.mountPath}/`));
+  const volume = (name: string) => pod.volumes.find((v: any) => v.name === name);
+  const kekVol = volume(mountOf(arg('--kek-file')).name);
+  assert.equal(kekVol.secret.secretName, DEFAULT_VALUES.attestation.kekSecret);
+  assert.notEqual(kekVol.secret.optional, true, 'no KEK Secret, no pod: a key is never generated next to the database');
+  assert.ok(mountOf(arg('--kek-file')).readOnly);
+  const dataVol = volume(mountOf(arg('--data')).name);
+  const pvc = objs.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === dataVol.persistentVolumeClaim.claimName);
+  assert.ok(pvc, 'the data volume is a PersistentVolumeClaim the manifests create');
+  assert.equal(pvc.spec.resources.requests.storage, DEFAULT_VALUES.attestation.storageSize);
+  const storeEnv = c.env.find((e: any) => e.name === 'COFFER_STORE_URL');
+  assert.deepEqual(storeEnv.valueFrom.secretKeyRef, { name: DEFAULT_VALUES.attestation.storeSecret, key: 'url', optional: true });
+  // The container's own args, with its paths mapped to temp dirs, start the service: the KEK is read from the
+  // Secret file, none is created in the data dir, and the store named by COFFER_STORE_URL is the one used.
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { randomBytes } = await import('node:crypto');
+  const { spawn } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-pod-'));
+  const map = (a: string) => a.replace('/var/lib/coffer', join(dir, 'data')).replace('/etc/coffer/kek', join(dir, 'kek'));
+  mkdirSync(join(dir, 'kek'));
+  writeFileSync(join(dir, 'kek', 'kek'), randomBytes(32).toString('hex'), { mode: 0o440 }); // openssl rand -hex 32
+  const args = c.args.map(map).map((a: string, i: number, all: string[]) => (all[i - 1] === '--port' ? '0' : all[i - 1] === '--host' ? '127.0.0.1' : a));
+  const child = spawn(process.execPath, [join(root, 'bin/coffer.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '', COFFER_STORE_URL: join(dir, 'elsewhere.db') } });
+  try {
+    let out = '';
+    let err = '';
+    child.stderr!.on('data', (d) => (err += d));
+    const url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`coffer ${args.join(' ')} did not start: ${out} ${err}`)), 60_000);
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const m = /ready on (http:\/\/\S+)/.exec(out);
+        if (m) (clearTimeout(t), resolve(m[1]));
+      });
+      child.on('exit', (code) => reject(new Error(`coffer ${args.join(' ')} exited ${code}: ${err}`)));
+    });
+    assert.equal((await fetch(`${url}${c.readinessProbe.httpGet.path}`)).status, 200);
+    assert.match(out, /store from \$COFFER_STORE_URL/);
+    assert.ok(!existsSync(join(dir, 'data', 'keys', 'kek')), 'no KEK written beside the data');
+    assert.ok(!existsSync(join(dir, 'data', 'coffer.db')) || statSync(join(dir, 'data', 'coffer.db')).size === 0, 'the SQLite file in the data dir is not the store');
+    assert.ok(statSync(join(dir, 'elsewhere.db')).size > 0, 'the store is the one COFFER_STORE_URL names');
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   }
 });
