@@ -17,12 +17,17 @@ export class TokenIssuer {
   private active?: { kid: string; key: KeyObject };
   private records: SigningKeyRecord[] = [];
 
-  constructor(private readonly store: Store, private readonly o: TokenIssuerOptions) {
+  constructor(private readonly store: Store, private o: TokenIssuerOptions) {
     this.ttlSeconds = o.ttlSeconds ?? 300;
   }
 
   get issuer(): string {
     return this.o.issuer;
+  }
+
+  /** Sets the `iss` of tokens signed from now on (e.g. once the listening port is known). */
+  setIssuer(issuer: string): void {
+    this.o = { ...this.o, issuer };
   }
 
   /** Loads keys from the store; creates the first one on a fresh store. Drops keys no token can need. */

@@ -11,6 +11,7 @@ interface Global {
   adminToken?: string;
   adminTokenFile?: string;
   authPrivateKey?: string;
+  certFile?: string;
 }
 
 async function readArg(path: string, what: string): Promise<Buffer> {
@@ -32,6 +33,14 @@ async function adminToken(g: Global): Promise<string | undefined> {
   return process.env.COFFER_ADMIN_TOKEN;
 }
 
+/** fetch() that trusts only the given PEM certificate(s) for HTTPS (a private CA or a self-signed KBS). */
+async function fetchTrusting(certFile: string): Promise<typeof fetch> {
+  const ca = (await readArg(certFile, '--cert-file')).toString('utf8');
+  const { Agent, fetch: undiciFetch } = await import('undici');
+  const dispatcher = new Agent({ connect: { ca } });
+  return ((url: string, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+}
+
 /**
  * `coffer kbs-client`: Trustee kbs-client's verbs against any Trustee-protocol KBS. Evidence comes from the
  * sample attester (dev mode servers only) — hardware attesters plug in as further EvidenceProviders.
@@ -43,12 +52,13 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .option('--url <url>', 'KBS base URL', 'http://127.0.0.1:8080')
     .option('--admin-token <jwt>', 'admin token (default: --admin-token-file or $COFFER_ADMIN_TOKEN)')
     .option('--admin-token-file <file>', 'file holding the admin token')
-    .option('--auth-private-key <file>', 'Ed25519 admin private key (PEM) to sign an admin token with, like Trustee\'s kbs-client');
+    .option('--auth-private-key <file>', 'Ed25519 admin private key (PEM) to sign an admin token with, like Trustee\'s kbs-client')
+    .option('--cert-file <file>', 'trust this CA / server certificate (PEM) for an https KBS URL, like Trustee\'s kbs-client');
   const g = (): Global => cmd.opts() as Global;
   const client = async (admin: boolean) => {
     const tok = admin ? await adminToken(g()) : undefined;
     if (admin && !tok) throw new CliUsageError('admin operations need --admin-token, --admin-token-file, --auth-private-key or COFFER_ADMIN_TOKEN (see `coffer admin-token`)');
-    return new KbsClient(g().url, { adminToken: tok });
+    return new KbsClient(g().url, { adminToken: tok, ...(g().certFile ? { fetch: await fetchTrusting(g().certFile!) } : {}) });
   };
   const run = (fn: () => Promise<void>) => async () => {
     try {

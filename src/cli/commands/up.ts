@@ -11,6 +11,8 @@ import { attestationRoutes } from '../../attestation/routes.js';
 import { kbsRoutes } from '../../kbs/routes.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
 import type { CollateralConfig } from '../../attestation/collateral.js';
+import type { Server as HttpsServer } from 'node:https';
+import { loadTlsFiles, TlsFileWatcher, type TlsMaterial } from '../../k8s/admission/tls-files.js';
 import { devAkPublic, startDevSwtpm, swtpmOnPath, type DevSwtpm } from '../../node/tpm/dev.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -31,6 +33,8 @@ interface ServeFlags {
   collateralRefreshMinutes?: string;
   trustAnchor?: string[];
   swtpm?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
@@ -92,6 +96,16 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       throw new CliUsageError(`cannot read --trust-anchor ${f}: ${(e as Error).message}`);
     }
   });
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliUsageError('--tls-cert and --tls-key go together');
+  let tls: TlsMaterial | undefined;
+  if (flags.tlsCert && flags.tlsKey) {
+    try {
+      tls = await loadTlsFiles(flags.tlsCert, flags.tlsKey);
+    } catch (e) {
+      throw new CliUsageError(`cannot use --tls-cert ${flags.tlsCert} / --tls-key ${flags.tlsKey}: ${(e as Error).message}`);
+    }
+  }
+  const scheme = tls ? 'https' : 'http';
   const swtpmMode = flags.swtpm ?? 'auto';
   if (!['auto', 'on', 'off'].includes(swtpmMode)) throw new CliUsageError(`--swtpm '${flags.swtpm}' is not auto, on or off`);
   if (swtpmMode === 'on' && !flags.dev) throw new CliUsageError('--swtpm on needs --dev (the local swtpm AK is pinned, a dev-only trust decision)');
@@ -117,7 +131,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     }
     const { service, admin } = await createAttestationService({
       store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
-      issuer: flags.publicUrl ?? `http://${flags.host}:${port}`,
+      issuer: flags.publicUrl ?? `${scheme}://${flags.host}:${port}`,
       ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
       upstream,
       verifyOptions: {
@@ -134,7 +148,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     };
     service.collateral?.start(logRefresh);
     service.upstream?.start(logRefresh);
-    const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024 });
+    const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
@@ -148,8 +162,29 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     }, 60_000);
     housekeeping.unref();
     await app.listen({ port, host: flags.host });
+    let watcher: TlsFileWatcher | undefined;
+    if (tls && flags.tlsCert && flags.tlsKey) {
+      // Rotated certificates (cert-manager, a Secret update) are picked up without a restart; a half-written pair
+      // (new cert, old key) does not load and the previous pair keeps serving.
+      const [certFile, keyFile] = [flags.tlsCert, flags.tlsKey];
+      let current = tls;
+      watcher = new TlsFileWatcher([certFile, keyFile], () => {
+        void loadTlsFiles(certFile, keyFile).then(
+          (next) => {
+            if (next.fingerprint === current.fingerprint) return;
+            (app.server as HttpsServer).setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+            current = next;
+            ctx.io.err(`coffer: serving certificate reloaded (valid until ${next.notAfter.toISOString()})\n`);
+          },
+          (e: Error) => ctx.io.err(`coffer: serving certificate reload failed, keeping the previous one: ${e.message}\n`),
+        );
+      });
+      watcher.start();
+    }
     const addr = app.server.address() as { port: number };
-    const url = `http://${flags.host}:${addr.port}`;
+    const url = `${scheme}://${flags.host}:${addr.port}`;
+    // `--port 0` picks the port at listen time: the default issuer names the real one.
+    if (!flags.publicUrl) service.tokens.setIssuer(url);
     if (flags.dev) ctx.io.err(DEV_WARNING);
     if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
@@ -165,6 +200,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       app, store, url,
       async stop() {
         clearInterval(housekeeping);
+        watcher?.stop();
         service.collateral?.stop();
         await service.upstream?.stop();
         await app.close();
@@ -198,6 +234,8 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--swtpm <mode>', 'with --dev: start a live swtpm for the local TPM attester (auto = when swtpm is on PATH, on, off)', 'auto')
     .option('--trust-anchor <file...>', 'root certificate(s) replacing the pinned Intel/AMD roots (private PKIs, tests)')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
+    .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain allowed); reloaded when the file changes')
+    .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .action(async (flags: ServeFlags) => {
       const s = await startServices(mount, flags, ctx, process.env);
       ctx.keepRunning();

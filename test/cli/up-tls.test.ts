@@ -1,0 +1,123 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type PeerCertificate } from 'node:tls';
+import { runCli } from '../../src/cli/run.js';
+import { createTestCa, type TestCa } from '../support/tls.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const r = await runCli(args, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+  return { code: r.kind === 'exit' ? r.code : -1, out, err };
+}
+
+/** The serial of the certificate the server presents (trusting the test CA). */
+function servedSerial(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+      const c: PeerCertificate = s.getPeerCertificate();
+      s.end();
+      resolve(c.serialNumber.toLowerCase());
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('coffer up --tls-cert/--tls-key (real HTTPS on loopback)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-up-tls-'));
+  const data = join(dir, 'data');
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  const caFile = join(dir, 'ca.crt');
+  let ca: TestCa;
+  let child: ChildProcess;
+  let url = '';
+  let stdout = '';
+  let stderr = '';
+
+  before(async () => {
+    ca = await createTestCa('coffer up test CA');
+    const leaf = await ca.issue({ cn: 'localhost' });
+    writeFileSync(certFile, leaf.certPem);
+    writeFileSync(keyFile, leaf.keyPem, { mode: 0o600 });
+    writeFileSync(caFile, ca.certPem);
+    child = spawn(process.execPath, [join(root, 'bin/coffer.js'), 'up', '--dev', '--swtpm', 'off', '--port', '0', '--data', data, '--tls-cert', certFile, '--tls-key', keyFile], {
+      cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '' },
+    });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    url = await new Promise<string>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`coffer up did not start: ${stdout} ${stderr}`)), 60_000);
+      child.stdout!.on('data', (d) => {
+        stdout += d;
+        const m = /ready on (https:\/\/\S+)/.exec(stdout);
+        if (m) (clearTimeout(t), resolve(m[1]));
+      });
+      child.on('exit', (c) => reject(new Error(`coffer up exited ${c}: ${stderr}`)));
+    });
+  });
+  after(() => {
+    if (child?.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('prints https URLs; the token issuer and discovery are https', async () => {
+    assert.match(stdout, /attestation service +https:\/\/127\.0\.0\.1:\d+\/v1\/challenge/);
+    const r = await cli(['kbs-client', '--url', url, '--cert-file', caFile, 'attest', '--sample-key', join(data, 'keys/sample-dev.jwk')]);
+    assert.equal(r.code, 0, r.err);
+    const claims = JSON.parse(Buffer.from(r.out.trim().split('.')[1], 'base64url').toString());
+    assert.equal(claims.iss, url);
+  });
+
+  test('kbs-client without --cert-file refuses the untrusted certificate (exit 2, says why)', async () => {
+    const r = await cli(['kbs-client', '--url', url, 'attest']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /cannot reach https:\/\/127\.0\.0\.1:\d+: .*(certificate|self.signed|issuer)/i);
+  });
+
+  test('a rotated certificate is served without a restart; a mismatched pair keeps the previous one', async () => {
+    const port = Number(new URL(url).port);
+    const before = await servedSerial(port, ca.certPem);
+    const next = await ca.issue({ cn: 'localhost' });
+    // Half-written rotation: the new certificate beside the old key does not load.
+    writeFileSync(`${certFile}.tmp`, next.certPem);
+    renameSync(`${certFile}.tmp`, certFile);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(await servedSerial(port, ca.certPem), before);
+    writeFileSync(`${keyFile}.tmp`, next.keyPem, { mode: 0o600 });
+    renameSync(`${keyFile}.tmp`, keyFile);
+    const deadline = Date.now() + 10_000;
+    let now = before;
+    while (Date.now() < deadline && now === before) {
+      await new Promise((r) => setTimeout(r, 100));
+      now = await servedSerial(port, ca.certPem);
+    }
+    assert.equal(now, next.serial.replace(/^0+/, ''));
+    assert.match(stderr, /serving certificate reload failed, keeping the previous one/);
+    assert.match(stderr, /serving certificate reloaded/);
+  });
+});
+
+test('coffer up: --tls-cert without --tls-key, or a key that does not match, is a usage error (exit 2)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-up-tls-bad-'));
+  try {
+    const ca = await createTestCa();
+    const [a, b] = [await ca.issue(), await ca.issue()];
+    writeFileSync(join(dir, 'a.crt'), a.certPem);
+    writeFileSync(join(dir, 'b.key'), b.keyPem);
+    const base = ['up', '--port', '0', '--data', join(dir, 'data'), '--swtpm', 'off'];
+    const only = await cli([...base, '--tls-cert', join(dir, 'a.crt')]);
+    assert.equal(only.code, 2);
+    assert.match(only.err, /--tls-cert and --tls-key go together/);
+    const mismatch = await cli([...base, '--tls-cert', join(dir, 'a.crt'), '--tls-key', join(dir, 'b.key')]);
+    assert.equal(mismatch.code, 2);
+    assert.match(mismatch.err, /cannot use --tls-cert .* --tls-key .*: .*(key values mismatch|KEY_VALUES_MISMATCH)/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
