@@ -207,6 +207,13 @@ export class PostgresStore implements Store {
     return Number(r.rows[0].id);
   }
 
+  async purgeAudit(before: number, maxRows = 10_000): Promise<number> {
+    const keep = await this.q('SELECT id FROM audit WHERE at >= $1 ORDER BY id LIMIT 1', [before]);
+    const boundary = keep.rows.length ? Number(keep.rows[0].id) : Number.MAX_SAFE_INTEGER;
+    const r = await this.q('DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < $1 ORDER BY id LIMIT $2)', [boundary, maxRows]);
+    return r.rowCount ?? 0;
+  }
+
   async listAudit(q: { limit?: number; action?: string; afterId?: number } = {}): Promise<AuditRecord[]> {
     const args: unknown[] = [q.afterId ?? 0];
     let where = 'id > $1';

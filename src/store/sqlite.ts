@@ -265,6 +265,12 @@ export class SqliteStore implements Store {
     return Number(await this.write(['auditInsert', [e.at, e.actor, e.action, e.target, e.result, details]]));
   }
 
+  async purgeAudit(before: number, maxRows = 10_000): Promise<number> {
+    const keep = this.db.prepare(`SELECT id FROM audit WHERE at >= ? ORDER BY id LIMIT 1`).get(before) as Row | undefined;
+    const boundary = keep ? Number(keep.id) : Number.MAX_SAFE_INTEGER;
+    return this.db.prepare(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT ?)`).run(boundary, maxRows).changes;
+  }
+
   async listAudit(q: { limit?: number; action?: string; afterId?: number } = {}): Promise<AuditRecord[]> {
     const where: string[] = ['id > ?'];
     const args: unknown[] = [q.afterId ?? 0];

@@ -93,6 +93,13 @@ export interface Store {
 
   appendAudit(e: AuditEntry): Promise<number>;
   listAudit(q?: { limit?: number; action?: string; afterId?: number }): Promise<AuditRecord[]>;
+  /**
+   * Retention: removes up to `maxRows` of the oldest audit records, those before the first record (in append
+   * order) whose `at` is >= `before`. The log is truncated from its start, like a log segment, so a purge costs
+   * the rows it removes rather than a scan, and needs no index on `at` (which every insert would pay for).
+   * Returns how many were removed; call again while it returns `maxRows`.
+   */
+  purgeAudit(before: number, maxRows?: number): Promise<number>;
 
   putCollateral(e: CollateralEntry): Promise<void>;
   getCollateral(key: string): Promise<CollateralEntry | undefined>;

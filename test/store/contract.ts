@@ -92,6 +92,20 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     assert.equal(await s.purgeNonces(1000), 2);
   });
 
+  withStore('audit retention: the log is truncated from its start up to the first record to keep, in chunks', async (s) => {
+    for (const at of [1, 2, 3, 4, 5]) await s.appendAudit({ at, actor: 'a', action: 'x', target: 't', result: 'ok' });
+    assert.equal(await s.purgeAudit(1), 0, 'nothing is older than the cutoff');
+    assert.equal(await s.purgeAudit(4, 2), 2, 'at most maxRows per call');
+    assert.deepEqual((await s.listAudit()).map((e) => e.at), [3, 4, 5]);
+    assert.equal(await s.purgeAudit(4, 2), 1);
+    assert.equal(await s.purgeAudit(4, 2), 0);
+    assert.deepEqual((await s.listAudit()).map((e) => e.at), [4, 5]);
+    assert.equal(await s.purgeAudit(100), 2, 'a cutoff after every record removes them all');
+    assert.deepEqual(await s.listAudit(), []);
+    const id = await s.appendAudit({ at: 7, actor: 'a', action: 'x', target: 't', result: 'ok' });
+    assert.ok(id > 5, 'ids keep growing after a purge');
+  });
+
   withStore('nonces: concurrent consumers, exactly one wins', async (s) => {
     await s.createNonce('race', 'as', 10_000);
     const outcomes = await Promise.all(Array.from({ length: 20 }, () => s.consumeNonce('race', 'as', 1)));

@@ -35,6 +35,7 @@ interface ServeFlags {
   swtpm?: string;
   tlsCert?: string;
   tlsKey?: string;
+  auditRetentionDays?: string;
 }
 
 /** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
@@ -106,6 +107,8 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     }
   }
   const scheme = tls ? 'https' : 'http';
+  const retentionDays = Number(flags.auditRetentionDays ?? 90);
+  if (!Number.isFinite(retentionDays) || retentionDays < 0) throw new CliUsageError(`--audit-retention-days '${flags.auditRetentionDays}' is not a number of days`);
   const swtpmMode = flags.swtpm ?? 'auto';
   if (!['auto', 'on', 'off'].includes(swtpmMode)) throw new CliUsageError(`--swtpm '${flags.swtpm}' is not auto, on or off`);
   if (swtpmMode === 'on' && !flags.dev) throw new CliUsageError('--swtpm on needs --dev (the local swtpm AK is pinned, a dev-only trust decision)');
@@ -154,12 +157,28 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     app.get('/healthz', async () => ({ ok: true }));
     service.metrics.install(app);
     const rotateMs = Number(flags.rotateKeysHours ?? 24) * 3_600_000;
-    const housekeeping = setInterval(() => {
+    let purging = false;
+    const purgeAudit = async (cutoff: number) => {
+      if (purging) return;
+      purging = true;
+      try {
+        // Chunks with a turn of the event loop between them: a large backlog never stalls requests.
+        while ((await store.purgeAudit(cutoff, 10_000)) === 10_000) await new Promise((r) => setImmediate(r));
+      } finally {
+        purging = false;
+      }
+    };
+    let stopped = false;
+    const tick = () => {
+      if (stopped) return;
       const now = Date.now();
+      if (retentionDays > 0) void purgeAudit(now - retentionDays * 86_400_000).catch((e: Error) => ctx.io.err(`coffer: audit retention purge failed: ${e.message}\n`));
       void store.purgeNonces(now).catch(() => {});
       void store.purgeSessions(now).catch(() => {});
       void service.tokens.refresh(now).then(() => (rotateMs > 0 ? service.tokens.rotateIfOlderThan(rotateMs, now) : false)).catch(() => {});
-    }, 60_000);
+    };
+    const housekeeping = setInterval(tick, 60_000);
+    setImmediate(tick); // also at start: a restart after a long stop purges at once
     housekeeping.unref();
     await app.listen({ port, host: flags.host });
     let watcher: TlsFileWatcher | undefined;
@@ -189,6 +208,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
     ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
+    ctx.io.out(`coffer: audit                kept ${retentionDays > 0 ? `${retentionDays} days` : 'forever'} (GET /v1/admin/audit)\n`);
     ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
     ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
     const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
@@ -199,6 +219,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     return {
       app, store, url,
       async stop() {
+        stopped = true;
         clearInterval(housekeeping);
         watcher?.stop();
         service.collateral?.stop();
@@ -234,6 +255,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--swtpm <mode>', 'with --dev: start a live swtpm for the local TPM attester (auto = when swtpm is on PATH, on, off)', 'auto')
     .option('--trust-anchor <file...>', 'root certificate(s) replacing the pinned Intel/AMD roots (private PKIs, tests)')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
+    .option('--audit-retention-days <n>', 'remove audit records older than this many days (0 = keep forever)', '90')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain allowed); reloaded when the file changes')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
     .action(async (flags: ServeFlags) => {

@@ -121,3 +121,41 @@ test('coffer up: --tls-cert without --tls-key, or a key that does not match, is 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('coffer up --audit-retention-days: records older than the window are purged at start, newer ones kept', async () => {
+  const { startServices } = await import('../../src/cli/commands/up.js');
+  const { SqliteStore, Kek } = await import('../../src/store/index.js');
+  const { randomBytes } = await import('node:crypto');
+  const { mkdirSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-up-audit-'));
+  const kekHex = randomBytes(32).toString('hex');
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch {
+    /* exists */
+  }
+  const pre = SqliteStore.open({ path: join(dir, 'coffer.db'), kek: Kek.parse(kekHex) });
+  const now = Date.now();
+  for (const at of [now - 10 * 86_400_000, now - 3 * 86_400_000, now - 3_600_000]) await pre.appendAudit({ at, actor: 'a', action: 'resource.get', target: 't', result: 'released' });
+  await pre.close();
+  let out = '';
+  const ctx = { io: { out: (s: string) => void (out += s), err: () => undefined }, setExit: () => undefined, keepRunning: () => undefined };
+  const s = await startServices('up', { port: '0', host: '127.0.0.1', data: dir, swtpm: 'off', auditRetentionDays: '2' }, ctx, { COFFER_KEK: kekHex });
+  try {
+    assert.match(out, /audit +kept 2 days/);
+    const deadline = Date.now() + 5000;
+    let ats: number[] = [];
+    while (Date.now() < deadline) {
+      ats = (await s.store.listAudit()).map((e) => e.at);
+      if (ats.length === 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(ats, [now - 3_600_000]);
+  } finally {
+    await s.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const bad = await cli(['up', '--port', '0', '--data', join(dir, 'x'), '--audit-retention-days', 'soon']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--audit-retention-days 'soon' is not a number of days/);
+});
