@@ -1,21 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PeerCertificate } from 'node:tls';
-import { runCli } from '../../src/cli/run.js';
+import { captureContext, cli, spawnCofferServer, type CofferServer } from '../support/cli.js';
 import { createTestCa, type TestCa } from '../support/tls.js';
-
-const root = new URL('../..', import.meta.url).pathname;
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const r = await runCli(args, { out: (s) => { out += s; }, err: (s) => { err += s; } });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 /** The serial of the certificate the server presents (trusting the test CA). */
 function servedSerial(port: number, ca: string): Promise<string> {
@@ -36,10 +26,8 @@ describe('coffer up --tls-cert/--tls-key (real HTTPS on loopback)', () => {
   const keyFile = join(dir, 'tls.key');
   const caFile = join(dir, 'ca.crt');
   let ca: TestCa;
-  let child: ChildProcess;
+  let server: CofferServer;
   let url = '';
-  let stdout = '';
-  let stderr = '';
 
   before(async () => {
     ca = await createTestCa('coffer up test CA');
@@ -47,27 +35,16 @@ describe('coffer up --tls-cert/--tls-key (real HTTPS on loopback)', () => {
     writeFileSync(certFile, leaf.certPem);
     writeFileSync(keyFile, leaf.keyPem, { mode: 0o600 });
     writeFileSync(caFile, ca.certPem);
-    child = spawn(process.execPath, [join(root, 'bin/coffer.js'), 'up', '--dev', '--swtpm', 'off', '--port', '0', '--data', data, '--tls-cert', certFile, '--tls-key', keyFile], {
-      cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '' },
-    });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`coffer up did not start: ${stdout} ${stderr}`)), 60_000);
-      child.stdout!.on('data', (d) => {
-        stdout += d;
-        const m = /ready on (https:\/\/\S+)/.exec(stdout);
-        if (m) (clearTimeout(t), resolve(m[1]));
-      });
-      child.on('exit', (c) => reject(new Error(`coffer up exited ${c}: ${stderr}`)));
-    });
+    server = await spawnCofferServer(['up', '--dev', '--swtpm', 'off', '--port', '0', '--data', data, '--tls-cert', certFile, '--tls-key', keyFile], { cwd: dir, env: { COFFER_KEK: '' } });
+    url = server.url;
   });
   after(() => {
-    if (child?.exitCode === null) child.kill('SIGKILL');
+    server?.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
   test('prints https URLs; the token issuer and discovery are https', async () => {
-    assert.match(stdout, /attestation service +https:\/\/127\.0\.0\.1:\d+\/v1\/challenge/);
+    assert.match(server.stdout(), /attestation service +https:\/\/127\.0\.0\.1:\d+\/v1\/challenge/);
     const r = await cli(['kbs-client', '--url', url, '--cert-file', caFile, 'attest', '--sample-key', join(data, 'keys/sample-dev.jwk')]);
     assert.equal(r.code, 0, r.err);
     const claims = JSON.parse(Buffer.from(r.out.trim().split('.')[1], 'base64url').toString());
@@ -98,8 +75,8 @@ describe('coffer up --tls-cert/--tls-key (real HTTPS on loopback)', () => {
       now = await servedSerial(port, ca.certPem);
     }
     assert.equal(now, next.serial.replace(/^0+/, ''));
-    assert.match(stderr, /serving certificate reload failed, keeping the previous one/);
-    assert.match(stderr, /serving certificate reloaded/);
+    assert.match(server.stderr(), /serving certificate reload failed, keeping the previous one/);
+    assert.match(server.stderr(), /serving certificate reloaded/);
   });
 });
 
@@ -138,11 +115,10 @@ test('coffer up --audit-retention-days: records older than the window are purged
   const now = Date.now();
   for (const at of [now - 10 * 86_400_000, now - 3 * 86_400_000, now - 3_600_000]) await pre.appendAudit({ at, actor: 'a', action: 'resource.get', target: 't', result: 'released' });
   await pre.close();
-  let out = '';
-  const ctx = { io: { out: (s: string) => void (out += s), err: () => undefined }, setExit: () => undefined, keepRunning: () => undefined };
+  const ctx = captureContext();
   const s = await startServices('up', { port: '0', host: '127.0.0.1', data: dir, swtpm: 'off', auditRetentionDays: '2' }, ctx, { COFFER_KEK: kekHex });
   try {
-    assert.match(out, /audit +kept 2 days/);
+    assert.match(ctx.out(), /audit +kept 2 days/);
     const deadline = Date.now() + 5000;
     let ats: number[] = [];
     while (Date.now() < deadline) {

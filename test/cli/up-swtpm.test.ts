@@ -5,26 +5,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { startServices } from '../../src/cli/commands/up.js';
-import { runCli } from '../../src/cli/run.js';
+import { captureContext, cli } from '../support/cli.js';
 import { startSwtpm, swtpmSkip } from '../support/swtpm.js';
-
-async function cli(args: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(args, { out: (s) => void (out += s), err: (s) => void (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 test('coffer up --dev --swtpm on: a live swtpm; kbs-client --tee tpm attests with TPM quotes from it, a foreign TPM is refused', { skip: swtpmSkip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-upswtpm-'));
   const data = join(dir, 'data');
-  let out = '';
-  const ctx = { io: { out: (s: string) => void (out += s), err: () => {} }, setExit: () => {}, keepRunning: () => {} };
+  const ctx = captureContext();
   const s = await startServices('up', { port: '0', host: '127.0.0.1', data, dev: true, swtpm: 'on', pcsUrl: 'off', kdsUrl: 'off' }, ctx, {});
   const other = await startSwtpm();
   try {
     const endpoint = join(data, 'swtpm.json');
-    assert.match(out, /dev TPM \(swtpm\) +127\.0\.0\.1:\d+, AK pinned/);
+    assert.match(ctx.out(), /dev TPM \(swtpm\) +127\.0\.0\.1:\d+, AK pinned/);
     assert.equal(JSON.parse(readFileSync(endpoint, 'utf8')).host, '127.0.0.1');
     const r = await cli(['kbs-client', '--url', s.url, 'attest', '--tee', 'tpm', '--swtpm', endpoint]);
     assert.equal(r.code, 0, r.err);

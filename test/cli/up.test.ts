@@ -1,54 +1,30 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/run.js';
-
-const root = new URL('../..', import.meta.url).pathname;
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const r = await runCli(args, { out: (s) => { out += s; }, err: (s) => { err += s; } });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
+import { cli, spawnCofferServer, type CofferServer } from '../support/cli.js';
 
 describe('coffer up --dev (real process, real HTTP on loopback)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-up-'));
   const data = join(dir, 'data');
-  let child: ChildProcess;
+  let server: CofferServer;
   let url = '';
-  let stdout = '';
-  let stderr = '';
 
   before(async () => {
-    child = spawn(process.execPath, [join(root, 'bin/coffer.js'), 'up', '--dev', '--swtpm', 'off', '--port', '0', '--data', data], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '' } });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`coffer up did not start: ${stdout} ${stderr}`)), 60_000);
-      child.stdout!.on('data', (d) => {
-        stdout += d;
-        const m = /ready on (http:\/\/\S+)/.exec(stdout);
-        if (m) {
-          clearTimeout(t);
-          resolve(m[1]);
-        }
-      });
-      child.on('exit', (c) => reject(new Error(`coffer up exited ${c}: ${stderr}`)));
-    });
+    server = await spawnCofferServer(['up', '--dev', '--swtpm', 'off', '--port', '0', '--data', data], { cwd: dir, env: { COFFER_KEK: '' } });
+    url = server.url;
   });
   after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    server?.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
   test('prints the URLs, the admin-credential command and a loud dev warning; keys are 0600', () => {
-    assert.match(stdout, /attestation service +http:\/\/127\.0\.0\.1:\d+\/v1\/challenge/);
-    assert.match(stdout, /key broker \(KBS\) +http:\/\/127\.0\.0\.1:\d+\/kbs\/v0/);
-    assert.match(stdout, new RegExp(`coffer admin-token --data ${data.replace(/[/.]/g, '\\$&')}`));
-    assert.match(stderr, /DEV MODE/);
+    assert.match(server.stdout(), /attestation service +http:\/\/127\.0\.0\.1:\d+\/v1\/challenge/);
+    assert.match(server.stdout(), /key broker \(KBS\) +http:\/\/127\.0\.0\.1:\d+\/kbs\/v0/);
+    assert.match(server.stdout(), new RegExp(`coffer admin-token --data ${data.replace(/[/.]/g, '\\$&')}`));
+    assert.match(server.stderr(), /DEV MODE/);
     for (const f of ['keys/kek', 'keys/admin.key', 'keys/sample-dev.jwk', 'coffer.db']) assert.equal(statSync(join(data, f)).mode & 0o777, 0o600, f);
   });
 
@@ -116,9 +92,9 @@ describe('coffer up --dev (real process, real HTTP on loopback)', () => {
   });
 
   test('stops cleanly on SIGTERM', async () => {
-    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    child.kill('SIGTERM');
+    const exited = new Promise<number | null>((r) => server.child.on('exit', (c) => r(c)));
+    server.child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    assert.match(stderr, /SIGTERM, shutting down/);
+    assert.match(server.stderr(), /SIGTERM, shutting down/);
   });
 });

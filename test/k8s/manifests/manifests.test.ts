@@ -9,6 +9,7 @@ import { buildManifests, helmChartFiles, kustomizeFiles, validateObject } from '
 import { renderHelmSubset, valueReferences, lookupValue } from '../../../src/k8s/manifests/helm-subset.js';
 import { DEFAULT_VALUES, mergeValues } from '../../../src/k8s/manifests/values.js';
 import { runCli } from '../../../src/cli/run.js';
+import { spawnCofferServer, type CofferServer } from '../../support/cli.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const kustomizeDir = join(root, 'deploy/kustomize');
@@ -207,33 +208,23 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
   const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { randomBytes } = await import('node:crypto');
-  const { spawn } = await import('node:child_process');
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pod-'));
   const map = (a: string) => a.replace('/var/lib/coffer', join(dir, 'data')).replace('/etc/coffer/kek', join(dir, 'kek'));
   mkdirSync(join(dir, 'kek'));
   writeFileSync(join(dir, 'kek', 'kek'), randomBytes(32).toString('hex'), { mode: 0o440 }); // openssl rand -hex 32
   const args = c.args.map(map).map((a: string, i: number, all: string[]) => (all[i - 1] === '--port' ? '0' : all[i - 1] === '--host' ? '127.0.0.1' : a));
-  const child = spawn(process.execPath, [join(root, 'bin/coffer.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, COFFER_KEK: '', COFFER_STORE_URL: join(dir, 'elsewhere.db') } });
+  let server: CofferServer | undefined;
   try {
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => (err += d));
-    const url = await new Promise<string>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`coffer ${args.join(' ')} did not start: ${out} ${err}`)), 60_000);
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /ready on (http:\/\/\S+)/.exec(out);
-        if (m) (clearTimeout(t), resolve(m[1]));
-      });
-      child.on('exit', (code) => reject(new Error(`coffer ${args.join(' ')} exited ${code}: ${err}`)));
-    });
+    server = await spawnCofferServer(args, { env: { COFFER_KEK: '', COFFER_STORE_URL: join(dir, 'elsewhere.db') } });
+    const { url } = server;
+    const out = server.stdout();
     assert.equal((await fetch(`${url}${c.readinessProbe.httpGet.path}`)).status, 200);
     assert.match(out, /store from \$COFFER_STORE_URL/);
     assert.ok(!existsSync(join(dir, 'data', 'keys', 'kek')), 'no KEK written beside the data');
     assert.ok(!existsSync(join(dir, 'data', 'coffer.db')) || statSync(join(dir, 'data', 'coffer.db')).size === 0, 'the SQLite file in the data dir is not the store');
     assert.ok(statSync(join(dir, 'elsewhere.db')).size > 0, 'the store is the one COFFER_STORE_URL names');
   } finally {
-    child.kill('SIGKILL');
+    server?.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });
