@@ -11,8 +11,9 @@ import { attestationRoutes } from '../../attestation/routes.js';
 import { kbsRoutes } from '../../kbs/routes.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
 import type { CollateralConfig } from '../../attestation/collateral.js';
+import type { AttestationService } from '../../attestation/service.js';
 import type { Server as HttpsServer } from 'node:https';
-import { loadTlsFiles, TlsFileWatcher, type TlsMaterial } from '../../k8s/admission/tls-files.js';
+import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from '../../k8s/admission/tls-files.js';
 import { devAkPublic, startDevSwtpm, swtpmOnPath, type DevSwtpm } from '../../node/tpm/dev.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -156,50 +157,9 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
     service.metrics.install(app);
-    const rotateMs = Number(flags.rotateKeysHours ?? 24) * 3_600_000;
-    let purging = false;
-    const purgeAudit = async (cutoff: number) => {
-      if (purging) return;
-      purging = true;
-      try {
-        // Chunks with a turn of the event loop between them: a large backlog never stalls requests.
-        while ((await store.purgeAudit(cutoff, 10_000)) === 10_000) await new Promise((r) => setImmediate(r));
-      } finally {
-        purging = false;
-      }
-    };
-    let stopped = false;
-    const tick = () => {
-      if (stopped) return;
-      const now = Date.now();
-      if (retentionDays > 0) void purgeAudit(now - retentionDays * 86_400_000).catch((e: Error) => ctx.io.err(`coffer: audit retention purge failed: ${e.message}\n`));
-      void store.purgeNonces(now).catch(() => {});
-      void store.purgeSessions(now).catch(() => {});
-      void service.tokens.refresh(now).then(() => (rotateMs > 0 ? service.tokens.rotateIfOlderThan(rotateMs, now) : false)).catch(() => {});
-    };
-    const housekeeping = setInterval(tick, 60_000);
-    setImmediate(tick); // also at start: a restart after a long stop purges at once
-    housekeeping.unref();
+    const housekeeping = startHousekeeping(store, service, { retentionDays, rotateMs: Number(flags.rotateKeysHours ?? 24) * 3_600_000 }, ctx);
     await app.listen({ port, host: flags.host });
-    let watcher: TlsFileWatcher | undefined;
-    if (tls && flags.tlsCert && flags.tlsKey) {
-      // Rotated certificates (cert-manager, a Secret update) are picked up without a restart; a half-written pair
-      // (new cert, old key) does not load and the previous pair keeps serving.
-      const [certFile, keyFile] = [flags.tlsCert, flags.tlsKey];
-      let current = tls;
-      watcher = new TlsFileWatcher([certFile, keyFile], () => {
-        void loadTlsFiles(certFile, keyFile).then(
-          (next) => {
-            if (next.fingerprint === current.fingerprint) return;
-            (app.server as HttpsServer).setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
-            current = next;
-            ctx.io.err(`coffer: serving certificate reloaded (valid until ${next.notAfter.toISOString()})\n`);
-          },
-          (e: Error) => ctx.io.err(`coffer: serving certificate reload failed, keeping the previous one: ${e.message}\n`),
-        );
-      });
-      watcher.start();
-    }
+    const watcher = tls && flags.tlsCert && flags.tlsKey ? watchServingCert(app.server as HttpsServer, flags.tlsCert, flags.tlsKey, tls, ctx) : undefined;
     const addr = app.server.address() as { port: number };
     const url = `${scheme}://${flags.host}:${addr.port}`;
     // `--port 0` picks the port at listen time: the default issuer names the real one.
@@ -219,8 +179,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     return {
       app, store, url,
       async stop() {
-        stopped = true;
-        clearInterval(housekeeping);
+        housekeeping.stop();
         watcher?.stop();
         service.collateral?.stop();
         await service.upstream?.stop();
@@ -234,6 +193,62 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     await swtpm?.stop();
     throw e;
   }
+}
+
+/**
+ * Every minute, and once at start (a restart after a long stop catches up at once): expired nonces and sessions,
+ * audit retention, the signing keys (replicas' rotations, scheduled rotation).
+ */
+function startHousekeeping(store: Store, service: AttestationService, o: { retentionDays: number; rotateMs: number }, ctx: CommandContext): { stop(): void } {
+  let stopped = false;
+  let purging = false;
+  const purgeAudit = async (cutoff: number) => {
+    if (purging) return;
+    purging = true;
+    try {
+      // Chunks with a turn of the event loop between them: a large backlog never stalls requests.
+      while (!stopped && (await store.purgeAudit(cutoff, 10_000)) === 10_000) await new Promise((r) => setImmediate(r));
+    } finally {
+      purging = false;
+    }
+  };
+  const tick = () => {
+    if (stopped) return;
+    const now = Date.now();
+    if (o.retentionDays > 0) void purgeAudit(now - o.retentionDays * 86_400_000).catch((e: Error) => ctx.io.err(`coffer: audit retention purge failed: ${e.message}\n`));
+    void store.purgeNonces(now).catch(() => {});
+    void store.purgeSessions(now).catch(() => {});
+    void service.tokens.refresh(now).then(() => (o.rotateMs > 0 ? service.tokens.rotateIfOlderThan(o.rotateMs, now) : false)).catch(() => {});
+  };
+  const timer = setInterval(tick, 60_000);
+  timer.unref();
+  setImmediate(tick);
+  return {
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+/**
+ * Rotated certificate files (cert-manager, a Secret update) are served without a restart; a half-written pair
+ * (new cert, old key) does not load and the previous pair keeps serving.
+ */
+function watchServingCert(server: HttpsServer, certFile: string, keyFile: string, initial: TlsMaterial, ctx: CommandContext): TlsFileWatcher {
+  let current = initial;
+  const watcher = new TlsFileWatcher([certFile, keyFile], () => {
+    void reloadServingTls(server, certFile, keyFile, current).then(
+      (next) => {
+        if (!next) return;
+        current = next;
+        ctx.io.err(`coffer: serving certificate reloaded (valid until ${next.notAfter.toISOString()})\n`);
+      },
+      (e: Error) => ctx.io.err(`coffer: serving certificate reload failed, keeping the previous one: ${e.message}\n`),
+    );
+  });
+  watcher.start();
+  return watcher;
 }
 
 function registerServe(program: Command, ctx: CommandContext, mount: Mount, description: string): void {

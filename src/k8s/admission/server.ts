@@ -6,7 +6,7 @@ import { K8sInputError } from '../errors.js';
 import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from './engine.js';
 import { WebhookMetrics } from './metrics.js';
 import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
-import { loadTlsFiles, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
+import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
 /** Where the webhook gets its policies, profiles and namespace labels (files today; informers in-cluster). */
 export interface AdmissionSources {
@@ -105,9 +105,8 @@ export class WebhookServer {
     if (this.reloading) return this.reloading;
     this.reloading = (async () => {
       try {
-        const next = await loadTlsFiles(this.opts.certFile, this.opts.keyFile);
-        if (next.fingerprint === this.tls?.fingerprint) return false;
-        this.server?.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+        const next = await reloadServingTls(this.server, this.opts.certFile, this.opts.keyFile, this.tls);
+        if (!next) return false;
         this.tls = next;
         this.metrics.tlsReloads.inc({ result: 'ok' });
         this.metrics.certNotAfter.set(next.notAfter.getTime() / 1000);

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import { X509Certificate, createHash } from 'node:crypto';
 
 export interface TlsMaterial {
@@ -17,6 +17,18 @@ export async function loadTlsFiles(certFile: string, keyFile: string): Promise<T
   createSecureContext({ cert, key });
   const x = new X509Certificate(cert);
   return { cert, key, notAfter: new Date(x.validTo), fingerprint: createHash('sha256').update(cert).update(key).digest('hex') };
+}
+
+/**
+ * Re-reads the pair and, when it changed and loads as a matching pair, makes `server` present it to new
+ * connections. Returns the new material, or undefined when the files are unchanged; throws when they do not load
+ * (a half-written rotation: new cert, old key), in which case the server keeps the pair it had.
+ */
+export async function reloadServingTls(server: TlsServer | undefined, certFile: string, keyFile: string, current: TlsMaterial | undefined): Promise<TlsMaterial | undefined> {
+  const next = await loadTlsFiles(certFile, keyFile);
+  if (next.fingerprint === current?.fingerprint) return undefined;
+  server?.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.2' });
+  return next;
 }
 
 /**
