@@ -17,7 +17,7 @@ import { DiskCache } from './disk-cache.js';
 import { autonomousWriteRefused, buildList, notCachedStatus, objectJson } from './offline-responses.js';
 import { ItemStreamScanner, scanList } from './list-scanner.js';
 import { MemorySpool, type ListSpool } from './stored-file.js';
-import { ReclaimEvery, reclaimYoung } from './reclaim.js';
+import { ReclaimEvery, reclaimYoung, settleSoon } from './reclaim.js';
 import type { Upstream } from './upstream.js';
 import { HOP_BY_HOP, ReadBufferPool, sendBody, sendParts, sendStatus } from './http-util.js';
 import { collectionMeta, WatchSession, type SessionHost } from './watch-session.js';
@@ -344,7 +344,7 @@ export class EdgeHub implements SessionHost {
     });
     upRes.on('end', () => {
       complete = true;
-      res.end(() => reclaimYoung()); // the answer's last socket Buffers, once the client has them
+      res.end(() => (reclaimYoung(), settleSoon())); // the answer's last socket Buffers, once the client has them
       const s = spool;
       if (!s) return; // same snapshot as cached (a size mismatch at the same resourceVersion is left to the next relist)
       const rv = listRvOf(head ?? '');
@@ -418,6 +418,7 @@ export class EdgeHub implements SessionHost {
       }
       c.listDigests.set(scope, digest);
       reclaimYoung();
+      settleSoon();
       if (spool.file && this.disk) {
         this.disk.adoptSpool(spool.file);
         adopted = true;
@@ -628,6 +629,7 @@ export class EdgeHub implements SessionHost {
       }
       const limit = Number(rc.query.get('limit') ?? '0');
       const out = buildList(c, { namespace: api.namespace, labels: sel.labels, fields: sel.fields, limit: Number.isFinite(limit) ? limit : 0, continueToken: rc.query.get('continue') ?? undefined }, table, include, this.now());
+      res.once('finish', settleSoon);
       return sendParts(res, out.parts, out.contentType, this.readBuffers);
     }
     if (rc.verb === 'get') {

@@ -38,3 +38,19 @@ export class ReclaimEvery {
     }
   }
 }
+
+let settleTimer: NodeJS.Timeout | undefined;
+/**
+ * After a burst of large answers or indexing, one full collection once things are quiet (1 s after the last call,
+ * off every request's path): V8 returns emptied pages and the freed Buffers go back to malloc at once instead of
+ * after the memory reducer's much later pass.
+ */
+export function settleSoon(): void {
+  if (settleTimer) clearTimeout(settleTimer);
+  settleTimer = setTimeout(() => {
+    settleTimer = undefined;
+    reclaimYoung();
+    gc?.({ type: 'major' });
+  }, 1000);
+  settleTimer.unref();
+}
