@@ -74,7 +74,7 @@ export function decodeBase64(s: string, what: string): Uint8Array {
   if (s.length - end > 2 || end % 4 === 1) throw bad();
   const buf = Buffer.from(s, 'base64'); // accepts both alphabets
   if (buf.length !== Math.floor((end * 3) / 4)) throw bad();
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  return new Uint8Array(buf); // a copy: small Buffers are views of Node's shared pool
 }
 
 /** A public JWK the token can carry in `cnf`: known key type, no private members. */

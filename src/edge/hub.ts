@@ -17,7 +17,7 @@ import { DiskCache } from './disk-cache.js';
 import { autonomousWriteRefused, buildList, notCachedStatus, objectJson } from './offline-responses.js';
 import { ItemStreamScanner, scanList } from './list-scanner.js';
 import { MemorySpool, type ListSpool } from './stored-file.js';
-import { ReclaimEvery, reclaimYoung, settleSoon } from './reclaim.js';
+import { ReclaimEvery, reclaimYoung, Settler } from './reclaim.js';
 import type { Upstream } from './upstream.js';
 import { HOP_BY_HOP, ReadBufferPool, sendBody, sendParts, sendStatus } from './http-util.js';
 import { collectionMeta, WatchSession, type SessionHost } from './watch-session.js';
@@ -70,6 +70,7 @@ export class EdgeHub implements SessionHost {
   /** One read buffer for indexing spooled LIST bodies. */
   private readonly indexBuf = Buffer.allocUnsafe(256 * 1024);
   private readonly readBuffers = new ReadBufferPool();
+  private readonly settler = new Settler();
 
   constructor(private readonly opts: EdgeHubOptions) {
     this.agents = new Set((opts.cacheAgents ?? DEFAULT_CACHE_AGENTS).map((a) => a.toLowerCase()));
@@ -112,6 +113,7 @@ export class EdgeHub implements SessionHost {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.probeTimer);
+    this.settler.stop();
     clearTimeout(this.flushTimer);
     for (const s of [...this.sessions]) s.end();
     if (this.server) {
@@ -344,7 +346,7 @@ export class EdgeHub implements SessionHost {
     });
     upRes.on('end', () => {
       complete = true;
-      res.end(() => (reclaimYoung(), settleSoon())); // the answer's last socket Buffers, once the client has them
+      res.end(() => (reclaimYoung(), this.settler.soon())); // the answer's last socket Buffers, once the client has them
       const s = spool;
       if (!s) return; // same snapshot as cached (a size mismatch at the same resourceVersion is left to the next relist)
       const rv = listRvOf(head ?? '');
@@ -418,7 +420,7 @@ export class EdgeHub implements SessionHost {
       }
       c.listDigests.set(scope, digest);
       reclaimYoung();
-      settleSoon();
+      this.settler.soon();
       if (spool.file && this.disk) {
         this.disk.adoptSpool(spool.file);
         adopted = true;
@@ -629,7 +631,7 @@ export class EdgeHub implements SessionHost {
       }
       const limit = Number(rc.query.get('limit') ?? '0');
       const out = buildList(c, { namespace: api.namespace, labels: sel.labels, fields: sel.fields, limit: Number.isFinite(limit) ? limit : 0, continueToken: rc.query.get('continue') ?? undefined }, table, include, this.now());
-      res.once('finish', settleSoon);
+      res.once('finish', this.settler.soon);
       return sendParts(res, out.parts, out.contentType, this.readBuffers);
     }
     if (rc.verb === 'get') {

@@ -39,18 +39,24 @@ export class ReclaimEvery {
   }
 }
 
-let settleTimer: NodeJS.Timeout | undefined;
 /**
- * After a burst of large answers or indexing, one full collection once things are quiet (1 s after the last call,
- * off every request's path): V8 returns emptied pages and the freed Buffers go back to malloc at once instead of
- * after the memory reducer's much later pass.
+ * After a burst of large answers or indexing, one full collection once things are quiet (1 s after the last
+ * `soon()`, off every request's path): V8 returns emptied pages and the freed Buffers go back to malloc at once
+ * instead of after the memory reducer's much later pass. One per hub, stopped with it.
  */
-export function settleSoon(): void {
-  if (settleTimer) clearTimeout(settleTimer);
-  settleTimer = setTimeout(() => {
-    settleTimer = undefined;
-    reclaimYoung();
-    gc?.({ type: 'major' });
-  }, 1000);
-  settleTimer.unref();
+export class Settler {
+  private timer: NodeJS.Timeout | undefined;
+  readonly soon = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      reclaimYoung();
+      gc?.({ type: 'major' });
+    }, 1000);
+    this.timer.unref();
+  };
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
 }

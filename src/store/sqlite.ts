@@ -67,6 +67,8 @@ export class SqliteStore implements Store {
       sesDel: p(`DELETE FROM sessions WHERE id=?`),
       sesPurge: p(`DELETE FROM sessions WHERE expires_at<=?`),
       auditInsert: p(`INSERT INTO audit (at,actor,action,target,result,details) VALUES (?,?,?,?,?,?)`),
+      auditFirstKept: p(`SELECT id FROM audit WHERE at >= ? ORDER BY id LIMIT 1`),
+      auditPurge: p(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT ?)`),
       colPut: p(`INSERT INTO collateral (key,body,content_type,source,fetched_at,next_update) VALUES (?,?,?,?,?,?)
                  ON CONFLICT(key) DO UPDATE SET body=excluded.body, content_type=excluded.content_type,
                  source=excluded.source, fetched_at=excluded.fetched_at, next_update=excluded.next_update`),
@@ -266,9 +268,8 @@ export class SqliteStore implements Store {
   }
 
   async purgeAudit(before: number, maxRows = 10_000): Promise<number> {
-    const keep = this.db.prepare(`SELECT id FROM audit WHERE at >= ? ORDER BY id LIMIT 1`).get(before) as Row | undefined;
-    const boundary = keep ? Number(keep.id) : Number.MAX_SAFE_INTEGER;
-    return this.db.prepare(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT ?)`).run(boundary, maxRows).changes;
+    const keep = this.stmt.auditFirstKept.get(before) as Row | undefined;
+    return this.stmt.auditPurge.run(keep ? Number(keep.id) : Number.MAX_SAFE_INTEGER, maxRows).changes;
   }
 
   async listAudit(q: { limit?: number; action?: string; afterId?: number } = {}): Promise<AuditRecord[]> {

@@ -99,10 +99,11 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     }
   });
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliUsageError('--tls-cert and --tls-key go together');
+  const tlsFiles = flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined;
   let tls: TlsMaterial | undefined;
-  if (flags.tlsCert && flags.tlsKey) {
+  if (tlsFiles) {
     try {
-      tls = await loadTlsFiles(flags.tlsCert, flags.tlsKey);
+      tls = await loadTlsFiles(tlsFiles.cert, tlsFiles.key);
     } catch (e) {
       throw new CliUsageError(`cannot use --tls-cert ${flags.tlsCert} / --tls-key ${flags.tlsKey}: ${(e as Error).message}`);
     }
@@ -159,7 +160,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     service.metrics.install(app);
     const housekeeping = startHousekeeping(store, service, { retentionDays, rotateMs: Number(flags.rotateKeysHours ?? 24) * 3_600_000 }, ctx);
     await app.listen({ port, host: flags.host });
-    const watcher = tls && flags.tlsCert && flags.tlsKey ? watchServingCert(app.server as HttpsServer, flags.tlsCert, flags.tlsKey, tls, ctx) : undefined;
+    const watcher = tls && tlsFiles ? watchServingCert(app.server as HttpsServer, tlsFiles.cert, tlsFiles.key, tls, ctx) : undefined;
     const addr = app.server.address() as { port: number };
     const url = `${scheme}://${flags.host}:${addr.port}`;
     // `--port 0` picks the port at listen time: the default issuer names the real one.
