@@ -123,7 +123,10 @@ export class DevicePluginServer {
       // A kubelet still starting up is retried on the next check; an answer refusing us is final (API contract).
       const transient = e instanceof DevicePluginError && (e.grpcStatus === grpc.status.UNAVAILABLE || e.grpcStatus === grpc.status.DEADLINE_EXCEEDED);
       this.log('reregister-failed', { error: (e as Error).message, retry: transient });
-      if (!transient) this.opts.onFatal?.(e as Error);
+      if (transient) return;
+      // Final for this kubelet: not asked again (nor reported again) until a kubelet restart recreates its socket.
+      this.kubeletId = socketId(kubelet);
+      this.opts.onFatal?.(e as Error);
     }
   }
 
