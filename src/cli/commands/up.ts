@@ -238,16 +238,16 @@ function startHousekeeping(store: Store, service: AttestationService, o: { reten
  */
 function watchServingCert(server: HttpsServer, certFile: string, keyFile: string, initial: TlsMaterial, ctx: CommandContext): TlsFileWatcher {
   let current = initial;
-  const watcher = new TlsFileWatcher([certFile, keyFile], () => {
-    void reloadServingTls(server, certFile, keyFile, current).then(
+  const watcher = new TlsFileWatcher([certFile, keyFile], () =>
+    reloadServingTls(server, certFile, keyFile, current).then(
       (next) => {
         if (!next) return;
         current = next;
         ctx.io.err(`coffer: serving certificate reloaded (valid until ${next.notAfter.toISOString()})\n`);
       },
       (e: Error) => ctx.io.err(`coffer: serving certificate reload failed, keeping the previous one: ${e.message}\n`),
-    );
-  });
+    ),
+  );
   watcher.start();
   return watcher;
 }

@@ -85,7 +85,7 @@ export class WebhookServer {
         resolve();
       });
     });
-    this.watcher = new TlsFileWatcher([this.opts.certFile, this.opts.keyFile], () => void this.reloadTls(), { debounceMs: this.opts.tlsDebounceMs, pollMs: this.opts.tlsPollMs });
+    this.watcher = new TlsFileWatcher([this.opts.certFile, this.opts.keyFile], () => this.reloadTls(), { debounceMs: this.opts.tlsDebounceMs, pollMs: this.opts.tlsPollMs });
     this.watcher.start();
     const a = server.address() as AddressInfo;
     this.log.info({ port: a.port, notAfter: this.tls.notAfter.toISOString() }, 'coffer webhook listening');

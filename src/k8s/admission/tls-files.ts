@@ -41,9 +41,12 @@ export class TlsFileWatcher {
   private timer?: NodeJS.Timeout;
   private poll?: NodeJS.Timeout;
 
+  private running = false;
+  private again = false;
+
   constructor(
     private readonly files: string[],
-    private readonly onChange: () => void,
+    private readonly onChange: () => unknown | Promise<unknown>,
     private readonly opts: { debounceMs?: number; pollMs?: number } = {},
   ) {}
 
@@ -59,15 +62,38 @@ export class TlsFileWatcher {
     }
     const pollMs = this.opts.pollMs ?? 30_000;
     if (pollMs > 0) {
-      this.poll = setInterval(() => this.onChange(), pollMs);
+      this.poll = setInterval(() => this.fire(), pollMs);
       this.poll.unref();
     }
   }
 
   private kick(): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.onChange(), this.opts.debounceMs ?? 100);
+    this.timer = setTimeout(() => this.fire(), this.opts.debounceMs ?? 100);
     this.timer.unref();
+  }
+
+  /**
+   * One reload at a time, and a change seen while one runs gets a run of its own afterwards: that run may have read
+   * the files before the change (e.g. a temp file written, the rename still to come), so dropping the trigger would
+   * lose the rotation, and overlapping runs could apply an older pair after a newer one.
+   */
+  private fire(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void Promise.resolve()
+      .then(() => this.onChange())
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = false;
+        if (this.again) {
+          this.again = false;
+          this.fire();
+        }
+      });
   }
 
   stop(): void {
