@@ -164,6 +164,23 @@ test('credential activation binds an AK to the EK: software MakeCredential, and 
   });
 });
 
+test('credential activation with an ECC P-256 EK: software MakeCredential (ephemeral ECDH + KDFe) activates only for the named AK', { skip }, async () => {
+  await withKey(client.createEk('ecc'), async (ek) => {
+    await withKey(client.createAk('rsa'), async (ak) => {
+      const secret = new TextEncoder().encode('coffer-activation-ecc');
+      const cred = makeCredential(ek.public, ak.name, secret);
+      assert.deepEqual(await client.activateCredential(ak.handle, ek.handle, cred.credentialBlob, cred.secret), secret);
+      // Each credential uses a fresh ephemeral key: two encryptions of one secret differ.
+      assert.notDeepEqual(makeCredential(ek.public, ak.name, secret).secret, cred.secret);
+      const forOther = makeCredential(ek.public, Uint8Array.from([...ak.name.subarray(0, -1), ak.name[ak.name.length - 1] ^ 1]), secret);
+      await assert.rejects(client.activateCredential(ak.handle, ek.handle, forOther.credentialBlob, forOther.secret), (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_INTEGRITY');
+      // A point that is not on the EK's curve is refused before any secret is derived.
+      const bad = { ...ek.public, y: Uint8Array.from(ek.public.y, (b, i) => (i === 0 ? b ^ 1 : b)) };
+      assert.throws(() => makeCredential(bad, ak.name, secret), /not a valid key|TPM_PUBLIC_MALFORMED/);
+    });
+  });
+});
+
 test('failure paths: wrong nonce, tampered PCR, wrong AK, flipped signature, truncated attest', { skip }, async () => {
   const nonce = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
   const { q, pcrsFile, akFile } = await quoteWith('rsa', nonce);
