@@ -106,6 +106,12 @@ export function bindingValue(nonce: Uint8Array, runtimeData?: unknown, publicKey
   return new Uint8Array(Buffer.concat([nonce, extra]));
 }
 
+/** The verifier's first error code of a rejection (e.g. TPM_AK_UNTRUSTED), for the audit record. */
+function firstCode(e: HttpProblem): string | undefined {
+  const errs = e.extra.errors as { code?: unknown }[] | undefined;
+  return typeof errs?.[0]?.code === 'string' ? errs[0].code : undefined;
+}
+
 /** A service built without enrolment trusts no AK: every TPM quote is TPM_AK_UNTRUSTED. */
 const NO_AK_TRUST: AkTrust = { kind: 'enrolled', lookup: async () => undefined };
 
@@ -227,7 +233,7 @@ export class AttestationService {
       if (e instanceof HttpProblem) {
         await this.store.appendAudit({
           at: now, actor, action: 'attest', target: tee, result: 'rejected',
-          details: { type: e.slug, detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
+          details: { type: e.slug, ...(firstCode(e) ? { code: firstCode(e) } : {}), detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
         });
       }
       throw e;

@@ -29,7 +29,12 @@ const activateSchema = {
   },
 } as const;
 
-const AK_ID = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } }, required: ['id'] } as const;
+/** Checked after authentication (a schema would answer 400 to an unauthenticated caller first). */
+function akId(req: FastifyRequest): string {
+  const { id } = req.params as { id: string };
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw new HttpProblem(400, 'invalid-request', 'Invalid request', 'the AK id must match [A-Za-z0-9._-]{1,128}');
+  return id;
+}
 
 /**
  * TPM AK enrolment on the attestation service: `POST /v1/tpm/enrol` → activation challenge, `POST /v1/tpm/activate`
@@ -44,16 +49,16 @@ export function tpmEnrolRoutes(app: FastifyInstance, tpm: TpmEnrolment, admin: (
     await admin(req);
     return tpm.list();
   });
-  app.get('/v1/admin/tpm/aks/:id', { schema: { params: AK_ID } }, async (req) => {
+  app.get('/v1/admin/tpm/aks/:id', async (req) => {
     await admin(req);
-    const { id } = req.params as { id: string };
+    const id = akId(req);
     const v = await tpm.get(id);
     if (!v) throw new HttpProblem(404, 'tpm-ak-not-found', 'Not found', `no enrolled AK '${id}'`);
     return v;
   });
-  app.delete('/v1/admin/tpm/aks/:id', { schema: { params: AK_ID } }, async (req, reply) => {
+  app.delete('/v1/admin/tpm/aks/:id', async (req, reply) => {
     const who = await admin(req);
-    const { id } = req.params as { id: string };
+    const id = akId(req);
     if (!(await tpm.revoke(id, who.subject))) throw new HttpProblem(404, 'tpm-ak-not-found', 'Not found', `no enrolled, unrevoked AK '${id}'`);
     return reply.code(204).send();
   });

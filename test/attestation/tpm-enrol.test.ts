@@ -18,6 +18,8 @@ import { selection, serializePcrsSerialized } from '../../src/tee/tpm/abi/pcrs.j
 import { publicToKeyObject, serializePublic2b, type TpmtPublic } from '../../src/tee/tpm/abi/public.js';
 import { serializeSignature } from '../../src/tee/tpm/abi/signature.js';
 import { ByteWriter } from '../../src/tee/tpm/abi/writer.js';
+import { buildAttestationApp, loadTpmCaDir } from '../../src/attestation/index.js';
+import { fakeClock, tempStore } from '../support/service.js';
 
 /**
  * TPM AK enrolment against the services started WITHOUT --dev, from the attacker's side: real swtpms manufactured
@@ -167,8 +169,13 @@ test('happy path (RSA EK): kbs-client tpm-enrol, then the KBS releases a secret 
 test('happy path (ECC P-256 EK): MakeCredential with ECDH + KDFe, activated by the real TPM', { skip }, async () => {
   const c = new TpmClient(await SocketTransport.connect(tpmA.port));
   try {
-    const r = await enrolAk(c, { attester: 'node-a-ecc', ek: 'ecc', post: httpEnrolPost(svc.url) });
+    // An RSA AK this time, so the registry gets a new record (the ECC AK is enrolled already).
+    const r = await enrolAk(c, { attester: 'node-a-ecc', ek: 'ecc', ak: 'rsa', post: httpEnrolPost(svc.url) });
     assert.match(r.akId, /^ak-/);
+    const rec = (await (await admin('GET', `/v1/admin/tpm/aks/${r.akId}`)).json()) as { attester: string; fingerprint: string; ekCertSubject: string };
+    assert.equal(rec.attester, 'node-a-ecc');
+    assert.equal(rec.fingerprint, r.fingerprint);
+    assert.match(rec.ekCertSubject, /coffer test ECC EK/);
   } finally {
     await c.close();
   }
@@ -201,7 +208,7 @@ test('forged quote with an attacker software AK: TPM_AK_UNTRUSTED at /v1/attest 
   const kbs = new KbsClient(svc.url);
   await assert.rejects(kbs.attest('tpm', (rd) => forgedEvidence(rd)), (e: unknown) => e instanceof KbsClientError && /TPM_AK_UNTRUSTED/.test(e.message));
   await assert.rejects(kbs.getResource('default/key/one'), (e: unknown) => e instanceof KbsClientError && e.status === 401);
-  assert.ok((await auditOf('attest')).some((a) => a.result === 'rejected' && /TPM_AK_UNTRUSTED/.test(String(a.details?.detail))));
+  assert.ok((await auditOf('attest')).some((a) => a.result === 'rejected' && a.details?.code === 'TPM_AK_UNTRUSTED'));
   assert.ok((await auditOf('kbs.attest')).some((a) => a.result === 'rejected' && /TPM_AK_UNTRUSTED/.test(String(a.details?.detail))));
   // The same software AK cannot be enrolled either: it has no EK certificate and no TPM to activate with;
   // under TPM A's certified EK, the credential is for a Name no TPM holds, so any answer is wrong.
@@ -228,6 +235,8 @@ test('an AK enrolled on TPM A does not vouch for quotes by TPM B', { skip }, asy
   const own = await attestApi((n) => devTpmEvidence(tpmB.port, n));
   assert.equal(own.status, 422);
   assert.equal(own.body.errors![0].code, 'TPM_AK_UNTRUSTED');
+  const codes = (await auditOf('attest')).filter((a) => a.result === 'rejected').map((a) => a.details?.code);
+  assert.ok(codes.includes('TPM_SIGNATURE_INVALID') && codes.includes('TPM_AK_UNTRUSTED'), JSON.stringify(codes));
 });
 
 test('credential activation answered by the wrong TPM fails, and the challenge is then spent', { skip }, async () => {
@@ -343,6 +352,7 @@ test('a revoked AK is refused at attestation (TPM_AK_REVOKED, nothing released) 
   const r = await attestApi((n) => devTpmEvidence(tpmB.port, n));
   assert.equal(r.status, 422);
   assert.equal(r.body.errors![0].code, 'TPM_AK_REVOKED');
+  assert.ok((await auditOf('attest')).some((a) => a.result === 'rejected' && a.details?.code === 'TPM_AK_REVOKED'));
   const got = await cli(['kbs-client', '--url', svc.url, 'get-resource', '--tee', 'tpm', '--swtpm', epB, '--path', 'default/key/one']);
   assert.equal(got.code, 1);
   assert.match(got.err, /TPM_AK_REVOKED/);
@@ -352,4 +362,34 @@ test('a revoked AK is refused at attestation (TPM_AK_REVOKED, nothing released) 
   const view = (await (await admin('GET', `/v1/admin/tpm/aks/${akId}`)).json()) as { revokedAt: string | null; revokedBy: string };
   assert.ok(view.revokedAt);
   assert.ok((await auditOf('tpm.revoke')).some((a) => a.target === akId && a.result === 'ok'));
+});
+
+test('an activation challenge expires: the right answer after its lifetime is TPM_CHALLENGE_EXPIRED', { skip }, async () => {
+  const clock = fakeClock();
+  const { store, cleanup } = tempStore();
+  const { app } = await buildAttestationApp({ store, adminKeys: [], tpmCaCerts: loadTpmCaDir(caDir), clock: clock.now });
+  const c = new TpmClient(await SocketTransport.connect(tpmA.port));
+  try {
+    const post = async (path: string, body: unknown) => {
+      const r = await app.inject({ method: 'POST', url: `/${path}`, payload: body as object });
+      const j = r.json() as Record<string, unknown>;
+      if (r.statusCode >= 400) throw new TpmEnrolError(String(j.code), String(j.detail), r.statusCode);
+      return j;
+    };
+    await assert.rejects(
+      enrolAk(c, { attester: 'slow', post: async (path, body) => {
+        if (path.endsWith('activate')) clock.advance(5 * 60_000 + 1);
+        return post(path, body);
+      } }),
+      (e: unknown) => e instanceof TpmEnrolError && e.code === 'TPM_CHALLENGE_EXPIRED',
+    );
+    assert.deepEqual((await store.listAudit({ action: 'tpm.activate' })).map((a) => [a.result, a.details?.code]), [['rejected', 'TPM_CHALLENGE_EXPIRED']]);
+    assert.deepEqual(await store.listTpmAks(), []);
+    // Housekeeping removes it; a late answer then finds no challenge at all.
+    assert.equal(await store.purgeTpmChallenges(clock.now()), 1);
+  } finally {
+    await c.close();
+    await app.close();
+    await cleanup();
+  }
 });

@@ -110,7 +110,7 @@ export function verifyChain(chainBytes: Uint8Array[], rootBytes: Uint8Array[], a
   return chain[0];
 }
 
-const PINNED_BY_CALLER = 'AK_PINNED_BY_CALLER: the AK was supplied by the caller and is trusted as given; no EK certificate or TEE report binds it to a TPM';
+const PINNED_BY_CALLER = 'AK_PINNED_BY_CALLER: the AK was pinned by the caller (--ak / the "ak" attachment) and is trusted as given; no enrolment, EK certificate or TEE report binds it to a TPM';
 
 /**
  * Decides whether the AK may be trusted; throws a typed rejection otherwise. Synchronous except for a TEE-report
