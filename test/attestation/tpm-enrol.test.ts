@@ -393,3 +393,29 @@ test('an activation challenge expires: the right answer after its lifetime is TP
     await cleanup();
   }
 });
+
+test('intermediates: the attester may send them (ekChain); the operator may configure only the root', { skip }, async () => {
+  const { store, cleanup } = tempStore();
+  const rootOnly = join(dir, 'root-only');
+  mkdirSync(rootOnly);
+  writeFileSync(join(rootOnly, 'root.pem'), readFileSync(join(caDir, 'root.pem')));
+  const { app } = await buildAttestationApp({ store, adminKeys: [], tpmCaCerts: loadTpmCaDir(rootOnly) });
+  const issuer = readFileSync(join(caDir, 'issuer.pem'), 'utf8').replace(/-----[A-Z ]+-----|\s+/g, '');
+  const c = new TpmClient(await SocketTransport.connect(tpmB.port));
+  try {
+    const post = (withChain: boolean) => async (path: string, body: unknown) => {
+      const payload = path.endsWith('enrol') && withChain ? { ...(body as object), ekChain: [issuer] } : (body as object);
+      const r = await app.inject({ method: 'POST', url: `/${path}`, payload });
+      const j = r.json() as Record<string, unknown>;
+      if (r.statusCode >= 400) throw new TpmEnrolError(String(j.code), String(j.detail), r.statusCode);
+      return j;
+    };
+    await assert.rejects(enrolAk(c, { attester: 'no-chain', post: post(false) }), (e: unknown) => e instanceof TpmEnrolError && e.code === 'TPM_EK_CHAIN_UNTRUSTED');
+    const ok = await enrolAk(c, { attester: 'with-chain', post: post(true) });
+    assert.equal((await store.getTpmAk(ok.akId))?.attester, 'with-chain');
+  } finally {
+    await c.close();
+    await app.close();
+    await cleanup();
+  }
+});
