@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CofferError, VerificationError } from '../tee/common/errors.js';
+import { CofferError, EvidenceFormatError, VerificationError } from '../tee/common/errors.js';
 import { TPMA_OBJECT, attributeNames, hashAlgById } from '../tee/tpm/abi/constants.js';
 import { objectName, parseAkPublic, parsePublic2b, publicToKeyObject, serializePublic2b, type TpmtPublic } from '../tee/tpm/abi/public.js';
 import { checkAkAttributes } from '../tee/tpm/verify/ak-attributes.js';
@@ -179,7 +179,7 @@ export class TpmEnrolment {
     try {
       return await fn();
     } catch (e) {
-      const p = e instanceof HttpProblem ? e : e instanceof CofferError ? refuse(e.code.startsWith('TPM_PUBLIC') || e.code === 'TRUNCATED' ? 400 : 403, e.code, e.message) : undefined;
+      const p = e instanceof HttpProblem ? e : e instanceof CofferError ? refuse(e instanceof EvidenceFormatError ? 400 : 403, e.code, e.message) : undefined;
       if (!p) throw e;
       await this.audit(action, actor, target, 'rejected', { code: p.extra.code ?? p.slug, detail: p.detail });
       throw p;
@@ -245,7 +245,10 @@ export class TpmEnrolment {
         throw refuse(403, 'TPM_ACTIVATION_FAILED', 'the secret is not the one made for this AK and EK: the AK does not live in the TPM that holds the certified EK');
       }
       const d = t.challenge.data as Record<string, string>;
-      const active = (await this.o.store.findTpmAks(d.fingerprint)).find((r) => r.revokedAt === null);
+      const earlier = await this.o.store.findTpmAks(d.fingerprint);
+      // Revoked while the challenge was out: revocation wins.
+      if (earlier.some((r) => r.revokedAt !== null)) throw refuse(403, 'TPM_AK_REVOKED', `the AK ${d.fingerprint} was revoked; a revoked AK is never enrolled again`);
+      const active = earlier.find((r) => r.revokedAt === null);
       if (active) {
         await this.audit('tpm.activate', actor, active.id, 'ok', { fingerprint: d.fingerprint, attester: d.attester, existing: true });
         return { akId: active.id, fingerprint: d.fingerprint, attester: active.attester };

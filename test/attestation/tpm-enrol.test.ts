@@ -359,6 +359,30 @@ test('a revoked AK is refused at attestation (TPM_AK_REVOKED, nothing released) 
   const again = await cli(['kbs-client', '--url', svc.url, 'tpm-enrol', '--swtpm', epB, '--attester', 'node-b']);
   assert.equal(again.code, 1);
   assert.match(again.err, /TPM_AK_REVOKED/);
+  // Revoked while a challenge was out (enrolled, challenged, then revoked, then answered): still refused.
+  const c = new TpmClient(await SocketTransport.connect(tpmB.port));
+  try {
+    const post = httpEnrolPost(svc.url);
+    const first = await enrolAk(c, { attester: 'node-b-rsa', ak: 'rsa', post });
+    const ekCert = (await c.readEkCertificate('rsa'))!;
+    const ek = await c.createEk('rsa');
+    const ak = await c.createAk('rsa');
+    try {
+      const ch = await post('v1/tpm/enrol', {
+        attester: 'node-b-rsa', ekCert: Buffer.from(ekCert).toString('base64'), ekPublic: Buffer.from(new ByteWriter().tpm2b(ek.publicBytes).finish()).toString('base64'),
+        akPublic: Buffer.from(serializePublic2b(ak.public)).toString('base64'),
+      });
+      const secret = await c.activateCredential(ak.handle, ek.handle, new Uint8Array(Buffer.from(String(ch.credentialBlob), 'base64')), new Uint8Array(Buffer.from(String(ch.encryptedSecret), 'base64')));
+      // The AK's revocation while this second challenge is still open.
+      assert.equal((await admin('DELETE', `/v1/admin/tpm/aks/${first.akId}`)).status, 204);
+      await assert.rejects(post('v1/tpm/activate', { challengeId: ch.challengeId, secret: Buffer.from(secret).toString('base64') }), (e: unknown) => e instanceof TpmEnrolError && e.code === 'TPM_AK_REVOKED');
+    } finally {
+      await c.flush(ak.handle);
+      await c.flush(ek.handle);
+    }
+  } finally {
+    await c.close();
+  }
   const view = (await (await admin('GET', `/v1/admin/tpm/aks/${akId}`)).json()) as { revokedAt: string | null; revokedBy: string };
   assert.ok(view.revokedAt);
   assert.ok((await auditOf('tpm.revoke')).some((a) => a.target === akId && a.result === 'ok'));
