@@ -137,6 +137,7 @@ function holds(rule: PolicyRule, got: unknown): boolean {
 
 /** Which trust-vector claim each reference-value rule speaks for. */
 function vectorFor(rule: string): TrustVectorKey {
+  if (rule === 'trust') return 'instance-identity';
   if (rule.startsWith('measurements.')) return 'executables';
   if (rule === 'allowDebug') return 'configuration';
   return 'hardware';
