@@ -14,6 +14,7 @@ import { HttpProblem } from './problem.js';
 import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
+import { checkTeePublicKey, TeeKeyError } from '../kbs/tee-key.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };
@@ -84,6 +85,19 @@ export function checkPublicJwk(k: unknown, what: string): JWK {
   if (!['EC', 'RSA', 'OKP'].includes(j.kty as string)) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} has unsupported kty ${String(j.kty)}`);
   for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) {
     if (p in j) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} contains private key material ('${p}')`);
+  }
+  // The KBS encrypts resources to this key (cnf.jwk): refuse weak or off-curve keys now, not after a release.
+  if (j.kty === 'OKP') {
+    if (!['Ed25519', 'X25519'].includes(j.crv as string) || typeof j.x !== 'string' || Buffer.from(j.x, 'base64url').length !== 32) {
+      throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what}: OKP keys must be Ed25519 or X25519 with a 32-byte x`);
+    }
+  } else {
+    try {
+      checkTeePublicKey(j, { requireAlg: false });
+    } catch (e) {
+      if (e instanceof TeeKeyError) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what}: ${e.message}`, { code: e.code });
+      throw e;
+    }
   }
   return j as JWK;
 }
@@ -194,13 +208,25 @@ export class AttestationService {
   }
 
   async attest(req: AttestRequest, actor: string): Promise<AttestResponse> {
-    const tee = this.checkTee(req.tee);
-    const evidence = decodeBase64(req.evidence, 'evidence');
-    const attachments: Record<string, Uint8Array> = {};
-    for (const [k, v] of Object.entries(req.attachments ?? {})) attachments[k] = decodeBase64(v, `attachment ${k}`);
-    const publicKey = req.publicKey === undefined ? undefined : checkPublicJwk(req.publicKey, 'publicKey');
-    const nonceBytes = decodeBase64(req.nonce, 'nonce');
     const now = this.clock();
+    let tee: TeeType;
+    let evidence: Uint8Array;
+    let publicKey: JWK | undefined;
+    let nonceBytes: Uint8Array;
+    const attachments: Record<string, Uint8Array> = {};
+    try {
+      tee = this.checkTee(req.tee);
+      evidence = decodeBase64(req.evidence, 'evidence');
+      for (const [k, v] of Object.entries(req.attachments ?? {})) attachments[k] = decodeBase64(v, `attachment ${k}`);
+      publicKey = req.publicKey === undefined ? undefined : checkPublicJwk(req.publicKey, 'publicKey');
+      nonceBytes = decodeBase64(req.nonce, 'nonce');
+    } catch (e) {
+      // Refused before verification (unknown or disabled TEE such as `sample` without --dev, a weak key): audited too.
+      if (e instanceof HttpProblem) {
+        await this.store.appendAudit({ at: now, actor, action: 'attest', target: String(req.tee).slice(0, 32), result: 'rejected', details: { type: e.slug, detail: e.detail } });
+      }
+      throw e;
+    }
     // Consume before verifying: a nonce buys one verification attempt, success or not.
     await this.nonces.consume(req.nonce, now);
     const binding = bindingValue(nonceBytes, req.runtimeData, publicKey);
