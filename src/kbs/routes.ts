@@ -6,6 +6,7 @@ import { parseRulePolicy } from '../policy/rules.js';
 import { PolicyError } from '../policy/load.js';
 import type { AdminAuth, AdminIdentity } from '../attestation/admin-auth.js';
 import { HttpProblem } from '../attestation/problem.js';
+import { isKbsAdminRequest } from '../attestation/admin-paths.js';
 import type { AttestationService } from '../attestation/service.js';
 import { installKbsErrorHandlers, KbsError, sendKbsError } from './errors.js';
 import { encryptResource, type TeePubKey } from './jwe.js';
@@ -113,7 +114,11 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   // Admin routes authenticate in onRequest, before the body is even parsed: an unauthenticated caller learns nothing.
   // The identity is kept on the request so the handler does not verify the token a second time.
   const adminIds = new WeakMap<FastifyRequest, AdminIdentity>();
-  const adminFirst = { onRequest: async (req: FastifyRequest) => void adminIds.set(req, await admin(req)) };
+  const adminFirst = { onRequest: async (req: FastifyRequest) => void (adminIds.has(req) || adminIds.set(req, await admin(req))) };
+  // Also every admin-looking request no route matches (its 404 would otherwise come first).
+  app.addHook('onRequest', async (req) => {
+    if (isKbsAdminRequest(req.method, req.url)) adminIds.set(req, await admin(req));
+  });
   const adminOf = async (req: FastifyRequest) => adminIds.get(req) ?? admin(req);
   const setCookie = (reply: FastifyReply, id: string, expiresAt: number) =>
     reply.header('set-cookie', `${KBS_SESSION_COOKIE}=${id}; Expires=${new Date(expiresAt).toUTCString()}; Path=/kbs; HttpOnly; SameSite=Strict${o.secureCookies ? '; Secure' : ''}`);

@@ -9,11 +9,11 @@ import { canonicalJson } from '../../src/tee/common/jcs.js';
 import { tempStore } from '../support/service.js';
 
 const ERR = 'https://github.com/confidential-containers/kbs/errors/';
-const b64u = (b: Buffer | number[]) => Buffer.from(b).toString('base64url');
+const b64u = (b: Uint8Array | number[]) => Buffer.from(b).toString('base64url');
 const rsa = (bits: number) => generateKeyPairSync('rsa', { modulusLength: bits }).publicKey.export({ format: 'jwk' });
 
 /** The hostile keys of issue 11: each must be refused before anything is encrypted to it. */
-function hostileKeys(): [string, Record<string, string>, string][] {
+function hostileKeys(): [string, { kty: string } & Record<string, string>, string][] {
   const good = rsa(2048);
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
   const yBad = Buffer.from(ec.y!, 'base64url');
