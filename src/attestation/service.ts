@@ -168,8 +168,12 @@ export class AttestationService {
         opts[k] = given ? { ...(v as object), ...given } : v;
       }
     }
+    // The service never accepts an SNP chain it could not check for revocation (a verifier library default may).
+    if (tee === 'snp' || tee === 'az-snp-vtpm') opts.snp = { ...((opts.snp as Record<string, unknown> | undefined) ?? {}), requireCrl: true };
     const r = await verifyEvidenceWith(this.registry, input, opts);
     if (up) stale = [...stale, ...up.stale];
+    // A CRL nobody supplied (not in the evidence, not configured, not from KDS) is missing collateral.
+    for (const e of r.errors) if (e.code === 'CRL_MISSING') Object.assign(e, { code: 'COLLATERAL_MISSING', message: `${e.message} (AMD KDS CRL required)` });
     const evidenceDigest = createHash('sha256').update(input.evidence).digest('hex');
     if (!r.verified || !r.claims) {
       const code = r.errors[0]?.code;
