@@ -34,6 +34,8 @@ export interface AttestationServiceOptions {
   collateralOptions?: (tee: TeeType, entries: Record<string, Uint8Array>) => Record<string, unknown>;
   /** Extra verifier options (e.g. `{ sample: { devKeys } }`). */
   verifyOptions?: Record<string, unknown>;
+  /** Dev mode (`coffer up --dev`): reference values marked `dev` may be used. */
+  dev?: boolean;
   clock?: () => number;
 }
 
@@ -182,7 +184,7 @@ export class AttestationService {
       if (code === 'NONCE_MISMATCH') throw new HttpProblem(400, 'nonce-mismatch', 'Evidence not bound to the nonce', detail, { evidenceDigest });
       throw new HttpProblem(422, 'evidence-rejected', 'Evidence rejected', detail, { errors: r.errors, evidenceDigest });
     }
-    const verdict = evaluatePolicy(r.claims, policy.referenceValues, policy.rules);
+    const verdict = evaluatePolicy(r.claims, policy.referenceValues, policy.rules, { devMode: this.o.dev === true });
     if (stale.length) {
       // Stale collateral: the verdict can be right but is not current; never better than warning.
       verdict.failures.push({ rule: 'collateral', code: 'COLLATERAL_STALE', status: 'warning', message: `stale collateral (served from the cache): ${stale.join('; ')}` });

@@ -14,6 +14,9 @@ export function appraise(claims: Claims, policy: AppraisalPolicy = {}, trust: Tr
   const warnings: string[] = split.warnings;
   const fail = (rule: string, code: string, message: string) => failures.push({ rule, code, message });
 
+  if (policy.dev && !trust.devMode) {
+    fail('dev', 'DEV_REFERENCE_VALUES', 'these reference values were written by coffer up --dev and are used only by a dev-mode service');
+  }
   // Trust before policy: evidence nothing vouches for is contraindicated whatever the reference values say.
   for (const t of split.trustFailures) fail('trust', 'TRUST_UNVERIFIED', `${t.message} (nothing the operator configured vouches for it)`);
 

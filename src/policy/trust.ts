@@ -24,6 +24,8 @@ export interface TrustOptions {
    * AK_PINNED_BY_CALLER is the caller's own decision, not an attacker's. Never set in a service.
    */
   callerPinsKeys?: boolean;
+  /** The appraiser runs in dev mode (`coffer up --dev`): reference values marked `dev` may be used. */
+  devMode?: boolean;
 }
 
 export function warningCode(w: string): string | undefined {
