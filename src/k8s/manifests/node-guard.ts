@@ -46,8 +46,8 @@ export function nodeGuardCel(controllerUser: string, agentUser: string) {
         reason: 'Forbidden', message: "Coffer's agent may change only its discovery labels (coffer.dev/tee.*, coffer.dev/runtime.*, ...)",
       },
       {
-        expression: `!(${isAgent}) || (variables.oldAnnotations == variables.newAnnotations && variables.oldTaints == variables.newTaints)`,
-        reason: 'Forbidden', message: "Coffer's agent may not change node annotations or taints",
+        expression: `!(${isAgent}) || (variables.oldAnnotations == variables.newAnnotations && variables.oldTaints == variables.newTaints && (oldObject == null || object.spec == oldObject.spec))`,
+        reason: 'Forbidden', message: "Coffer's agent may not change node annotations, taints or spec",
       },
       {
         expression: `!(${isAgent}) || !(${q(NODE_NAME_EXTRA)} in request.userInfo.extra) || request.userInfo.extra[${q(NODE_NAME_EXTRA)}][0] == object.metadata.name`,
