@@ -148,13 +148,22 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const id = readCookie(req.headers.cookie, KBS_SESSION_COOKIE);
     const now = service.now();
     const s = id ? ((await store.getSession(id, now)) as SessionData | undefined) : undefined;
-    if (!id || !s) throw new KbsError('SessionExpired', 'no live KBS session: POST /kbs/v0/auth first (sessions last 5 minutes)');
+    if (!id || !s) {
+      await audit(`attester@${req.ip}`, 'kbs.attest', 'unknown', 'rejected', { detail: 'no live KBS session' });
+      throw new KbsError('SessionExpired', 'no live KBS session: POST /kbs/v0/auth first (sessions last 5 minutes)');
+    }
     const expiresAt = s.expiresAt;
     if (s.state === 'attested' && s.token) {
       setCookie(reply, id, expiresAt);
       return { token: s.token };
     }
-    const a = parseAttestation(req.body);
+    let a;
+    try {
+      a = parseAttestation(req.body);
+    } catch (e) {
+      if (e instanceof KbsError) await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: e.detail });
+      throw e;
+    }
     if (a['runtime-data'].nonce !== s.nonce) {
       await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: 'runtime-data nonce does not match the session challenge' });
       throw new KbsError('AttestationError', 'runtime-data nonce does not match the session challenge');
@@ -166,7 +175,13 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
       throw e;
     }
     const tee = s.cofferTee as TeeType;
-    const input = primaryEvidenceInput(tee, a['tee-evidence'].primary_evidence);
+    let input;
+    try {
+      input = primaryEvidenceInput(tee, a['tee-evidence'].primary_evidence);
+    } catch (e) {
+      if (e instanceof KbsError) await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: e.detail });
+      throw e;
+    }
     const evidence = input.evidence;
     const digest = createHash('sha256').update(evidence).digest('hex');
     const policyId = (await store.getDocument('policy', KBS_POLICY_IDS[0])) ? KBS_POLICY_IDS[0] : KBS_POLICY_IDS[1];
@@ -211,7 +226,13 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   };
 
   app.get('/v0/resource/*', async (req, reply) => {
-    const path = resourcePath(req.params);
+    let path: string;
+    try {
+      path = resourcePath(req.params);
+    } catch (e) {
+      if (e instanceof KbsError) await audit('unknown', 'resource.get', String((req.params as Record<string, string>)['*'] ?? '').slice(0, 256), 'denied', { reason: e.detail });
+      throw e;
+    }
     const now = service.now();
     let token: string;
     try {

@@ -96,3 +96,25 @@ test('/v1/attest refuses a weak publicKey (the cnf key the KBS would encrypt to)
     await ts.cleanup();
   }
 });
+
+test('KBS refusals before verification are audited too: no session, malformed attestation, bad resource path', async () => {
+  const ts = tempStore();
+  const { app, service } = await buildKbsApp({ store: ts.store, adminKeys: [], dev: true });
+  try {
+    const noSession = await app.inject({ method: 'POST', url: '/kbs/v0/attest', payload: {} });
+    assert.equal(noSession.json().type, ERR + 'SessionExpired');
+    const a = await app.inject({ method: 'POST', url: '/kbs/v0/auth', payload: { version: '0.4.0', tee: 'sample', 'extra-params': '' } });
+    const cookie = String(a.headers['set-cookie']).split(';')[0];
+    const bad = await app.inject({ method: 'POST', url: '/kbs/v0/attest', headers: { cookie }, payload: { 'runtime-data': 5 } });
+    assert.equal(bad.json().type, ERR + 'SerdeError');
+    const path = await app.inject({ url: '/kbs/v0/resource/a/b' });
+    assert.equal(path.json().type, ERR + 'InvalidRequestPath');
+    const audit = await service.store.listAudit({ limit: 50 });
+    assert.ok(audit.some((e) => e.action === 'kbs.attest' && e.result === 'rejected' && /no live KBS session/.test(String((e.details as { detail: string }).detail))));
+    assert.ok(audit.some((e) => e.action === 'kbs.attest' && e.result === 'rejected' && /runtime-data/.test(String((e.details as { detail: string }).detail))));
+    assert.ok(audit.some((e) => e.action === 'resource.get' && e.result === 'denied' && e.target === 'a/b'));
+  } finally {
+    await app.close();
+    await ts.cleanup();
+  }
+});
