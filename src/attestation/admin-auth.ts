@@ -5,15 +5,28 @@ export interface AdminIdentity {
   subject: string;
 }
 
+/** Who mints admin tokens (`coffer admin-token`, kbs-client) and for whom: checked on every admin request. */
+export const ADMIN_TOKEN_ISSUER = 'coffer-admin';
+export const ADMIN_TOKEN_AUDIENCE = 'coffer-admin-api';
+
+export interface AdminAuthOptions {
+  issuer?: string;
+  audience?: string;
+}
+
 /**
  * Admin API authentication: a JWT signed (EdDSA or ES256) by the configured admin key — the shape of Trustee's
- * legacy `auth_public_key` + kbs-client's EdDSA token. No key configured means every admin call is refused:
- * there is no "insecure allow all" mode.
+ * legacy `auth_public_key` + kbs-client's EdDSA token, plus `iss` and `aud` (like Trustee's bearer_jwt identity
+ * providers): a token signed by the same key for another purpose is not an admin token. No key configured means
+ * every admin call is refused: there is no "insecure allow all" mode.
  */
 export class AdminAuth {
-  private constructor(private readonly keys: { alg: string; key: CryptoKey | KeyObject | Uint8Array }[]) {}
+  private constructor(
+    private readonly keys: { alg: string; key: CryptoKey | KeyObject | Uint8Array }[],
+    private readonly claims: Required<AdminAuthOptions>,
+  ) {}
 
-  static async fromPublicKeys(keys: (string | JWK)[]): Promise<AdminAuth> {
+  static async fromPublicKeys(keys: (string | JWK)[], o: AdminAuthOptions = {}): Promise<AdminAuth> {
     const out: { alg: string; key: CryptoKey | KeyObject | Uint8Array }[] = [];
     for (const k of keys) {
       if (typeof k === 'string') {
@@ -31,7 +44,7 @@ export class AdminAuth {
         out.push({ alg, key: await importJWK(k, alg) });
       }
     }
-    return new AdminAuth(out);
+    return new AdminAuth(out, { issuer: o.issuer ?? ADMIN_TOKEN_ISSUER, audience: o.audience ?? ADMIN_TOKEN_AUDIENCE });
   }
 
   /** Resolves with the admin identity, or throws a 401 problem. Never accepts a missing or unsigned token. */
@@ -40,12 +53,14 @@ export class AdminAuth {
     if (!m) throw new HttpProblem(401, 'admin-unauthenticated', 'Admin authentication required', 'admin endpoints need an Authorization: Bearer <admin token> header');
     for (const { alg, key } of this.keys) {
       try {
-        const { payload } = await jwtVerify(m[1], key, { algorithms: [alg], currentDate: new Date(now), requiredClaims: ['exp'] });
+        const { payload } = await jwtVerify(m[1], key, {
+          algorithms: [alg], currentDate: new Date(now), requiredClaims: ['exp', 'iss', 'aud'], issuer: this.claims.issuer, audience: this.claims.audience,
+        });
         return { subject: typeof payload.sub === 'string' ? payload.sub : 'admin' };
       } catch {
         // try the next configured key
       }
     }
-    throw new HttpProblem(401, 'admin-unauthenticated', 'Admin authentication failed', 'the admin token is not signed by a configured admin key, or it has expired');
+    throw new HttpProblem(401, 'admin-unauthenticated', 'Admin authentication failed', `the admin token is not signed by a configured admin key, has expired, or is not issued by '${this.claims.issuer}' for '${this.claims.audience}'`);
   }
 }

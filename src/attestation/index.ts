@@ -52,7 +52,7 @@ export async function createAttestationService(o: BuildAttestationOptions): Prom
   const service = new AttestationService({
     tpm,
     store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
-    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, clock,
+    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, dev: o.dev ?? false, clock,
   });
   return { service, admin };
 }

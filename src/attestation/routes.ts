@@ -6,6 +6,9 @@ import type { AdminAuth, AdminIdentity } from './admin-auth.js';
 import { HttpProblem, installProblemHandlers, sendProblem } from './problem.js';
 import type { AttestationService, AttestRequest } from './service.js';
 import { tpmEnrolRoutes } from './tpm-enrol-routes.js';
+import { isAdminPath } from './admin-paths.js';
+
+export { isAdminPath };
 
 export interface AttestationRoutesOptions {
   service: AttestationService;
@@ -55,7 +58,24 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   // YAML / plain-text bodies for admin documents.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  const admin = async (req: FastifyRequest): Promise<AdminIdentity> => o.admin.check(req.headers.authorization, service.now());
+  // Admin routes authenticate in onRequest, before fastify parses or validates anything (content type, body size,
+  // JSON, schema): without a valid admin token every /v1/admin request is 401, whatever it carries. Refusals are
+  // audited with the path only. The identity is kept for the handler, which does not verify the token again.
+  const adminIds = new WeakMap<FastifyRequest, AdminIdentity>();
+  const authenticate = async (req: FastifyRequest): Promise<AdminIdentity> => {
+    try {
+      return await o.admin.check(req.headers.authorization, service.now());
+    } catch (e) {
+      if (e instanceof HttpProblem) {
+        await service.store.appendAudit({ at: service.now(), actor: 'unauthenticated', action: 'admin', target: `${req.method} ${req.url.split('?')[0].slice(0, 256)}`, result: 'denied', details: { reason: e.detail } });
+      }
+      throw e;
+    }
+  };
+  app.addHook('onRequest', async (req) => {
+    if (isAdminPath(req.url) || req.routeOptions.url?.startsWith('/v1/admin')) adminIds.set(req, await authenticate(req));
+  });
+  const admin = async (req: FastifyRequest): Promise<AdminIdentity> => adminIds.get(req) ?? authenticate(req);
   const base = (req: FastifyRequest) => o.publicUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 
   app.post('/v1/challenge', async (_req, reply) => reply.code(201).send(await service.nonces.issue(service.now())));

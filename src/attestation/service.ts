@@ -16,6 +16,7 @@ import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
 import type { TpmEnrolment } from './tpm-enrol.js';
+import { checkTeePublicKey, TeeKeyError } from '../kbs/tee-key.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };
@@ -40,6 +41,8 @@ export interface AttestationServiceOptions {
    * `verifyOptions.tpm.akTrust`): an AK that is neither enrolled nor pinned is TPM_AK_UNTRUSTED.
    */
   tpm?: TpmEnrolment;
+  /** Dev mode (`coffer up --dev`): reference values marked `dev` may be used. */
+  dev?: boolean;
   clock?: () => number;
 }
 
@@ -91,6 +94,19 @@ export function checkPublicJwk(k: unknown, what: string): JWK {
   if (!['EC', 'RSA', 'OKP'].includes(j.kty as string)) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} has unsupported kty ${String(j.kty)}`);
   for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) {
     if (p in j) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what} contains private key material ('${p}')`);
+  }
+  // The KBS encrypts resources to this key (cnf.jwk): refuse weak or off-curve keys now, not after a release.
+  if (j.kty === 'OKP') {
+    if (!['Ed25519', 'X25519'].includes(j.crv as string) || typeof j.x !== 'string' || Buffer.from(j.x, 'base64url').length !== 32) {
+      throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what}: OKP keys must be Ed25519 or X25519 with a 32-byte x`);
+    }
+  } else {
+    try {
+      checkTeePublicKey(j, { requireAlg: false });
+    } catch (e) {
+      if (e instanceof TeeKeyError) throw new HttpProblem(400, 'bad-public-key', 'Bad public key', `${what}: ${e.message}`, { code: e.code });
+      throw e;
+    }
   }
   return j as JWK;
 }
@@ -175,8 +191,12 @@ export class AttestationService {
         opts[k] = given ? { ...(v as object), ...given } : v;
       }
     }
+    // The service never accepts an SNP chain it could not check for revocation (a verifier library default may).
+    if (tee === 'snp' || tee === 'az-snp-vtpm') opts.snp = { ...((opts.snp as Record<string, unknown> | undefined) ?? {}), requireCrl: true };
     const r = await verifyEvidenceWith(this.registry, input, opts);
     if (up) stale = [...stale, ...up.stale];
+    // A CRL nobody supplied (not in the evidence, not configured, not from KDS) is missing collateral.
+    for (const e of r.errors) if (e.code === 'CRL_MISSING') Object.assign(e, { code: 'COLLATERAL_MISSING', message: `${e.message} (AMD KDS CRL required)` });
     const evidenceDigest = createHash('sha256').update(input.evidence).digest('hex');
     if (!r.verified || !r.claims) {
       const code = r.errors[0]?.code;
@@ -185,7 +205,7 @@ export class AttestationService {
       if (code === 'NONCE_MISMATCH') throw new HttpProblem(400, 'nonce-mismatch', 'Evidence not bound to the nonce', detail, { evidenceDigest });
       throw new HttpProblem(422, 'evidence-rejected', 'Evidence rejected', detail, { errors: r.errors, evidenceDigest });
     }
-    const verdict = evaluatePolicy(r.claims, policy.referenceValues, policy.rules);
+    const verdict = evaluatePolicy(r.claims, policy.referenceValues, policy.rules, { devMode: this.o.dev === true });
     if (stale.length) {
       // Stale collateral: the verdict can be right but is not current; never better than warning.
       verdict.failures.push({ rule: 'collateral', code: 'COLLATERAL_STALE', status: 'warning', message: `stale collateral (served from the cache): ${stale.join('; ')}` });
@@ -215,13 +235,25 @@ export class AttestationService {
   }
 
   async attest(req: AttestRequest, actor: string): Promise<AttestResponse> {
-    const tee = this.checkTee(req.tee);
-    const evidence = decodeBase64(req.evidence, 'evidence');
-    const attachments: Record<string, Uint8Array> = {};
-    for (const [k, v] of Object.entries(req.attachments ?? {})) attachments[k] = decodeBase64(v, `attachment ${k}`);
-    const publicKey = req.publicKey === undefined ? undefined : checkPublicJwk(req.publicKey, 'publicKey');
-    const nonceBytes = decodeBase64(req.nonce, 'nonce');
     const now = this.clock();
+    let tee: TeeType;
+    let evidence: Uint8Array;
+    let publicKey: JWK | undefined;
+    let nonceBytes: Uint8Array;
+    const attachments: Record<string, Uint8Array> = {};
+    try {
+      tee = this.checkTee(req.tee);
+      evidence = decodeBase64(req.evidence, 'evidence');
+      for (const [k, v] of Object.entries(req.attachments ?? {})) attachments[k] = decodeBase64(v, `attachment ${k}`);
+      publicKey = req.publicKey === undefined ? undefined : checkPublicJwk(req.publicKey, 'publicKey');
+      nonceBytes = decodeBase64(req.nonce, 'nonce');
+    } catch (e) {
+      // Refused before verification (unknown or disabled TEE such as `sample` without --dev, a weak key): audited too.
+      if (e instanceof HttpProblem) {
+        await this.store.appendAudit({ at: now, actor, action: 'attest', target: String(req.tee).slice(0, 32), result: 'rejected', details: { type: e.slug, detail: e.detail } });
+      }
+      throw e;
+    }
     // Consume before verifying: a nonce buys one verification attempt, success or not.
     await this.nonces.consume(req.nonce, now);
     const binding = bindingValue(nonceBytes, req.runtimeData, publicKey);

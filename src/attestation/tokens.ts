@@ -6,6 +6,11 @@ export interface TokenIssuerOptions {
   /** Token lifetime (EAR `exp` - `iat`). Default 300 s, like Trustee's 5 minutes. */
   ttlSeconds?: number;
   issuer: string;
+  /**
+   * At most one store reload per this many ms for tokens with a `kid` this instance does not know (default 5 s):
+   * anyone can send such tokens, and each must not cost a store query.
+   */
+  unknownKidReloadMs?: number;
 }
 
 /**
@@ -16,6 +21,8 @@ export class TokenIssuer {
   readonly ttlSeconds: number;
   private active?: { kid: string; key: KeyObject };
   private records: SigningKeyRecord[] = [];
+  /** When an unknown kid last triggered a reload (service clock); -Infinity = never. */
+  private lastKidReload = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly store: Store, private o: TokenIssuerOptions) {
     this.ttlSeconds = o.ttlSeconds ?? 300;
@@ -102,7 +109,7 @@ export class TokenIssuer {
 
   /** Verifies a token this service issued (KBS resource requests): signature by a published key, iss, exp. */
   async verify(token: string, now: number): Promise<JWTPayload> {
-    // A kid this instance has not seen may come from another replica's rotation: reload once, then judge.
+    // A kid this instance has not seen may come from another replica's rotation: reload, then judge.
     const kid = (() => {
       try {
         return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')).kid as unknown;
@@ -110,7 +117,11 @@ export class TokenIssuer {
         return undefined;
       }
     })();
-    if (typeof kid === 'string' && !this.records.some((r) => r.kid === kid)) await this.refresh(now);
+    // Rate-limited: within the window an unknown kid is simply unknown (the token fails verification below).
+    if (typeof kid === 'string' && !this.records.some((r) => r.kid === kid) && now - this.lastKidReload >= (this.o.unknownKidReloadMs ?? 5_000)) {
+      this.lastKidReload = now;
+      await this.refresh(now);
+    }
     const { payload } = await jwtVerify(token, createLocalJWKSet(this.jwks(now)), {
       issuer: this.o.issuer,
       algorithms: ['ES256'],

@@ -101,11 +101,13 @@ export class UpstreamCollateral {
 
   /** Verifier options for one verification of `tee`, or undefined when this cache serves nothing for it. */
   forRequest(tee: TeeType): CollateralForRequest | undefined {
-    if ((tee === 'sgx' || tee === 'tdx') && this.pcs) {
+    // Composite evidence needs its hardware report's collateral: PCS for an Azure TDX CVM's TD quote, KDS (with the
+    // CRL) for an Azure SNP CVM's report — the same items, cache and refresh as plain TDX / SNP.
+    if ((tee === 'sgx' || tee === 'tdx' || tee === 'az-tdx-vtpm') && this.pcs) {
       const stale: string[] = [];
       return { stale, options: { dcap: { provider: { getCollateral: (req: DcapCollateralRequest) => this.dcap(req, stale) } } } };
     }
-    if (tee === 'snp' && this.kdsBase) {
+    if ((tee === 'snp' || tee === 'az-snp-vtpm') && this.kdsBase) {
       const stale: string[] = [];
       const provider: SnpCollateralProvider = {
         vcek: (req: VcekRequest) => this.kds(vcekPath(req), 'der', stale),

@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { ADMIN_TOKEN_AUDIENCE, ADMIN_TOKEN_ISSUER } from '../attestation/admin-auth.js';
 
 /**
  * The local data directory of `coffer up` / `coffer attestation` / `coffer kbs`:
@@ -53,11 +54,13 @@ export function openDataDir(dir: string, o: { create: boolean; kekFile?: string;
   return dd;
 }
 
-/** An EdDSA admin token (the shape of Trustee's legacy kbs-client admin JWT), valid `ttlSeconds`. */
+/** An EdDSA admin token (the shape of Trustee's legacy kbs-client admin JWT, plus iss/aud), valid `ttlSeconds`. */
 export async function mintAdminToken(adminKeyPath: string, o: { ttlSeconds: number; subject: string }): Promise<string> {
   const key = createPrivateKey(readFileSync(adminKeyPath));
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub: o.subject }).setProtectedHeader({ alg: 'EdDSA' }).setIssuedAt(now).setExpirationTime(now + o.ttlSeconds).sign(key);
+  return new SignJWT({ sub: o.subject })
+    .setProtectedHeader({ alg: 'EdDSA' }).setIssuer(ADMIN_TOKEN_ISSUER).setAudience(ADMIN_TOKEN_AUDIENCE)
+    .setIssuedAt(now).setExpirationTime(now + o.ttlSeconds).sign(key);
 }
 
 /** Creates (once) the dev key for signed sample evidence; returns its public JWK (with kid) for the verifier. */

@@ -3,14 +3,18 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 /**
  * Trustee's KBS error shape: `{"type": ".../kbs/errors/<Variant>", "detail": "..."}` (kbs-types ErrorInformation),
  * served as RFC 7807 problem JSON. Status as Trustee maps it: InvalidRequestPath and PluginNotFound → 404,
- * everything else → 401 (clients re-run the handshake on 401), plus 413 for oversize bodies.
+ * everything else → 401 (clients re-run the handshake on 401), plus 413 for oversize bodies. Two departures, both
+ * from the KBS protocol document rather than Trustee's code: an authenticated caller the resource policy refuses
+ * gets 403 PolicyDeny ("authenticated but not allowed", kbs_attestation_protocol.md; Trustee's error.rs still
+ * answers 401), and a TEE key that must not be encrypted to gets 400 InvalidTeePubKey (re-running the handshake
+ * with the same key cannot help).
  */
 export const KBS_ERROR_PREFIX = 'https://github.com/confidential-containers/kbs/errors/';
 
 export type KbsErrorVariant =
   | 'AdminAuthAccess' | 'AttestationError' | 'InvalidRequestPath' | 'JweError' | 'PluginNotFound' | 'PluginInternalError'
   | 'PolicyDeny' | 'ParsePolicyError' | 'SerdeError' | 'TokenNotFound' | 'TokenVerifierError' | 'ProtocolVersion'
-  | 'SessionExpired' | 'PayloadTooLarge';
+  | 'SessionExpired' | 'PayloadTooLarge' | 'InvalidTeePubKey';
 
 export class KbsError extends Error {
   constructor(readonly variant: KbsErrorVariant, readonly detail: string) {
@@ -19,6 +23,8 @@ export class KbsError extends Error {
   get status(): number {
     if (this.variant === 'InvalidRequestPath' || this.variant === 'PluginNotFound') return 404;
     if (this.variant === 'PayloadTooLarge') return 413;
+    if (this.variant === 'PolicyDeny') return 403;
+    if (this.variant === 'InvalidTeePubKey') return 400;
     return 401;
   }
 }

@@ -1,12 +1,14 @@
 import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { KbsError } from './errors.js';
+import { checkTeePublicKey, EC_CURVES, TeeKeyError } from './tee-key.js';
 
 /**
  * The KBS resource response: a flattened JWE exactly as Trustee's KBS emits it (kbs/src/jwe/mod.rs + kbs-types
  * Response): {protected, encrypted_key, iv, ciphertext, tag}, base64url without padding, no `aad` member, content
  * encrypted with A256GCM under a fresh CEK, GCM AAD = the ASCII of the `protected` string (RFC 7516 §5.1).
- * Key management by the TEE key: RSA-OAEP-256 (RSA), ECDH-ES+A256KW on P-256/P-521 (EC). Trustee also still
- * accepts RSA1_5 (PKCS#1 v1.5); Coffer refuses it (padding-oracle prone, deprecated).
+ * Key management by the TEE key: RSA-OAEP-256 (RSA ≥ 2048 bits, e = 65537), ECDH-ES+A256KW on P-256/P-384/P-521
+ * (EC, point on the curve): checked by tee-key.ts at attest time and again here. Trustee also still accepts RSA1_5
+ * (PKCS#1 v1.5); Coffer refuses it (padding-oracle prone, deprecated).
  */
 export interface KbsJweResponse {
   protected: string;
@@ -55,6 +57,13 @@ function wrapKey(kek: Buffer, cek: Buffer): Buffer {
 }
 
 function keyManagement(key: TeePubKey, cek: Buffer): { header: Record<string, unknown>; encryptedKey: Buffer } {
+  // Never encrypt to a key that was not checked: tokens issued before a check existed reach this point too.
+  try {
+    checkTeePublicKey(key);
+  } catch (e) {
+    if (e instanceof TeeKeyError) throw new KbsError('JweError', e.message);
+    throw e;
+  }
   if (key.kty === 'RSA') {
     const pub = createPublicKey({ key: { kty: 'RSA', n: b64uStrict(key.n, 'n').toString('base64url'), e: b64uStrict(key.e, 'e').toString('base64url') }, format: 'jwk' });
     if (key.alg === 'RSA-OAEP-256') {
@@ -63,9 +72,9 @@ function keyManagement(key: TeePubKey, cek: Buffer): { header: Record<string, un
     throw new KbsError('JweError', `algorithm ${key.alg} is not supported for RSA TEE keys (RSA-OAEP-256; RSA1_5 is refused as insecure)`);
   }
   if (key.kty === 'EC') {
-    const curves: Record<string, { name: string; size: number }> = { 'P-256': { name: 'prime256v1', size: 32 }, 'P-521': { name: 'secp521r1', size: 66 } };
-    const c = key.crv ? curves[key.crv] : undefined;
-    if (!c || key.alg !== 'ECDH-ES+A256KW') throw new KbsError('JweError', `curve ${key.crv} and algorithm ${key.alg} is not supported (P-256/P-521 with ECDH-ES+A256KW)`);
+    const curve = key.crv ? EC_CURVES[key.crv] : undefined;
+    if (!curve || key.alg !== 'ECDH-ES+A256KW') throw new KbsError('JweError', `curve ${key.crv} and algorithm ${key.alg} is not supported (P-256/P-384/P-521 with ECDH-ES+A256KW)`);
+    const c = { name: curve.nodeName, size: curve.size };
     const x = b64uStrict(key.x, 'x', c.size);
     const y = b64uStrict(key.y, 'y', c.size);
     const eph = createECDH(c.name);

@@ -2,6 +2,7 @@ import { canonicalJson } from '../tee/common/jcs.js';
 import type { TeeType } from '../tee/common/claims.js';
 import { KbsError } from './errors.js';
 import type { TeePubKey } from './jwe.js';
+import { checkTeePublicKey, TeeKeyError } from './tee-key.js';
 
 /** KBS protocol version this server speaks; Trustee requires an exact semver match (`=0.4.0`). */
 export const KBS_PROTOCOL_VERSION = '0.4.0';
@@ -59,6 +60,16 @@ export function parseTeePubKey(v: unknown): TeePubKey {
   } else throw new KbsError('SerdeError', `tee-pubkey kty ${String(k.kty)} is not supported`);
   if ('d' in k) throw new KbsError('SerdeError', 'tee-pubkey must not contain a private key');
   return k as unknown as TeePubKey;
+}
+
+/** The attest-time check: a key nothing may be encrypted to is refused before its evidence is even verified. */
+export function checkAttestedTeePubKey(k: TeePubKey): void {
+  try {
+    checkTeePublicKey(k);
+  } catch (e) {
+    if (e instanceof TeeKeyError) throw new KbsError('InvalidTeePubKey', `${e.code}: ${e.message}`);
+    throw e;
+  }
 }
 
 export function parseAttestation(body: unknown): KbsAttestation {

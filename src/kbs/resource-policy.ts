@@ -10,6 +10,10 @@ import { KbsError } from './errors.js';
  * ```
  * `resources` globs match per segment (`*` = any one segment's text); `tees`, `status`, `measurements` are
  * optional conditions on the attestation token.
+ *
+ * Two rules no policy can override (checked before any rule): a `contraindicated` token (or one with no EAR status)
+ * gets nothing, and the dev-only `sample` TEE is released to only by a rule that names it in `tees` — Trustee's
+ * default resource policy refuses the sample TEE the same way.
  */
 export interface ResourceRule {
   resources: string[];
@@ -35,7 +39,8 @@ export interface PolicyDecision {
   reason: string;
 }
 
-export const ALLOW_ALL: ResourcePolicy = { rules: [{ resources: ['*/*/*'] }] };
+/** `--allow-all`: any token that is not contraindicated and not the sample TEE (the implicit rules above). */
+export const ALLOW_ALL: ResourcePolicy = { rules: [{ resources: ['*/*/*'], status: ['affirming', 'warning'] }] };
 export const DENY_ALL: ResourcePolicy = { rules: [] };
 export const AFFIRMING: ResourcePolicy = { rules: [{ resources: ['*/*/*'], status: ['affirming'] }] };
 
@@ -66,7 +71,10 @@ export function parseResourcePolicy(text: string): ResourcePolicy {
       if (x.tees !== undefined) rule.tees = strList(x.tees, `${w}.tees`);
       if (x.status !== undefined) {
         rule.status = strList(x.status, `${w}.status`);
-        for (const s of rule.status) if (!['affirming', 'warning', 'contraindicated'].includes(s)) throw new KbsError('ParsePolicyError', `${w}.status '${s}' is not an EAR status`);
+        for (const s of rule.status) {
+          if (s === 'contraindicated') throw new KbsError('ParsePolicyError', `${w}.status: contraindicated tokens are never released, whatever the policy says`);
+          if (!['affirming', 'warning'].includes(s)) throw new KbsError('ParsePolicyError', `${w}.status '${s}' is not an EAR status (affirming, warning)`);
+        }
       }
       if (x.measurements !== undefined) {
         if (typeof x.measurements !== 'object' || x.measurements === null || Array.isArray(x.measurements)) throw new KbsError('ParsePolicyError', `${w}.measurements must be a map`);
@@ -89,10 +97,25 @@ export function pathMatches(glob: string, path: string): boolean {
   return g.length === p.length && g.every((x, i) => segmentMatch(x, p[i]));
 }
 
+const RELEASABLE = ['affirming', 'warning'];
+
+/** The rules no resource policy overrides; undefined when the token may be judged by the policy. */
+export function alwaysDenied(facts: TokenFacts): string | undefined {
+  if (facts.status === 'contraindicated') return 'the attestation token is contraindicated: nothing is released to it, whatever the resource policy says';
+  if (!facts.status || !RELEASABLE.includes(facts.status)) return `the attestation token has no releasable EAR status (${facts.status ?? 'none'})`;
+  return undefined;
+}
+
 export function decide(policy: ResourcePolicy, path: string, facts: TokenFacts): PolicyDecision {
+  const never = alwaysDenied(facts);
+  if (never) return { allow: false, reason: never };
   const reasons: string[] = [];
   for (const [i, rule] of policy.rules.entries()) {
     if (!rule.resources.some((g) => pathMatches(g, path))) continue;
+    if (facts.tee === 'sample' && !rule.tees?.includes('sample')) {
+      reasons.push(`rule ${i}: the dev-only sample TEE is released to only by a rule that lists 'sample' in tees`);
+      continue;
+    }
     if (rule.tees && !(facts.tee && rule.tees.includes(facts.tee))) {
       reasons.push(`rule ${i}: TEE ${facts.tee ?? '(none)'} not in ${rule.tees.join(',')}`);
       continue;

@@ -4,15 +4,16 @@ import type { JWTPayload } from 'jose';
 import type { TeeType } from '../tee/common/claims.js';
 import { parseRulePolicy } from '../policy/rules.js';
 import { PolicyError } from '../policy/load.js';
-import type { AdminAuth } from '../attestation/admin-auth.js';
+import type { AdminAuth, AdminIdentity } from '../attestation/admin-auth.js';
 import { HttpProblem } from '../attestation/problem.js';
+import { isKbsAdminRequest } from '../attestation/admin-paths.js';
 import type { AttestationService } from '../attestation/service.js';
 import { installKbsErrorHandlers, KbsError, sendKbsError } from './errors.js';
 import { encryptResource, type TeePubKey } from './jwe.js';
 import {
-  KBS_SESSION_COOKIE, parseAttestation, parseRequest, parseTeePubKey, primaryEvidenceInput, readCookie, runtimeDataBinding,
+  checkAttestedTeePubKey, KBS_SESSION_COOKIE, parseAttestation, parseRequest, parseTeePubKey, primaryEvidenceInput, readCookie, runtimeDataBinding,
 } from './protocol.js';
-import { decide, parseResourcePolicy, type TokenFacts } from './resource-policy.js';
+import { alwaysDenied, decide, parseResourcePolicy, type TokenFacts } from './resource-policy.js';
 
 export interface KbsRoutesOptions {
   service: AttestationService;
@@ -60,6 +61,21 @@ function teeKeyOf(claims: JWTPayload): TeePubKey | undefined {
   return k === undefined ? undefined : parseTeePubKey(k);
 }
 
+const TIERS: Record<string, number> = { affirming: 2, warning: 32, contraindicated: 96 };
+
+/** The token's status is its worst submod's (EAR); a submod without a known status makes the whole token unknown. */
+function worstStatus(submods: Record<string, Record<string, unknown>>): string | undefined {
+  let worst: string | undefined;
+  const all = Object.values(submods);
+  if (all.length === 0) return undefined;
+  for (const sub of all) {
+    const s = sub?.['ear.status'];
+    if (typeof s !== 'string' || !(s in TIERS)) return undefined;
+    if (worst === undefined || TIERS[s] > TIERS[worst]) worst = s;
+  }
+  return worst;
+}
+
 function factsOf(claims: JWTPayload): TokenFacts & { evidenceDigest?: string } {
   const submods = (claims.submods ?? {}) as Record<string, Record<string, unknown>>;
   const [name, sub] = Object.entries(submods)[0] ?? [];
@@ -67,7 +83,7 @@ function factsOf(claims: JWTPayload): TokenFacts & { evidenceDigest?: string } {
   // KBS tokens keep normalized claims under `coffer`; /v1 tokens carry them as the annotated evidence itself.
   const norm = (name === 'cpu0' ? ae.coffer : ae) as { tee?: string; measurements?: Record<string, string> } | undefined;
   return {
-    tee: norm?.tee, status: sub?.['ear.status'] as string | undefined, measurements: norm?.measurements ?? {},
+    tee: norm?.tee, status: worstStatus(submods), measurements: norm?.measurements ?? {},
     evidenceDigest: (ae['coffer.evidence-digest'] ?? (sub?.['ear.veraison.policy-claims'] as Record<string, unknown> | undefined)?.['evidence-digest']) as string | undefined,
   };
 }
@@ -89,11 +105,21 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     try {
       return await o.admin.check(req.headers.authorization, service.now());
     } catch (e) {
-      throw new KbsError('AdminAuthAccess', e instanceof HttpProblem ? e.detail : 'admin authentication failed');
+      const detail = e instanceof HttpProblem ? e.detail : 'admin authentication failed';
+      // Every refusal is audited; the path only (no query, no body: nothing of it was read).
+      await audit('unauthenticated', 'kbs.admin', `${req.method} ${req.url.split('?')[0].slice(0, 256)}`, 'denied', { reason: detail });
+      throw new KbsError('AdminAuthAccess', detail);
     }
   };
   // Admin routes authenticate in onRequest, before the body is even parsed: an unauthenticated caller learns nothing.
-  const adminFirst = { onRequest: async (req: FastifyRequest) => void (await admin(req)) };
+  // The identity is kept on the request so the handler does not verify the token a second time.
+  const adminIds = new WeakMap<FastifyRequest, AdminIdentity>();
+  const adminFirst = { onRequest: async (req: FastifyRequest) => void (adminIds.has(req) || adminIds.set(req, await admin(req))) };
+  // Also every admin-looking request no route matches (its 404 would otherwise come first).
+  app.addHook('onRequest', async (req) => {
+    if (isKbsAdminRequest(req.method, req.url)) adminIds.set(req, await admin(req));
+  });
+  const adminOf = async (req: FastifyRequest) => adminIds.get(req) ?? admin(req);
   const setCookie = (reply: FastifyReply, id: string, expiresAt: number) =>
     reply.header('set-cookie', `${KBS_SESSION_COOKIE}=${id}; Expires=${new Date(expiresAt).toUTCString()}; Path=/kbs; HttpOnly; SameSite=Strict${o.secureCookies ? '; Secure' : ''}`);
   const audit = (actor: string, action: string, target: string, result: string, details: Record<string, unknown>) => {
@@ -105,6 +131,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   app.post('/v0/auth', async (req, reply) => {
     const r = parseRequest(req.body);
     if (!service.supportedTees().includes(r.cofferTee)) {
+      await audit(`attester@${req.ip}`, 'kbs.auth', r.tee, 'rejected', { detail: `TEE ${r.tee} is not enabled on this KBS` });
       throw new KbsError('AttestationError', `TEE ${r.tee} is not enabled on this KBS (enabled: ${service.supportedTees().join(', ')})`);
     }
     const now = service.now();
@@ -121,16 +148,40 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const id = readCookie(req.headers.cookie, KBS_SESSION_COOKIE);
     const now = service.now();
     const s = id ? ((await store.getSession(id, now)) as SessionData | undefined) : undefined;
-    if (!id || !s) throw new KbsError('SessionExpired', 'no live KBS session: POST /kbs/v0/auth first (sessions last 5 minutes)');
+    if (!id || !s) {
+      await audit(`attester@${req.ip}`, 'kbs.attest', 'unknown', 'rejected', { detail: 'no live KBS session' });
+      throw new KbsError('SessionExpired', 'no live KBS session: POST /kbs/v0/auth first (sessions last 5 minutes)');
+    }
     const expiresAt = s.expiresAt;
     if (s.state === 'attested' && s.token) {
       setCookie(reply, id, expiresAt);
       return { token: s.token };
     }
-    const a = parseAttestation(req.body);
-    if (a['runtime-data'].nonce !== s.nonce) throw new KbsError('AttestationError', 'runtime-data nonce does not match the session challenge');
+    let a;
+    try {
+      a = parseAttestation(req.body);
+    } catch (e) {
+      if (e instanceof KbsError) await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: e.detail });
+      throw e;
+    }
+    if (a['runtime-data'].nonce !== s.nonce) {
+      await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: 'runtime-data nonce does not match the session challenge' });
+      throw new KbsError('AttestationError', 'runtime-data nonce does not match the session challenge');
+    }
+    try {
+      checkAttestedTeePubKey(a['runtime-data']['tee-pubkey']);
+    } catch (e) {
+      if (e instanceof KbsError) await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: e.detail });
+      throw e;
+    }
     const tee = s.cofferTee as TeeType;
-    const input = primaryEvidenceInput(tee, a['tee-evidence'].primary_evidence);
+    let input;
+    try {
+      input = primaryEvidenceInput(tee, a['tee-evidence'].primary_evidence);
+    } catch (e) {
+      if (e instanceof KbsError) await audit(`session:${id}`, 'kbs.attest', s.tee, 'rejected', { detail: e.detail });
+      throw e;
+    }
     const evidence = input.evidence;
     const digest = createHash('sha256').update(evidence).digest('hex');
     const policyId = (await store.getDocument('policy', KBS_POLICY_IDS[0])) ? KBS_POLICY_IDS[0] : KBS_POLICY_IDS[1];
@@ -175,9 +226,21 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   };
 
   app.get('/v0/resource/*', async (req, reply) => {
-    const path = resourcePath(req.params);
+    let path: string;
+    try {
+      path = resourcePath(req.params);
+    } catch (e) {
+      if (e instanceof KbsError) await audit('unknown', 'resource.get', String((req.params as Record<string, string>)['*'] ?? '').slice(0, 256), 'denied', { reason: e.detail });
+      throw e;
+    }
     const now = service.now();
-    const token = await tokenOf(req);
+    let token: string;
+    try {
+      token = await tokenOf(req);
+    } catch (e) {
+      await audit('unknown', 'resource.get', path, 'denied', { reason: 'no attestation token' });
+      throw e;
+    }
     let claims: JWTPayload;
     try {
       claims = await service.tokens.verify(token, now);
@@ -189,13 +252,28 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const who = `tee:${facts.tee ?? 'unknown'}`;
     const pdoc = await store.getDocument('resource-policy', RESOURCE_POLICY_ID);
     const policyRef = pdoc ? `${RESOURCE_POLICY_ID}@v${pdoc.version}` : `${RESOURCE_POLICY_ID}@default-deny`;
-    const decision = pdoc ? decide(parseResourcePolicy(pdoc.body), path, facts) : { allow: false, reason: 'no resource policy is set (default deny)' };
+    // Trust before policy: a contraindicated token is refused even where no policy (or a broken one) is stored.
+    const never = alwaysDenied(facts);
+    let decision;
+    try {
+      decision = never ? { allow: false, reason: never } : pdoc ? decide(parseResourcePolicy(pdoc.body), path, facts) : { allow: false, reason: 'no resource policy is set (default deny)' };
+    } catch (e) {
+      await audit(who, 'resource.get', path, 'denied', { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, reason: `stored resource policy unusable: ${(e as Error).message}` });
+      throw e;
+    }
     const auditDetails = { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, reason: decision.reason };
     if (!decision.allow) {
       await audit(who, 'resource.get', path, 'denied', auditDetails);
-      throw new KbsError('PolicyDeny', `resource policy denies ${path}: ${decision.reason}`);
+      // Trustee's PolicyDeny detail is "Access denied by policy"; Coffer appends the reason.
+      throw new KbsError('PolicyDeny', `Access denied by policy: ${path}: ${decision.reason}`);
     }
-    const key = teeKeyOf(claims);
+    let key: TeePubKey | undefined;
+    try {
+      key = teeKeyOf(claims);
+    } catch (e) {
+      await audit(who, 'resource.get', path, 'denied', { ...auditDetails, reason: `token TEE key unusable: ${(e as Error).message}` });
+      throw e;
+    }
     if (!key) {
       await audit(who, 'resource.get', path, 'denied', { ...auditDetails, reason: 'token carries no TEE public key' });
       throw new KbsError('JweError', 'the attestation token carries no TEE public key to encrypt the resource to');
@@ -205,13 +283,19 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
       await audit(who, 'resource.get', path, 'absent', auditDetails);
       throw new KbsError('PluginInternalError', `resource ${path} not found`);
     }
-    const jwe = encryptResource(key, r.value);
+    let jwe;
+    try {
+      jwe = encryptResource(key, r.value);
+    } catch (e) {
+      await audit(who, 'resource.get', path, 'denied', { ...auditDetails, reason: `not encrypted: ${(e as Error).message}` });
+      throw e;
+    }
     await audit(who, 'resource.get', path, 'released', { ...auditDetails, version: r.version });
     return reply.type('application/json').send(jwe);
   });
 
   app.post('/v0/resource/*', adminFirst, async (req) => {
-    const who = await admin(req);
+    const who = await adminOf(req);
     const path = resourcePath(req.params);
     const body = req.body;
     const bytes = Buffer.isBuffer(body) ? body : typeof body === 'string' ? Buffer.from(body) : Buffer.from(JSON.stringify(body ?? ''));
@@ -221,7 +305,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   });
 
   app.delete('/v0/resource/*', adminFirst, async (req) => {
-    const who = await admin(req);
+    const who = await adminOf(req);
     const path = resourcePath(req.params);
     const ok = await store.deleteResource(path);
     await audit(who.subject, 'resource.delete', path, ok ? 'ok' : 'absent', {});
@@ -230,7 +314,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   });
 
   app.post('/v0/resource-policy', adminFirst, async (req) => {
-    const who = await admin(req);
+    const who = await adminOf(req);
     const text = b64urlText((req.body as Record<string, unknown> | undefined)?.policy, 'policy');
     parseResourcePolicy(text);
     const doc = await store.putDocument('resource-policy', RESOURCE_POLICY_ID, text, who.subject, service.now());
@@ -239,13 +323,13 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   });
 
   app.get('/v0/resource-policy', adminFirst, async (req) => {
-    await admin(req);
+    await adminOf(req);
     const doc = await store.getDocument('resource-policy', RESOURCE_POLICY_ID);
     return { policy: doc ? Buffer.from(doc.body).toString('base64url') : null, version: doc?.version ?? null };
   });
 
   app.post('/v0/attestation-policy', adminFirst, async (req) => {
-    const who = await admin(req);
+    const who = await adminOf(req);
     const b = (req.body ?? {}) as Record<string, unknown>;
     const id = typeof b.policy_id === 'string' && SEGMENT.test(b.policy_id) ? b.policy_id : 'default';
     const text = b64urlText(b.policy, 'policy');

@@ -1,15 +1,24 @@
 import type { Claims } from '../tee/common/claims.js';
 import type { Appraisal, AppraisalPolicy, RuleFailure } from './types.js';
 import { appraiseSnp } from './snp.js';
+import { splitTrust, type TrustOptions } from './trust.js';
 
 /**
  * Pure appraisal: verified claims + policy → EAR status with one explained failure per broken rule.
- * Nothing here re-verifies evidence; claims reach this point only after every cryptographic check held.
+ * Nothing here re-verifies evidence; claims reach this point only after every cryptographic check held. A verifier
+ * warning that marks a trust decision as unverified (policy/trust.ts) is a failure here, never a warning.
  */
-export function appraise(claims: Claims, policy: AppraisalPolicy = {}): Appraisal {
+export function appraise(claims: Claims, policy: AppraisalPolicy = {}, trust: TrustOptions = {}): Appraisal {
   const failures: RuleFailure[] = [];
-  const warnings: string[] = [...claims.warnings];
+  const split = splitTrust(claims.warnings, trust);
+  const warnings: string[] = split.warnings;
   const fail = (rule: string, code: string, message: string) => failures.push({ rule, code, message });
+
+  if (policy.dev && !trust.devMode) {
+    fail('dev', 'DEV_REFERENCE_VALUES', 'these reference values were written by coffer up --dev and are used only by a dev-mode service');
+  }
+  // Trust before policy: evidence nothing vouches for is contraindicated whatever the reference values say.
+  for (const t of split.trustFailures) fail('trust', 'TRUST_UNVERIFIED', `${t.message} (nothing the operator configured vouches for it)`);
 
   // The dev-only sample TEE proves nothing: it is accepted only where a policy names it explicitly.
   if (claims.tee === 'sample' && !policy.tees?.includes('sample')) {

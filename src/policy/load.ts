@@ -6,7 +6,7 @@ import { parseSnpPolicy } from './snp.js';
 
 export class PolicyError extends CofferError {}
 
-const KEYS = new Set(['tees', 'allowDebug', 'allowedTcbStatuses', 'allowedAdvisories', 'measurements', 'minSvns', 'platform', 'snp']);
+const KEYS = new Set(['tees', 'allowDebug', 'allowedTcbStatuses', 'allowedAdvisories', 'measurements', 'minSvns', 'platform', 'snp', 'dev']);
 
 function stringList(v: unknown, where: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
@@ -39,6 +39,10 @@ export function parsePolicy(text: string): AppraisalPolicy {
     const t = stringList(o.tees, 'tees');
     for (const x of t) if (!(TEE_TYPES as readonly string[]).includes(x)) throw new PolicyError('POLICY_INVALID', `unknown TEE '${x}' in tees`);
     p.tees = t as AppraisalPolicy['tees'];
+  }
+  if (o.dev !== undefined) {
+    if (typeof o.dev !== 'boolean') throw new PolicyError('POLICY_INVALID', 'dev must be true or false');
+    p.dev = o.dev;
   }
   if (o.allowDebug !== undefined) {
     if (typeof o.allowDebug !== 'boolean') throw new PolicyError('POLICY_INVALID', 'allowDebug must be true or false');

@@ -1,6 +1,7 @@
 import { parse } from 'yaml';
 import type { Claims } from '../tee/common/claims.js';
 import { appraise } from './appraise.js';
+import type { TrustOptions } from './trust.js';
 import { PolicyError, parsePolicy } from './load.js';
 import type { AppraisalPolicy, EarStatus } from './types.js';
 
@@ -137,6 +138,8 @@ function holds(rule: PolicyRule, got: unknown): boolean {
 
 /** Which trust-vector claim each reference-value rule speaks for. */
 function vectorFor(rule: string): TrustVectorKey {
+  if (rule === 'trust') return 'instance-identity';
+  if (rule === 'dev') return 'configuration';
   if (rule.startsWith('measurements.')) return 'executables';
   if (rule === 'allowDebug') return 'configuration';
   return 'hardware';
@@ -148,8 +151,8 @@ const TIER: Record<EarStatus, number> = { affirming: 2, warning: 32, contraindic
  * Reference values (via appraise) + rules → EAR status, one explained failure per broken rule, and a trust vector
  * whose worst tier equals the status (EAR's own status rule).
  */
-export function evaluatePolicy(claims: Claims, referenceValues: AppraisalPolicy, policy: RulePolicy = { rules: [] }): PolicyVerdict {
-  const a = appraise(claims, referenceValues);
+export function evaluatePolicy(claims: Claims, referenceValues: AppraisalPolicy, policy: RulePolicy = { rules: [] }, trust: TrustOptions = {}): PolicyVerdict {
+  const a = appraise(claims, referenceValues, trust);
   const failures: PolicyFailure[] = a.failures.map((f) => ({ ...f, status: 'contraindicated' as const }));
   const vector: TrustVector = {
     'instance-identity': 0, configuration: 2, executables: Object.keys(referenceValues.measurements ?? {}).length ? 2 : 0,

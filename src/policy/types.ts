@@ -22,6 +22,11 @@ export interface AppraisalPolicy {
   platform?: Record<string, string[]>;
   /** SEV-SNP rules beyond the generic ones (VMPL, signing key, guest policy bits, TCB minima); see snp.ts. */
   snp?: SnpPolicy;
+  /**
+   * Written by `coffer up --dev` (names the sample TEE): only a dev-mode service appraises with these reference
+   * values; any other fails every appraisal that uses them (DEV_REFERENCE_VALUES).
+   */
+  dev?: boolean;
 }
 
 /** IETF RATS EAR trustworthiness tiers. */

@@ -5,7 +5,7 @@ import type {
   AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
   TpmAkRecord, TpmChallengeRecord,
 } from './types.js';
-import { docRow, keyAad, resourceAad, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
+import { docRow, keyAad, openSession, resourceAad, sealSession, sessionKey, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
 import { auditRow, colMeta } from './sqlite.js';
 
 export interface PostgresStoreOptions {
@@ -178,22 +178,23 @@ export class PostgresStore implements Store {
     await this.q(
       `INSERT INTO sessions (id,data,expires_at) VALUES ($1,$2,$3)
        ON CONFLICT (id) DO UPDATE SET data=excluded.data, expires_at=excluded.expires_at`,
-      [id, JSON.stringify(data), expiresAt],
+      [sessionKey(id), sealSession(this.kek, sessionKey(id), data), expiresAt],
     );
   }
 
   async getSession(id: string, now: number): Promise<Record<string, unknown> | undefined> {
-    const r = await this.q('SELECT * FROM sessions WHERE id=$1', [id]);
+    const key = sessionKey(id);
+    const r = await this.q('SELECT * FROM sessions WHERE id=$1', [key]);
     if (r.rows.length === 0) return undefined;
     if (Number(r.rows[0].expires_at) <= now) {
       await this.deleteSession(id);
       return undefined;
     }
-    return JSON.parse(String(r.rows[0].data));
+    return openSession(this.kek, key, String(r.rows[0].data));
   }
 
   async deleteSession(id: string): Promise<void> {
-    await this.q('DELETE FROM sessions WHERE id=$1', [id]);
+    await this.q('DELETE FROM sessions WHERE id=$1', [sessionKey(id)]);
   }
 
   async purgeSessions(now: number): Promise<number> {

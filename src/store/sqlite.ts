@@ -7,7 +7,7 @@ import type {
   AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
   TpmAkRecord, TpmChallengeRecord,
 } from './types.js';
-import { docRow, keyAad, resourceAad, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
+import { docRow, keyAad, openSession, resourceAad, sealSession, sessionKey, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -251,21 +251,23 @@ export class SqliteStore implements Store {
   }
 
   async putSession(id: string, data: Record<string, unknown>, expiresAt: number): Promise<void> {
-    await this.write(['sesPut', [id, JSON.stringify(data), expiresAt]]);
+    const key = sessionKey(id);
+    await this.write(['sesPut', [key, sealSession(this.kek, key, data), expiresAt]]);
   }
 
   async getSession(id: string, now: number): Promise<Record<string, unknown> | undefined> {
-    const r = this.stmt.sesGet.get(id) as Row | undefined;
+    const key = sessionKey(id);
+    const r = this.stmt.sesGet.get(key) as Row | undefined;
     if (!r) return undefined;
     if (Number(r.expires_at) <= now) {
-      this.stmt.sesDel.run(id);
+      this.stmt.sesDel.run(key);
       return undefined;
     }
-    return JSON.parse(String(r.data));
+    return openSession(this.kek, key, String(r.data));
   }
 
   async deleteSession(id: string): Promise<void> {
-    this.stmt.sesDel.run(id);
+    this.stmt.sesDel.run(sessionKey(id));
   }
 
   async purgeSessions(now: number): Promise<number> {

@@ -56,3 +56,38 @@ test('cached collateral reaches the verifier through collateralOptions (upstream
     await ts.cleanup();
   }
 });
+
+test('tokens with unknown kids reload the key store at most once per window; a real rotation is still picked up', async () => {
+  const ts = tempStore();
+  try {
+    let lists = 0;
+    const counting = new Proxy(ts.store, {
+      get(target, prop, recv) {
+        const v = Reflect.get(target, prop, recv);
+        if (prop === 'listSigningKeys') return (...a: unknown[]) => (lists++, (v as (...x: unknown[]) => unknown).apply(target, a));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const t0 = Date.now();
+    const a = new TokenIssuer(ts.store, { issuer: 'iss' });
+    const b = new TokenIssuer(counting, { issuer: 'iss', unknownKidReloadMs: 5_000 });
+    await a.init(t0);
+    await b.init(t0);
+    const base = lists;
+    // An attacker's flood: well-formed JWTs naming random kids.
+    const forged = (i: number) => `${Buffer.from(JSON.stringify({ alg: 'ES256', kid: `kid-${i}` })).toString('base64url')}.${Buffer.from('{}').toString('base64url')}.AAAA`;
+    for (let i = 0; i < 200; i++) await assert.rejects(b.verify(forged(i), t0 + 10 + i));
+    assert.equal(lists - base, 1, 'one reload for 200 unknown kids inside one window');
+    // After the window, one more reload; the rotation that happened meanwhile is found then.
+    await a.rotate(t0 + 1000);
+    const tok = await a.sign({ x: 2 }, t0 + 1000);
+    await assert.rejects(b.verify(tok, t0 + 1500)); // still inside the window: the new kid is not known yet
+    assert.equal((await b.verify(tok, t0 + 5_100)).x, 2);
+    assert.equal(lists - base, 2);
+    // Known kids never touch the store.
+    for (let i = 0; i < 50; i++) await b.verify(tok, t0 + 5_200);
+    assert.equal(lists - base, 2);
+  } finally {
+    await ts.cleanup();
+  }
+});

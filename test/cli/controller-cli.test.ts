@@ -121,7 +121,7 @@ test('coffer controller + coffer webhook end to end against the fake API server'
     let wlog = '';
     webhook.stderr!.on('data', (c) => (wlog += c));
     const port = Number((await waitFor('webhook port', () => /"port":(\d+)/.exec(wlog), 20_000))![1]);
-    const entry = vwc().webhooks.find((w: any) => w.name === 'confidential.pods.coffer.dev');
+    const entry = vwc().webhooks.find((w: any) => w.name === 'governed.pods.coffer.dev');
     const ca = Buffer.from(entry.clientConfig.caBundle, 'base64');
     const host = `${entry.clientConfig.service.name}.${entry.clientConfig.service.namespace}.svc`;
     const pod = makePod('secure', 'ledger-1', '');

@@ -25,7 +25,8 @@ before(async () => {
     adminKeys: [adm.publicJwk as Record<string, unknown>],
     dev: true,
     clock: () => SNP_AT.getTime(),
-    verifyOptions: { trustAnchors: pki.trustAnchors, snp: { certs: [pki.chainPem()] } },
+    // The service requires the ARK CRL for SNP chains (no KDS here: given as configured collateral).
+    verifyOptions: { trustAnchors: pki.trustAnchors, snp: { certs: [pki.chainPem()], crls: [pki.crl()] } },
   }));
 });
 after(async () => {

@@ -6,7 +6,7 @@ import { concatKdf, encryptResource } from '../../src/kbs/jwe.js';
 
 const payload = new TextEncoder().encode('this is a test data');
 
-for (const [crv, name] of [['P-256', 'prime256v1'], ['P-521', 'secp521r1']] as const) {
+for (const [crv, name] of [['P-256', 'prime256v1'], ['P-384', 'secp384r1'], ['P-521', 'secp521r1']] as const) {
   test(`ECDH-ES+A256KW on ${crv}: Trustee's exact JSON shape; decrypts with an independent JOSE library`, async () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: name });
     const j = publicKey.export({ format: 'jwk' });

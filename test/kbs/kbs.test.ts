@@ -1,12 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import { buildKbsApp } from '../../src/kbs/index.js';
 import type { AttestationService } from '../../src/attestation/service.js';
 import { KbsClient, KbsClientError, sampleEvidenceProvider } from '../../src/kbs/client.js';
 import { canonicalJson } from '../../src/tee/common/jcs.js';
+import { ALLOW_ALL } from '../../src/kbs/resource-policy.js';
 import { adminKeys, fakeClock, tempStore, type AdminKeys } from '../support/service.js';
 
 const ERR = 'https://github.com/confidential-containers/kbs/errors/';
@@ -88,7 +89,11 @@ describe('KBS (Trustee protocol)', () => {
       const r = await app.inject({ method: 'POST', url: '/kbs/v0/auth', payload: { version: '0.4.0', tee: 'sample', 'extra-params': '' } });
       return { cookie: String(r.headers['set-cookie']).split(';')[0], nonce: r.json().nonce as string };
     };
-    const key = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'x', y: 'y' };
+    const ecKey = () => {
+      const j = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+      return { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: j.x!, y: j.y! };
+    };
+    const key = ecKey();
     const body = (nonce: string, rdKey = key) => ({
       'runtime-data': { nonce, 'tee-pubkey': key },
       'tee-evidence': { primary_evidence: { svn: '1', report_data: createHash('sha384').update(canonicalJson({ 'tee-pubkey': rdKey, nonce, 'additional-evidence': '' })).digest('base64') }, additional_evidence: '' },
@@ -98,7 +103,7 @@ describe('KBS (Trustee protocol)', () => {
     assert.equal(r.statusCode, 401);
     assert.match(r.json().detail, /nonce does not match/);
     s = await auth();
-    r = await app.inject({ method: 'POST', url: '/kbs/v0/attest', payload: body(s.nonce, { ...key, x: 'other' }), headers: { cookie: s.cookie } });
+    r = await app.inject({ method: 'POST', url: '/kbs/v0/attest', payload: body(s.nonce, ecKey()), headers: { cookie: s.cookie } });
     assert.equal(r.statusCode, 401);
     assert.equal(r.json().type, ERR + 'AttestationError');
     assert.match(r.json().detail, /NONCE_MISMATCH/);
@@ -119,7 +124,10 @@ describe('KBS (Trustee protocol)', () => {
     await a.setResource('other/key/x', new TextEncoder().encode('nope'));
     const c = client();
     await c.attest('sample', sampleEvidenceProvider());
-    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.status === 401 && e.type === ERR + 'PolicyDeny');
+    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.status === 403 && e.type === ERR + 'PolicyDeny');
+    // --allow-all never covers the dev-only sample TEE: only a rule naming it in tees does (Trustee's default refuses it).
+    await a.setResourcePolicy(JSON.stringify(ALLOW_ALL));
+    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.status === 403 && e.type === ERR + 'PolicyDeny' && /sample TEE/.test(e.message));
     await a.setResourcePolicy(JSON.stringify({ rules: [{ resources: ['default/key/*'], tees: ['sample'], status: ['affirming'], measurements: { launch_digest: ['abcde'] } }] }));
     assert.equal(new TextDecoder().decode(await c.getResource('default/key/db')), 's3cr3t');
     await assert.rejects(c.getResource('other/key/x'), (e: KbsClientError) => e.type === ERR + 'PolicyDeny');
@@ -138,7 +146,7 @@ describe('KBS (Trustee protocol)', () => {
     assert.equal(released.target, 'default/key/db');
     assert.equal(released.actor, 'tee:sample');
     assert.equal((released.details as { evidenceDigest: string }).evidenceDigest.length, 64);
-    assert.match((released.details as { policy: string }).policy, /^resource-policy@v1$/);
+    assert.match((released.details as { policy: string }).policy, /^resource-policy@v2$/);
     assert.ok(audit.some((e) => e.result === 'denied' && /default deny/.test(String((e.details as { reason: string }).reason))));
   });
 
@@ -151,7 +159,14 @@ describe('KBS (Trustee protocol)', () => {
     const cpu0 = (t.submods as Record<string, Record<string, unknown>>).cpu0;
     assert.equal(cpu0['ear.status'], 'contraindicated');
     assert.equal(cpu0['ear.appraisal-policy-id'], 'default_cpu@v1');
-    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.type === ERR + 'PolicyDeny' && /EAR status contraindicated/.test(e.message));
+    // Contraindicated: refused before any rule, even by a policy whose rule would match everything else.
+    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.status === 403 && e.type === ERR + 'PolicyDeny' && /contraindicated: nothing is released/.test(e.message));
+    await a.setResourcePolicy(JSON.stringify({ rules: [{ resources: ['*/*/*'], tees: ['sample'] }] }));
+    await assert.rejects(c.getResource('default/key/db'), (e: KbsClientError) => e.status === 403 && /contraindicated/.test(e.message));
+    await assert.rejects(a.setResourcePolicy(JSON.stringify({ rules: [{ resources: ['*/*/*'], status: ['contraindicated'] }] })), (e: KbsClientError) => e.type === ERR + 'ParsePolicyError');
+    const denied = (await service.store.listAudit({ action: 'resource.get', limit: 500 })).filter((e) => e.result === 'denied' && (e.details as { status?: string }).status === 'contraindicated');
+    assert.ok(denied.length >= 2);
+    await a.setResourcePolicy(JSON.stringify({ rules: [{ resources: ['default/key/*'], tees: ['sample'], status: ['affirming'], measurements: { launch_digest: ['abcde'] } }] }));
     await a.setAttestationPolicy('referenceValues: default\n');
   });
 

@@ -41,3 +41,27 @@ test('policy files are validated strictly', () => {
   assert.throws(() => parsePolicy('allowedTcbStatuses: [Fine]'), /unknown TCB status/);
   assert.throws(() => parsePolicy('minSvns: {isvSvn: -1}'), /non-negative/);
 });
+
+test('an unverified-trust marker is contraindicated whatever the policy; policy facts stay warnings', async () => {
+  const { evaluatePolicy } = await import('../../src/policy/rules.js');
+  const pinned = 'AK_PINNED_BY_CALLER: the AK was supplied by the caller and is trusted as given';
+  // The most permissive policy there is still cannot accept it.
+  const lax = { allowDebug: true, tees: ['sgx' as const] };
+  const a = appraise(claims({ warnings: [pinned] }), lax);
+  assert.equal(a.status, 'contraindicated');
+  assert.deepEqual(a.failures.map((f) => [f.rule, f.code]), [['trust', 'TRUST_UNVERIFIED']]);
+  assert.deepEqual(a.warnings, []);
+  const v = evaluatePolicy(claims({ warnings: [pinned] }), lax);
+  assert.equal(v.status, 'contraindicated');
+  assert.equal(v.trustVector['instance-identity'], 96);
+  // Future markers are recognised by their code's shape.
+  for (const w of ['VCEK_CHAIN_UNVERIFIED: x', 'CRL_NOT_CHECKED: y', 'KEY_UNTRUSTED: z']) assert.equal(appraise(claims({ warnings: [w] })).status, 'contraindicated', w);
+  // Facts a policy may accept are warnings, not failures.
+  for (const w of ['committed TCB differs from current TCB (provisional firmware)', 'PCR_VALUES_ABSENT: only the digest', 'the TCB info expires within a day (x)']) {
+    const r = appraise(claims({ warnings: [w] }));
+    assert.equal(r.status, 'warning', w);
+    assert.deepEqual(r.failures, []);
+  }
+  // The operator's own CLI pin (coffer verify --ak) is the caller's decision, not an attacker's.
+  assert.equal(appraise(claims({ warnings: [pinned] }), {}, { callerPinsKeys: true }).status, 'warning');
+});

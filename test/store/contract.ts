@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import type { Store } from '../../src/store/types.js';
 
 /** The store contract: every implementation runs exactly these assertions. */
-export function storeContract(name: string, open: () => Promise<Store>, reopenRaw?: () => Promise<{ tamper(path: string): Promise<void> }>): void {
+export interface RawAccess {
+  /** Copies another resource's nonce+ciphertext into this path's row. */
+  tamper(path: string): Promise<void>;
+  /** The sessions table as stored: what someone with a copy of the database reads. */
+  sessionRows(): Promise<{ id: string; data: string }[]>;
+}
+
+export function storeContract(name: string, open: () => Promise<Store>, reopenRaw?: () => Promise<RawAccess>): void {
   const withStore = (title: string, fn: (s: Store) => Promise<void>) =>
     test(`${name}: ${title}`, async () => {
       const s = await open();
@@ -90,6 +97,20 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
   });
 
   if (reopenRaw) {
+    withStore('sessions keep no bearer credential in clear: id hashed, data sealed under the KEK', async (s) => {
+      const token = 'eyJhbGciOiJFUzI1NiJ9.eyJzZWNyZXQiOnRydWV9.c2lnbmF0dXJl';
+      await s.putSession('0123456789abcdef0123456789abcdef', { state: 'attested', token }, 10_000);
+      await s.putSession('fedcba9876543210fedcba9876543210', { state: 'authed' }, 10_000);
+      const rows = await (await reopenRaw()).sessionRows();
+      assert.equal(rows.length, 2);
+      for (const r of rows) {
+        assert.equal(r.id.includes('0123456789abcdef') || r.id.includes('fedcba98'), false, 'session id stored in clear');
+        assert.equal(r.data.includes('eyJ') || r.data.includes('attested') || r.data.includes('authed'), false, 'session data stored in clear');
+      }
+      assert.deepEqual(await s.getSession('0123456789abcdef0123456789abcdef', 1), { state: 'attested', token });
+      assert.equal(await s.getSession('0123456789abcdef0123456789abcde0', 1), undefined);
+    });
+
     test(`${name}: a resource sealed for one path does not open under another (AAD = path)`, async () => {
       const s = await open();
       try {

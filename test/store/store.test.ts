@@ -29,6 +29,12 @@ describe('SQLite store', () => {
         db.prepare('UPDATE resources SET nonce=?, ciphertext=? WHERE path=?').run(one.nonce, one.ciphertext, path);
         db.close();
       },
+      async sessionRows() {
+        const db = new Database(current);
+        const rows = db.prepare('SELECT id, data FROM sessions').all() as { id: string; data: string }[];
+        db.close();
+        return rows;
+      },
     }),
   );
 
@@ -44,6 +50,12 @@ describe('SQLite store', () => {
         const one = db.prepare(`SELECT nonce, ciphertext FROM resources WHERE path <> ?`).get(path) as { nonce: Buffer; ciphertext: Buffer };
         db.prepare('UPDATE resources SET nonce=?, ciphertext=? WHERE path=?').run(one.nonce, one.ciphertext, path);
         db.close();
+      },
+      async sessionRows() {
+        const db = new Database(current);
+        const rows = db.prepare('SELECT id, data FROM sessions').all() as { id: string; data: string }[];
+        db.close();
+        return rows;
       },
     }),
   );
@@ -114,6 +126,13 @@ describe('PostgreSQL store', { skip: pgSkip }, () => {
         await c.connect();
         await c.query(`UPDATE resources SET nonce=o.nonce, ciphertext=o.ciphertext FROM (SELECT nonce, ciphertext FROM resources WHERE path <> $1) o WHERE path=$1`, [path]);
         await c.end();
+      },
+      async sessionRows() {
+        const c = new pg.Client({ connectionString: currentUrl });
+        await c.connect();
+        const r = await c.query('SELECT id, data FROM sessions');
+        await c.end();
+        return r.rows as { id: string; data: string }[];
       },
     }),
   );

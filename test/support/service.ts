@@ -3,11 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kek, SqliteStore } from '../../src/store/index.js';
+import { ADMIN_TOKEN_AUDIENCE, ADMIN_TOKEN_ISSUER } from '../../src/attestation/admin-auth.js';
 import type { Store } from '../../src/store/types.js';
 
 export interface AdminKeys {
   publicJwk: JWK;
-  token(o?: { expSeconds?: number; sub?: string }): Promise<string>;
+  /** An admin token; `iss`/`aud` default to Coffer's, null leaves the claim out. */
+  token(o?: { expSeconds?: number; sub?: string; iss?: string | null; aud?: string | null }): Promise<string>;
 }
 
 export async function adminKeys(alg: 'EdDSA' | 'ES256' = 'EdDSA'): Promise<AdminKeys> {
@@ -16,7 +18,11 @@ export async function adminKeys(alg: 'EdDSA' | 'ES256' = 'EdDSA'): Promise<Admin
   return {
     publicJwk,
     token: async (o = {}) =>
-      new SignJWT({ sub: o.sub ?? 'test-admin' })
+      new SignJWT({
+        sub: o.sub ?? 'test-admin',
+        ...(o.iss === null ? {} : { iss: o.iss ?? ADMIN_TOKEN_ISSUER }),
+        ...(o.aud === null ? {} : { aud: o.aud ?? ADMIN_TOKEN_AUDIENCE }),
+      })
         .setProtectedHeader({ alg })
         .setIssuedAt()
         .setExpirationTime(Math.floor(Date.now() / 1000) + (o.expSeconds ?? 3600))

@@ -181,7 +181,7 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
 
   cmd.command('set-resource-policy').description('set the resource policy (admin); Coffer JSON policy')
     .option('--policy-file <file>', 'policy file ({"rules":[...]})')
-    .option('--allow-all', 'any valid attestation token may read any resource')
+    .option('--allow-all', 'any attestation token that is not contraindicated and not the sample TEE may read any resource')
     .option('--deny-all', 'nobody may read any resource')
     .option('--affirming', 'tokens with ear.status affirming may read any resource')
     .action(async (f: { policyFile?: string; allowAll?: boolean; denyAll?: boolean; affirming?: boolean }) => run(async () => {

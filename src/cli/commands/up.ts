@@ -126,6 +126,11 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   if (!['auto', 'on', 'off'].includes(swtpmMode)) throw new CliUsageError(`--swtpm '${flags.swtpm}' is not auto, on or off`);
   if (swtpmMode === 'on' && !flags.dev) throw new CliUsageError('--swtpm on needs --dev (the local swtpm AK is pinned, a dev-only trust decision)');
   if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
+  const storeUrl = flags.store ?? env.COFFER_STORE_URL;
+  // --dev writes dev reference values and enables the sample TEE: never into a shared (PostgreSQL) store.
+  if (flags.dev && storeUrl && /^postgres(ql)?:/i.test(storeUrl)) {
+    throw new CliUsageError(`--dev never writes into a PostgreSQL store (${flags.store ? '--store' : '$COFFER_STORE_URL'}): use the SQLite store of --data for dev mode`);
+  }
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const kek = Kek.fromEnvOrFile(env, data.kekPath);
   // COFFER_STORE_URL: how the cluster manifests hand over a PostgreSQL URL (from a Secret) without putting it in argv.
@@ -143,7 +148,8 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     const now = Date.now();
     if (flags.dev && !(await store.getDocument('reference-values', 'default'))) {
       // Dev mode names `sample` explicitly (it is never trusted implicitly), next to every real TEE.
-      await store.putDocument('reference-values', 'default', JSON.stringify({ tees: [...TEE_TYPES] }), 'coffer up --dev', now);
+      // Marked dev: a service started without --dev on this data dir refuses to appraise with them.
+      await store.putDocument('reference-values', 'default', JSON.stringify({ dev: true, tees: [...TEE_TYPES] }), 'coffer up --dev', now);
     }
     const { service, admin } = await createAttestationService({
       store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,

@@ -71,7 +71,8 @@ function toLine(file: string, r: VerificationResult, policy: AppraisalPolicy): V
     errors: [...r.errors],
   };
   if (r.verified && r.claims) {
-    const a = appraise(r.claims, policy);
+    // The CLI's caller is the operator: an AK given with --ak is their own pin (the warning still says so).
+    const a = appraise(r.claims, policy, { callerPinsKeys: true });
     line.appraisal = { status: a.status, failures: a.failures };
     if (a.failures.length > 0) {
       line.verified = false;

@@ -59,7 +59,9 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
     .option('--max-body-bytes <n>', 'largest AdmissionReview accepted', String(3 * 1024 * 1024))
     .option('--from-cluster', 'read IsolationPolicies, RuntimeProfiles and Namespace labels from the API server (informers)')
     .option('--kubeconfig <file>', 'with --from-cluster: kubeconfig to use (default: in-cluster service account or $KUBECONFIG)')
-    .action(async (flags: WebhookFlags) => {
+    .option('--node-trust-writer <username...>', 'who may change node trust labels/annotations/taints (the controller\'s service account user)', [])
+    .option('--node-agent <username...>', 'users limited to discovery labels on their own node (the agent\'s service account user)', [])
+    .action(async (flags: WebhookFlags & { nodeTrustWriter: string[]; nodeAgent: string[] }) => {
       const config: AdmissionConfig = {
         ...DEFAULT_ADMISSION_CONFIG,
         epcResourceName: flags.epcResource,
@@ -100,6 +102,7 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         sources,
         config,
         logger,
+        nodeGuard: { trustWriters: flags.nodeTrustWriter, agents: flags.nodeAgent },
       });
       try {
         await server.start();

@@ -9,7 +9,7 @@ import type { Pod } from './pod.js';
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 
 /** The webhook's endpoints (served by server.ts, referenced by the generated webhook configurations). */
-export const PATHS = { mutate: '/mutate-v1-pod', validate: '/validate-v1-pod' } as const;
+export const PATHS = { mutate: '/mutate-v1-pod', validate: '/validate-v1-pod', nodes: '/validate-v1-node' } as const;
 
 export interface AdmissionRequest {
   uid: string;
@@ -22,6 +22,8 @@ export interface AdmissionRequest {
   object?: unknown;
   oldObject?: unknown;
   dryRun?: boolean;
+  /** Who is asking (authentication.k8s.io/v1 UserInfo): the node trust guard keys on the username. */
+  userInfo?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
 }
 
 export interface AdmissionResponse {

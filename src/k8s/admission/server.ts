@@ -6,6 +6,7 @@ import { K8sInputError } from '../errors.js';
 import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from './engine.js';
 import { WebhookMetrics } from './metrics.js';
 import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
+import { decideNodeTrust, isNodeRequest, type NodeGuardOptions } from './node-guard.js';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
 /** Where the webhook gets its policies, profiles and namespace labels (files today; informers in-cluster). */
@@ -36,6 +37,8 @@ export interface WebhookServerOptions {
   tlsDebounceMs?: number;
   tlsPollMs?: number;
   logger?: WebhookLogger;
+  /** Node trust guard (PATHS.nodes); absent = nobody may change node trust through this webhook's view. */
+  nodeGuard?: NodeGuardOptions;
 }
 
 export { PATHS } from './review.js';
@@ -138,7 +141,7 @@ export class WebhookServer {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (path === PATHS.mutate || path === PATHS.validate) {
+    if (path === PATHS.mutate || path === PATHS.validate || path === PATHS.nodes) {
       this.admission(path, req, res);
       return;
     }
@@ -220,6 +223,11 @@ export class WebhookServer {
 
   private review(path: string, body: unknown): AdmissionResponse {
     const r = parseAdmissionReview(body);
+    if (path === PATHS.nodes) {
+      if (!isNodeRequest(r)) return denyResponse(r.uid, 400, `${PATHS.nodes} handles core/v1 Nodes only, got ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}${r.subResource ? `/${r.subResource}` : ''}`, 'BadRequest');
+      // Fail closed: without configured trust writers nobody passes.
+      return decideNodeTrust(r, this.opts.nodeGuard ?? { trustWriters: [] });
+    }
     if (!isPodRequest(r)) {
       return denyResponse(r.uid, 400, `coffer webhook handles core/v1 Pods only, got ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}${r.subResource ? `/${r.subResource}` : ''}`, 'BadRequest');
     }

@@ -16,7 +16,6 @@ type Obj = Record<string, any>;
 
 export const MAX_POD_NAMES = 20;
 export const MAX_NAMESPACE_NAMES = 50;
-const CONFIDENTIAL: IsolationLevel[] = ['confidential-vm', 'enclave'];
 
 export type PolicyStatusAction =
   | { kind: 'setStatus'; name: string; resourceVersion: string; status: IsolationPolicyStatus }
@@ -61,13 +60,16 @@ export function reconcilePolicyStatus(policy: IsolationPolicy, observedStatus: O
   return [{ kind: 'setStatus', name: policy.metadata.name, resourceVersion: String((policy.metadata as Obj).resourceVersion ?? ''), status: { ...(have.conditions ? { conditions: have.conditions } : {}), ...want } }];
 }
 
-/** The isolation label a namespace should carry: the strictest confidential level of the policies selecting it. */
+/**
+ * The isolation label a namespace should carry: the strictest level of the policies selecting it, sandbox and
+ * none included — the webhooks fail closed (failurePolicy Fail) for every labelled namespace.
+ */
 export function namespaceIsolation(ns: Obj, policies: readonly IsolationPolicy[]): IsolationLevel | undefined {
   const labels = { ...labelsOfNamespace(ns, ns.metadata.name) };
   delete labels[ISOLATION_NS_LABEL];
   let best: IsolationLevel | undefined;
   for (const p of policies) {
-    if (!CONFIDENTIAL.includes(p.spec.isolation) || !matchesSelector(p.spec.namespaceSelector, labels)) continue;
+    if (!matchesSelector(p.spec.namespaceSelector, labels)) continue;
     if (best === undefined || isolationRank(p.spec.isolation) > isolationRank(best)) best = p.spec.isolation;
   }
   return best;

@@ -18,7 +18,7 @@ const enc = encodeURIComponent;
 
 export const policyStatusController: ControllerFactory<Record<string, never>> = {
   name: 'policy-status',
-  description: `reports each IsolationPolicy's matched pods and namespaces in its status; labels namespaces under confidential-vm/enclave policies ${ISOLATION_NS_LABEL}=<level>`,
+  description: `reports each IsolationPolicy's matched pods and namespaces in its status; labels every namespace an IsolationPolicy selects ${ISOLATION_NS_LABEL}=<strictest level> (the webhooks fail closed there)`,
   async start(ctx: ControllerContext): Promise<RunningController> {
     const rest = await KubeRest.fromKubeConfig(ctx.kubeConfig, 'coffer-controller/policy-status');
     const policyInf = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'isolationpolicies', path: POLICIES });

@@ -15,7 +15,7 @@ export function isolationRank(level: IsolationLevel): number {
   return ISOLATION_LEVELS.indexOf(level);
 }
 
-/** The namespace label the controller sets on namespaces governed by a confidential-vm or enclave policy. */
+/** The namespace label the controller sets on every namespace an IsolationPolicy selects (its strictest level). */
 export const ISOLATION_NS_LABEL = 'coffer.dev/isolation';
 
 export const ENFORCE_MODES = ['mutate', 'deny'] as const;

@@ -22,6 +22,8 @@ import { cofferCrds } from '../crds/schemas.js';
 import { builtinRuntimeProfiles } from '../crds/builtin-profiles.js';
 import { PATHS } from '../admission/review.js';
 import type { ValuesView } from './values.js';
+import { nodeGuard, serviceAccountUser } from './node-guard.js';
+import { TRUST_KEY_PREFIXES, UNTRUSTED_TAINT } from '../admission/node-guard.js';
 
 /** Anything kubernetes-models can check: every object is built through one of its classes. */
 export interface ManifestObject {
@@ -53,7 +55,6 @@ export const NAMES = {
 
 import { ISOLATION_NS_LABEL } from '../crds/types.js';
 export { ISOLATION_NS_LABEL };
-const CONFIDENTIAL_LEVELS = ['confidential-vm', 'enclave'];
 
 function labels(component: string): Record<string, string> {
   return { 'app.kubernetes.io/name': 'coffer', 'app.kubernetes.io/component': component, 'app.kubernetes.io/part-of': 'coffer' };
@@ -165,28 +166,30 @@ function rbac(v: ValuesView): ManifestObject[] {
   ];
 }
 
-function webhookNamespaceSelector(v: ValuesView, confidential: boolean) {
+function webhookNamespaceSelector(v: ValuesView, governed: boolean) {
   return {
     matchExpressions: [
       { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', v.str('namespace')] },
-      { key: ISOLATION_NS_LABEL, operator: confidential ? 'In' : 'NotIn', values: CONFIDENTIAL_LEVELS },
+      { key: ISOLATION_NS_LABEL, operator: governed ? 'Exists' : 'DoesNotExist' },
     ],
   };
 }
 
 /**
- * Two entries per configuration: Fail for namespaces the controller labelled confidential (a pod there must never
- * start unmutated), Ignore elsewhere (a webhook outage must not stop the cluster). Both time out after 5 s.
+ * Two entries per configuration: Fail for every namespace an IsolationPolicy selects (the controller labels each
+ * with its strictest level, sandbox included: a pod there must never start unmutated or unchecked), Ignore only
+ * where no policy applies (a webhook outage must not stop the rest of the cluster). kube-system and Coffer's own
+ * namespace are excluded. Both time out after 5 s.
  */
 function webhookEntries(v: ValuesView, path: string, mutating: boolean) {
-  return [true, false].map((confidential) => ({
-    name: `${confidential ? 'confidential.' : ''}pods.coffer.dev`,
+  return [true, false].map((governed) => ({
+    name: `${governed ? 'governed.' : ''}pods.coffer.dev`,
     admissionReviewVersions: ['v1'],
     sideEffects: 'None',
-    failurePolicy: confidential ? 'Fail' : 'Ignore',
+    failurePolicy: governed ? 'Fail' : 'Ignore',
     matchPolicy: 'Equivalent',
     timeoutSeconds: v.num('webhook.timeoutSeconds'),
-    namespaceSelector: webhookNamespaceSelector(v, confidential),
+    namespaceSelector: webhookNamespaceSelector(v, governed),
     rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
     clientConfig: { service: { namespace: v.str('namespace'), name: NAMES.webhook, path, port: 443 } },
     ...(mutating ? { reinvocationPolicy: 'IfNeeded' } : {}),
@@ -198,8 +201,37 @@ function webhookConfigurations(v: ValuesView, certManager: boolean): ManifestObj
   const metadata = { name: NAMES.webhook, labels: labels('webhook'), ...(annotations ? { annotations } : {}) };
   return [
     new MutatingWebhookConfiguration({ metadata, webhooks: webhookEntries(v, PATHS.mutate, true) as never }),
-    new ValidatingWebhookConfiguration({ metadata, webhooks: webhookEntries(v, PATHS.validate, false) as never }),
+    new ValidatingWebhookConfiguration({ metadata, webhooks: [...webhookEntries(v, PATHS.validate, false), nodeGuardEntry(v)] as never }),
   ];
+}
+
+/**
+ * The webhook half of the node trust guard (the ValidatingAdmissionPolicy in node-guard.yaml is the other):
+ * called only for Node writes by someone other than the controller that touch a trust key or the untrusted
+ * taint, so cordon/drain never depend on the webhook; those calls fail closed.
+ */
+function nodeGuardEntry(v: ValuesView) {
+  const controller = serviceAccountUser(v.str('namespace'), NAMES.controller);
+  const keyPred = (k: string) => TRUST_KEY_PREFIXES.map((p) => `${k}.startsWith('${p}')`).join(' || ');
+  const touches = (field: 'labels' | 'annotations') =>
+    `(has(object.metadata.${field}) && object.metadata.${field}.exists(k, ${keyPred('k')})) || ` +
+    `(oldObject != null && has(oldObject.metadata.${field}) && oldObject.metadata.${field}.exists(k, ${keyPred('k')}))`;
+  const taints = `(has(object.spec.taints) && object.spec.taints.exists(t, t.key.startsWith('${UNTRUSTED_TAINT}'))) || ` +
+    `(oldObject != null && has(oldObject.spec.taints) && oldObject.spec.taints.exists(t, t.key.startsWith('${UNTRUSTED_TAINT}')))`;
+  return {
+    name: 'nodes.coffer.dev',
+    admissionReviewVersions: ['v1'],
+    sideEffects: 'None',
+    failurePolicy: 'Fail',
+    matchPolicy: 'Equivalent',
+    timeoutSeconds: v.num('webhook.timeoutSeconds'),
+    rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['nodes'], scope: 'Cluster' }],
+    matchConditions: [
+      { name: 'not-the-controller', expression: `request.userInfo.username != '${controller}'` },
+      { name: 'touches-trust', expression: `${touches('labels')} || ${touches('annotations')} || ${taints}` },
+    ],
+    clientConfig: { service: { namespace: v.str('namespace'), name: NAMES.webhook, path: PATHS.nodes, port: 443 } },
+  };
 }
 
 function webhook(v: ValuesView): ManifestObject[] {
@@ -213,6 +245,8 @@ function webhook(v: ValuesView): ManifestObject[] {
     '--epc-resource', v.str('admission.epcResource'),
     '--epc-default-mib', v.text('admission.epcDefaultMiB'),
     '--quote-socket-dir', v.str('admission.quoteSocketDir'),
+    '--node-trust-writer', serviceAccountUser(ns, NAMES.controller),
+    '--node-agent', serviceAccountUser(ns, NAMES.agent),
   ];
   const probe = (path: string) => ({ httpGet: { path, port: 'https', scheme: 'HTTPS' as const }, periodSeconds: 10 });
   return [
@@ -359,7 +393,9 @@ function agentRbac(v: ValuesView): ManifestObject[] {
   return [
     serviceAccount(v, NAMES.agent, 'agent', true),
     ...clusterRbac(v, NAMES.agent, 'agent', [
-      // TEE discovery and attestation results become node labels (coffer.dev/attested, coffer.dev/tee.*).
+      // TEE discovery labels (coffer.dev/tee.*, coffer.dev/runtime.*) on its own node. RBAC cannot narrow a patch
+      // to label keys: the node trust guard (ValidatingAdmissionPolicy + webhook) refuses this account any other
+      // label, any annotation, taint or spec change, and any node but its own. coffer.dev/attested is the controller's.
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
       { apiGroups: ['coffer.dev'], resources: ['runtimeprofiles'], verbs: READ },
     ]),
@@ -462,6 +498,7 @@ export const PARTS: Part[] = [
   { file: 'namespace.yaml', build: namespace },
   { file: 'rbac.yaml', build: rbac },
   { file: 'webhook.yaml', build: webhook },
+  { file: 'node-guard.yaml', build: (v) => nodeGuard(v, { controller: NAMES.controller, agent: NAMES.agent }, labels('controller')) },
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled', negate: true }, build: (v) => webhookConfigurations(v, false) },
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled' }, build: (v) => webhookConfigurations(v, true) },
   { file: 'cert-manager.yaml', when: { path: 'certManager.enabled' }, build: certManager },

@@ -25,16 +25,20 @@ test('status: bounded sorted names, counts, observedGeneration; idempotent; cond
   assert.deepEqual(reconcilePolicyStatus(p, a.status, [ns('b'), ns('a')], pods), [], 'same input, nothing to write');
 });
 
-test('namespace label: strictest confidential level, kubernetes.io/metadata.name visible, own label ignored', () => {
+test('namespace label: strictest level of any selecting policy (sandbox included), kubernetes.io/metadata.name visible, own label ignored', () => {
   const policies = [
     pol('cvm', { namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['x'] }] }, isolation: 'confidential-vm', runtimeClassName: 'kata-qemu-snp' }),
     pol('enc', { namespaceSelector: { matchLabels: { sgx: 'y' } }, isolation: 'enclave' }),
-    pol('sb', { namespaceSelector: {}, isolation: 'sandbox' }),
+    pol('sb', { namespaceSelector: { matchLabels: { tier: 'edge' } }, isolation: 'sandbox' }),
     pol('self', { namespaceSelector: { matchLabels: { 'coffer.dev/isolation': 'enclave' } }, isolation: 'enclave' }),
   ];
   assert.equal(namespaceIsolation(ns('x'), policies), 'confidential-vm');
   assert.equal(namespaceIsolation(ns('x', { sgx: 'y' }), policies), 'enclave');
   assert.equal(namespaceIsolation(ns('z'), policies), undefined);
+  // A sandbox policy governs its namespaces too: the webhooks must fail closed there as well.
+  assert.equal(namespaceIsolation(ns('e', { tier: 'edge' }), policies), 'sandbox');
+  assert.equal(namespaceIsolation(ns('x', { tier: 'edge' }), policies), 'confidential-vm');
+  assert.deepEqual(reconcileNamespaceLabel(ns('e', { tier: 'edge' }), policies), [{ kind: 'labelNamespace', name: 'e', resourceVersion: '1', value: 'sandbox' }]);
   assert.equal(namespaceIsolation(ns('z', { 'coffer.dev/isolation': 'enclave' }), policies), undefined, 'a policy keyed on the label itself does not hold it in place');
   assert.deepEqual(reconcileNamespaceLabel(ns('z', { 'coffer.dev/isolation': 'enclave' }), policies), [{ kind: 'labelNamespace', name: 'z', resourceVersion: '1', value: null }]);
   assert.deepEqual(reconcileNamespaceLabel(ns('x', { 'coffer.dev/isolation': 'confidential-vm' }), policies), []);

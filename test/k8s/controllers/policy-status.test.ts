@@ -74,17 +74,17 @@ test('status: matched namespaces and pods, observedGeneration', async () => {
   assert.match(stdout, /^conf\s+confidential-vm\s+mutate\s+kata-qemu-tdx\s+4\s+\d+s/);
 });
 
-test('namespace labels: strictest confidential level; removed where no policy asks; the webhook Fail entry selects them', async () => {
-  await waitFor('labels', () => label('secure') === 'confidential-vm' && label('vault') === 'enclave' && label('stale') === undefined);
-  assert.equal(label('plain'), undefined, 'sandbox policies do not label');
+test('namespace labels: strictest level of any policy (sandbox too); removed where no policy asks; the webhook Fail entry selects them', async () => {
+  await waitFor('labels', () => label('secure') === 'confidential-vm' && label('vault') === 'enclave' && label('stale') === undefined && label('plain') === 'sandbox');
   const mwc = (buildManifests().flatMap((f) => f.objects) as any[]).find((o) => o.kind === 'MutatingWebhookConfiguration');
   const entry = (name: string) => mwc.webhooks.find((w: any) => w.name === name);
-  for (const n of ['secure', 'vault']) {
-    assert.ok(matchesSelector(entry('confidential.pods.coffer.dev').namespaceSelector, ns(n).metadata.labels), `${n}: failurePolicy Fail`);
+  for (const n of ['secure', 'vault', 'plain']) {
+    assert.ok(matchesSelector(entry('governed.pods.coffer.dev').namespaceSelector, ns(n).metadata.labels), `${n}: failurePolicy Fail`);
     assert.ok(!matchesSelector(entry('pods.coffer.dev').namespaceSelector, ns(n).metadata.labels), `${n}: not the Ignore entry`);
   }
-  assert.ok(matchesSelector(entry('pods.coffer.dev').namespaceSelector, ns('plain').metadata.labels), 'plain: Ignore');
-  assert.equal(entry('confidential.pods.coffer.dev').failurePolicy, 'Fail');
+  assert.ok(matchesSelector(entry('pods.coffer.dev').namespaceSelector, ns('stale').metadata.labels), 'stale (no policy): Ignore');
+  assert.ok(!matchesSelector(entry('governed.pods.coffer.dev').namespaceSelector, ns('stale').metadata.labels), 'stale: not Fail');
+  assert.equal(entry('governed.pods.coffer.dev').failurePolicy, 'Fail');
 });
 
 test('changes: new pod counted, selector edit bumps generation and moves labels, 409 on the status write retried fresh', async () => {

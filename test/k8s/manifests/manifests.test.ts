@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { matchesSelector } from '../../../src/k8s/admission/selector.js';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -79,23 +80,35 @@ function find(objs: any[], kind: string, name?: string) {
   return objs.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 }
 
-test('webhook configurations: Fail only for confidential namespaces, 5 s timeout, system namespaces excluded', () => {
+test('webhook configurations: Fail for every namespace a policy selects (label Exists), Ignore elsewhere, 5 s timeout, system namespaces excluded', () => {
   const objs = buildManifests().flatMap((f) => f.objects) as any[];
   for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
     const [cfg] = find(objs, kind, 'coffer-webhook');
-    assert.equal(cfg.webhooks.length, 2);
+    const pods = cfg.webhooks.filter((w: any) => w.rules[0].resources[0] === 'pods');
+    assert.equal(pods.length, 2);
+    assert.deepEqual(pods.map((w: any) => w.name).sort(), ['governed.pods.coffer.dev', 'pods.coffer.dev']);
     for (const w of cfg.webhooks) {
       assert.equal(w.timeoutSeconds, 5);
       assert.deepEqual(w.admissionReviewVersions, ['v1']);
       assert.equal(w.sideEffects, 'None');
+    }
+    for (const w of pods) {
       const exprs = w.namespaceSelector.matchExpressions;
       assert.deepEqual(exprs[0], { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'coffer-system'] });
-      const conf = exprs[1];
-      assert.equal(conf.key, 'coffer.dev/isolation');
-      assert.deepEqual(conf.values, ['confidential-vm', 'enclave']);
-      assert.equal(w.failurePolicy, conf.operator === 'In' ? 'Fail' : 'Ignore');
+      const gov = exprs[1];
+      assert.equal(gov.key, 'coffer.dev/isolation');
+      assert.equal(gov.values, undefined);
+      assert.equal(w.failurePolicy, gov.operator === 'Exists' ? 'Fail' : 'Ignore');
+      assert.ok(['Exists', 'DoesNotExist'].includes(gov.operator));
       assert.equal(w.clientConfig.service.path, kind.startsWith('Mutating') ? '/mutate-v1-pod' : '/validate-v1-pod');
     }
+    // Every isolation level the controller may write lands in the Fail entry (sandbox and none included).
+    const fail = pods.find((w: any) => w.failurePolicy === 'Fail');
+    for (const level of ['none', 'sandbox', 'confidential-vm', 'enclave']) {
+      assert.ok(matchesSelector(fail.namespaceSelector, { 'kubernetes.io/metadata.name': 'apps', 'coffer.dev/isolation': level }), level);
+    }
+    assert.ok(!matchesSelector(fail.namespaceSelector, { 'kubernetes.io/metadata.name': 'apps' }));
+    assert.ok(!matchesSelector(fail.namespaceSelector, { 'kubernetes.io/metadata.name': 'kube-system', 'coffer.dev/isolation': 'sandbox' }));
   }
   const cm = buildManifests(mergeValues({ certManager: { enabled: true } })).flatMap((f) => f.objects) as any[];
   assert.equal(find(cm, 'MutatingWebhookConfiguration')[0].metadata.annotations['cert-manager.io/inject-ca-from'], 'coffer-system/coffer-webhook');
