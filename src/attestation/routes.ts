@@ -5,12 +5,15 @@ import { parseRulePolicy } from '../policy/rules.js';
 import type { AdminAuth, AdminIdentity } from './admin-auth.js';
 import { HttpProblem, installProblemHandlers, sendProblem } from './problem.js';
 import type { AttestationService, AttestRequest } from './service.js';
+import type { DashboardSessions } from './dashboard/session.js';
 
 export interface AttestationRoutesOptions {
   service: AttestationService;
   admin: AdminAuth;
   /** Public base URL for discovery (`issuer`, `jwks_uri`); default: derived from the request's Host. */
   publicUrl?: string;
+  /** Dashboard sessions: admin routes also accept the session cookie (writes with its CSRF header). */
+  sessions?: DashboardSessions;
 }
 
 const EVIDENCE_MAX = 512 * 1024;
@@ -54,7 +57,11 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   // YAML / plain-text bodies for admin documents.
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  const admin = async (req: FastifyRequest): Promise<AdminIdentity> => o.admin.check(req.headers.authorization, service.now());
+  // Writes need an admin credential; reads also take a viewer token (coffer admin-token --viewer).
+  const admin = async (req: FastifyRequest): Promise<AdminIdentity> =>
+    o.sessions ? o.sessions.authenticate(req, { write: true }) : o.admin.check(req.headers.authorization, service.now());
+  const reader = async (req: FastifyRequest): Promise<AdminIdentity> =>
+    o.sessions ? o.sessions.authenticate(req, { write: false }) : o.admin.verify(req.headers.authorization, service.now());
   const base = (req: FastifyRequest) => o.publicUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 
   app.post('/v1/challenge', async (_req, reply) => reply.code(201).send(await service.nonces.issue(service.now())));
@@ -79,11 +86,11 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   // ---- admin API (every route authenticated; every mutation audited) ----
   for (const [segment, d] of Object.entries(DOCS)) {
     app.get(`/v1/admin/${segment}`, async (req) => {
-      await admin(req);
+      await reader(req);
       return (await service.store.listDocuments(d.kind)).map((x) => ({ id: x.id, version: x.version, createdAt: new Date(x.createdAt).toISOString(), actor: x.actor }));
     });
     app.get(`/v1/admin/${segment}/:id`, { schema: { params: ID_PARAM } }, async (req) => {
-      await admin(req);
+      await reader(req);
       const { id } = req.params as { id: string };
       const v = (req.query as { version?: string }).version;
       const doc = await service.store.getDocument(d.kind, id, v === undefined ? undefined : Number(v));
@@ -117,7 +124,7 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   }
 
   app.get('/v1/admin/audit', async (req) => {
-    await admin(req);
+    await reader(req);
     const q = req.query as { action?: string; after?: string; limit?: string };
     return service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
   });
@@ -131,7 +138,7 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   });
 
   app.get('/v1/admin/collateral', async (req) => {
-    await admin(req);
+    await reader(req);
     const items = service.collateral ? await service.collateral.status() : [];
     return service.upstream ? [...items, ...service.upstream.status()] : items;
   });
@@ -145,7 +152,7 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
 
   // Unknown /v1/admin paths are still admin paths: authenticate first so probing reveals nothing.
   app.all('/v1/admin/*', async (req, reply) => {
-    await admin(req);
+    await (req.method === 'GET' ? reader(req) : admin(req));
     return sendProblem(reply, new HttpProblem(404, 'not-found', 'Not found', `no admin route ${req.method} ${req.url.split('?')[0]}`));
   });
 }

@@ -4,7 +4,7 @@ import type { Claims, TeeType } from '../tee/common/claims.js';
 import type { EvidenceInput, VerifyOptions } from '../tee/common/verifier.js';
 import { canonicalJson } from '../tee/common/jcs.js';
 import type { VerifierRegistry } from '../tee/registry.js';
-import { verifyEvidenceWith } from '../tee/verify-evidence.js';
+import { verifyEvidenceWith, type VerificationResult } from '../tee/verify-evidence.js';
 import { evaluatePolicy, type PolicyVerdict } from '../policy/rules.js';
 import type { Store } from '../store/types.js';
 import type { CollateralCache } from './collateral.js';
@@ -174,6 +174,24 @@ export class AttestationService {
     return { tee, claims: r.claims, verdict, policy, evidenceDigest, staleCollateral: stale };
   }
 
+  /** TCB facts for the audit record: what the dashboard's fleet TCB view and stale-collateral view read. */
+  tcbDetails(o: AppraisalOutcome): Record<string, unknown> {
+    return { tcbStatus: o.claims.tcbStatus ?? null, advisories: o.claims.advisories, ...(o.staleCollateral.length ? { staleCollateral: o.staleCollateral } : {}) };
+  }
+
+  /**
+   * The dashboard's Verify page: the same verifyEvidence as `coffer verify`, with this service's trust anchors and
+   * verifier options (caller-given collateral wins over the cache), then appraisal against the default policy's
+   * reference values. Nothing is stored, no nonce is consumed, no token is issued.
+   */
+  async inspect(input: EvidenceInput, o: { tee?: TeeType | 'auto'; at?: Date; collateral?: Record<string, unknown> } = {}): Promise<{ result: VerificationResult; verdict?: PolicyVerdict; policy?: string }> {
+    const opts: VerifyOptions = { ...this.o.verifyOptions, tee: o.tee ?? 'auto', at: o.at ?? new Date(this.clock()), ...o.collateral };
+    const result = await verifyEvidenceWith(this.registry, input, opts);
+    if (!result.verified || !result.claims) return { result };
+    const policy = await resolvePolicy(this.store, undefined, this.parsed);
+    return { result, verdict: evaluatePolicy(result.claims, policy.referenceValues, policy.rules), policy: policy.version === null ? `${policy.id}@builtin` : `${policy.id}@v${policy.version}` };
+  }
+
   policyIdOf(o: AppraisalOutcome): string {
     return o.policy.version === null ? `${o.policy.id}@builtin` : `${o.policy.id}@v${o.policy.version}`;
   }
@@ -228,7 +246,10 @@ export class AttestationService {
     this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
     await this.store.appendAudit({
       at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
-      details: { evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) },
+      details: {
+        evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code),
+        ...this.tcbDetails(outcome),
+      },
     });
     return { token, status: outcome.verdict.status, failures: outcome.verdict.failures, warnings: outcome.verdict.warnings };
   }

@@ -54,10 +54,11 @@ export function openDataDir(dir: string, o: { create: boolean; kekFile?: string;
 }
 
 /** An EdDSA admin token (the shape of Trustee's legacy kbs-client admin JWT), valid `ttlSeconds`. */
-export async function mintAdminToken(adminKeyPath: string, o: { ttlSeconds: number; subject: string }): Promise<string> {
+export async function mintAdminToken(adminKeyPath: string, o: { ttlSeconds: number; subject: string; viewer?: boolean }): Promise<string> {
   const key = createPrivateKey(readFileSync(adminKeyPath));
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub: o.subject }).setProtectedHeader({ alg: 'EdDSA' }).setIssuedAt(now).setExpirationTime(now + o.ttlSeconds).sign(key);
+  // Viewer tokens carry `coffer.role: viewer`: the services let them read (dashboard, admin GETs), never write.
+  return new SignJWT({ sub: o.subject, ...(o.viewer ? { 'coffer.role': 'viewer' } : {}) }).setProtectedHeader({ alg: 'EdDSA' }).setIssuedAt(now).setExpirationTime(now + o.ttlSeconds).sign(key);
 }
 
 /** Creates (once) the dev key for signed sample evidence; returns its public JWK (with kid) for the verifier. */

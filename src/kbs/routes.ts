@@ -47,6 +47,11 @@ function resourcePath(params: unknown): string {
   return segs.join('/');
 }
 
+/** A token's id in the audit log: the first 16 hex digits of its SHA-256 (Coffer tokens carry no jti). */
+export function tokenId(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}
+
 function b64urlText(v: unknown, what: string): string {
   if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(v)) throw new KbsError('SerdeError', `${what} must be base64url`);
   return Buffer.from(v, 'base64url').toString('utf8');
@@ -158,7 +163,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
       submods: { cpu0: service.appraisal(outcome, annotated) },
     }, now);
     await store.putSession(id, { ...s, state: 'attested', token }, expiresAt);
-    await audit(`session:${id}`, 'kbs.attest', s.tee, outcome.verdict.status, { evidenceDigest: digest, policy: service.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) });
+    await audit(`session:${id}`, 'kbs.attest', s.tee, outcome.verdict.status, { evidenceDigest: digest, policy: service.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code), ...service.tcbDetails(outcome), tokenId: tokenId(token) });
     setCookie(reply, id, expiresAt);
     return { token };
   });
@@ -182,7 +187,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     try {
       claims = await service.tokens.verify(token, now);
     } catch (e) {
-      await audit('unknown', 'resource.get', path, 'denied', { reason: `token rejected: ${(e as Error).message}` });
+      await audit('unknown', 'resource.get', path, 'denied', { reason: `token rejected: ${(e as Error).message}`, rule: null, tokenId: tokenId(token) });
       throw new KbsError('TokenVerifierError', `attestation token rejected: ${(e as Error).message}`);
     }
     const facts = factsOf(claims);
@@ -190,7 +195,8 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const pdoc = await store.getDocument('resource-policy', RESOURCE_POLICY_ID);
     const policyRef = pdoc ? `${RESOURCE_POLICY_ID}@v${pdoc.version}` : `${RESOURCE_POLICY_ID}@default-deny`;
     const decision = pdoc ? decide(parseResourcePolicy(pdoc.body), path, facts) : { allow: false, reason: 'no resource policy is set (default deny)' };
-    const auditDetails = { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, reason: decision.reason };
+    // tokenId: a fingerprint of the token (never the token), so a refusal can be matched to the attestation that issued it.
+    const auditDetails = { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, rule: decision.rule ?? null, reason: decision.reason, tokenId: tokenId(token) };
     if (!decision.allow) {
       await audit(who, 'resource.get', path, 'denied', auditDetails);
       throw new KbsError('PolicyDeny', `resource policy denies ${path}: ${decision.reason}`);
