@@ -64,7 +64,7 @@ class App {
     initTheme();
     this.api.onUnauthenticated = () => this.signedOut('Your session ended: sign in again.');
     try {
-      this.session = await this.api.get<Session>('/ui/session');
+      this.session = (await this.api.get<Session | undefined>('/ui/session')) ?? undefined;
     } catch {
       this.session = undefined;
     }

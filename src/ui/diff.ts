@@ -2,8 +2,9 @@
 export type DiffLine = { op: ' ' | '+' | '-'; text: string };
 
 export function lineDiff(before: string, after: string): DiffLine[] {
-  const a = before === '' ? [] : before.split('\n');
-  const b = after === '' ? [] : after.split('\n');
+  const lines = (t: string) => (t === '' ? [] : t.replace(/\n$/, '').split('\n'));
+  const a = lines(before);
+  const b = lines(after);
   if (a.length * b.length > 4_000_000) return [...a.map((text) => ({ op: '-' as const, text })), ...b.map((text) => ({ op: '+' as const, text }))];
   const n = a.length;
   const m = b.length;

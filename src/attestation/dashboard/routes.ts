@@ -9,7 +9,7 @@ import { parseRulePolicy } from '../../policy/rules.js';
 import { RESOURCE_POLICY_ID } from '../../kbs/routes.js';
 import type { AuditRecord } from '../../store/types.js';
 import { decodeBase64, type AttestationService } from '../service.js';
-import { HttpProblem, installProblemHandlers } from '../problem.js';
+import { HttpProblem, sendProblem, toProblem } from '../problem.js';
 import type { UiAssets } from './assets.js';
 import { checkSameOrigin, type DashboardSessions } from './session.js';
 import { advisoryUrl, CLUSTER_FEEDS, NODES_NOTE, overview, sanitizeRecord, type CollateralRow } from './views.js';
@@ -80,7 +80,12 @@ function intQuery(q: unknown, name: string): number | undefined {
 export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOptions): Promise<void> {
   const { service, sessions } = o;
   const store = service.store;
-  installProblemHandlers(app);
+  // Errors as problem+json; not-found stays the attestation plugin's (both sit at prefix '/').
+  app.setErrorHandler((err, req, reply) => {
+    const p = toProblem(err as Error);
+    if (p.status >= 500) req.log.error({ err }, 'request failed');
+    return sendProblem(reply, p);
+  });
   app.addHook('onRequest', async (_req, reply) => void reply.headers(SECURITY_HEADERS));
   const read = (req: FastifyRequest) => sessions.authenticate(req, { write: false });
 
@@ -106,10 +111,10 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
     await store.appendAudit({ at: service.now(), actor: view.subject, action: 'dashboard.login', target: view.role, result: 'ok' });
     return view;
   });
-  app.get('/ui/session', async (req) => {
+  // 204 when signed out: the page asks on every load, and a signed-out visitor is not an error.
+  app.get('/ui/session', async (req, reply) => {
     const s = await sessions.current(req);
-    if (!s) throw new HttpProblem(401, 'admin-unauthenticated', 'Authentication required', 'no dashboard session: sign in with an admin or viewer token');
-    return s;
+    return s ?? reply.code(204).send();
   });
   app.delete('/ui/session', async (req, reply) => {
     await read(req); // a session with its CSRF header (non-GET), or a Bearer token
@@ -229,7 +234,9 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
     }
     for (const w of result.claims?.warnings ?? []) checks.push({ name: 'Verifier warning', ok: null, message: w });
     if (verdict) {
-      if (verdict.failures.length === 0) checks.push({ name: `Appraisal (${policy})`, ok: true, message: `status ${verdict.status}: no rule failed` });
+      if (verdict.failures.length === 0) {
+        checks.push({ name: `Appraisal (${policy})`, ok: verdict.status === 'affirming' ? true : null, message: `status ${verdict.status}: no rule failed${verdict.warnings.length ? `; ${verdict.warnings.join('; ')}` : ''}` });
+      }
       for (const f of verdict.failures) checks.push({ name: `Appraisal rule ${f.rule} (${policy})`, ok: f.status === 'warning' ? null : false, code: f.code, message: f.message });
     }
     return {

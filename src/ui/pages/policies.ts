@@ -95,12 +95,12 @@ export const policiesPage: Page = async (root, ctx) => {
       if (!v.ok) return invalid(v.error ?? 'invalid document', body);
       let current = '';
       let version = 0;
-      try {
+      // Compare with the stored version when there is one (asked from the list: a new id is no 404 in the console).
+      const exists = (await ctx.api.get<DocMeta[]>(`/v1/admin/${kind}`)).some((d) => d.id === id);
+      if (exists) {
         const cur = await ctx.api.get<Doc>(`/v1/admin/${kind}/${encodeURIComponent(id)}`);
         current = cur.body;
         version = cur.version;
-      } catch (e) {
-        if (!(e instanceof ApiError && e.status === 404)) throw e;
       }
       const d = lineDiff(current, body.value);
       const changed = d.some((l) => l.op !== ' ');

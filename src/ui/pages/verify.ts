@@ -57,9 +57,10 @@ export const verifyPage: Page = async (root, ctx) => {
   const file = h('input', { type: 'file', id: 'ev-file', 'aria-describedby': 'ev-help' });
   const paste = h('textarea', { id: 'ev-paste', rows: 5, spellcheck: 'false', 'aria-describedby': 'ev-help', placeholder: 'base64, hex or JSON' });
   const tee = h('select', { id: 'ev-tee' }, TEES.map((t) => h('option', { value: t }, t === 'auto' ? 'detect' : t)));
-  const at = h('input', { type: 'datetime-local', id: 'ev-at', step: 1 });
+  const at = h('input', { type: 'text', id: 'ev-at', inputmode: 'numeric', autocomplete: 'off', placeholder: '2025-07-01T00:00:00Z', 'aria-describedby': 'ev-at-help' });
   const coll = h('input', { type: 'file', id: 'ev-collateral', multiple: true, 'aria-describedby': 'coll-help' });
-  const drop = h('div', { class: 'drop', id: 'drop' }, h('p', null, 'Drop an evidence file here, or choose one: '), file);
+  const dropLabel = h('label', { for: 'ev-file' }, 'Drop an evidence file here, or choose one');
+  const drop = h('div', { class: 'drop', id: 'drop' }, dropLabel, file);
   let dropped: File | undefined;
   drop.addEventListener('dragover', (e) => (e.preventDefault(), drop.classList.add('over')));
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
@@ -67,7 +68,7 @@ export const verifyPage: Page = async (root, ctx) => {
     e.preventDefault();
     drop.classList.remove('over');
     dropped = e.dataTransfer?.files[0];
-    if (dropped) drop.querySelector('p')!.textContent = `Dropped: ${dropped.name} (${dropped.size} bytes) `;
+    if (dropped) dropLabel.textContent = `Dropped: ${dropped.name} (${dropped.size} bytes); or choose another`;
   });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Verify');
   const form = h('form', { class: 'card wide', 'aria-labelledby': 'v-in' },
@@ -78,7 +79,7 @@ export const verifyPage: Page = async (root, ctx) => {
     paste,
     h('div', { class: 'row' },
       h('div', null, h('label', { for: 'ev-tee' }, 'TEE'), tee),
-      h('div', null, h('label', { for: 'ev-at' }, 'Verify as of (UTC, optional)'), at)),
+      h('div', null, h('label', { for: 'ev-at' }, 'Verify as of (optional)'), at, h('span', { id: 'ev-at-help', class: 'muted small' }, 'ISO 8601; UTC unless a zone is given. Default: now.'))),
     h('label', { for: 'ev-collateral' }, 'Collateral (optional)'),
     coll,
     h('p', { id: 'coll-help', class: 'muted small' }, 'The same files coffer verify --collateral reads (Intel PCS items, a QuoteCollateralV3 JSON, AMD VCEK and chain). Without it the service\'s cached collateral is used.'),
@@ -86,6 +87,7 @@ export const verifyPage: Page = async (root, ctx) => {
     submit);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
+    replace(out); // the previous verdict goes at once: never mistaken for this one
     void (async () => {
       err.textContent = '';
       const f = dropped ?? file.files?.[0];
@@ -100,12 +102,23 @@ export const verifyPage: Page = async (root, ctx) => {
         if (c.size > MAX_FILE) return void (err.textContent = `Collateral ${c.name} is too large.`);
         collateral.push({ name: c.name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100) || 'collateral', data: toBase64(await fileBytes(c)) });
       }
+      let asOf: string | undefined;
+      if (at.value.trim()) {
+        const v = at.value.trim();
+        const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(v) || !v.includes('T') ? v : `${v}Z`);
+        if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) {
+          at.setAttribute('aria-invalid', 'true');
+          return void (err.textContent = `'${v}' is not an ISO 8601 date.`);
+        }
+        at.removeAttribute('aria-invalid');
+        asOf = d.toISOString();
+      }
       submit.disabled = true;
       submit.textContent = 'Verifying…';
       try {
         const r = await ctx.api.call<VerifyResult>('POST', '/v1/dashboard/verify', {
           evidence: toBase64(bytes), tee: tee.value,
-          ...(at.value ? { at: new Date(`${at.value}Z`).toISOString() } : {}),
+          ...(asOf ? { at: asOf } : {}),
           ...(collateral.length ? { collateral } : {}),
         });
         replace(out, result(r));
