@@ -41,6 +41,8 @@ function themeButton(): HTMLButtonElement {
     b.textContent = dark ? 'Light mode' : 'Dark mode';
     b.setAttribute('aria-pressed', String(dark));
   };
+  // The system scheme can change while the page is open: the label follows it.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', label);
   b.addEventListener('click', () => {
     const next = currentTheme() === 'dark' ? 'light' : 'dark';
     document.documentElement.dataset.theme = next;
@@ -135,7 +137,7 @@ class App {
         h('ul', null, PAGES.map((p) => h('li', null, h('a', { href: `#/${p.path}`, 'aria-current': p.path === active ? 'page' : null }, p.title))))),
       h('div', { class: 'who' },
         h('span', { id: 'live', class: this.connected ? 'live on' : 'live', role: 'status' }, this.connected ? 'Live' : 'Connecting…'),
-        h('span', { class: 'muted' }, `${s.subject} · ${s.role === 'admin' ? 'admin' : 'viewer (read-only)'}`),
+        h('span', { class: 'muted' }, s.subject === s.role ? '' : `${s.subject} · `, s.role === 'admin' ? 'admin' : 'viewer (read-only)'),
         themeButton(),
         h('button', { type: 'button', class: 'ghost', onclick: () => void this.logout() }, 'Sign out')));
   }

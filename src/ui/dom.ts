@@ -57,9 +57,10 @@ export function table(label: string, head: string[], rows: Child[][], empty = 'N
   return h('div', { class: 'scroll', role: 'region', 'aria-label': label, tabindex: 0 },
     h('table', null,
       h('thead', null, h('tr', null, head.map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', null, rows.map((r) => h('tr', null, r.map((c) => h('td', null, c)))))));
+      h('tbody', null, rows.map((r) => h('tr', null, r.map((c, i) => h('td', { 'data-label': head[i] }, c)))))));
 }
 
-export function badge(result: string): HTMLElement {
-  return h('span', { class: `badge b-${result.replace(/[^a-z-]/gi, '')}` }, result);
+/** A status pill; `kind` picks the colour (default: the text itself, e.g. a result or a TCB status). */
+export function badge(text: string, kind = text): HTMLElement {
+  return h('span', { class: `badge b-${kind.replace(/[^a-z-]/gi, '')}` }, text);
 }

@@ -38,6 +38,10 @@ export async function launchChromium(o: { width?: number; height?: number } = {}
   }
 }
 
+// page.evaluate callbacks run in the browser; the project compiles without the DOM lib, so its globals are loose here.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const window: any, document: any;
+
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
 export interface AxeViolation {
@@ -55,7 +59,7 @@ export interface AxeViolation {
 export async function axe(page: Page): Promise<AxeViolation[]> {
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(`${readFileSync(AXE, 'utf8')}\n;void 0`);
   return page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run(c: Document, o: object): Promise<{ violations: AxeViolation[] }> } }).axe.run(document, { resultTypes: ['violations'] });
+    const r = await (window as { axe: { run(c: unknown, o: object): Promise<{ violations: AxeViolation[] }> } }).axe.run(document, { resultTypes: ['violations'] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target, failureSummary: n.failureSummary })) }));
   });
 }

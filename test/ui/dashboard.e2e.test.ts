@@ -14,6 +14,10 @@ import { cli, spawnCofferServer, type CofferServer } from '../support/cli.js';
 import { axe, chromiumSkip, describeViolations, launchChromium, type Browser } from '../support/browser.js';
 import { haveVectors, repoRoot, vectorsDir, vectorsSkip } from '../support/vectors.js';
 
+// page.evaluate callbacks run in the browser; the project compiles without the DOM lib, so its globals are loose here.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const window: any, document: any, localStorage: any, sessionStorage: any;
+
 const SHOTS = join(repoRoot, 'test-artifacts', 'screenshots');
 const SECRET = 'do-not-render-this-secret-7f3a';
 

@@ -15,9 +15,10 @@ interface Overview {
 const RESULTS = ['affirming', 'warning', 'contraindicated', 'rejected'] as const;
 
 /** Stacked bars per hour, drawn as SVG; the same numbers are in the table beside it for screen readers. */
-function chart(o: Overview): SVGElement {
-  const W = 720;
-  const H = 220;
+function chart(o: Overview, width: number): SVGElement {
+  // Drawn at the card's pixel width, so the text stays at its real size on a phone and on a wide screen.
+  const W = Math.max(280, Math.round(width));
+  const H = W < 500 ? 180 : 220;
   const pad = { l: 34, r: 8, t: 10, b: 26 };
   const max = Math.max(1, ...o.series.map((b) => RESULTS.reduce((n, r) => n + (b.counts[r] ?? 0), 0)));
   const step = max <= 5 ? 1 : Math.ceil(max / 4);
@@ -38,7 +39,8 @@ function chart(o: Overview): SVGElement {
         s('title', null, `${new Date(b.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}: ${b.counts[r]} ${r}`));
     });
   });
-  const labels = o.series.map((b, i) => (i % 4 === 0 ? s('text', { x: pad.l + i * bw + bw / 2, y: H - 8, class: 'axis', 'text-anchor': 'middle' }, new Date(b.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) : null));
+  const every = W < 500 ? 6 : 3;
+  const labels = o.series.map((b, i) => (i % every === 0 ? s('text', { x: pad.l + i * bw + bw / 2, y: H - 8, class: 'axis', 'text-anchor': 'middle' }, new Date(b.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })) : null));
   return s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', 'aria-label': `Attestations in the last ${o.series.length} hours: ${total} in all; ${RESULTS.map((r) => `${o.series.reduce((n, b) => n + (b.counts[r] ?? 0), 0)} ${r}`).join(', ')}` }, grid, bars, labels);
 }
 
@@ -51,15 +53,20 @@ function card(title: string, id: string, ...body: (Node | string | null)[]): HTM
 }
 
 function render(root: HTMLElement, o: Overview, at: Date): void {
+  const chartWidth = (root.clientWidth || 760) - 36;
   const tees = Object.entries(o.byTee);
   const statuses = Object.entries(o.tcb.statuses).sort((a, b) => b[1] - a[1]);
   const stale = o.collateral.filter((c) => c.stale);
   replace(root,
     h('div', { class: 'page-head' }, h('h1', null, 'Overview'), h('p', { class: 'muted small' }, `Last 24 hours · updated ${at.toLocaleTimeString()}`)),
     h('div', { class: 'grid' },
-      card('Attestations over time', 'h-att', chart(o), legend(), o.window.truncated ? h('p', { class: 'muted small' }, 'Only the newest 10 000 audit records were counted.') : null),
+      card('Attestations over time', 'h-att', chart(o, chartWidth), legend(), o.window.truncated ? h('p', { class: 'muted small' }, 'Only the newest 10 000 audit records were counted.') : null),
       card('By TEE and result', 'h-tee',
-        table('Attestations by TEE', ['TEE', ...RESULTS], tees.map(([t, c]) => [h('strong', null, t), ...RESULTS.map((r) => String(c[r] ?? 0))]), 'No attestations in the last 24 hours.')),
+        table('Attestations by TEE', ['TEE', 'Total', 'Results'], tees.map(([t, c]) => [
+          h('strong', null, t),
+          String(RESULTS.reduce((n, r) => n + (c[r] ?? 0), 0)),
+          h('span', { class: 'tee-results' }, RESULTS.filter((r) => c[r]).map((r) => badge(`${c[r]} ${r}`, r))),
+        ]), 'No attestations in the last 24 hours.')),
       card('Fleet TCB status', 'h-tcb',
         statuses.length ? h('ul', { class: 'chips' }, statuses.map(([st, n]) => h('li', null, badge(st), ` ${n}`))) : h('p', { class: 'muted' }, 'No TCB status reported (no SGX, TDX or SNP attestation in the window).'),
         h('h3', null, 'Advisories'),
@@ -83,8 +90,18 @@ function render(root: HTMLElement, o: Overview, at: Date): void {
 }
 
 export const overviewPage: Page = async (root, ctx) => {
-  const load = async () => render(root, await ctx.api.get<Overview>('/v1/dashboard/overview'), new Date());
+  let last: { o: Overview; at: Date } | undefined;
+  const load = async () => {
+    last = { o: await ctx.api.get<Overview>('/v1/dashboard/overview'), at: new Date() };
+    render(root, last.o, last.at);
+  };
   await load();
+  // Redrawn (from the data already here) when the width changes: the chart is drawn in pixels.
+  let width = root.clientWidth;
+  const onResize = () => {
+    if (last && Math.abs(root.clientWidth - width) > 20) (width = root.clientWidth, render(root, last.o, last.at));
+  };
+  window.addEventListener('resize', onResize);
   // Live: each attestation or key-broker decision (pushed over SSE) refreshes the counts, at most twice a second.
   let pending: ReturnType<typeof setTimeout> | undefined;
   const off = ctx.onAudit((r) => {
@@ -95,6 +112,7 @@ export const overviewPage: Page = async (root, ctx) => {
     }, 300);
   });
   return () => {
+    window.removeEventListener('resize', onResize);
     off();
     if (pending) clearTimeout(pending);
   };

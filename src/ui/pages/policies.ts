@@ -62,7 +62,7 @@ export const policiesPage: Page = async (root, ctx) => {
     const docs = await Promise.all(versions.map((v) => ctx.api.get<Doc>(`/v1/admin/${kind}/${encodeURIComponent(doc.id)}?version=${v}`).catch(() => undefined)));
     replace(historySlot,
       h('h3', null, 'Version history'),
-      h('ol', { class: 'history', reversed: true, id: 'history' }, docs.filter((d): d is Doc => !!d).map((d) =>
+      h('ul', { class: 'history', id: 'history' }, docs.filter((d): d is Doc => !!d).map((d) =>
         h('li', null, h('details', null, h('summary', null, `v${d.version} · ${fmtTime(d.createdAt)} · ${d.actor}`), h('pre', { class: 'code', tabindex: 0, 'aria-label': `Version ${d.version}` }, d.body))))));
     const k = KINDS.find((x) => x.kind === kind)!;
     const recs = (await Promise.all([`${k.audit}.put`, `${k.audit}.delete`].map((a) => ctx.api.get<AuditRecord[]>(`/v1/dashboard/audit?action=${a}&limit=200`))))
