@@ -39,9 +39,13 @@ export function replace(el: Element, ...kids: Child[]): void {
   append(el, kids);
 }
 
+/** Today: the time only; before: date and time. */
 export function fmtTime(iso: string): string {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toDateString() === new Date().toDateString()
+    ? d.toLocaleTimeString(undefined, { timeStyle: 'medium' })
+    : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
 export function fmtAge(seconds: number): string {

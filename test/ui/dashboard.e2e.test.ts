@@ -88,6 +88,10 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
     assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
     const html = await res.text();
     assert.ok(!/<script>|<style>|style="/.test(html), 'no inline script or style');
+    // Every page is this one document and its one bundle: under 200 KB of JavaScript.
+    assert.deepEqual([...html.matchAll(/<script[^>]*src="([^"]+)"/g)].map((m) => m[1]), ['/ui/app.js']);
+    const js = await (await fetch(`${server.url}/ui/app.js`)).arrayBuffer();
+    assert.ok(js.byteLength > 1000 && js.byteLength < 200 * 1024, `app.js is ${js.byteLength} bytes`);
     const api = await fetch(`${server.url}/v1/dashboard/overview`);
     assert.equal(api.status, 401);
     assert.equal(api.headers.get('content-type'), 'application/problem+json; charset=utf-8');
@@ -235,6 +239,23 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
     assert.match(await page.textContent('main') ?? '', /node-trust controller/);
     await checkAxe('cluster');
     await shots('cluster');
+  });
+
+  test('overview after the session: each result in the chart, the refused fetch counted', async () => {
+    await page.goto(`${server.url}/#/overview`);
+    await page.waitForSelector('svg.chart');
+    // Two more KBS attestations under a policy whose rule the sample TEE fails: once as a warning, once contraindicated.
+    const pol = join(dir, 'kbs-policy.yaml');
+    for (const status of ['warning', 'contraindicated']) {
+      writeFileSync(pol, `referenceValues: default\nrules:\n  - {id: demo-debug, claim: debug, eq: true, status: ${status}, vector: configuration, reason: demo rule}\n`);
+      assert.equal((await cli(['kbs-client', '--url', server.url, '--admin-token', adminToken, 'set-attestation-policy', '--policy-file', pol, '--id', 'default_cpu'])).code, 0);
+      const r = await cli(['kbs-client', '--url', server.url, 'attest', '--sample-key', join(dir, 'keys/sample-dev.jwk')]);
+      assert.equal(r.code, 0, r.err);
+    }
+    await page.waitForFunction(() => /: 4 in all; 2 affirming, 1 warning, 1 contraindicated/.test(document.querySelector('svg.chart')?.getAttribute('aria-label') ?? ''), null, { timeout: 10_000 });
+    assert.match(await page.textContent('section[aria-labelledby=h-kbs]') ?? '', /1\s*refused/);
+    await checkAxe('overview (after)');
+    await shots('overview-after');
   });
 
   test('keyboard: the navigation and the theme toggle work without a mouse', async () => {
