@@ -289,7 +289,7 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
         polling = false;
       }
     };
-    const pollMs = o.pollMs ?? 500;
+    const pollMs = o.pollMs ?? 250;
     const timer = setInterval(() => void poll(), pollMs);
     const stream = {
       close() {
