@@ -281,4 +281,19 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
     consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((e) => !/401/.test(e))); // the probe just above
     assert.deepEqual(consoleErrors, []);
   });
+
+  test('a viewer session reads every page and is offered no edit', async () => {
+    const viewer = (await cli(['admin-token', '--data', dir, '--viewer'])).out.trim();
+    await page.fill('#token', viewer);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('nav a[aria-current=page]');
+    assert.match(await page.textContent('header') ?? '', /viewer \(read-only\)/);
+    await page.goto(`${server.url}/#/policies`);
+    await page.click('text=e2e-policy');
+    await page.waitForSelector('#doc-body');
+    assert.equal(await page.$('#new-doc'), null);
+    assert.equal(await page.$('#review-btn'), null);
+    assert.equal(await page.getAttribute('#doc-body', 'readonly'), '');
+    assert.deepEqual(consoleErrors, []);
+  });
 });

@@ -20,6 +20,14 @@ interface VerifyResult {
 }
 
 const MAX_FILE = 700 * 1024;
+const ATTACHMENTS: [string, string][] = [
+  ['signature', 'TPM quote signature (tpm2_quote -s)'],
+  ['ak', 'TPM attestation key public (PEM or TPM2B_PUBLIC)'],
+  ['pcrs', 'TPM PCR values (tpm2_quote -o)'],
+  ['eventlog', 'TCG event log'],
+  ['quote', 'Azure vTPM quote (TPMS_ATTEST)'],
+  ['tdQuote', 'Azure TDX: the TD quote'],
+];
 const TEES = ['auto', 'sgx', 'tdx', 'snp', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm', 'sample'];
 
 function kv(obj: unknown): HTMLElement {
@@ -59,6 +67,8 @@ export const verifyPage: Page = async (root, ctx) => {
   const tee = h('select', { id: 'ev-tee' }, TEES.map((t) => h('option', { value: t }, t === 'auto' ? 'detect' : t)));
   const at = h('input', { type: 'text', id: 'ev-at', inputmode: 'numeric', autocomplete: 'off', placeholder: '2025-07-01T00:00:00Z', 'aria-describedby': 'ev-at-help' });
   const coll = h('input', { type: 'file', id: 'ev-collateral', multiple: true, 'aria-describedby': 'coll-help' });
+  // Evidence that travels beside the main file, as coffer verify's --signature/--ak/--pcrs/--eventlog/--quote/--td-quote.
+  const attachments = ATTACHMENTS.map(([name, label]) => ({ name, input: h('input', { type: 'file', id: `att-${name}` }), label }));
   const dropLabel = h('label', { for: 'ev-file' }, 'Drop an evidence file here, or choose one');
   const drop = h('div', { class: 'drop', id: 'drop' }, dropLabel, file);
   let dropped: File | undefined;
@@ -83,6 +93,8 @@ export const verifyPage: Page = async (root, ctx) => {
     h('label', { for: 'ev-collateral' }, 'Collateral (optional)'),
     coll,
     h('p', { id: 'coll-help', class: 'muted small' }, 'The same files coffer verify --collateral reads (Intel PCS items, a QuoteCollateralV3 JSON, AMD VCEK and chain). Without it the service\'s cached collateral is used.'),
+    h('details', { class: 'attachments' }, h('summary', null, 'Attachments (TPM quotes, Azure vTPM)'),
+      attachments.map((a) => [h('label', { for: `att-${a.name}` }, a.label), a.input])),
     err,
     submit);
   form.addEventListener('submit', (e) => {
@@ -113,6 +125,13 @@ export const verifyPage: Page = async (root, ctx) => {
         at.removeAttribute('aria-invalid');
         asOf = d.toISOString();
       }
+      const att: Record<string, string> = {};
+      for (const a of attachments) {
+        const af = a.input.files?.[0];
+        if (!af) continue;
+        if (af.size > MAX_FILE) return void (err.textContent = `${a.label}: the file is too large.`);
+        att[a.name] = toBase64(await fileBytes(af));
+      }
       submit.disabled = true;
       submit.textContent = 'Verifying…';
       try {
@@ -120,6 +139,7 @@ export const verifyPage: Page = async (root, ctx) => {
           evidence: toBase64(bytes), tee: tee.value,
           ...(asOf ? { at: asOf } : {}),
           ...(collateral.length ? { collateral } : {}),
+          ...(Object.keys(att).length ? { attachments: att } : {}),
         });
         replace(out, result(r));
         (out.querySelector('#v-res') as HTMLElement | null)?.focus();
