@@ -140,22 +140,10 @@ export class AttestationService {
     const now = this.clock();
     const policy = await resolvePolicy(this.store, policyId, this.parsed);
     const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
-    let stale: string[] = [];
-    if (this.collateral) {
-      const c = await this.collateral.forTee(tee, now);
-      if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
-      stale = c.stale;
-    }
-    const up = this.upstream?.forRequest(tee);
-    if (up) {
-      // Caller-given collateral or providers (verifyOptions) win; the upstream cache fills the gap.
-      for (const [k, v] of Object.entries(up.options)) {
-        const given = opts[k] as Record<string, unknown> | undefined;
-        opts[k] = given ? { ...(v as object), ...given } : v;
-      }
-    }
+    const { stale: cachedStale, upstreamStale } = await this.addCollateral(tee, opts, now);
     const r = await verifyEvidenceWith(this.registry, input, opts);
-    if (up) stale = [...stale, ...up.stale];
+    let stale = cachedStale;
+    if (upstreamStale) stale = [...stale, ...upstreamStale];
     const evidenceDigest = createHash('sha256').update(input.evidence).digest('hex');
     if (!r.verified || !r.claims) {
       const code = r.errors[0]?.code;
@@ -174,6 +162,25 @@ export class AttestationService {
     return { tee, claims: r.claims, verdict, policy, evidenceDigest, staleCollateral: stale };
   }
 
+  /** Cached collateral and the upstream cache's options into `opts` (what is already there wins). */
+  private async addCollateral(tee: TeeType, opts: VerifyOptions, now: number): Promise<{ stale: string[]; upstreamStale?: string[] }> {
+    let stale: string[] = [];
+    if (this.collateral) {
+      const c = await this.collateral.forTee(tee, now);
+      if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
+      stale = c.stale;
+    }
+    const up = this.upstream?.forRequest(tee);
+    if (up) {
+      // Caller-given collateral or providers (verifyOptions) win; the upstream cache fills the gap.
+      for (const [k, v] of Object.entries(up.options)) {
+        const given = opts[k] as Record<string, unknown> | undefined;
+        opts[k] = given ? { ...(v as object), ...given } : v;
+      }
+    }
+    return { stale, upstreamStale: up?.stale };
+  }
+
   /** TCB facts for the audit record: what the dashboard's fleet TCB view and stale-collateral view read. */
   tcbDetails(o: AppraisalOutcome): Record<string, unknown> {
     return { tcbStatus: o.claims.tcbStatus ?? null, advisories: o.claims.advisories, ...(o.staleCollateral.length ? { staleCollateral: o.staleCollateral } : {}) };
@@ -184,12 +191,24 @@ export class AttestationService {
    * verifier options (caller-given collateral wins over the cache), then appraisal against the default policy's
    * reference values. Nothing is stored, no nonce is consumed, no token is issued.
    */
-  async inspect(input: EvidenceInput, o: { tee?: TeeType | 'auto'; at?: Date; collateral?: Record<string, unknown> } = {}): Promise<{ result: VerificationResult; verdict?: PolicyVerdict; policy?: string }> {
-    const opts: VerifyOptions = { ...this.o.verifyOptions, tee: o.tee ?? 'auto', at: o.at ?? new Date(this.clock()), ...o.collateral };
+  async inspect(input: EvidenceInput, o: { tee?: TeeType | 'auto'; at?: Date; collateral?: Record<string, unknown> } = {}): Promise<{ result: VerificationResult; verdict?: PolicyVerdict; policy?: string; staleCollateral: string[] }> {
+    const now = this.clock();
+    const opts: VerifyOptions = { ...this.o.verifyOptions, tee: o.tee ?? 'auto', at: o.at ?? new Date(now), ...o.collateral };
+    let stale: string[] = [];
+    let tee: TeeType | undefined;
+    try {
+      tee = !o.tee || o.tee === 'auto' ? this.registry.detect(input).tee : o.tee;
+    } catch {
+      tee = undefined; // unrecognized: verifyEvidenceWith reports it as the failed check
+    }
+    if (tee) {
+      const c = await this.addCollateral(tee, opts, now);
+      stale = [...c.stale, ...(c.upstreamStale ?? [])];
+    }
     const result = await verifyEvidenceWith(this.registry, input, opts);
-    if (!result.verified || !result.claims) return { result };
+    if (!result.verified || !result.claims) return { result, staleCollateral: stale };
     const policy = await resolvePolicy(this.store, undefined, this.parsed);
-    return { result, verdict: evaluatePolicy(result.claims, policy.referenceValues, policy.rules), policy: policy.version === null ? `${policy.id}@builtin` : `${policy.id}@v${policy.version}` };
+    return { result, verdict: evaluatePolicy(result.claims, policy.referenceValues, policy.rules), policy: policy.version === null ? `${policy.id}@builtin` : `${policy.id}@v${policy.version}`, staleCollateral: stale };
   }
 
   policyIdOf(o: AppraisalOutcome): string {

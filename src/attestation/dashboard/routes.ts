@@ -221,7 +221,7 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
         await rm(dir, { recursive: true, force: true });
       }
     }
-    const { result, verdict, policy } = await service.inspect(input, { tee: b.tee, at, collateral });
+    const { result, verdict, policy, staleCollateral } = await service.inspect(input, { tee: b.tee, at, collateral });
     checks.push({ name: 'Format and TEE', ok: result.tee !== undefined, ...(result.tee ? {} : { code: result.errors[0]?.code }), message: result.tee ? `parsed as ${result.tee} evidence` : (result.errors[0]?.message ?? 'unrecognized evidence') });
     if (result.tee) {
       const e = result.errors[0];
@@ -233,6 +233,7 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
       });
     }
     for (const w of result.claims?.warnings ?? []) checks.push({ name: 'Verifier warning', ok: null, message: w });
+    if (!collateral && staleCollateral.length) checks.push({ name: 'Cached collateral', ok: null, code: 'COLLATERAL_STALE', message: `stale collateral (served from the cache): ${staleCollateral.join('; ')}` });
     if (verdict) {
       if (verdict.failures.length === 0) {
         checks.push({ name: `Appraisal (${policy})`, ok: verdict.status === 'affirming' ? true : null, message: `status ${verdict.status}: no rule failed${verdict.warnings.length ? `; ${verdict.warnings.join('; ')}` : ''}` });
