@@ -6,6 +6,7 @@ import type { AdminAuth, AdminIdentity } from './admin-auth.js';
 import { HttpProblem, installProblemHandlers, sendProblem } from './problem.js';
 import type { AttestationService, AttestRequest } from './service.js';
 import type { DashboardSessions } from './dashboard/session.js';
+import { redactActor } from './dashboard/views.js';
 
 export interface AttestationRoutesOptions {
   service: AttestationService;
@@ -124,9 +125,11 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   }
 
   app.get('/v1/admin/audit', async (req) => {
-    await reader(req);
+    const who = await reader(req);
     const q = req.query as { action?: string; after?: string; limit?: string };
-    return service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
+    const rows = await service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
+    // Live KBS session ids (actor session:<id>) are credentials: a viewer sees their fingerprints only.
+    return who.role === 'admin' ? rows : rows.map((r) => ({ ...r, actor: redactActor(r.actor) }));
   });
 
   app.post('/v1/admin/keys/rotate', async (req) => {

@@ -175,7 +175,8 @@ describe('dashboard security (coffer up --dev over HTTP)', () => {
     assert.match(streamed, /"action":"resource\.get".*"result":"denied"/);
     const all = streamed + JSON.stringify(await (await fetch(`${url}/v1/dashboard/kbs`, { headers: bearer(viewer) })).json()) +
       JSON.stringify(await (await fetch(`${url}/v1/dashboard/audit?limit=500`, { headers: bearer(viewer) })).json()) +
-      JSON.stringify(await (await fetch(`${url}/v1/dashboard/overview`, { headers: bearer(viewer) })).json());
+      JSON.stringify(await (await fetch(`${url}/v1/dashboard/overview`, { headers: bearer(viewer) })).json()) +
+      JSON.stringify(await (await fetch(`${url}/v1/admin/audit?limit=1000`, { headers: bearer(viewer) })).json());
     assert.ok(all.includes('app/key/one'), 'the path is listed');
     assert.ok(!all.includes(SECRET) && !all.includes(Buffer.from(SECRET).toString('base64')), 'the value is not');
     assert.ok(!all.includes(token) && !all.includes(admin) && !all.includes(viewer), 'no token');

@@ -21,11 +21,15 @@ const DETAIL_KEYS = [
   'version', 'bytes', 'via', 'type', 'detail',
 ] as const;
 
+/** A KBS session id is a bearer cookie while the session lives: shown as a fingerprint only. */
+export function redactActor(actor: string): string {
+  return actor.startsWith('session:') ? `session:${createHash('sha256').update(actor.slice(8)).digest('hex').slice(0, 8)}` : actor;
+}
+
 export function sanitizeRecord(r: AuditRecord): UiAuditRecord {
   const details: Record<string, unknown> = {};
   for (const k of DETAIL_KEYS) if (r.details && r.details[k] !== undefined) details[k] = r.details[k];
-  const actor = r.actor.startsWith('session:') ? `session:${createHash('sha256').update(r.actor.slice(8)).digest('hex').slice(0, 8)}` : r.actor;
-  return { id: r.id, at: new Date(r.at).toISOString(), actor, action: r.action, target: r.target, result: r.result, details };
+  return { id: r.id, at: new Date(r.at).toISOString(), actor: redactActor(r.actor), action: r.action, target: r.target, result: r.result, details };
 }
 
 /** Intel security advisories and AMD security bulletins, linked to the vendor's page. */
