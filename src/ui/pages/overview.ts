@@ -49,7 +49,7 @@ function legend(): HTMLElement {
 }
 
 function card(title: string, id: string, ...body: (Node | string | null)[]): HTMLElement {
-  return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...body);
+  return h('section', { class: id === 'h-att' ? 'card span-all' : 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...body);
 }
 
 function render(root: HTMLElement, o: Overview, at: Date): void {
