@@ -3,7 +3,7 @@
 // through tsx. Compiled, a node agent like `coffer edgehub` carries no TypeScript loader (a second V8 isolate
 // for the loader hooks plus the compiled module sources: ~35 MB of RSS).
 import { build } from 'esbuild';
-import { copyFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -39,3 +39,15 @@ const assets = new Map();
 for (const [name, p] of assets) copyFileSync(p, join(outdir, name));
 // Written last: its mtime is the build time bin/coffer.js compares the sources against.
 writeFileSync(join(outdir, 'BUILT'), new Date().toISOString() + '\n');
+
+// The dashboard (src/ui): one browser bundle plus its page and stylesheet in dist/ui, served at / by the services.
+// Same options as src/attestation/dashboard/assets.ts uses when it bundles in memory from sources.
+const uiOut = join(root, 'dist', 'ui');
+rmSync(uiOut, { recursive: true, force: true });
+mkdirSync(uiOut, { recursive: true });
+await build({
+  entryPoints: [join(root, 'src/ui/app.ts')], outfile: join(uiOut, 'app.js'),
+  bundle: true, format: 'esm', target: 'es2022', minify: true, legalComments: 'none', platform: 'browser', logLevel: 'warning',
+});
+for (const f of ['index.html', 'app.css']) copyFileSync(join(root, 'src/ui', f), join(uiOut, f));
+writeFileSync(join(uiOut, 'BUILT'), new Date().toISOString() + '\n');

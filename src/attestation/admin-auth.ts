@@ -1,8 +1,12 @@
 import { importJWK, importSPKI, jwtVerify, type CryptoKey, type JWK, type KeyObject } from 'jose';
 import { HttpProblem } from './problem.js';
 
+/** `admin` may read and write; `viewer` (a token minted with `coffer admin-token --viewer`) may only read. */
+export type AdminRole = 'admin' | 'viewer';
+
 export interface AdminIdentity {
   subject: string;
+  role: AdminRole;
 }
 
 /** Who mints admin tokens (`coffer admin-token`, kbs-client) and for whom: checked on every admin request. */
@@ -13,6 +17,8 @@ export interface AdminAuthOptions {
   issuer?: string;
   audience?: string;
 }
+/** The claim that marks a viewer token. Absent = admin (tokens minted before viewers existed stay admin tokens). */
+export const ROLE_CLAIM = 'coffer.role';
 
 /**
  * Admin API authentication: a JWT signed (EdDSA or ES256) by the configured admin key — the shape of Trustee's
@@ -47,8 +53,18 @@ export class AdminAuth {
     return new AdminAuth(out, { issuer: o.issuer ?? ADMIN_TOKEN_ISSUER, audience: o.audience ?? ADMIN_TOKEN_AUDIENCE });
   }
 
-  /** Resolves with the admin identity, or throws a 401 problem. Never accepts a missing or unsigned token. */
+  /**
+   * For writes: resolves with an admin identity, or throws 401 (no or bad token) / 403 (a viewer token). Never
+   * accepts a missing or unsigned token.
+   */
   async check(authorization: string | undefined, now: number): Promise<AdminIdentity> {
+    const who = await this.verify(authorization, now);
+    if (who.role !== 'admin') throw new HttpProblem(403, 'admin-forbidden', 'Read-only credential', 'a viewer token can read, never write: use an admin token (coffer admin-token)');
+    return who;
+  }
+
+  /** For reads: an admin or a viewer identity, or a 401 problem. */
+  async verify(authorization: string | undefined, now: number): Promise<AdminIdentity> {
     const m = /^Bearer\s+([A-Za-z0-9._~-]+)$/.exec(authorization ?? '');
     if (!m) throw new HttpProblem(401, 'admin-unauthenticated', 'Admin authentication required', 'admin endpoints need an Authorization: Bearer <admin token> header');
     for (const { alg, key } of this.keys) {
@@ -56,7 +72,10 @@ export class AdminAuth {
         const { payload } = await jwtVerify(m[1], key, {
           algorithms: [alg], currentDate: new Date(now), requiredClaims: ['exp', 'iss', 'aud'], issuer: this.claims.issuer, audience: this.claims.audience,
         });
-        return { subject: typeof payload.sub === 'string' ? payload.sub : 'admin' };
+        const role = payload[ROLE_CLAIM] ?? 'admin';
+        // An unknown role is not quietly an admin: the token is refused.
+        if (role !== 'admin' && role !== 'viewer') break;
+        return { subject: typeof payload.sub === 'string' ? payload.sub : role, role };
       } catch {
         // try the next configured key
       }

@@ -9,12 +9,16 @@ import { tpmEnrolRoutes } from './tpm-enrol-routes.js';
 import { isAdminPath } from './admin-paths.js';
 
 export { isAdminPath };
+import type { DashboardSessions } from './dashboard/session.js';
+import { redactActor } from './dashboard/views.js';
 
 export interface AttestationRoutesOptions {
   service: AttestationService;
   admin: AdminAuth;
   /** Public base URL for discovery (`issuer`, `jwks_uri`); default: derived from the request's Host. */
   publicUrl?: string;
+  /** Dashboard sessions: admin routes also accept the session cookie (writes with its CSRF header). */
+  sessions?: DashboardSessions;
 }
 
 const EVIDENCE_MAX = 512 * 1024;
@@ -59,12 +63,15 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   app.addContentTypeParser(['application/yaml', 'text/yaml', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   // Admin routes authenticate in onRequest, before fastify parses or validates anything (content type, body size,
-  // JSON, schema): without a valid admin token every /v1/admin request is 401, whatever it carries. Refusals are
-  // audited with the path only. The identity is kept for the handler, which does not verify the token again.
+  // JSON, schema): without a valid credential every /v1/admin request is 401, whatever it carries. Refusals are
+  // audited with the path only. Writes need an admin credential; reads also take a viewer token (coffer
+  // admin-token --viewer) or a dashboard session. The identity is kept for the handler.
   const adminIds = new WeakMap<FastifyRequest, AdminIdentity>();
-  const authenticate = async (req: FastifyRequest): Promise<AdminIdentity> => {
+  const isWrite = (req: FastifyRequest) => req.method !== 'GET' && req.method !== 'HEAD';
+  const authenticate = async (req: FastifyRequest, write: boolean): Promise<AdminIdentity> => {
     try {
-      return await o.admin.check(req.headers.authorization, service.now());
+      if (o.sessions) return await o.sessions.authenticate(req, { write });
+      return await (write ? o.admin.check(req.headers.authorization, service.now()) : o.admin.verify(req.headers.authorization, service.now()));
     } catch (e) {
       if (e instanceof HttpProblem) {
         await service.store.appendAudit({ at: service.now(), actor: 'unauthenticated', action: 'admin', target: `${req.method} ${req.url.split('?')[0].slice(0, 256)}`, result: 'denied', details: { reason: e.detail } });
@@ -73,9 +80,14 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
     }
   };
   app.addHook('onRequest', async (req) => {
-    if (isAdminPath(req.url) || req.routeOptions.url?.startsWith('/v1/admin')) adminIds.set(req, await authenticate(req));
+    if (isAdminPath(req.url) || req.routeOptions.url?.startsWith('/v1/admin')) adminIds.set(req, await authenticate(req, isWrite(req)));
   });
-  const admin = async (req: FastifyRequest): Promise<AdminIdentity> => adminIds.get(req) ?? authenticate(req);
+  const admin = async (req: FastifyRequest): Promise<AdminIdentity> => {
+    const who = adminIds.get(req) ?? (await authenticate(req, true));
+    if (who.role !== 'admin') throw new HttpProblem(403, 'admin-forbidden', 'Read-only credential', 'a viewer token can read, never write: use an admin token (coffer admin-token)');
+    return who;
+  };
+  const reader = async (req: FastifyRequest): Promise<AdminIdentity> => adminIds.get(req) ?? authenticate(req, false);
   const base = (req: FastifyRequest) => o.publicUrl ?? `${req.protocol}://${req.headers.host ?? 'localhost'}`;
 
   app.post('/v1/challenge', async (_req, reply) => reply.code(201).send(await service.nonces.issue(service.now())));
@@ -102,11 +114,11 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   // ---- admin API (every route authenticated; every mutation audited) ----
   for (const [segment, d] of Object.entries(DOCS)) {
     app.get(`/v1/admin/${segment}`, async (req) => {
-      await admin(req);
+      await reader(req);
       return (await service.store.listDocuments(d.kind)).map((x) => ({ id: x.id, version: x.version, createdAt: new Date(x.createdAt).toISOString(), actor: x.actor }));
     });
     app.get(`/v1/admin/${segment}/:id`, { schema: { params: ID_PARAM } }, async (req) => {
-      await admin(req);
+      await reader(req);
       const { id } = req.params as { id: string };
       const v = (req.query as { version?: string }).version;
       const doc = await service.store.getDocument(d.kind, id, v === undefined ? undefined : Number(v));
@@ -140,9 +152,11 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   }
 
   app.get('/v1/admin/audit', async (req) => {
-    await admin(req);
+    const who = await reader(req);
     const q = req.query as { action?: string; after?: string; limit?: string };
-    return service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
+    const rows = await service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
+    // Live KBS session ids (actor session:<id>) are credentials: a viewer sees their fingerprints only.
+    return who.role === 'admin' ? rows : rows.map((r) => ({ ...r, actor: redactActor(r.actor) }));
   });
 
   app.post('/v1/admin/keys/rotate', async (req) => {
@@ -154,7 +168,7 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   });
 
   app.get('/v1/admin/collateral', async (req) => {
-    await admin(req);
+    await reader(req);
     const items = service.collateral ? await service.collateral.status() : [];
     return service.upstream ? [...items, ...service.upstream.status()] : items;
   });
@@ -168,7 +182,7 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
 
   // Unknown /v1/admin paths are still admin paths: authenticate first so probing reveals nothing.
   app.all('/v1/admin/*', async (req, reply) => {
-    await admin(req);
+    await (req.method === 'GET' ? reader(req) : admin(req));
     return sendProblem(reply, new HttpProblem(404, 'not-found', 'Not found', `no admin route ${req.method} ${req.url.split('?')[0]}`));
   });
 }

@@ -5,7 +5,7 @@ import type { EvidenceInput, VerifyOptions } from '../tee/common/verifier.js';
 import { canonicalJson } from '../tee/common/jcs.js';
 import type { VerifierRegistry } from '../tee/registry.js';
 import type { AkTrust } from '../tee/tpm/verify/ak-trust.js';
-import { verifyEvidenceWith } from '../tee/verify-evidence.js';
+import { verifyEvidenceWith, type VerificationResult } from '../tee/verify-evidence.js';
 import { evaluatePolicy, type PolicyVerdict } from '../policy/rules.js';
 import type { Store } from '../store/types.js';
 import type { CollateralCache } from './collateral.js';
@@ -174,27 +174,11 @@ export class AttestationService {
     const now = this.clock();
     const policy = await resolvePolicy(this.store, policyId, this.parsed);
     const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
-    // The services never fall back to the verifier's default (trust the attached AK, with a warning): a TPM AK is
-    // trusted here only through the enrolment registry (or an operator pin it holds); without one, not at all.
-    opts.tpm = { ...(opts.tpm as object | undefined), akTrust: this.tpm ? this.tpm.akTrust() : NO_AK_TRUST };
-    let stale: string[] = [];
-    if (this.collateral) {
-      const c = await this.collateral.forTee(tee, now);
-      if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
-      stale = c.stale;
-    }
-    const up = this.upstream?.forRequest(tee);
-    if (up) {
-      // Caller-given collateral or providers (verifyOptions) win; the upstream cache fills the gap.
-      for (const [k, v] of Object.entries(up.options)) {
-        const given = opts[k] as Record<string, unknown> | undefined;
-        opts[k] = given ? { ...(v as object), ...given } : v;
-      }
-    }
-    // The service never accepts an SNP chain it could not check for revocation (a verifier library default may).
-    if (tee === 'snp' || tee === 'az-snp-vtpm') opts.snp = { ...((opts.snp as Record<string, unknown> | undefined) ?? {}), requireCrl: true };
+    const { stale: cachedStale, upstreamStale } = await this.addCollateral(tee, opts, now);
+    this.closeTrust(tee, opts);
     const r = await verifyEvidenceWith(this.registry, input, opts);
-    if (up) stale = [...stale, ...up.stale];
+    let stale = cachedStale;
+    if (upstreamStale) stale = [...stale, ...upstreamStale];
     // A CRL nobody supplied (not in the evidence, not configured, not from KDS) is missing collateral.
     for (const e of r.errors) if (e.code === 'CRL_MISSING') Object.assign(e, { code: 'COLLATERAL_MISSING', message: `${e.message} (AMD KDS CRL required)` });
     const evidenceDigest = createHash('sha256').update(input.evidence).digest('hex');
@@ -213,6 +197,66 @@ export class AttestationService {
       if (verdict.status === 'affirming') verdict.status = 'warning';
     }
     return { tee, claims: r.claims, verdict, policy, evidenceDigest, staleCollateral: stale };
+  }
+
+  /**
+   * What the services require beyond the verifier library's defaults. A TPM AK is trusted only through the
+   * enrolment registry (or an operator pin it holds), never because the evidence attaches it; an SNP chain must be
+   * checked for revocation.
+   */
+  private closeTrust(tee: TeeType | undefined, opts: VerifyOptions): void {
+    opts.tpm = { ...(opts.tpm as object | undefined), akTrust: this.tpm ? this.tpm.akTrust() : NO_AK_TRUST };
+    if (tee === 'snp' || tee === 'az-snp-vtpm') opts.snp = { ...((opts.snp as Record<string, unknown> | undefined) ?? {}), requireCrl: true };
+  }
+
+  /** Cached collateral and the upstream cache's options into `opts` (what is already there wins). */
+  private async addCollateral(tee: TeeType, opts: VerifyOptions, now: number): Promise<{ stale: string[]; upstreamStale?: string[] }> {
+    let stale: string[] = [];
+    if (this.collateral) {
+      const c = await this.collateral.forTee(tee, now);
+      if (Object.keys(c.entries).length) Object.assign(opts, this.o.collateralOptions ? this.o.collateralOptions(tee, c.entries) : { collateral: c.entries });
+      stale = c.stale;
+    }
+    const up = this.upstream?.forRequest(tee);
+    if (up) {
+      // Caller-given collateral or providers (verifyOptions) win; the upstream cache fills the gap.
+      for (const [k, v] of Object.entries(up.options)) {
+        const given = opts[k] as Record<string, unknown> | undefined;
+        opts[k] = given ? { ...(v as object), ...given } : v;
+      }
+    }
+    return { stale, upstreamStale: up?.stale };
+  }
+
+  /** TCB facts for the audit record: what the dashboard's fleet TCB view and stale-collateral view read. */
+  tcbDetails(o: AppraisalOutcome): Record<string, unknown> {
+    return { tcbStatus: o.claims.tcbStatus ?? null, advisories: o.claims.advisories, ...(o.staleCollateral.length ? { staleCollateral: o.staleCollateral } : {}) };
+  }
+
+  /**
+   * The dashboard's Verify page: the same verifyEvidence as `coffer verify`, with this service's trust anchors and
+   * verifier options (caller-given collateral wins over the cache), then appraisal against the default policy's
+   * reference values. Nothing is stored, no nonce is consumed, no token is issued.
+   */
+  async inspect(input: EvidenceInput, o: { tee?: TeeType | 'auto'; at?: Date; collateral?: Record<string, unknown> } = {}): Promise<{ result: VerificationResult; verdict?: PolicyVerdict; policy?: string; staleCollateral: string[] }> {
+    const now = this.clock();
+    const opts: VerifyOptions = { ...this.o.verifyOptions, tee: o.tee ?? 'auto', at: o.at ?? new Date(now), ...o.collateral };
+    let stale: string[] = [];
+    let tee: TeeType | undefined;
+    try {
+      tee = !o.tee || o.tee === 'auto' ? this.registry.detect(input).tee : o.tee;
+    } catch {
+      tee = undefined; // unrecognized: verifyEvidenceWith reports it as the failed check
+    }
+    if (tee) {
+      const c = await this.addCollateral(tee, opts, now);
+      stale = [...c.stale, ...(c.upstreamStale ?? [])];
+    }
+    this.closeTrust(tee, opts);
+    const result = await verifyEvidenceWith(this.registry, input, opts);
+    if (!result.verified || !result.claims) return { result, staleCollateral: stale };
+    const policy = await resolvePolicy(this.store, undefined, this.parsed);
+    return { result, verdict: evaluatePolicy(result.claims, policy.referenceValues, policy.rules), policy: policy.version === null ? `${policy.id}@builtin` : `${policy.id}@v${policy.version}`, staleCollateral: stale };
   }
 
   policyIdOf(o: AppraisalOutcome): string {
@@ -281,7 +325,10 @@ export class AttestationService {
     this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
     await this.store.appendAudit({
       at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
-      details: { evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) },
+      details: {
+        evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code),
+        ...this.tcbDetails(outcome),
+      },
     });
     return { token, status: outcome.verdict.status, failures: outcome.verdict.failures, warnings: outcome.verdict.warnings };
   }

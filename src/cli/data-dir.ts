@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { ADMIN_TOKEN_AUDIENCE, ADMIN_TOKEN_ISSUER } from '../attestation/admin-auth.js';
+import { ADMIN_TOKEN_AUDIENCE, ADMIN_TOKEN_ISSUER, ROLE_CLAIM } from '../attestation/admin-auth.js';
 
 /**
  * The local data directory of `coffer up` / `coffer attestation` / `coffer kbs`:
@@ -55,10 +55,11 @@ export function openDataDir(dir: string, o: { create: boolean; kekFile?: string;
 }
 
 /** An EdDSA admin token (the shape of Trustee's legacy kbs-client admin JWT, plus iss/aud), valid `ttlSeconds`. */
-export async function mintAdminToken(adminKeyPath: string, o: { ttlSeconds: number; subject: string }): Promise<string> {
+export async function mintAdminToken(adminKeyPath: string, o: { ttlSeconds: number; subject: string; viewer?: boolean }): Promise<string> {
   const key = createPrivateKey(readFileSync(adminKeyPath));
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ sub: o.subject })
+  // Viewer tokens carry `coffer.role: viewer`: the services let them read (dashboard, admin GETs), never write.
+  return new SignJWT({ sub: o.subject, ...(o.viewer ? { [ROLE_CLAIM]: 'viewer' } : {}) })
     .setProtectedHeader({ alg: 'EdDSA' }).setIssuer(ADMIN_TOKEN_ISSUER).setAudience(ADMIN_TOKEN_AUDIENCE)
     .setIssuedAt(now).setExpirationTime(now + o.ttlSeconds).sign(key);
 }

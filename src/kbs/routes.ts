@@ -48,6 +48,11 @@ function resourcePath(params: unknown): string {
   return segs.join('/');
 }
 
+/** A token's id in the audit log: the first 16 hex digits of its SHA-256 (Coffer tokens carry no jti). */
+export function tokenId(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+}
+
 function b64urlText(v: unknown, what: string): string {
   if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(v)) throw new KbsError('SerdeError', `${what} must be base64url`);
   return Buffer.from(v, 'base64url').toString('utf8');
@@ -209,7 +214,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
       submods: { cpu0: service.appraisal(outcome, annotated) },
     }, now);
     await store.putSession(id, { ...s, state: 'attested', token }, expiresAt);
-    await audit(`session:${id}`, 'kbs.attest', s.tee, outcome.verdict.status, { evidenceDigest: digest, policy: service.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code) });
+    await audit(`session:${id}`, 'kbs.attest', s.tee, outcome.verdict.status, { evidenceDigest: digest, policy: service.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code), ...service.tcbDetails(outcome), tokenId: tokenId(token) });
     setCookie(reply, id, expiresAt);
     return { token };
   });
@@ -245,7 +250,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     try {
       claims = await service.tokens.verify(token, now);
     } catch (e) {
-      await audit('unknown', 'resource.get', path, 'denied', { reason: `token rejected: ${(e as Error).message}` });
+      await audit('unknown', 'resource.get', path, 'denied', { reason: `token rejected: ${(e as Error).message}`, rule: null, tokenId: tokenId(token) });
       throw new KbsError('TokenVerifierError', `attestation token rejected: ${(e as Error).message}`);
     }
     const facts = factsOf(claims);
@@ -254,14 +259,15 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     const policyRef = pdoc ? `${RESOURCE_POLICY_ID}@v${pdoc.version}` : `${RESOURCE_POLICY_ID}@default-deny`;
     // Trust before policy: a contraindicated token is refused even where no policy (or a broken one) is stored.
     const never = alwaysDenied(facts);
-    let decision;
+    let decision: ReturnType<typeof decide>;
     try {
       decision = never ? { allow: false, reason: never } : pdoc ? decide(parseResourcePolicy(pdoc.body), path, facts) : { allow: false, reason: 'no resource policy is set (default deny)' };
     } catch (e) {
-      await audit(who, 'resource.get', path, 'denied', { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, reason: `stored resource policy unusable: ${(e as Error).message}` });
+      await audit(who, 'resource.get', path, 'denied', { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, reason: `stored resource policy unusable: ${(e as Error).message}`, tokenId: tokenId(token) });
       throw e;
     }
-    const auditDetails = { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, reason: decision.reason };
+    // tokenId: a fingerprint of the token (never the token), so a refusal can be matched to the attestation that issued it.
+    const auditDetails = { evidenceDigest: facts.evidenceDigest, status: facts.status, policy: policyRef, rule: decision.rule ?? null, reason: decision.reason, tokenId: tokenId(token) };
     if (!decision.allow) {
       await audit(who, 'resource.get', path, 'denied', auditDetails);
       // Trustee's PolicyDeny detail is "Access denied by policy"; Coffer appends the reason.

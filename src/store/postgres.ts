@@ -2,7 +2,7 @@ import pg from 'pg';
 import { Kek, StoreError } from './kek.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
-  AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
+  AuditEntry, AuditQuery, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
   TpmAkRecord, TpmChallengeRecord,
 } from './types.js';
 import { docRow, keyAad, openSession, resourceAad, sealSession, sessionKey, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
@@ -216,15 +216,19 @@ export class PostgresStore implements Store {
     return r.rowCount ?? 0;
   }
 
-  async listAudit(q: { limit?: number; action?: string; afterId?: number } = {}): Promise<AuditRecord[]> {
+  async listAudit(q: AuditQuery = {}): Promise<AuditRecord[]> {
     const args: unknown[] = [q.afterId ?? 0];
     let where = 'id > $1';
+    if (q.beforeId !== undefined) {
+      args.push(q.beforeId);
+      where += ` AND id < $${args.length}`;
+    }
     if (q.action) {
       args.push(q.action);
       where += ` AND action = $${args.length}`;
     }
     args.push(Math.min(q.limit ?? 100, 1000));
-    const r = await this.q(`SELECT * FROM audit WHERE ${where} ORDER BY id LIMIT $${args.length}`, args);
+    const r = await this.q(`SELECT * FROM audit WHERE ${where} ORDER BY id${q.newestFirst ? ' DESC' : ''} LIMIT $${args.length}`, args);
     return r.rows.map(auditRow);
   }
 

@@ -4,7 +4,7 @@ import { MIGRATIONS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WriterWorker, type WriteOp } from './writer.js';
 import type {
-  AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
+  AuditEntry, AuditQuery, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
   TpmAkRecord, TpmChallengeRecord,
 } from './types.js';
 import { docRow, keyAad, openSession, resourceAad, sealSession, sessionKey, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
@@ -284,15 +284,19 @@ export class SqliteStore implements Store {
     return this.stmt.auditPurge.run(keep ? Number(keep.id) : Number.MAX_SAFE_INTEGER, maxRows).changes;
   }
 
-  async listAudit(q: { limit?: number; action?: string; afterId?: number } = {}): Promise<AuditRecord[]> {
+  async listAudit(q: AuditQuery = {}): Promise<AuditRecord[]> {
     const where: string[] = ['id > ?'];
     const args: unknown[] = [q.afterId ?? 0];
+    if (q.beforeId !== undefined) {
+      where.push('id < ?');
+      args.push(q.beforeId);
+    }
     if (q.action) {
       where.push('action = ?');
       args.push(q.action);
     }
     args.push(Math.min(q.limit ?? 100, 1000));
-    const rows = this.db.prepare(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as Row[];
+    const rows = this.db.prepare(`SELECT * FROM audit WHERE ${where.join(' AND ')} ORDER BY id${q.newestFirst ? ' DESC' : ''} LIMIT ?`).all(...args) as Row[];
     return rows.map(auditRow);
   }
 

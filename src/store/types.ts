@@ -46,6 +46,14 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
+export interface AuditQuery {
+  limit?: number;
+  action?: string;
+  afterId?: number;
+  beforeId?: number;
+  newestFirst?: boolean;
+}
+
 export interface AuditRecord extends AuditEntry {
   id: number;
 }
@@ -119,7 +127,8 @@ export interface Store {
   purgeSessions(now: number): Promise<number>;
 
   appendAudit(e: AuditEntry): Promise<number>;
-  listAudit(q?: { limit?: number; action?: string; afterId?: number }): Promise<AuditRecord[]>;
+  /** Oldest first after `afterId`; with `newestFirst`, newest first before `beforeId` (the dashboard's recent view). */
+  listAudit(q?: AuditQuery): Promise<AuditRecord[]>;
   /**
    * Retention: removes up to `maxRows` of the oldest audit records, those before the first record (in append
    * order) whose `at` is >= `before`. The log is truncated from its start, like a log segment, so a purge costs

@@ -206,6 +206,11 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     assert.deepEqual(gets[0].details, { rule: 'x' });
     assert.deepEqual((await s.listAudit({ afterId: b })).map((e) => e.at), [3]);
     assert.equal((await s.listAudit({ limit: 1 })).length, 1);
+    // The dashboard's recent view: newest first, paged with beforeId, filters still apply.
+    assert.deepEqual((await s.listAudit({ newestFirst: true })).map((e) => e.at), [3, 2, 1]);
+    assert.deepEqual((await s.listAudit({ newestFirst: true, limit: 1 })).map((e) => e.at), [3]);
+    assert.deepEqual((await s.listAudit({ newestFirst: true, beforeId: b })).map((e) => e.id), [a]);
+    assert.deepEqual((await s.listAudit({ newestFirst: true, action: 'resource.get', beforeId: b + 1 })).map((e) => e.result), ['denied']);
   });
 
   withStore('collateral cache entries upsert', async (s) => {

@@ -7,16 +7,17 @@ import { defaultDataDir, mintAdminToken, openDataDir } from '../data-dir.js';
 export function registerAdminToken(program: Command, ctx: CommandContext): void {
   program
     .command('admin-token')
-    .description('print an admin token (EdDSA JWT) signed by the data directory\'s admin key')
+    .description('print an admin token, or with --viewer a read-only one (EdDSA JWT signed by the data directory\'s admin key)')
     .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
     .option('--ttl <seconds>', 'validity in seconds', '7200')
-    .option('--subject <name>', 'admin identity recorded in the audit log', 'admin')
-    .action(async (flags: { data?: string; ttl: string; subject: string }) => {
+    .option('--subject <name>', 'admin identity recorded in the audit log (default: admin, or viewer with --viewer)')
+    .option('--viewer', 'a read-only token: reads the dashboard and admin API, can never write')
+    .action(async (flags: { data?: string; ttl: string; subject?: string; viewer?: boolean }) => {
       const d = openDataDir(flags.data ?? defaultDataDir(process.env), { create: false, env: process.env });
       if (!existsSync(d.adminKeyPath)) throw new CliUsageError(`no admin key at ${d.adminKeyPath}: run 'coffer up --data ${d.dir}' first`);
       const ttl = Number(flags.ttl);
       if (!Number.isInteger(ttl) || ttl <= 0 || ttl > 30 * 86400) throw new CliUsageError('--ttl must be a positive number of seconds (at most 30 days)');
-      ctx.io.out(`${await mintAdminToken(d.adminKeyPath, { ttlSeconds: ttl, subject: flags.subject })}\n`);
+      ctx.io.out(`${await mintAdminToken(d.adminKeyPath, { ttlSeconds: ttl, subject: flags.subject ?? (flags.viewer ? 'viewer' : 'admin'), viewer: flags.viewer ?? false })}\n`);
       ctx.setExit(EXIT.OK);
     });
 }

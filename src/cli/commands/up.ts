@@ -9,6 +9,9 @@ import { createAttestationService } from '../../attestation/index.js';
 import { loadTpmCaDir } from '../../attestation/tpm-enrol.js';
 import { createHttpApp } from '../../attestation/http.js';
 import { attestationRoutes } from '../../attestation/routes.js';
+import { DashboardSessions } from '../../attestation/dashboard/session.js';
+import { dashboardRoutes } from '../../attestation/dashboard/routes.js';
+import { loadUiAssets } from '../../attestation/dashboard/assets.js';
 import { kbsRoutes } from '../../kbs/routes.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
 import type { CollateralConfig } from '../../attestation/collateral.js';
@@ -171,7 +174,10 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     service.collateral?.start(logRefresh);
     service.upstream?.start(logRefresh);
     const app = createHttpApp({ bodyLimit: 2 * 1024 * 1024, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
-    if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl });
+    // The dashboard rides on the attestation service: its page at /, sessions, and the read API it uses.
+    const sessions = mount !== 'kbs' ? new DashboardSessions({ store, admin, clock: () => service.now(), secureCookies: tls !== undefined }) : undefined;
+    if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl, sessions });
+    if (sessions) await app.register(dashboardRoutes, { service, sessions, assets: await loadUiAssets() });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
     service.metrics.install(app);
@@ -184,6 +190,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (!flags.publicUrl) service.tokens.setIssuer(url);
     if (flags.dev) ctx.io.err(DEV_WARNING);
     if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
+    if (mount !== 'kbs') ctx.io.out(`coffer: dashboard            ${url}/  (sign in with coffer admin-token, or --viewer for read-only)\n`);
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
     ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
     ctx.io.out(`coffer: audit                kept ${retentionDays > 0 ? `${retentionDays} days` : 'forever'} (GET /v1/admin/audit)\n`);
