@@ -247,7 +247,11 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   app.post('/v0/attestation-policy', adminFirst, async (req) => {
     const who = await admin(req);
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const id = typeof b.policy_id === 'string' && SEGMENT.test(b.policy_id) ? b.policy_id : 'default';
+    // An invalid id is refused: silently falling back to 'default' let `--id 'bad id!'` overwrite the default policy.
+    if (b.policy_id !== undefined && !(typeof b.policy_id === 'string' && SEGMENT.test(b.policy_id))) {
+      throw new KbsError('ParsePolicyError', `policy_id ${JSON.stringify(b.policy_id).slice(0, 80)} is not a valid id (${SEGMENT.source})`);
+    }
+    const id = (b.policy_id as string | undefined) ?? 'default';
     const text = b64urlText(b.policy, 'policy');
     try {
       parseRulePolicy(text);
