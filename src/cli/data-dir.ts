@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { CliUsageError } from './context.js';
-import { describeFsError, FILE_CAPS, readUserFileSync } from './files.js';
+import { describeFsError, FILE_CAPS, mkdirParents, readUserFileSync } from './files.js';
 import { Kek } from '../store/kek.js';
 import { SignJWT } from 'jose';
 
@@ -55,19 +55,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode: n
   } catch {
     // Directory fsync is best effort (not supported everywhere); the rename itself is atomic.
   }
-}
-
-/**
- * mkdir -p, one level at a time: Node's recursive mkdir spins forever on some paths (`--data /proc/self/x` burned
- * CPU in a loop instead of failing). Created directories are 0700.
- */
-function mkdirParents(d: string): void {
-  const missing: string[] = [];
-  for (let p = d; !existsSync(p); p = dirname(p)) {
-    missing.unshift(p);
-    if (dirname(p) === p) break;
-  }
-  for (const p of missing) mkdirSync(p, { mode: 0o700 });
 }
 
 const fsFail = (flag: string, path: string, e: unknown) => new CliUsageError(`${flag} '${path}': ${describeFsError(e)}`);

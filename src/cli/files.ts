@@ -1,4 +1,5 @@
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { open, stat } from 'node:fs/promises';
 import { CliUsageError } from './context.js';
 
@@ -131,5 +132,38 @@ export async function statUserPath(path: string, what: string): Promise<void> {
     await stat(path);
   } catch (e) {
     throw new CliUsageError(`cannot read ${what} '${path}': ${describeFsError(e)}`);
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir spins forever on some paths (`--data /proc/self/x` burned
+ * CPU in a loop instead of failing). Created directories are 0700.
+ */
+export function mkdirParents(d: string): void {
+  const missing: string[] = [];
+  for (let p = d; !existsSync(p); p = dirname(p)) {
+    missing.unshift(p);
+    if (dirname(p) === p) break;
+  }
+  for (const p of missing) mkdirSync(p, { mode: 0o700 });
+}
+
+
+/**
+ * A directory the command will write to (a cache, a state dir): created if missing, else it must be a directory
+ * this process can create files in (checked by writing a probe file, which catches read-only mounts too).
+ */
+export function ensureWritableDir(flag: string, dir: string): void {
+  try {
+    const st = statSync(dir, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) throw new CliUsageError(`${flag} '${dir}': not a directory`);
+    if (!st) mkdirParents(dir);
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    const probe = join(dir, `.coffer-probe-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe, { force: true });
+  } catch (e) {
+    if (e instanceof CliUsageError) throw e;
+    throw new CliUsageError(`${flag} '${dir}': ${describeFsError(e)}`);
   }
 }

@@ -1,9 +1,6 @@
 import { CliUsageError } from './context.js';
 import { oneLine } from './files.js';
 
-/** Node's timers take at most 2^31-1 ms; a larger delay fires after 1 ms (a busy loop). */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** An http(s) URL flag, parsed (host present, no credentials); `noQuery` also refuses ?query and #fragment. */
 export function parseHttpUrl(flag: string, v: string, o: { noQuery?: boolean } = {}): URL {
   let u: URL;
