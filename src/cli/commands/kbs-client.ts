@@ -95,7 +95,7 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
       if (e instanceof TypeError && /fetch failed/.test(e.message)) {
         const cause = e.cause as NodeJS.ErrnoException | undefined;
         const why = cause?.code === 'ECONNREFUSED' ? 'connection refused' : cause?.code === 'ENOTFOUND' ? 'host not found' : oneLine(cause?.message ?? e.message, 200);
-        throw new CliUsageError(`cannot reach --url ${g().url}: ${why}`);
+        throw new CliUsageError(`cannot reach ${g().url}: ${why}`);
       }
       if (e instanceof KbsClientError) throw new CliUsageError(`--url ${g().url}: ${oneLine(e.message, 200)}`);
       throw e;
