@@ -129,6 +129,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
   const storeUrl = flags.store ?? (env.COFFER_STORE_URL || undefined);
   if (storeUrl !== undefined) checkStoreUrl(flags.store !== undefined ? '--store' : 'COFFER_STORE_URL', storeUrl);
+  const collateral = flags.collateralConfig ? loadCollateralConfig(flags.collateralConfig) : undefined;
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const lock = lockDataDir(data);
   let swtpm: DevSwtpm | undefined;
@@ -164,7 +165,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     const { service, admin } = await createAttestationService({
       store, adminKeys: [readUserFileSync(data.adminPubPath, 'admin public key', FILE_CAPS.key).toString('utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
       issuer: flags.publicUrl ?? `${scheme}://${flags.host}:${port}`,
-      ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
+      ...(collateral ? { collateral } : {}),
       upstream,
       verifyOptions: {
         // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
