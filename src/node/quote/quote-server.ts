@@ -23,6 +23,9 @@ export interface QuoteServerOptions {
   socketName?: string;
   client: TsmReportClient;
   log?: (event: string, detail?: Record<string, unknown>) => void;
+  /** Whole-request deadline (default 30 s) and how often it is checked (default 1 s); tests use less. */
+  requestTimeoutMs?: number;
+  timeoutCheckIntervalMs?: number;
 }
 
 function decodeReportData(v: unknown): Buffer {
@@ -48,7 +51,8 @@ export class QuoteServer {
   async start(): Promise<void> {
     await unlink(this.socketPath).catch(() => undefined);
     // Slow or stalled request bodies are cut: headers within 10 s, the whole request within 30 s (checked every second).
-    const server = http.createServer({ connectionsCheckingInterval: 1_000, headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => void this.handle(req, res));
+    const requestTimeout = this.opts.requestTimeoutMs ?? 30_000;
+    const server = http.createServer({ connectionsCheckingInterval: this.opts.timeoutCheckIntervalMs ?? 1_000, headersTimeout: Math.min(10_000, requestTimeout), requestTimeout }, (req, res) => void this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.socketPath, () => resolve());
