@@ -181,9 +181,14 @@ export function lockDataDir(d: DataDir): { release(): void } {
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed owner not yet reaped by its parent is a zombie: it holds nothing, so its lock is stale.
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 
