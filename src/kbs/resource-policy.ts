@@ -73,9 +73,9 @@ export function parseResourcePolicy(text: string): ResourcePolicy {
       }
       if (x.measurements !== undefined) {
         if (typeof x.measurements !== 'object' || x.measurements === null || Array.isArray(x.measurements)) throw new KbsError('ParsePolicyError', `${w}.measurements must be a map`);
-        // A null-prototype map, and no key that names an Object.prototype member: `__proto__`, `constructor` or
-        // `toString` were accepted and then made every fetch throw (500) when looked up on a plain object.
-        const m: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+        // No key that names an Object.prototype member: `__proto__`, `constructor` or `toString` were accepted
+        // and then made every fetch throw (500) when looked up on a plain object.
+        const m: Record<string, string[]> = {};
         for (const [k, v] of Object.entries(x.measurements)) {
           if (k in Object.prototype) throw new KbsError('ParsePolicyError', `${w}.measurements: '${k}' is not allowed as a measurement name`);
           m[k] = strList(v, `${w}.measurements.${k}`);

@@ -18,9 +18,9 @@ function stringList(v: unknown, where: string): string[] {
 
 function record<T>(v: unknown, where: string, each: (x: unknown, w: string) => T): Record<string, T> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new PolicyError('POLICY_INVALID', `${where} must be a map`);
-  // Null prototype, and no key naming an Object.prototype member (`__proto__`, `constructor`, `toString`): looked
-  // up on plain objects later, such keys found functions instead of values.
-  const out = Object.create(null) as Record<string, T>;
+  // No key naming an Object.prototype member (`__proto__`, `constructor`, `toString`): looked up on plain objects
+  // later, such keys found functions instead of values. (With those refused, assigning below is safe.)
+  const out: Record<string, T> = {};
   for (const [k, x] of Object.entries(v)) {
     if (k in Object.prototype) throw new PolicyError('POLICY_INVALID', `${where}: '${k}' is not allowed as a key`);
     out[k] = each(x, `${where}.${k}`);
