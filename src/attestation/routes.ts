@@ -41,6 +41,8 @@ const DOCS: Record<string, { kind: DocumentKind; validate: (text: string) => unk
 };
 
 function docText(body: unknown): string {
+  // An empty document would silently replace a policy with "no rules": refused.
+  if (typeof body === 'string' && body.trim() === '') throw new HttpProblem(400, 'document-invalid', 'Invalid document', 'the document is empty');
   if (typeof body === 'string') return body;
   if (Buffer.isBuffer(body)) return body.toString('utf8');
   if (body && typeof body === 'object') return JSON.stringify(body);

@@ -253,6 +253,7 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
     }
     const id = (b.policy_id as string | undefined) ?? 'default';
     const text = b64urlText(b.policy, 'policy');
+    if (text.trim() === '') throw new KbsError('ParsePolicyError', 'the policy is empty');
     try {
       parseRulePolicy(text);
     } catch (e) {

@@ -179,6 +179,16 @@ function probes(name: string, open: () => Promise<{ store: Store; close(): Promi
       assert.equal((one.json() as unknown[]).length, 1);
     });
 
+    test('an empty policy document is refused (it would replace a policy with no rules)', async () => {
+      for (const payload of ['', '  \n']) {
+        const r = await as.inject({ method: 'PUT', url: '/v1/admin/policies/empty', headers: { authorization: auth, 'content-type': 'application/yaml' }, payload });
+        assert.equal(r.statusCode, 400, r.body);
+      }
+      const k = await kbs.inject({ method: 'POST', url: '/kbs/v0/attestation-policy', headers: { authorization: auth, 'content-type': 'application/json' }, payload: { policy_id: 'empty', policy: b64u('\n') } });
+      kbsRejected(k, 'ParsePolicyError');
+      assert.equal(await service.store.getDocument('policy', 'empty'), undefined);
+    });
+
     test('an invalid KBS attestation policy id is refused, never written as "default"', async () => {
       const r = await kbs.inject({ method: 'POST', url: '/kbs/v0/attestation-policy', headers: { authorization: auth, 'content-type': 'application/json' }, payload: { policy_id: 'bad id!', policy: b64u('rules: []\n') } });
       kbsRejected(r, 'ParsePolicyError');
