@@ -143,7 +143,8 @@ export function loadKek(env: Record<string, string | undefined>, kekPath: string
 export function lockDataDir(d: DataDir): { release(): void } {
   const lock = join(d.dir, 'coffer.lock');
   const tmp = `${lock}.${process.pid}`;
-  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o600 });
+  // PID and the process's start time: a PID reused by an unrelated process later does not hold the lock.
+  writeFileSync(tmp, `${process.pid} ${startTime(process.pid) ?? ''}`.trim() + '\n', { mode: 0o600 });
   try {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -151,8 +152,10 @@ export function lockDataDir(d: DataDir): { release(): void } {
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
-        const pid = Number(readFileSync(lock, 'utf8').trim());
-        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+        const [pidText, started] = readFileSync(lock, 'utf8').trim().split(/\s+/);
+        const pid = Number(pidText);
+        const same = started === undefined || startTime(pid) === undefined || startTime(pid) === started;
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid) && same) {
           throw new CliUsageError(`data directory '${d.dir}' is in use by PID ${pid} (${lock})`);
         }
         rmSync(lock, { force: true });
@@ -170,12 +173,22 @@ export function lockDataDir(d: DataDir): { release(): void } {
       if (released) return;
       released = true;
       try {
-        if (readFileSync(lock, 'utf8').trim() === String(process.pid)) rmSync(lock, { force: true });
+        if (readFileSync(lock, 'utf8').trim().split(/\s+/)[0] === String(process.pid)) rmSync(lock, { force: true });
       } catch {
         // already gone
       }
     },
   };
+}
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks since boot); undefined where /proc is not available. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 function processAlive(pid: number): boolean {

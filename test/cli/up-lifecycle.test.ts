@@ -30,7 +30,7 @@ test('second up is refused with the PID; SIGKILL leaves no swtpm and no lock tha
   try {
     server = await spawnCofferServer(['up', '--dev', '--swtpm', 'on', '--port', '0', '--pcs-url', 'off', '--kds-url', 'off', '--data', data], { env: { COFFER_KEK: '' } });
     const pid = server.child.pid!;
-    assert.equal(readFileSync(join(data, 'coffer.lock'), 'utf8').trim(), String(pid));
+    assert.equal(readFileSync(join(data, 'coffer.lock'), 'utf8').split(' ')[0], String(pid));
     const swtpmPid = Number(readFileSync(join(data, 'swtpm', 'swtpm.pid'), 'utf8').trim());
     assert.ok(alive(swtpmPid), 'swtpm runs');
 
@@ -49,11 +49,22 @@ test('second up is refused with the PID; SIGKILL leaves no swtpm and no lock tha
   const s = await startServices('up', { port: '0', host: '127.0.0.1', data, dev: true, swtpm: 'on', pcsUrl: 'off', kdsUrl: 'off' }, ctx, {});
   try {
     assert.match(ctx.out(), /dev TPM \(swtpm\) +127\.0\.0\.1:\d+, AK pinned/);
-    assert.equal(readFileSync(join(data, 'coffer.lock'), 'utf8').trim(), String(process.pid));
+    assert.equal(readFileSync(join(data, 'coffer.lock'), 'utf8').split(' ')[0], String(process.pid));
   } finally {
     await s.stop();
   }
   assert.ok(!existsSync(join(data, 'coffer.lock')), 'a clean stop releases the lock');
+});
+
+test('a lock whose PID now belongs to another process (PID reuse) is stale', async () => {
+  const data = join(dir, 'reused');
+  mkdirSync(data, { recursive: true });
+  // PID 1 is alive, but started long before this lock says its owner did.
+  writeFileSync(join(data, 'coffer.lock'), '1 999999999999\n');
+  const s = await startServices('up', { port: '0', host: '127.0.0.1', data, swtpm: 'off', pcsUrl: 'off', kdsUrl: 'off' }, captureContext(), {});
+  await s.stop();
+  writeFileSync(join(data, 'coffer.lock'), `1 ${readFileSync('/proc/1/stat', 'utf8').split(') ')[1].split(' ')[19]}\n`);
+  await assert.rejects(startServices('up', { port: '0', host: '127.0.0.1', data, swtpm: 'off', pcsUrl: 'off', kdsUrl: 'off' }, captureContext(), {}), /is in use by PID 1 /);
 });
 
 test('--data on an existing directory keeps its mode; a world-readable coffer.db and its -wal/-shm become 0600', async () => {
