@@ -125,7 +125,7 @@ const rows: Row[] = [
   { name: 'up: --kek-file is a device', args: () => up('--data', p('d-kek-dev'), '--kek-file', '/dev/zero'), err: /--kek-file '\/dev\/zero': is not a regular file/ },
   { name: 'up: --kek-file garbage', args: () => up('--data', p('d-kek-garbage'), '--kek-file', p('private.pem')), err: /--kek-file '.*private\.pem': the key-encryption key must be/, secret: KEY_BODY },
   { name: 'up: --store with an unknown scheme', args: () => up('--data', p('d-store'), '--store', 'mysql://root:hunter2@db/x'), err: /--store: scheme 'mysql:' is not supported/, unchanged: p('d-store'), secret: 'hunter2' },
-  { name: 'up: --store PostgreSQL unreachable, password not shown', args: () => up('--data', p('d-pg'), '--store', 'postgres://coffer:s3cretpw@127.0.0.1:1/coffer'), err: /cannot open the store postgres:\/\/coffer:\*\*\*@127\.0\.0\.1:1\/coffer: /, secret: 's3cretpw' },
+  { name: 'up: COFFER_STORE_URL PostgreSQL unreachable, password not shown', args: () => up('--data', p('d-pg')), env: { COFFER_STORE_URL: 'postgres://coffer:s3cretpw@127.0.0.1:1/coffer' }, err: /cannot open the store postgres:\/\/coffer:\*\*\*@127\.0\.0\.1:1\/coffer: /, secret: 's3cretpw' },
   { name: 'up: --public-url not http(s)', args: () => up('--data', p('d-url'), '--public-url', 'ftp://example'), err: /--public-url 'ftp:\/\/example' is not an http\(s\) URL/, unchanged: p('d-url') },
   { name: 'up: --public-url garbage', args: () => up('--data', p('d-url'), '--public-url', 'not a url'), err: /--public-url 'not a url' is not a URL/, unchanged: p('d-url') },
   { name: 'up: --pcs-url garbage', args: () => up('--data', p('d-url'), '--pcs-url', 'https://exa mple'), err: /--pcs-url/, unchanged: p('d-url') },
@@ -183,6 +183,7 @@ const rows: Row[] = [
   { name: 'agent: no kubeconfig anywhere', args: () => ['agent', '--node-name', 'n1'], env: { KUBECONFIG: undefined, HOME: p('home'), KUBERNETES_SERVICE_HOST: undefined }, err: /no kubeconfig/ },
   { name: 'agent: --interval beyond a timer', args: () => ['agent', '--node-name', 'n1', '--interval', '600h'], err: /--interval '600h' is too long/ },
   { name: 'agent: --interval negative', args: () => ['agent', '--node-name', 'n1', '--interval', '-1s'], err: /--interval '-1s' is not a positive duration/ },
+  { name: 'agent quote-helper: unusable --socket-dir', args: () => ['agent', 'quote-helper', '--socket-dir', p('a-file'), '--tsm-dir', dir], err: /cannot listen on .*a-file\/coffer-quote\.sock \(--socket-dir\): / },
   { name: 'edgehub: --cache-dir is a file', args: () => ['edgehub', '--server', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0', '--cache-dir', p('a-file')], err: /--cache-dir '.*a-file': not a directory/ },
   { name: 'edgehub: --cache-dir cannot be created', args: () => ['edgehub', '--server', 'http://127.0.0.1:1', '--listen', '127.0.0.1:0', '--cache-dir', '/proc/self/nope/cache'], err: /--cache-dir '\/proc\/self\/nope\/cache': .*ENOENT/ },
   { name: 'edgehub: --health-interval beyond a timer', args: () => ['edgehub', '--server', 'http://127.0.0.1:1', '--health-interval', '9999h'], err: /--health-interval '9999h' is too long/ },
@@ -224,4 +225,14 @@ describe('bad input: one line, exit 2, no stack, nothing left behind', () => {
 
 test('a corrupt SQLite data dir keeps its mode (0755) after the failed start', () => {
   assert.equal(statSync(p('corrupt-db')).mode & 0o777, 0o755);
+});
+
+test('--store with a password: a warning that it shows in ps, and the password never printed', async () => {
+  const r = await cli(up('--data', p('d-pg2'), '--store', 'postgres://coffer:s3cretpw@127.0.0.1:1/coffer'));
+  assert.equal(r.code, 2);
+  const lines = r.err.trim().split('\n');
+  assert.equal(lines.length, 2, r.err);
+  assert.match(lines[0], /warning: --store carries a password, which every local user can read in `ps`; set COFFER_STORE_URL instead/);
+  assert.match(lines[1], /cannot open the store postgres:\/\/coffer:\*\*\*@127\.0\.0\.1:1\/coffer/);
+  assert.ok(!r.err.includes('s3cretpw'));
 });

@@ -129,6 +129,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
   const storeUrl = flags.store ?? (env.COFFER_STORE_URL || undefined);
   if (storeUrl !== undefined) checkStoreUrl(flags.store !== undefined ? '--store' : 'COFFER_STORE_URL', storeUrl);
+  if (flags.store !== undefined && redactUrl(flags.store) !== flags.store) ctx.io.err('coffer: warning: --store carries a password, which every local user can read in `ps`; set COFFER_STORE_URL instead\n');
   const collateral = flags.collateralConfig ? loadCollateralConfig(flags.collateralConfig) : undefined;
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
   const lock = lockDataDir(data);
