@@ -26,14 +26,18 @@ export async function loadKubeConfig(path: string | undefined, env: Record<strin
   try {
     if (inCluster) kc.loadFromCluster();
     else {
-      // Several KUBECONFIG files: the first one that loads wins (client-node merges none either without a file list).
       const what = path ? '--kubeconfig' : 'kubeconfig';
-      const text = readUserFileSync(files[0], what, FILE_CAPS.kubeconfig).toString('utf8');
-      if (yamlDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw new CliUsageError(`${what} '${files[0]}' is nested more than ${MAX_NESTING_DEPTH} levels deep`);
+      // Each file is checked bounded first (regular file, size, nesting); the library then loads it the usual way
+      // (loadFromFile resolves relative certificate paths; several KUBECONFIG files are merged by loadFromDefault).
+      for (const f of files) {
+        const text = readUserFileSync(f, what, FILE_CAPS.kubeconfig).toString('utf8');
+        if (yamlDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw new CliUsageError(`${what} '${f}' is nested more than ${MAX_NESTING_DEPTH} levels deep`);
+      }
       try {
-        kc.loadFromString(text);
+        if (files.length === 1) kc.loadFromFile(files[0]);
+        else kc.loadFromDefault();
       } catch (e) {
-        throw new CliUsageError(`${what} '${files[0]}' could not be loaded: ${oneLine((e as Error).message, 200)}`);
+        throw new CliUsageError(`${what} '${files.join(delimiter)}' could not be loaded: ${oneLine((e as Error).message, 200)}`);
       }
     }
   } catch (e) {

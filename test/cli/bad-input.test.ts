@@ -24,7 +24,8 @@ function children(): number[] {
     try {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid) out.push(Number(e));
+      // tsx's esbuild service is the test runner's own helper (it may start lazily), not something a command left.
+      if (ppid === process.pid && !readFileSync(`/proc/${e}/comm`, 'utf8').startsWith('esbuild')) out.push(Number(e));
     } catch {
       // exited meanwhile
     }
