@@ -24,6 +24,8 @@ export interface DataDir {
   /** Dev-only key that signs Coffer's dev-form sample evidence (private JWK with kid, 0600). */
   sampleKeyPath: string;
   created: string[];
+  /** With `lock: true`: this process's hold on the directory (taken before any key or database file is written). */
+  lock?: { release(): void };
 }
 
 export function defaultDataDir(env: Record<string, string | undefined>): string {
@@ -59,7 +61,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode: n
 
 const fsFail = (flag: string, path: string, e: unknown) => new CliUsageError(`${flag} '${path}': ${describeFsError(e)}`);
 
-export function openDataDir(dir: string, o: { create: boolean; kekFile?: string; env: Record<string, string | undefined> }): DataDir {
+export function openDataDir(dir: string, o: { create: boolean; lock?: boolean; kekFile?: string; env: Record<string, string | undefined> }): DataDir {
   const d = resolve(dir);
   const keys = join(d, 'keys');
   const dd: DataDir = {
@@ -78,6 +80,8 @@ export function openDataDir(dir: string, o: { create: boolean; kekFile?: string;
     if (e instanceof CliUsageError) throw e;
     throw fsFail('--data', d, e);
   }
+  // Two first starts at once must not both generate keys: the lock comes before any file is written.
+  if (o.lock) dd.lock = lockDataDir(dd);
   try {
     // Create the database file 0600 up front: SQLite gives its -wal/-shm files the database file's mode. One made
     // by someone else (or an older version) with group/other access is tightened, and so are its -wal/-shm.
@@ -98,6 +102,7 @@ export function openDataDir(dir: string, o: { create: boolean; kekFile?: string;
       writeFileAtomic(dd.adminPubPath, createPublicKey(key).export({ format: 'pem', type: 'spki' }), 0o644);
     }
   } catch (e) {
+    dd.lock?.release();
     if (e instanceof CliUsageError) throw e;
     throw fsFail('--data', d, e);
   }

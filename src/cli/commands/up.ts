@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { CliUsageError, type CommandContext } from '../context.js';
-import { defaultDataDir, ensureSampleDevKey, loadKek, lockDataDir, openDataDir } from '../data-dir.js';
+import { defaultDataDir, ensureSampleDevKey, loadKek, openDataDir } from '../data-dir.js';
 import { openStore } from '../../store/index.js';
 import { describeFsError, FILE_CAPS, oneLine, readUserFileSync } from '../files.js';
 import { parseHttpUrl, redactUrl } from '../flags.js';
@@ -131,8 +131,8 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   if (storeUrl !== undefined) checkStoreUrl(flags.store !== undefined ? '--store' : 'COFFER_STORE_URL', storeUrl);
   if (flags.store !== undefined && redactUrl(flags.store) !== flags.store) ctx.io.err('coffer: warning: --store carries a password, which every local user can read in `ps`; set COFFER_STORE_URL instead\n');
   const collateral = flags.collateralConfig ? loadCollateralConfig(flags.collateralConfig) : undefined;
-  const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
-  const lock = lockDataDir(data);
+  const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, lock: true, kekFile: flags.kekFile, env });
+  const lock = data.lock!;
   let swtpm: DevSwtpm | undefined;
   let store: Store | undefined;
   try {
