@@ -97,7 +97,7 @@ export class EdgeHub implements SessionHost {
     // A larger write buffer lets a proxied 17 MiB LIST stream without a pause/drain round trip every 16 KiB.
     // Request headers within 10 s and a whole request (a local write's body) within 30 s: slow-loris senders are cut.
     // Responses (long WATCH streams) are not bounded by these.
-    const server = http.createServer({ highWaterMark: 1024 * 1024, connectionsCheckingInterval: 1_000, headersTimeout: 10_000, requestTimeout: this.opts.requestTimeoutMs ?? 30_000 }, (req, res) => this.handle(req, res));
+    const server = http.createServer({ highWaterMark: 1024 * 1024, connectionsCheckingInterval: 1_000, headersTimeout: Math.min(10_000, this.opts.requestTimeoutMs ?? 30_000), requestTimeout: this.opts.requestTimeoutMs ?? 30_000 }, (req, res) => this.handle(req, res));
     server.keepAliveTimeout = 65_000;
     server.on('connection', (s) => {
       this.sockets.add(s);

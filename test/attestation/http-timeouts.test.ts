@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { createHttpApp } from '../../src/attestation/http.js';
 import { QuoteServer } from '../../src/node/quote/quote-server.js';
 import { TsmReportClient } from '../../src/node/quote/tsm-report.js';
+import { EdgeHub } from '../../src/edge/hub.js';
+import { createUpstream } from '../../src/edge/upstream.js';
 
 /** Resolves with what the server sent once it closes the socket; rejects if it is still open after `limitMs`. */
 function closedBy(s: Socket, limitMs: number): Promise<string> {
@@ -91,5 +93,16 @@ test('the quote helper cuts slow and stalled request bodies', async () => {
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the edge hub cuts slow and stalled request bodies (a local write from a slow client)', async () => {
+  // An API server that is not there: the hub starts offline and still serves its listener.
+  const hub = new EdgeHub({ upstream: await createUpstream('http://127.0.0.1:9'), host: '127.0.0.1', port: 0, requestTimeoutMs: 800, healthIntervalMs: 60_000, probeTimeoutMs: 200, log: () => undefined });
+  const { port } = await hub.start();
+  try {
+    await probe(() => connect({ port, host: '127.0.0.1' }), '/api/v1/namespaces/kube-node-lease/leases');
+  } finally {
+    await hub.stop();
   }
 });
