@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +91,7 @@ before(async () => {
   writeFileSync(p('policy.yaml'), 'apiVersion: coffer.dev/v1alpha1\nkind: IsolationPolicy\nmetadata: {name: p}\nspec: {}\n');
   writeFileSync(p('pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata: {name: x, namespace: default}\nspec: {containers: [{name: c, image: busybox}]}\n');
   writeFileSync(p('a-file'), 'x');
+  execFileSync('mkfifo', [p('fifo')]); // a FIFO nobody writes to: opening it for reading would block forever
   // A data dir whose SQLite file is garbage, and one whose KEK is empty although the store holds data.
   mkdirSync(p('corrupt-db'), { mode: 0o755 });
   chmodSync(p('corrupt-db'), 0o755);
@@ -169,6 +171,8 @@ const rows: Row[] = [
   { name: 'admit: pod is a YAML alias bomb', args: () => ['admit', p('alias-bomb.yaml'), '--policy', p('policy.yaml')], err: /alias-bomb\.yaml.*(alias|Excessive)/i },
   { name: 'admit: pod nested 10,000 deep', args: () => ['admit', p('deep-pod.json'), '--policy', p('policy.yaml')], err: /deep-pod\.json: nested more than 64 levels deep/ },
   { name: 'admit: pod over the size cap', args: () => ['admit', p('huge.json'), '--policy', p('policy.yaml')], err: /pod '.*huge\.json' is larger than the \d+-byte limit/ },
+  { name: 'admit: pod is a FIFO (no hang)', args: () => ['admit', p('fifo'), '--policy', p('policy.yaml')], err: /cannot read pod '.*fifo': is not a regular file/ },
+  { name: 'admit: pod is a /proc file that does not exist', args: () => ['admit', '/proc/self/no-such', '--policy', p('policy.yaml')], err: /cannot read pod '\/proc\/self\/no-such': no such file/ },
   { name: 'admit: policy is a directory', args: () => ['admit', p('pod.yaml'), '--policy', dir], err: /cannot read policy '.*': is a directory/ },
   { name: 'manifests: --values alias bomb', args: () => ['manifests', '--values', p('alias-bomb.yaml')], err: /alias-bomb\.yaml: not valid YAML: .*(alias|Excessive)/i },
   { name: 'manifests: --values nested deep', args: () => ['manifests', '--values', p('deep.yaml')], err: /deep\.yaml: not valid YAML: nested more than 64 levels deep/ },
