@@ -49,6 +49,8 @@ const DOCS: Record<string, { kind: DocumentKind; validate: (text: string) => unk
 };
 
 function docText(body: unknown): string {
+  // An empty document would silently replace a policy with "no rules": refused.
+  if (typeof body === 'string' && body.trim() === '') throw new HttpProblem(400, 'document-invalid', 'Invalid document', 'the document is empty');
   if (typeof body === 'string') return body;
   if (Buffer.isBuffer(body)) return body.toString('utf8');
   if (body && typeof body === 'object') return JSON.stringify(body);
@@ -120,8 +122,8 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
     app.get(`/v1/admin/${segment}/:id`, { schema: { params: ID_PARAM } }, async (req) => {
       await reader(req);
       const { id } = req.params as { id: string };
-      const v = (req.query as { version?: string }).version;
-      const doc = await service.store.getDocument(d.kind, id, v === undefined ? undefined : Number(v));
+      const v = intQuery(req.query, 'version', 1, INT32_MAX);
+      const doc = await service.store.getDocument(d.kind, id, v);
       if (!doc || doc.deleted) throw new HttpProblem(404, 'document-not-found', 'Not found', `no ${d.kind} '${id}'${v ? ` version ${v}` : ''}`);
       return { id: doc.id, version: doc.version, createdAt: new Date(doc.createdAt).toISOString(), actor: doc.actor, body: doc.body };
     });
@@ -153,8 +155,11 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
 
   app.get('/v1/admin/audit', async (req) => {
     const who = await reader(req);
-    const q = req.query as { action?: string; after?: string; limit?: string };
-    const rows = await service.store.listAudit({ action: q.action, afterId: q.after ? Number(q.after) : undefined, limit: q.limit ? Number(q.limit) : undefined });
+    const action = strQuery(req.query, 'action', 200);
+    const afterId = intQuery(req.query, 'after', 0, Number.MAX_SAFE_INTEGER);
+    // `limit`: default 100, capped at AUDIT_MAX_LIMIT (larger values are clamped, as documented).
+    const limit = intQuery(req.query, 'limit', 1, Number.MAX_SAFE_INTEGER);
+    const rows = await service.store.listAudit({ action, afterId, limit: limit === undefined ? undefined : Math.min(limit, AUDIT_MAX_LIMIT) });
     // Live KBS session ids (actor session:<id>) are credentials: a viewer sees their fingerprints only.
     return who.role === 'admin' ? rows : rows.map((r) => ({ ...r, actor: redactActor(r.actor) }));
   });
@@ -185,4 +190,32 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
     await (req.method === 'GET' ? reader(req) : admin(req));
     return sendProblem(reply, new HttpProblem(404, 'not-found', 'Not found', `no admin route ${req.method} ${req.url.split('?')[0]}`));
   });
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+/** The most audit records one GET /v1/admin/audit returns. */
+export const AUDIT_MAX_LIMIT = 1000;
+
+const badQuery = (name: string, why: string) => new HttpProblem(400, 'invalid-query', 'Invalid query parameter', `query parameter '${name}' ${why}`);
+
+/**
+ * One optional decimal integer query parameter in [min, max]: `limit=abc`, a repeated parameter, a negative or a
+ * huge value is a 400 that names it (they reached the store and failed there with 500, differently per database).
+ */
+function intQuery(query: unknown, name: string, min: number, max: number): number | undefined {
+  const v = (query as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw badQuery(name, 'must be given once');
+  if (!/^\d{1,16}$/.test(v)) throw badQuery(name, `must be an integer from ${min} to ${max}`);
+  const n = Number(v);
+  if (n < min || n > max) throw badQuery(name, `must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function strQuery(query: unknown, name: string, maxLen: number): string | undefined {
+  const v = (query as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw badQuery(name, 'must be given once');
+  if (v.length > maxLen) throw badQuery(name, `must be at most ${maxLen} characters`);
+  return v;
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { standaloneCommands } from './commands/standalone.js';
 import { CliUsageError, EXIT, type CliIO, type CommandContext } from './context.js';
 import { CofferError } from '../tee/common/errors.js';
+import { describeFsError, oneLine } from './files.js';
 
 export type CliOutcome = { kind: 'exit'; code: number } | { kind: 'running' };
 
@@ -39,15 +40,30 @@ export async function runCli(argv: string[], io: CliIO): Promise<CliOutcome> {
       return { kind: 'exit', code: EXIT.USAGE };
     }
     if (e instanceof CliUsageError || (e instanceof CofferError && e.name === 'UsageError')) {
-      io.err(`coffer: ${e.message}\n`);
+      io.err(`coffer: ${oneLine(e.message)}\n`);
       return { kind: 'exit', code: EXIT.USAGE };
     }
     if (e instanceof CofferError) {
-      io.err(`coffer: ${e.code}: ${e.message}\n`);
+      io.err(`coffer: ${e.code}: ${oneLine(e.message)}\n`);
       return { kind: 'exit', code: EXIT.USAGE };
     }
-    io.err(`coffer: ${(e as Error)?.stack ?? String(e)}\n`);
+    io.err(`coffer: ${describeUnexpected(e)}\n`);
     return { kind: 'exit', code: EXIT.USAGE };
   }
   return running ? { kind: 'running' } : { kind: 'exit', code };
+}
+
+/**
+ * An error no command turned into a usage error: still one line and no stack (set COFFER_DEBUG=1 for the stack).
+ * System errors (a port in use, a read-only or full disk, an unknown host) name their cause by code.
+ */
+function describeUnexpected(e: unknown): string {
+  if (process.env.COFFER_DEBUG) return (e as Error)?.stack ?? String(e);
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  if (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+    const where = err.hostname ?? (err.address !== undefined ? `${err.address}${err.port !== undefined ? `:${err.port}` : ''}` : err.path);
+    const what = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'ENOTFOUND' ? 'host not found' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : describeFsError(err);
+    return `${err.syscall ? `${err.syscall} ` : ''}${where ? `${where}: ` : ''}${what}${what.includes(err.code) ? '' : ` (${err.code})`}`;
+  }
+  return `unexpected error: ${oneLine((e as Error)?.message ?? String(e))}`;
 }

@@ -34,6 +34,8 @@ export interface EdgeHubOptions {
   maxCacheBytes?: number;
   healthIntervalMs?: number;
   probeTimeoutMs?: number;
+  /** Whole-request deadline for clients of the hub (default 30 s): slow request bodies are cut. */
+  requestTimeoutMs?: number;
   failureThreshold?: number;
   cacheAgents?: string[];
   /** This node's name: only its own node status and Lease are answered locally while offline. */
@@ -93,7 +95,9 @@ export class EdgeHub implements SessionHost {
     }
     await this.probe();
     // A larger write buffer lets a proxied 17 MiB LIST stream without a pause/drain round trip every 16 KiB.
-    const server = http.createServer({ highWaterMark: 1024 * 1024 }, (req, res) => this.handle(req, res));
+    // Request headers within 10 s and a whole request (a local write's body) within 30 s: slow-loris senders are cut.
+    // Responses (long WATCH streams) are not bounded by these.
+    const server = http.createServer({ highWaterMark: 1024 * 1024, connectionsCheckingInterval: 1_000, headersTimeout: Math.min(10_000, this.opts.requestTimeoutMs ?? 30_000), requestTimeout: this.opts.requestTimeoutMs ?? 30_000 }, (req, res) => this.handle(req, res));
     server.keepAliveTimeout = 65_000;
     server.on('connection', (s) => {
       this.sockets.add(s);

@@ -9,6 +9,9 @@ import { applyPatch, patchTypeOf } from '../k8s/patch.js';
 import type { Collection } from './object-cache.js';
 import type { RequestClass } from './request-class.js';
 import { autonomousWriteRefused, objectJson } from './offline-responses.js';
+import { jsonDepth, MAX_NESTING_DEPTH } from '../tee/common/nesting.js';
+
+const LOCAL_WRITE_MAX_BYTES = 3 * 1024 * 1024;
 import { sendBody, sendStatus } from './http-util.js';
 
 type Obj = Record<string, any>;
@@ -33,11 +36,19 @@ export function acceptLocalWrite(
   const lease = api.group === 'coordination.k8s.io' && api.resource === 'leases' && api.namespace === 'kube-node-lease' && (rc.verb === 'create' || rc.verb === 'update' || rc.verb === 'patch');
   if (!nodeStatus && !lease) return false;
   const chunks: Buffer[] = [];
-  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  let size = 0;
+  // Bounded like the API server's own limit (3 MiB) and nested at most MAX_NESTING_DEPTH before JSON.parse.
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= LOCAL_WRITE_MAX_BYTES) chunks.push(chunk);
+  });
   req.on('end', () => {
     let body: unknown;
+    if (size > LOCAL_WRITE_MAX_BYTES) return sendStatus(res, failureStatus('RequestEntityTooLarge', `the request body exceeds ${LOCAL_WRITE_MAX_BYTES} bytes`));
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return sendStatus(res, failureStatus('BadRequest', `the body of the request is nested more than ${MAX_NESTING_DEPTH} levels deep`));
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      body = JSON.parse(text);
     } catch {
       return sendStatus(res, failureStatus('BadRequest', 'the body of the request could not be decoded'));
     }

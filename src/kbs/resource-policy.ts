@@ -1,3 +1,4 @@
+import { assertJsonDepth, NestingTooDeepError } from '../tee/common/nesting.js';
 import { KbsError } from './errors.js';
 
 /**
@@ -52,8 +53,10 @@ const strList = (v: unknown, where: string): string[] => {
 export function parseResourcePolicy(text: string): ResourcePolicy {
   let doc: unknown;
   try {
+    assertJsonDepth(text, 'the resource policy');
     doc = JSON.parse(text);
-  } catch {
+  } catch (e) {
+    if (e instanceof NestingTooDeepError) throw new KbsError('ParsePolicyError', e.message);
     throw new KbsError('ParsePolicyError', 'the resource policy must be a Coffer JSON policy ({"rules":[...]}); Rego is not supported');
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new KbsError('ParsePolicyError', 'the resource policy must be a JSON object');
@@ -78,23 +81,54 @@ export function parseResourcePolicy(text: string): ResourcePolicy {
       }
       if (x.measurements !== undefined) {
         if (typeof x.measurements !== 'object' || x.measurements === null || Array.isArray(x.measurements)) throw new KbsError('ParsePolicyError', `${w}.measurements must be a map`);
-        rule.measurements = Object.fromEntries(Object.entries(x.measurements).map(([k, v]) => [k, strList(v, `${w}.measurements.${k}`)]));
+        // No key that names an Object.prototype member: `__proto__`, `constructor` or `toString` were accepted
+        // and then made every fetch throw (500) when looked up on a plain object.
+        const m: Record<string, string[]> = {};
+        for (const [k, v] of Object.entries(x.measurements)) {
+          if (k in Object.prototype) throw new KbsError('ParsePolicyError', `${w}.measurements: '${k}' is not allowed as a measurement name`);
+          m[k] = strList(v, `${w}.measurements.${k}`);
+        }
+        rule.measurements = m;
       }
       return rule;
     }),
   };
 }
 
-function segmentMatch(glob: string, seg: string): boolean {
-  if (glob === '*') return true;
-  const re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
-  return re.test(seg);
+/**
+ * `*`-only glob against one segment in linear time, no backtracking: the literal pieces between stars must occur
+ * in order; the first is anchored at the start, the last at the end, and each middle piece takes its leftmost
+ * occurrence (taking the leftmost never loses a match). A RegExp of `[^/]*` runs backtracked exponentially:
+ * `*-*-*-*-*-*-*-*.key` against a 61-character segment took 11.5 s and stalled every other request.
+ * `steps` (optional) counts character comparisons, so tests can check the bound without timing anything.
+ */
+export function globMatch(glob: string, text: string, steps?: { n: number }): boolean {
+  const parts = glob.split('*');
+  if (parts.length === 1) {
+    if (steps) steps.n += Math.min(glob.length, text.length);
+    return glob === text;
+  }
+  const first = parts[0];
+  const last = parts[parts.length - 1];
+  if (first.length + last.length > text.length || !text.startsWith(first) || !text.endsWith(last)) return false;
+  if (steps) steps.n += first.length + last.length;
+  let at = first.length;
+  const end = text.length - last.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const piece = parts[i];
+    if (piece === '') continue;
+    const found = text.indexOf(piece, at);
+    if (steps) steps.n += (found === -1 ? end : found) - at + piece.length;
+    if (found === -1 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
 }
 
-export function pathMatches(glob: string, path: string): boolean {
+export function pathMatches(glob: string, path: string, steps?: { n: number }): boolean {
   const g = glob.split('/');
   const p = path.split('/');
-  return g.length === p.length && g.every((x, i) => segmentMatch(x, p[i]));
+  return g.length === p.length && g.every((x, i) => globMatch(x, p[i], steps));
 }
 
 const RELEASABLE = ['affirming', 'warning'];
@@ -124,9 +158,14 @@ export function decide(policy: ResourcePolicy, path: string, facts: TokenFacts):
       reasons.push(`rule ${i}: EAR status ${facts.status ?? '(none)'} not in ${rule.status.join(',')}`);
       continue;
     }
-    const bad = Object.entries(rule.measurements ?? {}).find(([k, vs]) => !vs.some((v) => v.toLowerCase() === facts.measurements[k]?.toLowerCase()));
+    // Own properties only: a token's measurements map is attacker-shaped JSON.
+    const have = (k: string): string | undefined => {
+      const v = Object.hasOwn(facts.measurements, k) ? facts.measurements[k] : undefined;
+      return typeof v === 'string' ? v : undefined;
+    };
+    const bad = Object.entries(rule.measurements ?? {}).find(([k, vs]) => !vs.some((v) => v.toLowerCase() === have(k)?.toLowerCase()));
     if (bad) {
-      reasons.push(`rule ${i}: measurement ${bad[0]} ${facts.measurements[bad[0]] ?? '(absent)'} not accepted`);
+      reasons.push(`rule ${i}: measurement ${bad[0]} ${have(bad[0]) ?? '(absent)'} not accepted`);
       continue;
     }
     return { allow: true, rule: i, reason: `allowed by rule ${i}` };

@@ -337,8 +337,13 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
   app.post('/v0/attestation-policy', adminFirst, async (req) => {
     const who = await adminOf(req);
     const b = (req.body ?? {}) as Record<string, unknown>;
-    const id = typeof b.policy_id === 'string' && SEGMENT.test(b.policy_id) ? b.policy_id : 'default';
+    // An invalid id is refused: silently falling back to 'default' let `--id 'bad id!'` overwrite the default policy.
+    if (b.policy_id !== undefined && !(typeof b.policy_id === 'string' && SEGMENT.test(b.policy_id))) {
+      throw new KbsError('ParsePolicyError', `policy_id ${JSON.stringify(b.policy_id).slice(0, 80)} is not a valid id (${SEGMENT.source})`);
+    }
+    const id = (b.policy_id as string | undefined) ?? 'default';
     const text = b64urlText(b.policy, 'policy');
+    if (text.trim() === '') throw new KbsError('ParsePolicyError', 'the policy is empty');
     try {
       parseRulePolicy(text);
     } catch (e) {

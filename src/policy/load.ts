@@ -2,6 +2,7 @@ import { parse } from 'yaml';
 import { TCB_STATUSES, TEE_TYPES } from '../tee/common/claims.js';
 import { CofferError } from '../tee/common/errors.js';
 import type { AppraisalPolicy } from './types.js';
+import { assertYamlDepth } from '../tee/common/nesting.js';
 import { parseSnpPolicy } from './snp.js';
 
 export class PolicyError extends CofferError {}
@@ -17,14 +18,23 @@ function stringList(v: unknown, where: string): string[] {
 
 function record<T>(v: unknown, where: string, each: (x: unknown, w: string) => T): Record<string, T> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new PolicyError('POLICY_INVALID', `${where} must be a map`);
-  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, each(x, `${where}.${k}`)]));
+  // No key naming an Object.prototype member (`__proto__`, `constructor`, `toString`): looked up on plain objects
+  // later, such keys found functions instead of values. (With those refused, assigning below is safe.)
+  const out: Record<string, T> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k in Object.prototype) throw new PolicyError('POLICY_INVALID', `${where}: '${k}' is not allowed as a key`);
+    out[k] = each(x, `${where}.${k}`);
+  }
+  return out;
 }
 
 /** Parses and validates a policy document (YAML or JSON). Unknown keys and wrong types are errors, not ignored. */
 export function parsePolicy(text: string): AppraisalPolicy {
   let doc: unknown;
   try {
-    doc = parse(text);
+    // Depth bounded before the composer recurses; yaml's own maxAliasCount (100) refuses alias bombs.
+    assertYamlDepth(text, 'policy');
+    doc = parse(text, { maxAliasCount: 100 });
   } catch (e) {
     throw new PolicyError('POLICY_INVALID', `policy is not valid YAML/JSON: ${(e as Error).message}`);
   }

@@ -3,6 +3,7 @@ import type { Claims } from '../tee/common/claims.js';
 import { appraise } from './appraise.js';
 import type { TrustOptions } from './trust.js';
 import { PolicyError, parsePolicy } from './load.js';
+import { assertYamlDepth } from '../tee/common/nesting.js';
 import type { AppraisalPolicy, EarStatus } from './types.js';
 
 /**
@@ -61,7 +62,9 @@ export interface PolicyVerdict {
 export function parseRulePolicy(text: string): RulePolicy {
   let doc: unknown;
   try {
-    doc = parse(text);
+    // Depth bounded before the composer recurses; yaml's own maxAliasCount (100) refuses alias bombs.
+    assertYamlDepth(text, 'policy');
+    doc = parse(text, { maxAliasCount: 100 });
   } catch (e) {
     throw new PolicyError('POLICY_INVALID', `policy is not valid YAML/JSON: ${(e as Error).message}`);
   }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
 import { loadKubeConfig } from '../kubeconfig.js';
 import { parseDuration } from '../duration.js';
+import { describeFsError } from '../files.js';
 
 interface AgentFlags {
   hostSys: string;
@@ -191,8 +192,8 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       try {
         await server.start();
       } catch (e) {
-        ctx.io.err(`coffer: cannot listen on ${server.socketPath}: ${(e as Error).message}\n`);
-        return ctx.setExit(EXIT.REJECTED);
+        // A socket directory that cannot be used is an expected start failure: one line, exit 2.
+        throw new CliUsageError(`cannot listen on ${server.socketPath} (--socket-dir): ${describeFsError(e)}`);
       }
       onSignal(() => server.stop());
       ctx.keepRunning();

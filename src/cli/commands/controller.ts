@@ -65,7 +65,7 @@ export function registerController(program: Command, ctx: CommandContext): void 
       if (wanted.length === 0) throw new CliUsageError('--controllers: name at least one controller');
       const certManager = bool('--cert-manager', flags.certManager);
       const builtinProfiles = bool('--builtin-profiles', flags.builtinProfiles);
-      const validityMs = parseDuration('--cert-validity', flags.certValidity);
+      const validityMs = parseDuration('--cert-validity', flags.certValidity, 10 * 365 * 86_400_000);
       if (validityMs < 3_600_000) throw new CliUsageError('--cert-validity must be at least 1h');
       const webhook = {
         namespace: ownNamespace(flags.namespace),

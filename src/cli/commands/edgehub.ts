@@ -2,6 +2,7 @@ import v8 from 'node:v8';
 import type { Command } from 'commander';
 import { CliUsageError, type CommandContext } from '../context.js';
 import { parseDuration } from '../duration.js';
+import { describeFsError, ensureWritableDir, FILE_CAPS, readUserFileSync } from '../files.js';
 import { EdgeHub } from '../../edge/hub.js';
 import { createUpstream } from '../../edge/upstream.js';
 import { DEFAULT_CACHE_AGENTS } from '../../edge/request-class.js';
@@ -60,6 +61,8 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
       const failureThreshold = positiveInt('--failure-threshold', flags.failureThreshold);
       const maxCacheBytes = positiveInt('--max-cache-bytes', flags.maxCacheBytes);
       const cacheAgents = flags.cacheAgents.split(',').map((s) => s.trim()).filter(Boolean);
+      if (flags.cacheDir) ensureWritableDir('--cache-dir', flags.cacheDir);
+      if (flags.kubeconfig) readUserFileSync(flags.kubeconfig, '--kubeconfig', FILE_CAPS.kubeconfig);
       let upstream;
       try {
         upstream = await createUpstream(flags.server, flags.kubeconfig);
@@ -81,7 +84,14 @@ export function registerEdgeHub(program: Command, ctx: CommandContext): void {
         nodeName: flags.nodeName,
         log: (event, detail) => ctx.io.err(JSON.stringify({ time: new Date().toISOString(), component: 'edgehub', event, ...detail }) + '\n'),
       });
-      const { url } = await hub.start();
+      let url: string;
+      try {
+        ({ url } = await hub.start());
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'ENOTFOUND' ? 'host not found' : describeFsError(e);
+        throw new CliUsageError(`cannot start the edge hub (--listen ${flags.listen}${flags.cacheDir ? `, --cache-dir ${flags.cacheDir}` : ''}): ${why}`);
+      }
       ctx.io.out(JSON.stringify({ event: 'listening', url, server: upstream.url.toString(), state: hub.state }) + '\n');
       const shutdown = () => void hub.stop().then(() => process.exit(0));
       process.once('SIGTERM', shutdown);

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { FILE_CAPS, oneLine, readUserFile } from '../files.js';
+import { parseHttpUrl } from '../flags.js';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
 import { KbsClient, KbsClientError, sampleEvidenceProvider, type EvidenceProvider } from '../../kbs/client.js';
 import { devTpmEvidence } from '../../node/tpm/dev.js';
@@ -18,28 +20,47 @@ interface Global {
   certFile?: string;
 }
 
-async function readArg(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new CliUsageError(`cannot read ${what} ${path}: ${(e as Error).message}`);
-  }
+async function readArg(path: string, what: string, max: number = FILE_CAPS.document): Promise<Buffer> {
+  return Buffer.from(await readUserFile(path, what, max));
+}
+
+/** A compact JWS; anything else (a PEM key passed by mistake) is refused without echoing a byte of it. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+function checkToken(t: string, where: string): string {
+  if (!COMPACT_JWS.test(t)) throw new CliUsageError(`${where} does not hold a JWT (three base64url parts); see \`coffer admin-token\``);
+  return t;
 }
 
 async function adminToken(g: Global): Promise<string | undefined> {
-  if (g.adminToken) return g.adminToken;
-  if (g.adminTokenFile) return (await readArg(g.adminTokenFile, 'admin token file')).toString('utf8').trim();
+  if (g.adminToken) return checkToken(g.adminToken, '--admin-token');
+  if (g.adminTokenFile) return checkToken((await readArg(g.adminTokenFile, '--admin-token-file', FILE_CAPS.key)).toString('utf8').trim(), `--admin-token-file '${g.adminTokenFile}'`);
   if (g.authPrivateKey) {
-    await readArg(g.authPrivateKey, 'admin private key');
+    await readArg(g.authPrivateKey, '--auth-private-key', FILE_CAPS.key);
     // Like Trustee's kbs-client --auth-private-key: sign a short-lived EdDSA admin token locally.
     return mintAdminToken(g.authPrivateKey, { ttlSeconds: 7200, subject: 'kbs-client' });
   }
-  return process.env.COFFER_ADMIN_TOKEN;
+  return process.env.COFFER_ADMIN_TOKEN ? checkToken(process.env.COFFER_ADMIN_TOKEN, 'COFFER_ADMIN_TOKEN') : undefined;
+}
+
+/** The KBS's id rule for attestation policies (the server refuses others too). */
+const POLICY_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** A policy file: bounded, and not empty (an empty file would replace a policy with nothing). */
+async function policyText(path: string): Promise<string> {
+  const text = (await readArg(path, '--policy-file', FILE_CAPS.document)).toString('utf8');
+  if (text.trim() === '') throw new CliUsageError(`--policy-file '${path}' is empty`);
+  return text;
 }
 
 /** fetch() that trusts only the given PEM certificate(s) for HTTPS (a private CA or a self-signed KBS). */
 async function fetchTrusting(certFile: string): Promise<typeof fetch> {
-  const ca = (await readArg(certFile, '--cert-file')).toString('utf8');
+  const ca = (await readArg(certFile, '--cert-file', FILE_CAPS.certificate)).toString('utf8');
+  try {
+    new X509Certificate(ca);
+  } catch {
+    throw new CliUsageError(`--cert-file '${certFile}' is not a PEM certificate`);
+  }
   const { Agent, fetch: undiciFetch } = await import('undici');
   const dispatcher = new Agent({ connect: { ca } });
   return ((url: string, init?: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
@@ -60,6 +81,7 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .option('--cert-file <file>', 'trust this CA / server certificate (PEM) for an https KBS URL, like Trustee\'s kbs-client');
   const g = (): Global => cmd.opts() as Global;
   const client = async (admin: boolean) => {
+    parseHttpUrl('--url', g().url);
     const tok = admin ? await adminToken(g()) : undefined;
     if (admin && !tok) throw new CliUsageError('admin operations need --admin-token, --admin-token-file, --auth-private-key or COFFER_ADMIN_TOKEN (see `coffer admin-token`)');
     return new KbsClient(g().url, { adminToken: tok, ...(g().certFile ? { fetch: await fetchTrusting(g().certFile!) } : {}) });
@@ -74,7 +96,12 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
         ctx.setExit(EXIT.REJECTED);
         return;
       }
-      if (e instanceof TypeError && /fetch failed/.test(e.message)) throw new CliUsageError(`cannot reach ${g().url}: ${(e.cause as Error)?.message ?? e.message}`);
+      if (e instanceof TypeError && /fetch failed/.test(e.message)) {
+        const cause = e.cause as NodeJS.ErrnoException | undefined;
+        const why = cause?.code === 'ECONNREFUSED' ? 'connection refused' : cause?.code === 'ENOTFOUND' ? 'host not found' : oneLine(cause?.message ?? e.message, 200);
+        throw new CliUsageError(`cannot reach ${g().url}: ${why}`);
+      }
+      if (e instanceof KbsClientError) throw new CliUsageError(`--url ${g().url}: ${oneLine(e.message, 200)}`);
       throw e;
     }
   };
@@ -82,7 +109,7 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
   const swtpmEndpoint = async (file: string): Promise<{ port: number; host?: string }> => {
     let ep: { host?: unknown; port?: unknown };
     try {
-      ep = JSON.parse((await readArg(file, 'swtpm endpoint')).toString('utf8'));
+      ep = JSON.parse((await readArg(file, '--swtpm', FILE_CAPS.key)).toString('utf8'));
     } catch (e) {
       if (e instanceof CliUsageError) throw e;
       throw new CliUsageError(`${file} is not JSON {host, port}`);
@@ -98,7 +125,17 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
   /** The attester for --tee: the sample one, or TPM quotes from the swtpm of `coffer up --dev`. */
   const provider = async (f: TeeFlags): Promise<{ tee: string; provider: EvidenceProvider }> => {
     if (f.tee === 'sample') {
-      return { tee: 'sample', provider: sampleEvidenceProvider(f.sampleKey ? JSON.parse((await readArg(f.sampleKey, 'sample key')).toString('utf8')) : undefined) };
+      let key: unknown;
+      if (f.sampleKey) {
+        const text = (await readArg(f.sampleKey, '--sample-key', FILE_CAPS.key)).toString('utf8');
+        try {
+          key = JSON.parse(text);
+        } catch {
+          throw new CliUsageError(`--sample-key '${f.sampleKey}' is not a JSON JWK`);
+        }
+        if (typeof key !== 'object' || key === null || typeof (key as { kty?: unknown }).kty !== 'string') throw new CliUsageError(`--sample-key '${f.sampleKey}' is not a JSON JWK`);
+      }
+      return { tee: 'sample', provider: sampleEvidenceProvider(key as Parameters<typeof sampleEvidenceProvider>[0]) };
     }
     if (f.tee === 'tpm') {
       if (!f.swtpm) throw new CliUsageError('--tee tpm needs --swtpm <data>/swtpm.json (written by `coffer up --dev` when swtpm is installed)');
@@ -162,7 +199,7 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .requiredOption('--path <repo/type/tag>', 'resource path')
     .requiredOption('--resource-file <file>', 'file with the secret bytes')
     .action(async (f: { path: string; resourceFile: string }) => run(async () => {
-      await (await client(true)).setResource(f.path, await readArg(f.resourceFile, 'resource file'));
+      await (await client(true)).setResource(f.path, await readArg(f.resourceFile, '--resource-file', FILE_CAPS.resource));
       ctx.io.out(`stored ${f.path}\n`);
     })());
 
@@ -187,8 +224,7 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .action(async (f: { policyFile?: string; allowAll?: boolean; denyAll?: boolean; affirming?: boolean }) => run(async () => {
       const chosen = [f.policyFile, f.allowAll, f.denyAll, f.affirming].filter(Boolean).length;
       if (chosen !== 1) throw new CliUsageError('give exactly one of --policy-file, --allow-all, --deny-all, --affirming');
-      const text = f.policyFile ? (await readArg(f.policyFile, 'policy file')).toString('utf8')
-        : JSON.stringify(f.allowAll ? ALLOW_ALL : f.denyAll ? DENY_ALL : AFFIRMING);
+      const text = f.policyFile ? await policyText(f.policyFile) : JSON.stringify(f.allowAll ? ALLOW_ALL : f.denyAll ? DENY_ALL : AFFIRMING);
       await (await client(true)).setResourcePolicy(text);
       ctx.io.out('resource policy set\n');
     })());
@@ -198,7 +234,8 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     .option('--id <id>', 'policy id', 'default_cpu')
     .option('--type <type>', 'policy type (coffer; rego is refused by Coffer)', 'coffer')
     .action(async (f: { policyFile: string; id: string; type: string }) => run(async () => {
-      await (await client(true)).setAttestationPolicy((await readArg(f.policyFile, 'policy file')).toString('utf8'), f.id, f.type);
+      if (!POLICY_ID.test(f.id)) throw new CliUsageError(`--id '${oneLine(f.id, 80)}' is not a valid policy id (letters, digits, '.', '_', '-'; at most 128)`);
+      await (await client(true)).setAttestationPolicy(await policyText(f.policyFile), f.id, f.type);
       ctx.io.out(`attestation policy ${f.id} set\n`);
     })());
 }

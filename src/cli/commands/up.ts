@@ -1,9 +1,12 @@
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
-import { readFileSync } from 'node:fs';
 import { CliUsageError, type CommandContext } from '../context.js';
-import { defaultDataDir, ensureSampleDevKey, openDataDir } from '../data-dir.js';
-import { Kek, openStore } from '../../store/index.js';
+import { defaultDataDir, ensureSampleDevKey, loadKek, openDataDir } from '../data-dir.js';
+import { openStore } from '../../store/index.js';
+import { describeFsError, FILE_CAPS, oneLine, readUserFileSync } from '../files.js';
+import { parseHttpUrl, redactUrl } from '../flags.js';
+import { MAX_TIMER_MS } from '../duration.js';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { Store } from '../../store/types.js';
 import { createAttestationService } from '../../attestation/index.js';
 import { loadTpmCaDir } from '../../attestation/tpm-enrol.js';
@@ -48,15 +51,17 @@ interface ServeFlags {
 function upstreamUrl(v: string | undefined, flag: string): string | false | undefined {
   if (v === undefined) return undefined;
   if (v === 'off') return false;
-  if (!/^https?:\/\/[^\s]+$/.test(v)) throw new CliUsageError(`${flag} '${v}' is not an http(s) URL or 'off'`);
+  if (!/^https?:\/\/[^\s]+$/.test(v)) throw new CliUsageError(`${flag} '${oneLine(v, 100)}' is not an http(s) URL or 'off'`);
+  parseHttpUrl(flag, v);
   return v;
 }
 
 /** Upstream collateral for real TEEs: Intel PCS and AMD KDS by default, refreshed every N minutes. */
 function upstreamOptions(flags: ServeFlags) {
   const minutes = Number(flags.collateralRefreshMinutes ?? 60);
-  if (!Number.isFinite(minutes) || minutes < 0) throw new CliUsageError(`--collateral-refresh-minutes '${flags.collateralRefreshMinutes}' is not a number of minutes`);
-  if (flags.rootCaCrlUrl !== undefined && !/^https?:\/\//.test(flags.rootCaCrlUrl)) throw new CliUsageError(`--root-ca-crl-url '${flags.rootCaCrlUrl}' is not an http(s) URL`);
+  // A timer above 2^31-1 ms fires after 1 ms in Node (a busy loop): refuse it rather than hammer the upstream.
+  if (!Number.isFinite(minutes) || minutes < 0 || minutes * 60_000 > MAX_TIMER_MS) throw new CliUsageError(`--collateral-refresh-minutes '${flags.collateralRefreshMinutes}' is not a number of minutes between 0 and ${Math.floor(MAX_TIMER_MS / 60_000)}`);
+  if (flags.rootCaCrlUrl !== undefined) parseHttpUrl('--root-ca-crl-url', flags.rootCaCrlUrl);
   return {
     pcsUrl: upstreamUrl(flags.pcsUrl, '--pcs-url'),
     kdsUrl: upstreamUrl(flags.kdsUrl, '--kds-url'),
@@ -68,10 +73,11 @@ function upstreamOptions(flags: ServeFlags) {
 /** `--collateral-config FILE`: {"upstreams": {name: baseUrl}, "items": [{key, tee, upstream, path}], "refreshIntervalMs"}. */
 function loadCollateralConfig(path: string): CollateralConfig {
   let doc: unknown;
+  const text = readUserFileSync(path, '--collateral-config', FILE_CAPS.document).toString('utf8');
   try {
-    doc = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new CliUsageError(`cannot read collateral config ${path}: ${(e as Error).message}`);
+    doc = JSON.parse(text);
+  } catch {
+    throw new CliUsageError(`--collateral-config '${path}' is not JSON`);
   }
   const o = doc as Partial<CollateralConfig>;
   const okItems = Array.isArray(o.items) && o.items.every((i) => i && typeof i.key === 'string' && typeof i.tee === 'string' && typeof i.upstream === 'string' && typeof i.path === 'string');
@@ -96,12 +102,17 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliUsageError(`--port '${flags.port}' is not a TCP port`);
   const upstream = upstreamOptions(flags);
+  if (flags.publicUrl !== undefined) parseHttpUrl('--public-url', flags.publicUrl, { noQuery: true });
+  const rotateHours = Number(flags.rotateKeysHours ?? 24);
+  if (!Number.isFinite(rotateHours) || rotateHours < 0 || rotateHours > 24 * 365 * 10) throw new CliUsageError(`--rotate-keys-hours '${flags.rotateKeysHours}' is not a number of hours between 0 and ${24 * 365 * 10}`);
   const trustAnchors = (flags.trustAnchor ?? []).map((f) => {
+    const b = readUserFileSync(f, '--trust-anchor', FILE_CAPS.certificate);
     try {
-      return new Uint8Array(readFileSync(f));
-    } catch (e) {
-      throw new CliUsageError(`cannot read --trust-anchor ${f}: ${(e as Error).message}`);
+      new X509Certificate(b);
+    } catch {
+      throw new CliUsageError(`--trust-anchor '${f}' is not an X.509 certificate (PEM or DER)`);
     }
+    return new Uint8Array(b);
   });
   let tpmCaCerts: Uint8Array[] = [];
   if (flags.tpmCaDir !== undefined) {
@@ -116,37 +127,53 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   const tlsFiles = flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined;
   let tls: TlsMaterial | undefined;
   if (tlsFiles) {
+    checkTlsPair(tlsFiles.cert, tlsFiles.key);
     try {
       tls = await loadTlsFiles(tlsFiles.cert, tlsFiles.key);
     } catch (e) {
-      throw new CliUsageError(`cannot use --tls-cert ${flags.tlsCert} / --tls-key ${flags.tlsKey}: ${(e as Error).message}`);
+      throw new CliUsageError(`cannot use --tls-cert '${flags.tlsCert}' / --tls-key '${flags.tlsKey}': ${oneLine((e as Error).message, 200)}`);
     }
   }
   const scheme = tls ? 'https' : 'http';
   const retentionDays = Number(flags.auditRetentionDays ?? 90);
-  if (!Number.isFinite(retentionDays) || retentionDays < 0) throw new CliUsageError(`--audit-retention-days '${flags.auditRetentionDays}' is not a number of days`);
+  if (!Number.isFinite(retentionDays) || retentionDays < 0 || retentionDays > 36_500) throw new CliUsageError(`--audit-retention-days '${flags.auditRetentionDays}' is not a number of days`);
   const swtpmMode = flags.swtpm ?? 'auto';
   if (!['auto', 'on', 'off'].includes(swtpmMode)) throw new CliUsageError(`--swtpm '${flags.swtpm}' is not auto, on or off`);
   if (swtpmMode === 'on' && !flags.dev) throw new CliUsageError('--swtpm on needs --dev (the local swtpm AK is pinned, a dev-only trust decision)');
   if (swtpmMode === 'on' && !swtpmOnPath()) throw new CliUsageError('--swtpm on: swtpm is not on PATH (apt-get install swtpm)');
-  const storeUrl = flags.store ?? env.COFFER_STORE_URL;
+  const storeUrl = flags.store ?? (env.COFFER_STORE_URL || undefined);
+  if (storeUrl !== undefined) checkStoreUrl(flags.store !== undefined ? '--store' : 'COFFER_STORE_URL', storeUrl);
   // --dev writes dev reference values and enables the sample TEE: never into a shared (PostgreSQL) store.
   if (flags.dev && storeUrl && /^postgres(ql)?:/i.test(storeUrl)) {
     throw new CliUsageError(`--dev never writes into a PostgreSQL store (${flags.store ? '--store' : '$COFFER_STORE_URL'}): use the SQLite store of --data for dev mode`);
   }
-  const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, kekFile: flags.kekFile, env });
-  const kek = Kek.fromEnvOrFile(env, data.kekPath);
-  // COFFER_STORE_URL: how the cluster manifests hand over a PostgreSQL URL (from a Secret) without putting it in argv.
-  const store = await openStore({ url: flags.store ?? (env.COFFER_STORE_URL || data.dbPath), kek });
+  if (flags.store !== undefined && redactUrl(flags.store) !== flags.store) ctx.io.err('coffer: warning: --store carries a password, which every local user can read in `ps`; set COFFER_STORE_URL instead\n');
+  const collateral = flags.collateralConfig ? loadCollateralConfig(flags.collateralConfig) : undefined;
+  const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, lock: true, kekFile: flags.kekFile, env });
+  const lock = data.lock!;
   let swtpm: DevSwtpm | undefined;
+  let store: Store | undefined;
   try {
+    const kek = loadKek(env, data.kekPath, flags.kekFile ? '--kek-file' : 'key-encryption key');
+    // COFFER_STORE_URL: how the cluster manifests hand over a PostgreSQL URL (from a Secret) without putting it in argv.
+    store = await openStoreOrExplain(storeUrl ?? data.dbPath, kek);
     // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (an operator pin: the claims say
     // akTrust 'pinned'), for `coffer kbs-client --tee tpm --swtpm <data>/swtpm.json`. Other AKs need enrolment.
     const tpmPins: Uint8Array[] = [];
     if (flags.dev && (swtpmMode === 'on' || (swtpmMode === 'auto' && swtpmOnPath()))) {
-      swtpm = await startDevSwtpm(join(data.dir, 'swtpm'));
-      tpmPins.push(await devAkPublic(swtpm.port));
-      writeFileSync(join(data.dir, 'swtpm.json'), `${JSON.stringify({ host: '127.0.0.1', port: swtpm.port })}\n`, { mode: 0o600 });
+      try {
+        swtpm = await startDevSwtpm(join(data.dir, 'swtpm'));
+        tpmPins.push(await devAkPublic(swtpm.port));
+        writeFileSync(join(data.dir, 'swtpm.json'), `${JSON.stringify({ host: '127.0.0.1', port: swtpm.port })}\n`, { mode: 0o600 });
+      } catch (e) {
+        await swtpm?.stop();
+        swtpm = undefined;
+        tpmPins.length = 0;
+        const why = oneLine((e as Error).message, 200);
+        // `auto` falls back to the sample TEE alone; `on` was an explicit request, so it is an error.
+        if (swtpmMode === 'on') throw new CliUsageError(`--swtpm on: swtpm did not start: ${why}`);
+        ctx.io.err(`coffer: swtpm did not start (${why}); continuing without the dev TPM\n`);
+      }
     }
     const now = Date.now();
     if (flags.dev && !(await store.getDocument('reference-values', 'default'))) {
@@ -154,10 +181,11 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       // Marked dev: a service started without --dev on this data dir refuses to appraise with them.
       await store.putDocument('reference-values', 'default', JSON.stringify({ dev: true, tees: [...TEE_TYPES] }), 'coffer up --dev', now);
     }
+    const openedStore = store;
     const { service, admin } = await createAttestationService({
-      store, adminKeys: [readFileSync(data.adminPubPath, 'utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
+      store, adminKeys: [readUserFileSync(data.adminPubPath, 'admin public key', FILE_CAPS.key).toString('utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
       issuer: flags.publicUrl ?? `${scheme}://${flags.host}:${port}`,
-      ...(flags.collateralConfig ? { collateral: loadCollateralConfig(flags.collateralConfig) } : {}),
+      ...(collateral ? { collateral } : {}),
       upstream,
       verifyOptions: {
         // Dev mode trusts the data dir's sample dev key for Coffer's signed sample evidence (Trustee's unsigned form
@@ -181,8 +209,18 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
     service.metrics.install(app);
-    const housekeeping = startHousekeeping(store, service, { retentionDays, rotateMs: Number(flags.rotateKeysHours ?? 24) * 3_600_000 }, ctx);
-    await app.listen({ port, host: flags.host });
+    const housekeeping = startHousekeeping(store, service, { retentionDays, rotateMs: rotateHours * 3_600_000 }, ctx);
+    try {
+      await app.listen({ port, host: flags.host });
+    } catch (e) {
+      housekeeping.stop();
+      service.collateral?.stop();
+      await service.upstream?.stop();
+      await app.close().catch(() => undefined);
+      const err = e as NodeJS.ErrnoException;
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? 'host not found' : err.code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : describeFsError(e);
+      throw new CliUsageError(`cannot listen on --host ${flags.host} --port ${port}: ${why}`);
+    }
     const watcher = tls && tlsFiles ? watchServingCert(app.server as HttpsServer, tlsFiles.cert, tlsFiles.key, tls, ctx) : undefined;
     const addr = app.server.address() as { port: number };
     const url = `${scheme}://${flags.host}:${addr.port}`;
@@ -192,7 +230,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
     if (mount !== 'kbs') ctx.io.out(`coffer: dashboard            ${url}/  (sign in with coffer admin-token, or --viewer for read-only)\n`);
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
-    ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? 'from --store' : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
+    ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? `from --store ${redactUrl(flags.store)}` : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
     ctx.io.out(`coffer: audit                kept ${retentionDays > 0 ? `${retentionDays} days` : 'forever'} (GET /v1/admin/audit)\n`);
     ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
     ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
@@ -210,13 +248,15 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
         service.collateral?.stop();
         await service.upstream?.stop();
         await app.close();
-        await store.close();
+        await openedStore.close();
         await swtpm?.stop();
+        lock.release();
       },
     };
   } catch (e) {
-    await store.close();
+    await store?.close().catch(() => undefined);
     await swtpm?.stop();
+    lock.release();
     throw e;
   }
 }
@@ -286,7 +326,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--host <addr>', 'listen address', '127.0.0.1')
     .option('--data <dir>', 'data directory (default $COFFER_DATA or ~/.coffer)')
     .option('--dev', 'enable the dev-only sample TEE (loud warning; never for real secrets)')
-    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir (default $COFFER_STORE_URL)')
+    .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir (default $COFFER_STORE_URL; prefer the variable: a password in argv is visible to every user in `ps`)')
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
     .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')
@@ -321,4 +361,53 @@ export function registerAttestation(program: Command, ctx: CommandContext): void
 }
 export function registerKbs(program: Command, ctx: CommandContext): void {
   registerServe(program, ctx, 'kbs', 'run the Trustee-compatible key broker (with the attestation service built in)');
+}
+
+/** `--store` / COFFER_STORE_URL: PostgreSQL URL, `sqlite:PATH` or a file path; any other scheme is refused. */
+function checkStoreUrl(flag: string, v: string): void {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(v);
+  if (!m || /^[A-Za-z]$/.test(m[1])) return; // a plain path (or a Windows drive letter)
+  const scheme = m[1].toLowerCase();
+  if (scheme === 'sqlite') return;
+  if (scheme !== 'postgres' && scheme !== 'postgresql') throw new CliUsageError(`${flag}: scheme '${oneLine(scheme, 40)}:' is not supported (postgres://…, sqlite:PATH or a file path)`);
+  try {
+    new URL(v);
+  } catch {
+    throw new CliUsageError(`${flag} is not a valid PostgreSQL URL (${redactUrl(v)})`);
+  }
+}
+
+/** Opens the store; a corrupt SQLite file or an unreachable database is one line that never shows a password. */
+async function openStoreOrExplain(url: string, kek: Parameters<typeof openStore>[0]['kek']): Promise<Store> {
+  try {
+    return await openStore({ url, kek });
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    const code = typeof err.code === 'string' ? `${err.code}: ` : '';
+    throw new CliUsageError(`cannot open the store ${redactUrl(url)}: ${code}${oneLine(err.message, 200).replaceAll(url, redactUrl(url))}`);
+  }
+}
+
+/**
+ * --tls-cert / --tls-key: both must parse and be of the same algorithm (an RSA certificate with an EC key is
+ * caught here, at start, with a clear line instead of an OpenSSL error or a failing handshake later).
+ */
+function checkTlsPair(certFile: string, keyFile: string): void {
+  const certPem = readUserFileSync(certFile, '--tls-cert', FILE_CAPS.certificate);
+  const keyPem = readUserFileSync(keyFile, '--tls-key', FILE_CAPS.key);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch {
+    throw new CliUsageError(`--tls-cert '${certFile}' is not an X.509 certificate (PEM)`);
+  }
+  let keyType: string | undefined;
+  try {
+    const k = createPrivateKey(keyPem);
+    keyType = k.asymmetricKeyType;
+  } catch {
+    throw new CliUsageError(`--tls-key '${keyFile}' is not a private key (PEM)`);
+  }
+  const certType = cert.publicKey.asymmetricKeyType;
+  if (certType !== keyType) throw new CliUsageError(`cannot use --tls-cert '${certFile}' / --tls-key '${keyFile}': the certificate has a ${certType} key but the private key is ${keyType}`);
 }

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { CliUsageError, type CommandContext } from '../context.js';
-import { readUserFile } from '../files.js';
+import { FILE_CAPS, oneLine, readUserFile } from '../files.js';
+import { loadKubeConfig } from '../kubeconfig.js';
 import { DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from '../../k8s/admission/engine.js';
 import { loadPolicies, loadProfiles, parseNamespaces, type NamedText } from '../../k8s/admission/inputs.js';
 import { WebhookServer, type WebhookLogger } from '../../k8s/admission/server.js';
 import { StaticSources } from '../../k8s/admission/static-sources.js';
 import { KubeSources } from '../../k8s/admission/kube-sources.js';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { AdmissionSources } from '../../k8s/admission/server.js';
 import { K8sInputError } from '../../k8s/errors.js';
 
@@ -77,9 +77,7 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
       let kube: KubeSources | undefined;
       try {
         if (flags.fromCluster) {
-          const kc = new KubeConfig();
-          if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
-          else kc.loadFromDefault();
+          const kc = await loadKubeConfig(flags.kubeconfig);
           sources = kube = new KubeSources(kc, logger);
         } else sources = new StaticSources(
           loadPolicies(await texts(flags.policy, 'policy')),
@@ -87,12 +85,11 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
           (await texts(flags.namespaces, 'namespaces')).flatMap((t) => parseNamespaces(t.text, t.name)),
         );
       } catch (e) {
-        if (e instanceof K8sInputError) throw new CliUsageError(e.message);
-        if (flags.fromCluster) throw new CliUsageError(`cannot load kubeconfig: ${(e as Error).message}`);
+        if (e instanceof K8sInputError) throw new CliUsageError(oneLine(e.message));
         throw e;
       }
-      await readUserFile(flags.cert, 'certificate');
-      await readUserFile(flags.key, 'key');
+      await readUserFile(flags.cert, '--cert', FILE_CAPS.certificate);
+      await readUserFile(flags.key, '--key', FILE_CAPS.key);
       const server = new WebhookServer({
         certFile: flags.cert,
         keyFile: flags.key,
@@ -107,7 +104,9 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
       try {
         await server.start();
       } catch (e) {
-        throw new CliUsageError(`cannot start the webhook: ${(e as Error).message}`);
+        const err = e as NodeJS.ErrnoException;
+        const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'ENOTFOUND' ? 'host not found' : oneLine(err.message, 200);
+        throw new CliUsageError(`cannot start the webhook (--cert '${flags.cert}', --key '${flags.key}', --host ${flags.host} --port ${flags.port}): ${why}`);
       }
       ctx.keepRunning();
       // Informers sync in the background: /readyz stays 503 (and admission answers 503) until they have listed.

@@ -7,6 +7,7 @@ import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type Admi
 import { WebhookMetrics } from './metrics.js';
 import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
 import { decideNodeTrust, isNodeRequest, type NodeGuardOptions } from './node-guard.js';
+import { jsonDepth, MAX_NESTING_DEPTH } from '../../tee/common/nesting.js';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
 /** Where the webhook gets its policies, profiles and namespace labels (files today; informers in-cluster). */
@@ -207,8 +208,11 @@ export class WebhookServer {
       if (aborted) return;
       try {
         let body: unknown;
+        const text = Buffer.concat(chunks, size).toString('utf8');
+        // Bounded before parsing: a pod nested 10,000 deep overflowed the stack later (deep copy) and answered 500.
+        if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw new HttpError(400, `request body is nested more than ${MAX_NESTING_DEPTH} levels deep`);
         try {
-          body = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+          body = JSON.parse(text);
         } catch {
           throw new HttpError(400, 'request body is not JSON');
         }

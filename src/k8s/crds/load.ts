@@ -1,4 +1,5 @@
 import { parseAllDocuments } from 'yaml';
+import { MAX_NESTING_DEPTH, yamlDepth } from '../../tee/common/nesting.js';
 import { K8sInputError } from '../errors.js';
 import { SCHEMA_PATTERNS } from './schemas.js';
 import {
@@ -167,11 +168,19 @@ export function checkRuntimeProfile(doc: unknown, where = 'RuntimeProfile'): Run
 
 /** Every non-empty document of a (multi-document) YAML or JSON text; a syntax error names the document. */
 export function parseYamlDocuments(text: string, what: string): unknown[] {
+  // Bounded before the composer recurses (a pod nested thousands deep overflowed the stack later).
+  if (yamlDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw new K8sInputError(`${what}: nested more than ${MAX_NESTING_DEPTH} levels deep`);
   const docs = parseAllDocuments(text);
   const out: unknown[] = [];
-  docs.forEach((d, i) => {
-    if (d.errors.length > 0) throw new K8sInputError(`${what}: document ${i + 1} is not valid YAML: ${d.errors[0].message}`);
-    const v = d.toJSON();
+  (Array.isArray(docs) ? docs : [docs]).forEach((d, i) => {
+    if (d.errors.length > 0) throw new K8sInputError(`${what}: document ${i + 1} is not valid YAML: ${d.errors[0].message.split('\n')[0]}`);
+    let v: unknown;
+    try {
+      // maxAliasCount: an alias bomb (a billion laughs) is refused instead of expanded.
+      v = d.toJS({ json: true, mapAsMap: false, maxAliasCount: 100 });
+    } catch (e) {
+      throw new K8sInputError(`${what}: document ${i + 1}: ${(e as Error).message.split('\n')[0]}`);
+    }
     if (v === null || v === undefined) return;
     // A List (kubectl get -o yaml) contributes its items.
     if (isObj(v) && typeof v.kind === 'string' && v.kind.endsWith('List') && Array.isArray(v.items)) out.push(...v.items);

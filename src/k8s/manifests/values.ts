@@ -1,4 +1,5 @@
 import { parse } from 'yaml';
+import { MAX_NESTING_DEPTH, yamlDepth } from '../../tee/common/nesting.js';
 import { K8sInputError } from '../errors.js';
 
 /**
@@ -88,9 +89,10 @@ function checkValues(v: Values): void {
 export function parseValues(text: string, what = 'values'): Values {
   let doc: unknown;
   try {
-    doc = parse(text);
+    if (yamlDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw new Error(`nested more than ${MAX_NESTING_DEPTH} levels deep`);
+    doc = parse(text, { maxAliasCount: 100 });
   } catch (e) {
-    throw new K8sInputError(`${what}: not valid YAML: ${(e as Error).message}`);
+    throw new K8sInputError(`${what}: not valid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
   return mergeValues(doc);
 }

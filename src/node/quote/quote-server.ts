@@ -11,6 +11,7 @@
 import http from 'node:http';
 import { chmod, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { jsonDepth, MAX_NESTING_DEPTH } from '../../tee/common/nesting.js';
 import { TsmError, type TsmReportClient } from './tsm-report.js';
 
 export const QUOTE_SOCKET = 'coffer-quote.sock';
@@ -22,6 +23,9 @@ export interface QuoteServerOptions {
   socketName?: string;
   client: TsmReportClient;
   log?: (event: string, detail?: Record<string, unknown>) => void;
+  /** Whole-request deadline (default 30 s) and how often it is checked (default 1 s); tests use less. */
+  requestTimeoutMs?: number;
+  timeoutCheckIntervalMs?: number;
 }
 
 function decodeReportData(v: unknown): Buffer {
@@ -46,8 +50,9 @@ export class QuoteServer {
 
   async start(): Promise<void> {
     await unlink(this.socketPath).catch(() => undefined);
-    const server = http.createServer((req, res) => void this.handle(req, res));
-    server.requestTimeout = 30_000;
+    // Slow or stalled request bodies are cut: headers within 10 s, the whole request within 30 s (checked every second).
+    const requestTimeout = this.opts.requestTimeoutMs ?? 30_000;
+    const server = http.createServer({ connectionsCheckingInterval: this.opts.timeoutCheckIntervalMs ?? 1_000, headersTimeout: Math.min(10_000, requestTimeout), requestTimeout }, (req, res) => void this.handle(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.socketPath, () => resolve());
@@ -80,8 +85,10 @@ export class QuoteServer {
         chunks.push(c as Buffer);
       }
       let body: { reportData?: unknown; privlevel?: unknown };
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return this.send(res, 400, { code: 'BAD_JSON', message: `request body is nested more than ${MAX_NESTING_DEPTH} levels deep` });
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        body = JSON.parse(text);
       } catch {
         return this.send(res, 400, { code: 'BAD_JSON', message: 'request body is not JSON' });
       }

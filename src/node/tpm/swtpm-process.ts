@@ -1,5 +1,41 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+
+function setprivOnPath(): boolean {
+  return spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+}
+
+async function alive(pid: number): Promise<boolean> {
+  try {
+    // A zombie (exited, not yet reaped by its new parent) no longer holds files: treat it as gone.
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Ends the swtpm a pid file names if it is still running on the same state dir; removes the pid file. */
+async function killStale(pidFile: string, stateDir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+  } catch {
+    return;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (Number.isInteger(pid) && pid > 1 && cmdline.includes('swtpm') && cmdline.includes(stateDir)) {
+      process.kill(pid, 'SIGKILL');
+      // Wait (bounded) for it to be gone, so its lock on the state dir is released.
+      for (let i = 0; i < 100 && (await alive(pid)); i++) await new Promise((r) => setTimeout(r, 10));
+    }
+  } catch {
+    // gone already (or not ours to inspect)
+  }
+  rmSync(pidFile, { force: true });
+}
 
 /** A spare loopback TCP port (bound, read, released). */
 export function freePort(): Promise<number> {
@@ -42,17 +78,21 @@ export interface SwtpmProcess {
  */
 export async function launchSwtpm(o: { stateDir: string; port: number; ctrlPort: number; startupClear?: boolean }): Promise<SwtpmProcess> {
   const state = { exited: false };
-  const child: ChildProcess = spawn(
-    'swtpm',
-    [
-      'socket', '--tpm2',
-      '--server', `type=tcp,port=${o.port},bindaddr=127.0.0.1`,
-      '--ctrl', `type=tcp,port=${o.ctrlPort},bindaddr=127.0.0.1`,
-      '--tpmstate', `dir=${o.stateDir}`,
-      ...(o.startupClear === false ? [] : ['--flags', 'startup-clear']),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  // A swtpm left by a SIGKILLed parent holds the state dir's lock and makes the next start fail: end it first.
+  const pidFile = join(o.stateDir, 'swtpm.pid');
+  await killStale(pidFile, o.stateDir);
+  const args = [
+    'socket', '--tpm2',
+    '--server', `type=tcp,port=${o.port},bindaddr=127.0.0.1`,
+    '--ctrl', `type=tcp,port=${o.ctrlPort},bindaddr=127.0.0.1`,
+    '--tpmstate', `dir=${o.stateDir}`,
+    '--pid', `file=${pidFile}`,
+    ...(o.startupClear === false ? [] : ['--flags', 'startup-clear']),
+  ];
+  // swtpm dies with its parent: setpriv (util-linux) sets PR_SET_PDEATHSIG before exec'ing it. swtpm's own
+  // `--terminate` / control-channel `clientfd` do not end it when the parent is killed (tried: it keeps running).
+  const [cmd, argv] = setprivOnPath() ? ['setpriv', ['--pdeathsig', 'TERM', '--', 'swtpm', ...args]] : ['swtpm', args];
+  const child: ChildProcess = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   child.once('exit', () => (state.exited = true));

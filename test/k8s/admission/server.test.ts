@@ -141,6 +141,17 @@ test('bad input: 400/405/413/415/503 or an AdmissionReview error, and the server
   assert.equal((await call('GET', '/nope')).status, 404);
 });
 
+test('a pod nested 10,000 deep gets a clean 400 (bounded before parsing), not a 500 from a deep copy', async () => {
+  const deep = review(pod({}, { annotations: {} })).replace('"annotations":{}', `"annotations":{"x":"y"},"deep":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`);
+  assert.ok(deep.length < 64 * 1024, 'within the body limit, so the depth bound is what answers');
+  const r = await call('POST', '/mutate-v1-pod', deep);
+  assert.equal(r.status, 400, r.body);
+  assert.match(r.body, /nested more than 64 levels deep/);
+  const arrays = await call('POST', '/validate-v1-pod', review({ spec: { containers: '__DEEP__' } }).replace('"__DEEP__"', `${'['.repeat(5000)}${']'.repeat(5000)}`));
+  assert.equal(arrays.status, 400, arrays.body);
+  assert.equal((await call('GET', '/healthz')).status, 200);
+});
+
 test('healthz, readyz and per-instance Prometheus metrics', async () => {
   assert.equal((await call('GET', '/healthz')).body, 'ok\n');
   assert.equal((await call('GET', '/readyz')).status, 200);
