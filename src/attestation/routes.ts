@@ -158,8 +158,7 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
     const action = strQuery(req.query, 'action', 200);
     const afterId = intQuery(req.query, 'after', 0, Number.MAX_SAFE_INTEGER);
     // `limit`: default 100, capped at AUDIT_MAX_LIMIT (larger values are clamped, as documented).
-    const limit = intQuery(req.query, 'limit', 1, Number.MAX_SAFE_INTEGER);
-    const rows = await service.store.listAudit({ action, afterId, limit: limit === undefined ? undefined : Math.min(limit, AUDIT_MAX_LIMIT) });
+    const rows = await service.store.listAudit({ action, afterId, limit: limitQuery(req.query, 'limit', AUDIT_MAX_LIMIT) });
     // Live KBS session ids (actor session:<id>) are credentials: a viewer sees their fingerprints only.
     return who.role === 'admin' ? rows : rows.map((r) => ({ ...r, actor: redactActor(r.actor) }));
   });
@@ -210,6 +209,15 @@ function intQuery(query: unknown, name: string, min: number, max: number): numbe
   const n = Number(v);
   if (n < min || n > max) throw badQuery(name, `must be an integer from ${min} to ${max}`);
   return n;
+}
+
+/** A page size: a positive integer of any magnitude, clamped to `max` (documented); anything else is 400. */
+function limitQuery(query: unknown, name: string, max: number): number | undefined {
+  const v = (query as Record<string, unknown> | undefined)?.[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw badQuery(name, 'must be given once');
+  if (!/^\d+$/.test(v) || /^0+$/.test(v)) throw badQuery(name, `must be a positive integer (at most ${max} are returned)`);
+  return v.length > 15 ? max : Math.min(Number(v), max);
 }
 
 function strQuery(query: unknown, name: string, maxLen: number): string | undefined {

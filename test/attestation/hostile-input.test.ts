@@ -68,7 +68,7 @@ test('resource policies: prototype-named measurement keys are refused; token fac
     assert.throws(() => parseResourcePolicy(text), /not allowed as a measurement name/, k);
   }
   const policy = parseResourcePolicy('{"rules":[{"resources":["*/*/*"],"measurements":{"launch_digest":["aa"]}}]}');
-  const facts = { tee: 'sample', status: 'affirming', measurements: JSON.parse('{"__proto__":{"launch_digest":"aa"}}') as Record<string, string> };
+  const facts = { tee: 'snp', status: 'affirming', measurements: JSON.parse('{"__proto__":{"launch_digest":"aa"}}') as Record<string, string> };
   assert.equal(decide(policy, 'a/b/c', facts).allow, false, 'a measurement inherited through __proto__ is not a measurement');
   assert.equal(decide(policy, 'a/b/c', { ...facts, measurements: { launch_digest: 'AA' } }).allow, true);
   assert.throws(() => parseResourcePolicy(`{"rules":${deepJson(1000)}}`), /nested more than 64 levels deep/);
