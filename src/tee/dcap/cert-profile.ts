@@ -8,15 +8,13 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import {
   AuthorityKeyIdentifier,
   BasicConstraints,
-  Certificate,
-  CertificateList,
   KeyUsage,
   KeyUsageFlags,
   SubjectKeyIdentifier,
   Version,
   type Extension,
 } from '@peculiar/asn1-x509';
-import { cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
+import { certExtension, cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
 
 export const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
@@ -71,7 +69,7 @@ function extValue<T>(e: Extension, type: new () => T): T {
 }
 
 function certFacts(c: ParsedCert): CertFacts {
-  const asn = AsnConvert.parse(c.der, Certificate);
+  const asn = c.asn;
   const exts = asn.tbsCertificate.extensions ?? [];
   const f: CertFacts = {
     sigAlg: asn.signatureAlgorithm.algorithm,
@@ -187,12 +185,7 @@ function checkNames(chain: ParsedCert[], kind: ChainKind): void {
 
 /** Content-only CRL checks (QVL PckCrlVerifier / CommonVerifier): v2, CRL number, algorithms, critical extensions. */
 export function crlProblem(c: ParsedCrl): ProfileError | undefined {
-  let asn: CertificateList;
-  try {
-    asn = AsnConvert.parse(c.der, CertificateList);
-  } catch (e) {
-    return new ProfileError('CRL_INVALID', `the CRL of '${cnOf(c.issuer)}' does not decode: ${(e as Error).message}`);
-  }
+  const asn = c.asn; // decoded when the CRL was parsed (a CRL that does not decode never gets here)
   const who = `the CRL of '${cnOf(c.issuer)}'`;
   const tbs = asn.tbsCertList;
   if (asn.signatureAlgorithm.algorithm !== ECDSA_WITH_SHA256 || tbs.signature.algorithm !== ECDSA_WITH_SHA256 || asn.signatureAlgorithm.parameters) {
@@ -224,14 +217,14 @@ export function crlProblem(c: ParsedCrl): ProfileError | undefined {
 
 /** The CRL's authorityKeyIdentifier (hex), if it has one. */
 export function crlAki(c: ParsedCrl): string | undefined {
-  const e = c.crl.extensions.find((x) => x.type === OID.aki);
+  const e = c.asn.tbsCertList.crlExtensions?.find((x) => x.extnID === OID.aki);
   if (!e) return undefined;
-  const k = AsnConvert.parse(e.value, AuthorityKeyIdentifier).keyIdentifier;
+  const k = extValue(e, AuthorityKeyIdentifier).keyIdentifier;
   return k ? Buffer.from(k.buffer).toString('hex') : undefined;
 }
 
 /** The certificate's subjectKeyIdentifier (hex), if it has one. */
 export function certSki(c: ParsedCert): string | undefined {
-  const e = c.peculiar.extensions.find((x) => x.type === OID.ski);
-  return e ? Buffer.from(AsnConvert.parse(e.value, SubjectKeyIdentifier).buffer).toString('hex') : undefined;
+  const e = certExtension(c, OID.ski);
+  return e ? Buffer.from(extValue(e, SubjectKeyIdentifier).buffer).toString('hex') : undefined;
 }

@@ -2,7 +2,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { MAX_COLLATERAL_FILE_BYTES, MAX_COLLATERAL_FILES, readFileCapped } from '../common/read-capped.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { px509 } from './x509-lib.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { CertificateList } from '@peculiar/asn1-x509';
 import { CollateralError, UsageError } from '../common/errors.js';
 import { pemBlocks } from './pki.js';
 import { rawMemberText } from './raw-json.js';
@@ -189,7 +190,7 @@ function isCert(der: Uint8Array): boolean {
 }
 function isCrl(der: Uint8Array): boolean {
   try {
-    new px509.X509Crl(der);
+    AsnConvert.parse(der, CertificateList);
     return true;
   } catch {
     return false;

@@ -6,7 +6,7 @@ export function verifyCrlSignature(c: ParsedCrl, issuer: ParsedCert): boolean {
   try {
     const tbs = tbsOf(c.der);
     // ecdsa-with-SHA256 only: the CRL profile check has already refused any other algorithm.
-    return ecVerify('sha256', tbs, issuer.key, Buffer.from(c.crl.signature));
+    return ecVerify('sha256', tbs, issuer.key, Buffer.from(c.asn.signature));
   } catch {
     return false;
   }

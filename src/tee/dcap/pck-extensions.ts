@@ -1,6 +1,6 @@
 import { AsnArray, AsnParser, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from '@peculiar/asn1-schema';
 import { SGX_EXTENSION_OID } from './constants.js';
-import type { ParsedCert } from './pki.js';
+import { certExtension, type ParsedCert } from './pki.js';
 
 /**
  * Intel SGX extension of PCK certificates (OID 1.2.840.113741.1.13.1): a SEQUENCE OF SEQUENCE { OID, ANY }
@@ -83,10 +83,10 @@ function need(m: Map<string, ArrayBuffer>, oid: string, what: string): ArrayBuff
 }
 
 export function parsePckExtensions(cert: ParsedCert): PckExtensions {
-  const ext = cert.peculiar.getExtension(SGX_EXTENSION_OID);
+  const ext = certExtension(cert, SGX_EXTENSION_OID);
   if (!ext) throw new PckExtensionError('the PCK certificate has no SGX extension');
   const O = SGX_EXTENSION_OID;
-  const top = entries(ext.value, 'SGX extension');
+  const top = entries(ext.extnValue.buffer, 'SGX extension');
   const tcb = entries(primitiveSeq(need(top, `${O}.2`, 'SGX extension TCB')), 'SGX extension TCB');
   const comps: number[] = [];
   for (let i = 1; i <= 16; i++) comps.push(smallInt(need(tcb, `${O}.2.${i}`, `TCB comp${i}`), 0x02, `TCB comp${i}`));
