@@ -4,16 +4,8 @@
  * extension the verifier does not understand, and ecdsa-with-SHA256 on P-256 everywhere. Everything here depends
  * only on certificate/CRL content, so the caller runs it once per chain or CRL content and caches the outcome.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  AuthorityKeyIdentifier,
-  BasicConstraints,
-  KeyUsage,
-  KeyUsageFlags,
-  SubjectKeyIdentifier,
-  Version,
-  type Extension,
-} from '@peculiar/asn1-x509';
+import { KeyUsageFlags, Version } from '@peculiar/asn1-x509';
+import { authorityKeyId, basicConstraints, keyUsage, subjectKeyId, type DerExtension } from './der.js';
 import { certExtension, cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
 
 export const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
@@ -56,7 +48,7 @@ interface CertFacts {
   sigAlg: string;
   tbsSigAlg: string;
   sigAlgParams: boolean;
-  extensions: Extension[];
+  extensions: DerExtension[];
   ca?: boolean;
   pathLen?: number;
   keyUsage?: number;
@@ -64,33 +56,20 @@ interface CertFacts {
   aki?: string;
 }
 
-function extValue<T>(e: Extension, type: new () => T): T {
-  return AsnConvert.parse(e.extnValue.buffer, type);
-}
-
 function certFacts(c: ParsedCert): CertFacts {
-  const asn = c.asn;
-  const exts = asn.tbsCertificate.extensions ?? [];
-  const f: CertFacts = {
-    sigAlg: asn.signatureAlgorithm.algorithm,
-    tbsSigAlg: asn.tbsCertificate.signature.algorithm,
-    sigAlgParams: !!asn.signatureAlgorithm.parameters || !!asn.tbsCertificate.signature.parameters,
-    extensions: exts,
-  };
+  const parts = c.parts;
+  const f: CertFacts = { sigAlg: parts.sigAlg, tbsSigAlg: parts.tbsSigAlg, sigAlgParams: parts.sigAlgParams, extensions: parts.extensions };
   const seen = new Set<string>();
-  for (const e of exts) {
-    if (seen.has(e.extnID)) throw new ProfileError('CERT_EXTENSION_INVALID', `certificate '${cnOf(c.subject)}' repeats extension ${e.extnID}`);
-    seen.add(e.extnID);
-    if (e.extnID === OID.basicConstraints) {
-      const bc = extValue(e, BasicConstraints);
-      f.ca = bc.cA;
-      f.pathLen = bc.pathLenConstraint;
-    } else if (e.extnID === OID.keyUsage) f.keyUsage = extValue(e, KeyUsage).toNumber();
-    else if (e.extnID === OID.ski) f.ski = Buffer.from(extValue(e, SubjectKeyIdentifier).buffer).toString('hex');
-    else if (e.extnID === OID.aki) {
-      const k = extValue(e, AuthorityKeyIdentifier).keyIdentifier;
-      if (k) f.aki = Buffer.from(k.buffer).toString('hex');
-    }
+  for (const e of parts.extensions) {
+    if (seen.has(e.id)) throw new ProfileError('CERT_EXTENSION_INVALID', `certificate '${cnOf(c.subject)}' repeats extension ${e.id}`);
+    seen.add(e.id);
+    if (e.id === OID.basicConstraints) {
+      const bc = basicConstraints(e.value);
+      f.ca = bc.ca;
+      f.pathLen = bc.pathLen;
+    } else if (e.id === OID.keyUsage) f.keyUsage = keyUsage(e.value);
+    else if (e.id === OID.ski) f.ski = subjectKeyId(e.value);
+    else if (e.id === OID.aki) f.aki = authorityKeyId(e.value);
   }
   return f;
 }
@@ -131,8 +110,8 @@ export function checkChainProfile(chain: ParsedCert[], kind: ChainKind, intelNam
     const who = `certificate '${cnOf(c.subject)}'`;
     checkCertAlgorithms(c, f);
     for (const e of f.extensions) {
-      if (e.critical && !KNOWN_CRITICAL_CERT_EXT.has(e.extnID)) {
-        throw new ProfileError('CERT_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.extnID}, which this verifier does not understand`);
+      if (e.critical && !KNOWN_CRITICAL_CERT_EXT.has(e.id)) {
+        throw new ProfileError('CERT_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.id}, which this verifier does not understand`);
       }
     }
     const isLeaf = i === 0 && last > 0;
@@ -219,12 +198,11 @@ export function crlProblem(c: ParsedCrl): ProfileError | undefined {
 export function crlAki(c: ParsedCrl): string | undefined {
   const e = c.asn.tbsCertList.crlExtensions?.find((x) => x.extnID === OID.aki);
   if (!e) return undefined;
-  const k = extValue(e, AuthorityKeyIdentifier).keyIdentifier;
-  return k ? Buffer.from(k.buffer).toString('hex') : undefined;
+  return authorityKeyId(new Uint8Array(e.extnValue.buffer));
 }
 
 /** The certificate's subjectKeyIdentifier (hex), if it has one. */
 export function certSki(c: ParsedCert): string | undefined {
   const e = certExtension(c, OID.ski);
-  return e ? Buffer.from(extValue(e, SubjectKeyIdentifier).buffer).toString('hex') : undefined;
+  return e ? subjectKeyId(e.value) : undefined;
 }

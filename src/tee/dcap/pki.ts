@@ -1,6 +1,7 @@
 import { createHash, hash as oneShotHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, CertificateList, type Extension, type Name } from '@peculiar/asn1-x509';
+import { CertificateList, type Name } from '@peculiar/asn1-x509';
+import { certificateParts, type CertificateParts, type DerExtension } from './der.js';
 
 /**
  * Certificates and CRLs as the DCAP verifier needs them: parsed once, keyed by the SHA-256 of their DER, with a
@@ -25,8 +26,8 @@ export interface ParsedCert {
   notBefore: Date;
   notAfter: Date;
   isCa: boolean;
-  /** The ASN.1 structure (extensions, algorithm identifiers), decoded on first use. */
-  readonly asn: Certificate;
+  /** Algorithm identifiers and extensions, read from the DER on first use. */
+  readonly parts: CertificateParts;
 }
 
 export interface ParsedCrl {
@@ -152,7 +153,7 @@ export function parseCertDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCert
   assertSingleDer(der, 'certificate');
   const x509 = new X509Certificate(der);
   const n = names(der, 'cert');
-  let asn: Certificate | undefined;
+  let parts: CertificateParts | undefined;
   return {
     der,
     hash,
@@ -166,15 +167,15 @@ export function parseCertDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCert
     notBefore: new Date(x509.validFrom),
     notAfter: new Date(x509.validTo),
     isCa: x509.ca,
-    get asn() {
-      return (asn ??= AsnConvert.parse(der, Certificate));
+    get parts() {
+      return (parts ??= certificateParts(der));
     },
   };
 }
 
 /** The extension with this OID of a parsed certificate, if it has one. */
-export function certExtension(c: ParsedCert, oid: string): Extension | undefined {
-  return c.asn.tbsCertificate.extensions?.find((e) => e.extnID === oid);
+export function certExtension(c: ParsedCert, oid: string): DerExtension | undefined {
+  return c.parts.extensions.find((e) => e.id === oid);
 }
 
 export function parseCrlDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCrl {

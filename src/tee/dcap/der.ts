@@ -1,0 +1,184 @@
+/**
+ * A minimal strict DER reader for the few certificate structures node:crypto does not expose (extensions, the
+ * signature algorithm identifiers, Intel's SGX extension). Decoding these with a generic schema-driven ASN.1 library
+ * cost more than everything else in a first verification; reading them by tag is bounded and cheap. Definite
+ * lengths only, every element must fit exactly inside its parent; anything else throws.
+ */
+export interface Tlv {
+  tag: number;
+  /** The whole element (tag, length, value). */
+  raw: Uint8Array;
+  value: Uint8Array;
+}
+
+export class DerError extends Error {}
+
+/** The element at `off` of `buf`; `end` bounds it (its parent's end). */
+export function readTlv(buf: Uint8Array, off: number, end = buf.length): Tlv {
+  if (off + 2 > end) throw new DerError('DER element truncated');
+  const tag = buf[off];
+  if ((tag & 0x1f) === 0x1f) throw new DerError('DER high tag numbers are not used here');
+  let len = buf[off + 1];
+  let p = off + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0) throw new DerError('DER indefinite length');
+    if (n > 4 || p + n > end) throw new DerError('DER bad length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[p + i];
+    p += n;
+  }
+  if (p + len > end) throw new DerError('DER element overruns its parent');
+  return { tag, raw: buf.subarray(off, p + len), value: buf.subarray(p, p + len) };
+}
+
+/** The children of a constructed element's value, in order. */
+export function children(value: Uint8Array): Tlv[] {
+  const out: Tlv[] = [];
+  let off = 0;
+  while (off < value.length) {
+    const t = readTlv(value, off);
+    out.push(t);
+    off += t.raw.length;
+  }
+  return out;
+}
+
+/** Exactly one element of the given tag spanning the whole buffer. */
+export function single(buf: Uint8Array, tag: number, what: string): Tlv {
+  const t = readTlv(buf, 0);
+  if (t.tag !== tag) throw new DerError(`${what}: expected tag 0x${tag.toString(16)}, got 0x${t.tag.toString(16)}`);
+  if (t.raw.length !== buf.length) throw new DerError(`${what}: trailing bytes`);
+  return t;
+}
+
+export function oid(t: Tlv, what: string): string {
+  if (t.tag !== 0x06 || t.value.length === 0) throw new DerError(`${what}: not an OBJECT IDENTIFIER`);
+  const v = t.value;
+  const arcs: number[] = [];
+  let n = 0;
+  for (let i = 0; i < v.length; i++) {
+    if (n === 0 && v[i] === 0x80) throw new DerError(`${what}: OID arc not minimal`);
+    n = n * 128 + (v[i] & 0x7f);
+    if (n > Number.MAX_SAFE_INTEGER / 128) throw new DerError(`${what}: OID arc too large`);
+    if (!(v[i] & 0x80)) {
+      arcs.push(n);
+      n = 0;
+    } else if (i === v.length - 1) throw new DerError(`${what}: OID truncated`);
+  }
+  const first = arcs[0] < 80 ? Math.floor(arcs[0] / 40) : 2;
+  return [first, arcs[0] - first * 40, ...arcs.slice(1)].join('.');
+}
+
+export function bool(t: Tlv, what: string): boolean {
+  if (t.tag !== 0x01 || t.value.length !== 1 || (t.value[0] !== 0 && t.value[0] !== 0xff)) throw new DerError(`${what}: not a DER BOOLEAN`);
+  return t.value[0] === 0xff;
+}
+
+/** A non-negative INTEGER small enough for a JS number. */
+export function smallUint(t: Tlv, what: string): number {
+  const v = t.value;
+  if (t.tag !== 0x02 || v.length === 0 || v.length > 6 || v[0] & 0x80) throw new DerError(`${what}: not a small non-negative INTEGER`);
+  if (v.length > 1 && v[0] === 0 && !(v[1] & 0x80)) throw new DerError(`${what}: INTEGER not minimal`);
+  let n = 0;
+  for (const x of v) n = n * 256 + x;
+  return n;
+}
+
+export interface DerExtension {
+  id: string;
+  critical: boolean;
+  /** The contents of extnValue's OCTET STRING (the extension's own DER). */
+  value: Uint8Array;
+}
+
+export interface CertificateParts {
+  sigAlg: string;
+  tbsSigAlg: string;
+  /** Whether either algorithm identifier carries parameters (ecdsa-with-SHA256 has none). */
+  sigAlgParams: boolean;
+  extensions: DerExtension[];
+}
+
+function algorithm(t: Tlv, what: string): { id: string; params: boolean } {
+  if (t.tag !== 0x30) throw new DerError(`${what}: not an AlgorithmIdentifier`);
+  const c = children(t.value);
+  if (c.length < 1 || c.length > 2) throw new DerError(`${what}: not an AlgorithmIdentifier`);
+  return { id: oid(c[0], what), params: c.length === 2 };
+}
+
+/** Extensions := SEQUENCE OF Extension; Extension := SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }. */
+export function extensionList(seq: Tlv): DerExtension[] {
+  if (seq.tag !== 0x30) throw new DerError('extensions: not a SEQUENCE');
+  return children(seq.value).map((e) => {
+    if (e.tag !== 0x30) throw new DerError('extension: not a SEQUENCE');
+    const c = children(e.value);
+    if (c.length < 2 || c.length > 3) throw new DerError('extension: wrong number of fields');
+    const id = oid(c[0], 'extnID');
+    const critical = c.length === 3 ? bool(c[1], `extension ${id} critical`) : false;
+    const v = c[c.length - 1];
+    if (v.tag !== 0x04) throw new DerError(`extension ${id}: extnValue is not an OCTET STRING`);
+    return { id, critical, value: v.value };
+  });
+}
+
+/**
+ * Certificate := SEQUENCE { tbs, signatureAlgorithm, signature }; TBSCertificate := SEQUENCE { [0] version?, serial,
+ * signature, issuer, validity, subject, spki, [1] issuerUID?, [2] subjectUID?, [3] extensions? }.
+ */
+export function certificateParts(der: Uint8Array): CertificateParts {
+  const cert = single(der, 0x30, 'certificate');
+  const top = children(cert.value);
+  if (top.length !== 3 || top[0].tag !== 0x30) throw new DerError('certificate: not tbs, algorithm, signature');
+  const tbs = children(top[0].value);
+  let i = tbs[0]?.tag === 0xa0 ? 1 : 0;
+  if (tbs.length < i + 6) throw new DerError('tbsCertificate: fields missing');
+  const tbsAlg = algorithm(tbs[i + 1], 'tbsCertificate signature');
+  const outerAlg = algorithm(top[1], 'signatureAlgorithm');
+  i += 6;
+  let extensions: DerExtension[] = [];
+  for (; i < tbs.length; i++) {
+    const t = tbs[i];
+    if (t.tag === 0xa3) {
+      const inner = children(t.value);
+      if (inner.length !== 1) throw new DerError('extensions: [3] must hold one SEQUENCE');
+      extensions = extensionList(inner[0]);
+    } else if (t.tag !== 0x81 && t.tag !== 0x82 && t.tag !== 0xa1 && t.tag !== 0xa2) {
+      throw new DerError(`tbsCertificate: unexpected field tag 0x${t.tag.toString(16)}`);
+    }
+  }
+  return { sigAlg: outerAlg.id, tbsSigAlg: tbsAlg.id, sigAlgParams: outerAlg.params || tbsAlg.params, extensions };
+}
+
+/** BasicConstraints := SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }. */
+export function basicConstraints(value: Uint8Array): { ca: boolean; pathLen?: number } {
+  const c = children(single(value, 0x30, 'basicConstraints').value);
+  let i = 0;
+  let ca = false;
+  if (c[i]?.tag === 0x01) ca = bool(c[i++], 'basicConstraints cA');
+  const pathLen = c[i]?.tag === 0x02 ? smallUint(c[i++], 'pathLenConstraint') : undefined;
+  if (i !== c.length) throw new DerError('basicConstraints: unexpected fields');
+  return { ca, pathLen };
+}
+
+/** KeyUsage BIT STRING as flags: bit 0 (digitalSignature) = 1 … bit 8 (decipherOnly) = 256. */
+export function keyUsage(value: Uint8Array): number {
+  const t = single(value, 0x03, 'keyUsage');
+  const v = t.value;
+  if (v.length < 1 || v[0] > 7 || (v.length === 1 && v[0] !== 0)) throw new DerError('keyUsage: bad BIT STRING');
+  let flags = 0;
+  for (let bit = 0; bit < (v.length - 1) * 8 && bit < 16; bit++) if (v[1 + (bit >> 3)] & (0x80 >> (bit & 7))) flags |= 1 << bit;
+  return flags;
+}
+
+export function subjectKeyId(value: Uint8Array): string {
+  return Buffer.from(single(value, 0x04, 'subjectKeyIdentifier').value).toString('hex');
+}
+
+/** AuthorityKeyIdentifier := SEQUENCE { [0] keyIdentifier IMPLICIT OCTET STRING OPTIONAL, [1] …, [2] … }. */
+export function authorityKeyId(value: Uint8Array): string | undefined {
+  const c = children(single(value, 0x30, 'authorityKeyIdentifier').value);
+  for (const t of c) if (t.tag !== 0x80 && t.tag !== 0xa1 && t.tag !== 0x82) throw new DerError('authorityKeyIdentifier: unexpected field');
+  const k = c.find((t) => t.tag === 0x80);
+  return k ? Buffer.from(k.value).toString('hex') : undefined;
+}
