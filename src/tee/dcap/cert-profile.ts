@@ -4,9 +4,11 @@
  * extension the verifier does not understand, and ecdsa-with-SHA256 on P-256 everywhere. Everything here depends
  * only on certificate/CRL content, so the caller runs it once per chain or CRL content and caches the outcome.
  */
-import { KeyUsageFlags, Version } from '@peculiar/asn1-x509';
 import { authorityKeyId, basicConstraints, keyUsage, subjectKeyId, type DerExtension } from './der.js';
 import { certExtension, cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
+
+/** RFC 5280 keyUsage bits as der.ts's keyUsage() numbers them (bit 0 = 1). */
+const KeyUsageFlags = { digitalSignature: 1, keyCertSign: 32, cRLSign: 64 } as const;
 
 export const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
@@ -164,30 +166,28 @@ function checkNames(chain: ParsedCert[], kind: ChainKind): void {
 
 /** Content-only CRL checks (QVL PckCrlVerifier / CommonVerifier): v2, CRL number, algorithms, critical extensions. */
 export function crlProblem(c: ParsedCrl): ProfileError | undefined {
-  const asn = c.asn; // decoded when the CRL was parsed (a CRL that does not decode never gets here)
+  const p = c.parts; // read when the CRL was parsed (a CRL that does not decode never gets here)
   const who = `the CRL of '${cnOf(c.issuer)}'`;
-  const tbs = asn.tbsCertList;
-  if (asn.signatureAlgorithm.algorithm !== ECDSA_WITH_SHA256 || tbs.signature.algorithm !== ECDSA_WITH_SHA256 || asn.signatureAlgorithm.parameters) {
-    return new ProfileError('CRL_ALGORITHM_UNSUPPORTED', `${who} is signed with ${asn.signatureAlgorithm.algorithm}, only ecdsa-with-SHA256 is accepted`);
+  if (p.sigAlg !== ECDSA_WITH_SHA256 || p.tbsSigAlg !== ECDSA_WITH_SHA256 || p.sigAlgParams) {
+    return new ProfileError('CRL_ALGORITHM_UNSUPPORTED', `${who} is signed with ${p.sigAlg}, only ecdsa-with-SHA256 is accepted`);
   }
-  if (tbs.version !== Version.v2) return new ProfileError('CRL_VERSION_INVALID', `${who} is not a version 2 CRL`);
+  if (p.version !== 1) return new ProfileError('CRL_VERSION_INVALID', `${who} is not a version 2 CRL`);
   // RFC 5280 5.1.2.5: issuers MUST set nextUpdate; without it a CRL would never go stale.
-  if (!tbs.nextUpdate) return new ProfileError('CRL_INVALID', `${who} has no nextUpdate`);
-  const exts = tbs.crlExtensions ?? [];
-  for (const e of exts) {
-    if (e.extnID === OID.deltaCrl) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} is a delta CRL, which this verifier does not support`);
-    if (e.critical && !KNOWN_CRITICAL_CRL_EXT.has(e.extnID)) {
-      return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.extnID}, which this verifier does not understand`);
+  if (!p.nextUpdate) return new ProfileError('CRL_INVALID', `${who} has no nextUpdate`);
+  for (const e of p.extensions) {
+    if (e.id === OID.deltaCrl) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} is a delta CRL, which this verifier does not support`);
+    if (e.critical && !KNOWN_CRITICAL_CRL_EXT.has(e.id)) {
+      return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.id}, which this verifier does not understand`);
     }
   }
-  for (const r of tbs.revokedCertificates ?? []) {
-    for (const e of r.crlEntryExtensions ?? []) {
-      if (e.critical) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has an entry with critical extension ${e.extnID}`);
+  for (const r of p.revoked) {
+    for (const e of r.extensions) {
+      if (e.critical) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has an entry with critical extension ${e.id}`);
     }
   }
-  const num = exts.find((e) => e.extnID === OID.crlNumber);
+  const num = p.extensions.find((e) => e.id === OID.crlNumber);
   // RFC 5280 5.2.3: a CRL number is mandatory, a non-negative INTEGER of at most 20 octets.
-  const v = num ? new Uint8Array(num.extnValue.buffer) : undefined;
+  const v = num?.value;
   if (!v || v.length < 3 || v[0] !== 0x02 || v[1] !== v.length - 2 || v[1] > 21 || v[2] & 0x80) {
     return new ProfileError('CRL_VERSION_INVALID', `${who} has ${v ? 'a malformed' : 'no'} CRL number`);
   }
@@ -196,9 +196,8 @@ export function crlProblem(c: ParsedCrl): ProfileError | undefined {
 
 /** The CRL's authorityKeyIdentifier (hex), if it has one. */
 export function crlAki(c: ParsedCrl): string | undefined {
-  const e = c.asn.tbsCertList.crlExtensions?.find((x) => x.extnID === OID.aki);
-  if (!e) return undefined;
-  return authorityKeyId(new Uint8Array(e.extnValue.buffer));
+  const e = c.parts.extensions.find((x) => x.id === OID.aki);
+  return e ? authorityKeyId(e.value) : undefined;
 }
 
 /** The certificate's subjectKeyIdentifier (hex), if it has one. */

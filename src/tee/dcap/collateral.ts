@@ -2,8 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { MAX_COLLATERAL_FILE_BYTES, MAX_COLLATERAL_FILES, readFileCapped } from '../common/read-capped.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificateList } from '@peculiar/asn1-x509';
+import { crlParts } from './der.js';
 import { CollateralError, UsageError } from '../common/errors.js';
 import { pemBlocks } from './pki.js';
 import { rawMemberText } from './raw-json.js';
@@ -190,7 +189,7 @@ function isCert(der: Uint8Array): boolean {
 }
 function isCrl(der: Uint8Array): boolean {
   try {
-    AsnConvert.parse(der, CertificateList);
+    crlParts(der);
     return true;
   } catch {
     return false;

@@ -182,3 +182,117 @@ export function authorityKeyId(value: Uint8Array): string | undefined {
   const k = c.find((t) => t.tag === 0x80);
   return k ? Buffer.from(k.value).toString('hex') : undefined;
 }
+
+const SHORT_NAMES: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU' };
+
+function directoryString(t: Tlv): string {
+  const b = Buffer.from(t.value.buffer, t.value.byteOffset, t.value.byteLength);
+  switch (t.tag) {
+    case 0x0c: // UTF8String
+      return b.toString('utf8');
+    case 0x13: // PrintableString
+    case 0x16: // IA5String
+    case 0x14: // TeletexString (treated as Latin-1)
+      return b.toString('latin1');
+    case 0x1e: // BMPString (UCS-2 big-endian)
+      return Buffer.from(b).swap16().toString('utf16le');
+    default:
+      return `#${b.toString('hex')}`;
+  }
+}
+
+/** A Name as a display DN, `CN=..., O=...` in encoding order, RFC 4514 escapes (the form of pki.ts's nativeDn). */
+export function nameDisplay(name: Tlv): string {
+  if (name.tag !== 0x30) throw new DerError('Name: not a SEQUENCE');
+  const parts: string[] = [];
+  for (const rdn of children(name.value)) {
+    if (rdn.tag !== 0x31) throw new DerError('Name: RDN is not a SET');
+    for (const atv of children(rdn.value)) {
+      const c = atv.tag === 0x30 ? children(atv.value) : [];
+      if (c.length !== 2) throw new DerError('Name: attribute is not a SEQUENCE { type, value }');
+      const type = oid(c[0], 'attribute type');
+      parts.push(`${SHORT_NAMES[type] ?? type}=${directoryString(c[1]).replace(/[\\,+"<>;]/g, (x) => `\\${x}`)}`);
+    }
+  }
+  return parts.join(', ');
+}
+
+/** UTCTime (YYMMDDHHMMSSZ, RFC 5280: 50..99 = 19xx) or GeneralizedTime (YYYYMMDDHHMMSSZ). */
+export function time(t: Tlv, what: string): Date {
+  const s = Buffer.from(t.value).toString('latin1');
+  const m = t.tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : t.tag === 0x18 ? /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : null;
+  if (!m) throw new DerError(`${what}: not a UTCTime or GeneralizedTime in Z form`);
+  let year = Number(m[1]);
+  if (t.tag === 0x17) year += year < 50 ? 2000 : 1900;
+  const d = new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+  if (Number.isNaN(d.getTime()) || d.getUTCDate() !== Number(m[3])) throw new DerError(`${what}: not a valid date`);
+  return d;
+}
+
+export interface CrlParts {
+  /** 1 for v2, undefined when absent (v1). */
+  version?: number;
+  sigAlg: string;
+  tbsSigAlg: string;
+  sigAlgParams: boolean;
+  issuer: Tlv;
+  thisUpdate: Date;
+  nextUpdate?: Date;
+  revoked: { serial: Uint8Array; extensions: DerExtension[] }[];
+  extensions: DerExtension[];
+  /** The to-be-signed bytes and the signature (BIT STRING contents without the unused-bits octet). */
+  tbs: Uint8Array;
+  signature: Uint8Array;
+}
+
+/**
+ * CertificateList := SEQUENCE { tbsCertList, signatureAlgorithm, signature BIT STRING }; TBSCertList := SEQUENCE {
+ * version INTEGER OPTIONAL, signature, issuer, thisUpdate, nextUpdate OPTIONAL, revokedCertificates SEQUENCE OF
+ * SEQUENCE { userCertificate, revocationDate, crlEntryExtensions OPTIONAL } OPTIONAL, [0] crlExtensions OPTIONAL }.
+ */
+export function crlParts(der: Uint8Array): CrlParts {
+  const crl = single(der, 0x30, 'CRL');
+  const top = children(crl.value);
+  if (top.length !== 3 || top[0].tag !== 0x30 || top[2].tag !== 0x03) throw new DerError('CRL: not tbsCertList, algorithm, signature');
+  const sigBits = top[2].value;
+  if (sigBits.length < 1 || sigBits[0] !== 0) throw new DerError('CRL signature: bad BIT STRING');
+  const f = children(top[0].value);
+  let i = 0;
+  const version = f[i]?.tag === 0x02 ? smallUint(f[i++], 'CRL version') : undefined;
+  if (f.length < i + 3) throw new DerError('tbsCertList: fields missing');
+  const tbsAlg = algorithm(f[i++], 'tbsCertList signature');
+  const outerAlg = algorithm(top[1], 'CRL signatureAlgorithm');
+  const issuer = f[i++];
+  if (issuer.tag !== 0x30) throw new DerError('CRL issuer: not a Name');
+  const thisUpdate = time(f[i++], 'thisUpdate');
+  const nextUpdate = f[i] && (f[i].tag === 0x17 || f[i].tag === 0x18) ? time(f[i++], 'nextUpdate') : undefined;
+  const revoked: CrlParts['revoked'] = [];
+  if (f[i]?.tag === 0x30) {
+    for (const r of children(f[i++].value)) {
+      const c = r.tag === 0x30 ? children(r.value) : [];
+      if (c.length < 2 || c.length > 3 || c[0].tag !== 0x02 || c[0].value.length === 0) throw new DerError('CRL entry: not { serial, date, extensions? }');
+      time(c[1], 'revocationDate');
+      revoked.push({ serial: c[0].value, extensions: c.length === 3 ? extensionList(c[2]) : [] });
+    }
+  }
+  let extensions: DerExtension[] = [];
+  if (f[i]?.tag === 0xa0) {
+    const inner = children(f[i++].value);
+    if (inner.length !== 1) throw new DerError('crlExtensions: [0] must hold one SEQUENCE');
+    extensions = extensionList(inner[0]);
+  }
+  if (i !== f.length) throw new DerError('tbsCertList: unexpected fields');
+  return {
+    version,
+    sigAlg: outerAlg.id,
+    tbsSigAlg: tbsAlg.id,
+    sigAlgParams: outerAlg.params || tbsAlg.params,
+    issuer,
+    thisUpdate,
+    nextUpdate,
+    revoked,
+    extensions,
+    tbs: top[0].raw,
+    signature: sigBits.subarray(1),
+  };
+}

@@ -1,14 +1,12 @@
 import { createHash, hash as oneShotHash, X509Certificate, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CertificateList, type Name } from '@peculiar/asn1-x509';
-import { certificateParts, type CertificateParts, type DerExtension } from './der.js';
+import { certificateParts, crlParts, nameDisplay, type CertificateParts, type CrlParts, type DerExtension } from './der.js';
 
 /**
  * Certificates and CRLs as the DCAP verifier needs them: parsed once, keyed by the SHA-256 of their DER, with a
  * node:crypto KeyObject ready for fast verifies. Certificates are parsed and verified by node:crypto's native
- * X509Certificate (microseconds); the ASN.1 decoder (@peculiar/asn1-x509) runs only where node:crypto has no
- * answer: a certificate's extensions (on demand, once per certificate) and CRLs. Issuer/subject matching compares
- * the DER bytes of the names (`subjectKey`/`issuerKey`); the display strings are for messages and role names.
+ * X509Certificate (microseconds); what node:crypto has no answer for (a certificate's extensions, on demand, and
+ * CRLs) is read by the strict DER reader of der.ts. Issuer/subject matching compares the DER bytes of the names
+ * (`subjectKey`/`issuerKey`); the display strings are for messages and role names.
  */
 export interface ParsedCert {
   der: Uint8Array;
@@ -38,7 +36,7 @@ export interface ParsedCrl {
   thisUpdate: Date;
   nextUpdate?: Date;
   revoked: Set<string>;
-  asn: CertificateList;
+  parts: CrlParts;
 }
 
 export function sha256Hex(...parts: (Uint8Array | string)[]): string {
@@ -140,15 +138,6 @@ function nativeDn(multiline: string): string {
   return multiline.split('\n').join(', ');
 }
 
-const SHORT_NAMES: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '2.5.4.10': 'O', '2.5.4.11': 'OU' };
-
-/** A decoded Name in the same display form as nativeDn (used for CRL issuers). */
-function asnDn(name: Name): string {
-  const parts: string[] = [];
-  for (const rdn of name) for (const atv of rdn) parts.push(`${SHORT_NAMES[atv.type] ?? atv.type}=${atv.value.toString().replace(/[\\,+"<>;]/g, (c) => `\\${c}`)}`);
-  return parts.join(', ');
-}
-
 export function parseCertDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCert {
   assertSingleDer(der, 'certificate');
   const x509 = new X509Certificate(der);
@@ -180,19 +169,18 @@ export function certExtension(c: ParsedCert, oid: string): DerExtension | undefi
 
 export function parseCrlDer(der: Uint8Array, hash = sha256Hex(der)): ParsedCrl {
   assertSingleDer(der, 'CRL');
-  const asn = AsnConvert.parse(der, CertificateList);
-  const tbs = asn.tbsCertList;
+  const parts = crlParts(der);
   const revoked = new Set<string>();
-  for (const e of tbs.revokedCertificates ?? []) revoked.add(normalizeSerial(hex(new Uint8Array(e.userCertificate))));
+  for (const e of parts.revoked) revoked.add(normalizeSerial(hex(e.serial)));
   return {
     der,
     hash,
-    issuer: asnDn(tbs.issuer),
-    issuerKey: hex(names(der, 'crl').issuer),
-    thisUpdate: tbs.thisUpdate.getTime(),
-    nextUpdate: tbs.nextUpdate?.getTime(),
+    issuer: nameDisplay(parts.issuer),
+    issuerKey: hex(parts.issuer.raw),
+    thisUpdate: parts.thisUpdate,
+    nextUpdate: parts.nextUpdate,
     revoked,
-    asn,
+    parts,
   };
 }
 

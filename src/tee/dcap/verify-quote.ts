@@ -251,7 +251,7 @@ export class DcapQuoteVerifier {
     try {
       ext = parsePckExtensions(leaf);
     } catch (e) {
-      // Any parse failure of the leaf's extensions (including @peculiar's lazy ASN.1 decoding) is a rejection.
+      // Any parse failure of the leaf's extensions (der.ts reads them on first use) is a rejection.
       const why = e instanceof PckExtensionError ? e.message : `does not decode (${(e as Error).message})`;
       throw fail('PCK_EXTENSION_INVALID', `PCK certificate SGX extension: ${why}`);
     }
