@@ -4,7 +4,7 @@
  * extension the verifier does not understand, and ecdsa-with-SHA256 on P-256 everywhere. Everything here depends
  * only on certificate/CRL content, so the caller runs it once per chain or CRL content and caches the outcome.
  */
-import { authorityKeyId, basicConstraints, keyUsage, subjectKeyId, type DerExtension } from './der.js';
+import { authorityKeyId, basicConstraints, keyUsage, subjectKeyId, type DerExtension } from '../common/der.js';
 import { certExtension, cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
 
 /** RFC 5280 keyUsage bits as der.ts's keyUsage() numbers them (bit 0 = 1). */

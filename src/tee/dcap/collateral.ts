@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { MAX_COLLATERAL_FILE_BYTES, MAX_COLLATERAL_FILES, readFileCapped } from '../common/read-capped.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { crlParts } from './der.js';
+import { crlParts } from '../common/der.js';
 import { CollateralError, UsageError } from '../common/errors.js';
 import { pemBlocks } from './pki.js';
 import { rawMemberText } from './raw-json.js';

@@ -1,6 +1,6 @@
 import { SGX_EXTENSION_OID } from './constants.js';
 import { certExtension, type ParsedCert } from './pki.js';
-import { children, oid, single } from './der.js';
+import { children, oid, single } from '../common/der.js';
 
 /**
  * Intel SGX extension of PCK certificates (OID 1.2.840.113741.1.13.1): a SEQUENCE OF SEQUENCE { OID, ANY }

@@ -1,5 +1,5 @@
 import { createHash, hash as oneShotHash, X509Certificate, type KeyObject } from 'node:crypto';
-import { certificateParts, crlParts, nameDisplay, type CertificateParts, type CrlParts, type DerExtension } from './der.js';
+import { certificateParts, crlParts, nameDisplay, type CertificateParts, type CrlParts, type DerExtension } from '../common/der.js';
 
 /**
  * Certificates and CRLs as the DCAP verifier needs them: parsed once, keyed by the SHA-256 of their DER, with a

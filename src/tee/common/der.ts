@@ -97,14 +97,17 @@ export interface CertificateParts {
   tbsSigAlg: string;
   /** Whether either algorithm identifier carries parameters (ecdsa-with-SHA256 has none). */
   sigAlgParams: boolean;
+  /** The outer signatureAlgorithm's parameters, raw DER (RSASSA-PSS-params), if any. */
+  sigAlgParamsDer?: Uint8Array;
+  subject: Tlv;
   extensions: DerExtension[];
 }
 
-function algorithm(t: Tlv, what: string): { id: string; params: boolean } {
+function algorithm(t: Tlv, what: string): { id: string; params: boolean; paramsDer?: Uint8Array } {
   if (t.tag !== 0x30) throw new DerError(`${what}: not an AlgorithmIdentifier`);
   const c = children(t.value);
   if (c.length < 1 || c.length > 2) throw new DerError(`${what}: not an AlgorithmIdentifier`);
-  return { id: oid(c[0], what), params: c.length === 2 };
+  return { id: oid(c[0], what), params: c.length === 2, paramsDer: c[1]?.raw };
 }
 
 /** Extensions := SEQUENCE OF Extension; Extension := SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue }. */
@@ -135,6 +138,8 @@ export function certificateParts(der: Uint8Array): CertificateParts {
   if (tbs.length < i + 6) throw new DerError('tbsCertificate: fields missing');
   const tbsAlg = algorithm(tbs[i + 1], 'tbsCertificate signature');
   const outerAlg = algorithm(top[1], 'signatureAlgorithm');
+  const subject = tbs[i + 4];
+  if (subject.tag !== 0x30) throw new DerError('certificate subject: not a Name');
   i += 6;
   let extensions: DerExtension[] = [];
   for (; i < tbs.length; i++) {
@@ -147,7 +152,7 @@ export function certificateParts(der: Uint8Array): CertificateParts {
       throw new DerError(`tbsCertificate: unexpected field tag 0x${t.tag.toString(16)}`);
     }
   }
-  return { sigAlg: outerAlg.id, tbsSigAlg: tbsAlg.id, sigAlgParams: outerAlg.params || tbsAlg.params, extensions };
+  return { sigAlg: outerAlg.id, tbsSigAlg: tbsAlg.id, sigAlgParams: outerAlg.params || tbsAlg.params, sigAlgParamsDer: outerAlg.paramsDer, subject, extensions };
 }
 
 /** BasicConstraints := SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }. */
@@ -235,6 +240,7 @@ export interface CrlParts {
   sigAlg: string;
   tbsSigAlg: string;
   sigAlgParams: boolean;
+  sigAlgParamsDer?: Uint8Array;
   issuer: Tlv;
   thisUpdate: Date;
   nextUpdate?: Date;
@@ -287,6 +293,7 @@ export function crlParts(der: Uint8Array): CrlParts {
     sigAlg: outerAlg.id,
     tbsSigAlg: tbsAlg.id,
     sigAlgParams: outerAlg.params || tbsAlg.params,
+    sigAlgParamsDer: outerAlg.paramsDer,
     issuer,
     thisUpdate,
     nextUpdate,

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, CertificateList, KeyUsage, BasicConstraints } from '@peculiar/asn1-x509';
-import { certificateParts, crlParts, DerError, keyUsage, basicConstraints, readTlv, time } from '../../../src/tee/dcap/der.js';
-import { parseCrlDer, pemBlocks } from '../../../src/tee/dcap/pki.js';
-import { INTEL_SGX_ROOT_CA_PEM } from '../../../src/tee/dcap/constants.js';
-import { createDcapWorld } from '../../support/dcap-world.js';
+import { certificateParts, crlParts, DerError, keyUsage, basicConstraints, readTlv, time } from '../../src/tee/common/der.js';
+import { parseCrlDer, pemBlocks } from '../../src/tee/dcap/pki.js';
+import { INTEL_SGX_ROOT_CA_PEM } from '../../src/tee/dcap/constants.js';
+import { createDcapWorld } from '../support/dcap-world.js';
 
 test('certificate parts and CRL parts match the schema decoder', async () => {
   const w = await createDcapWorld();
