@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import fs from 'node:fs';
 import { UsageError } from './errors.js';
 
 /** Upper bounds of the files the verifiers open themselves (collateral directories). */
@@ -8,35 +8,46 @@ export const MAX_COLLATERAL_FILES = 512;
 /**
  * Reads a whole file, refusing one larger than `maxBytes` before reading it (a 200 MB "collateral" file must not
  * exhaust the heap). The size is checked twice: fstat first, then the bytes actually read, for files whose size
- * stat does not know (/proc, pipes, a file growing while read).
+ * stat does not know (/proc, pipes, a file growing while read). Plain fs callbacks rather than a FileHandle: a
+ * batch of thousands of small files spends several times less CPU this way.
  */
-export async function readFileCapped(path: string, maxBytes: number, what: string): Promise<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const st = await fh.stat();
-    if (st.size > maxBytes) throw tooLarge(path, maxBytes, what);
-    const buf = new Uint8Array(st.isFile() && st.size > 0 ? st.size + 1 : Math.min(maxBytes + 1, 64 * 1024));
-    // A regular file is read up to the size fstat reported (as fs.readFile does), saving the read that sees EOF.
-    const known = st.isFile() && st.size > 0 ? st.size : -1;
-    let len = 0;
-    let chunk = buf;
-    for (;;) {
-      if (len === chunk.length) {
-        if (len > maxBytes) throw tooLarge(path, maxBytes, what);
-        const bigger = new Uint8Array(Math.min(maxBytes + 1, chunk.length * 2));
-        bigger.set(chunk);
-        chunk = bigger;
-      }
-      const { bytesRead } = await fh.read(chunk, len, chunk.length - len, null);
-      if (bytesRead === 0) break;
-      len += bytesRead;
-      if (len === known) break;
-    }
-    if (len > maxBytes) throw tooLarge(path, maxBytes, what);
-    return chunk.subarray(0, len);
-  } finally {
-    await fh.close();
-  }
+export function readFileCapped(path: string, maxBytes: number, what: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, 'r', (err, fd) => {
+      if (err) return reject(err);
+      // Settle at once; the descriptor is closed in the background (read-only: nothing to flush).
+      const done = (e: Error | null, v?: Uint8Array) => {
+        fs.close(fd, () => undefined);
+        if (e) reject(e);
+        else resolve(v!);
+      };
+      fs.fstat(fd, (err, st) => {
+        if (err) return done(err);
+        if (st.size > maxBytes) return done(tooLarge(path, maxBytes, what));
+        // A regular file is read up to the size fstat reported (as fs.readFile does), saving the read that sees EOF.
+        const known = st.isFile() && st.size > 0 ? st.size : -1;
+        let buf = new Uint8Array(known > 0 ? known + 1 : Math.min(maxBytes + 1, 64 * 1024));
+        let len = 0;
+        const finish = () => (len > maxBytes ? done(tooLarge(path, maxBytes, what)) : done(null, buf.subarray(0, len)));
+        const step = (): void => {
+          if (len === buf.length) {
+            if (len > maxBytes) return done(tooLarge(path, maxBytes, what));
+            const bigger = new Uint8Array(Math.min(maxBytes + 1, buf.length * 2));
+            bigger.set(buf);
+            buf = bigger;
+          }
+          fs.read(fd, buf, len, buf.length - len, null, (err, n) => {
+            if (err) return done(err);
+            if (n === 0) return finish();
+            len += n;
+            if (len === known) return finish();
+            step();
+          });
+        };
+        step();
+      });
+    });
+  });
 }
 
 function tooLarge(path: string, maxBytes: number, what: string): UsageError {
