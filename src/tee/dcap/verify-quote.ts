@@ -137,6 +137,9 @@ export class DcapQuoteVerifier {
     const collCerts = prep.certs;
     const collCrls = prep.crls;
     const warnings: string[] = [];
+    if (q.trailingNonZero) {
+      warnings.push(`the quote has ${q.trailingBytes} bytes after its signature data that are not zero padding: they are signed by nothing and were ignored (as Intel's QVL does)`);
+    }
     this.checkRevocation(chain, collCrls, at, warnings, 'PCK_REVOKED');
 
     const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
