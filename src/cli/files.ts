@@ -2,6 +2,8 @@ import { accessSync, closeSync, constants, existsSync, fstatSync, mkdirSync, ope
 import { dirname, join } from 'node:path';
 import { open, stat } from 'node:fs/promises';
 import { CliUsageError } from './context.js';
+import { readFileCapped } from '../tee/common/read-capped.js';
+import { UsageError } from '../tee/common/errors.js';
 
 /**
  * Size caps for files a user names on the command line. Everything is read whole, so without a cap a 200 MB
@@ -165,5 +167,18 @@ export function ensureWritableDir(flag: string, dir: string): void {
   } catch (e) {
     if (e instanceof CliUsageError) throw e;
     throw new CliUsageError(`${flag} '${dir}': ${describeFsError(e)}`);
+  }
+}
+
+/**
+ * Reads a file the user named, refusing one over `maxBytes` (one line naming the file and the cap, exit 2)
+ * before it is read: every input file of a one-shot command is bounded.
+ */
+export async function readCappedUserFile(path: string, what: string, maxBytes: number): Promise<Uint8Array> {
+  try {
+    return await readFileCapped(path, maxBytes, what);
+  } catch (e) {
+    if (e instanceof UsageError) throw new CliUsageError(e.message);
+    throw new CliUsageError(`cannot read ${what} '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { standaloneCommands } from './commands/standalone.js';
+import { readFileSync } from 'node:fs';
+import { commandTable, findCommand } from './commands/index.js';
 import { CliUsageError, EXIT, type CliIO, type CommandContext } from './context.js';
 import { CofferError } from '../tee/common/errors.js';
 import { describeFsError, oneLine } from './files.js';
@@ -23,18 +24,26 @@ export async function runCli(argv: string[], io: CliIO): Promise<CliOutcome> {
     .description('Coffer: attestation, key broker and isolation policy for confidential and sandboxed workloads')
     .exitOverride()
     .showHelpAfterError()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
-  const solo = argv[0] !== undefined && Object.hasOwn(standaloneCommands, argv[0]) ? standaloneCommands[argv[0]] : undefined;
-  const registers = solo ? [await solo()] : (await import('./commands/index.js')).commands;
-  for (const register of registers) register(program, ctx);
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .version(cofferVersion(), '-V, --version', 'print the version');
+  // Only the chosen command's module is loaded (`coffer help X` loads X's); every other command is a stub with its
+  // name and summary, enough for `coffer --help` and for commander to reject an unknown command.
+  const chosen = findCommand(argv[0] === 'help' ? argv[1] : argv[0]);
+  if (argv[0] === 'help' && argv[1] !== undefined && !chosen) {
+    io.err(`coffer: unknown command '${argv[1]}' (coffer --help lists the commands)\n`);
+    return { kind: 'exit', code: EXIT.USAGE };
+  }
+  if (chosen) (await chosen.load())(program, ctx);
+  else for (const e of commandTable) program.command(e.name).description(e.summary);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      // --help / --version are successes; every other parse problem is a usage error.
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+      // --help / --version are successes (exitCode 0); help shown for a missing verb (exitCode 1), an unknown
+      // command or any other parse problem is a usage error.
+      if ((e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') && e.exitCode === 0) {
         return { kind: 'exit', code: EXIT.OK };
       }
       return { kind: 'exit', code: EXIT.USAGE };
@@ -66,4 +75,13 @@ function describeUnexpected(e: unknown): string {
     return `${err.syscall ? `${err.syscall} ` : ''}${where ? `${where}: ` : ''}${what}${what.includes(err.code) ? '' : ` (${err.code})`}`;
   }
   return `unexpected error: ${oneLine((e as Error)?.message ?? String(e))}`;
+}
+
+/** package.json's version; src/cli/run.ts and the bundle in dist/cli/ both sit two levels below the package root. */
+function cofferVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }

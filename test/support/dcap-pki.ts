@@ -5,7 +5,7 @@
  * PckCertificate.cpp; DCAP sgx_quote_3/4/5.h) but chains to a root only the tests and samples trust.
  */
 import { createHash, KeyObject, sign as nodeSign, webcrypto } from 'node:crypto';
-import { px509 } from '../../src/tee/dcap/x509-lib.js';
+import { px509 } from './x509-lib.js';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificateList, TBSCertList } from '@peculiar/asn1-x509';
 import { serializeQuote } from '../../src/tee/dcap/quote.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT, type CommandContext } from '../context.js';
-import { readUserFile } from '../files.js';
+import { readCappedUserFile } from '../files.js';
 import { toErrorReport } from '../../tee/common/errors.js';
 import { bytesEqual, toHex } from '../../tee/common/hex.js';
 import { createHash } from 'node:crypto';
@@ -9,6 +9,9 @@ import { EventLogError, parseEventLog, type EventLog } from '../../tee/tpm/event
 import { replayEventLog } from '../../tee/tpm/eventlog/replay.js';
 import { decodeEvent } from '../../tee/tpm/eventlog/decode.js';
 import { eventTypeName } from '../../tee/tpm/eventlog/types.js';
+
+/** Firmware event logs are tens of KB; the kernel's securityfs node is capped well below this too. */
+export const MAX_EVENTLOG_BYTES = 16 * 1024 * 1024;
 
 /** One `coffer eventlog --json` document (contract: field names are stable). */
 export interface EventLogReport {
@@ -107,7 +110,7 @@ export function registerEventlog(program: Command, ctx: CommandContext): void {
     .argument('<file>', 'TCG PC Client event log')
     .option('--json', 'one JSON document')
     .action(async (file: string, flags: { json?: boolean }) => {
-      const bytes = await readUserFile(file, 'event log');
+      const bytes = await readCappedUserFile(file, 'event log', MAX_EVENTLOG_BYTES);
       try {
         const report = eventLogReport(file, parseEventLog(bytes));
         ctx.io.out(flags.json ? `${JSON.stringify(report)}\n` : human(report));

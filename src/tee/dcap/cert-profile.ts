@@ -4,19 +4,11 @@
  * extension the verifier does not understand, and ecdsa-with-SHA256 on P-256 everywhere. Everything here depends
  * only on certificate/CRL content, so the caller runs it once per chain or CRL content and caches the outcome.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
-import {
-  AuthorityKeyIdentifier,
-  BasicConstraints,
-  Certificate,
-  CertificateList,
-  KeyUsage,
-  KeyUsageFlags,
-  SubjectKeyIdentifier,
-  Version,
-  type Extension,
-} from '@peculiar/asn1-x509';
-import { cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
+import { authorityKeyId, basicConstraints, keyUsage, subjectKeyId, type DerExtension } from '../common/der.js';
+import { certExtension, cnOf, type ParsedCert, type ParsedCrl } from './pki.js';
+
+/** RFC 5280 keyUsage bits as der.ts's keyUsage() numbers them (bit 0 = 1). */
+const KeyUsageFlags = { digitalSignature: 1, keyCertSign: 32, cRLSign: 64 } as const;
 
 export const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
@@ -58,7 +50,7 @@ interface CertFacts {
   sigAlg: string;
   tbsSigAlg: string;
   sigAlgParams: boolean;
-  extensions: Extension[];
+  extensions: DerExtension[];
   ca?: boolean;
   pathLen?: number;
   keyUsage?: number;
@@ -66,33 +58,20 @@ interface CertFacts {
   aki?: string;
 }
 
-function extValue<T>(e: Extension, type: new () => T): T {
-  return AsnConvert.parse(e.extnValue.buffer, type);
-}
-
 function certFacts(c: ParsedCert): CertFacts {
-  const asn = AsnConvert.parse(c.der, Certificate);
-  const exts = asn.tbsCertificate.extensions ?? [];
-  const f: CertFacts = {
-    sigAlg: asn.signatureAlgorithm.algorithm,
-    tbsSigAlg: asn.tbsCertificate.signature.algorithm,
-    sigAlgParams: !!asn.signatureAlgorithm.parameters || !!asn.tbsCertificate.signature.parameters,
-    extensions: exts,
-  };
+  const parts = c.parts;
+  const f: CertFacts = { sigAlg: parts.sigAlg, tbsSigAlg: parts.tbsSigAlg, sigAlgParams: parts.sigAlgParams, extensions: parts.extensions };
   const seen = new Set<string>();
-  for (const e of exts) {
-    if (seen.has(e.extnID)) throw new ProfileError('CERT_EXTENSION_INVALID', `certificate '${cnOf(c.subject)}' repeats extension ${e.extnID}`);
-    seen.add(e.extnID);
-    if (e.extnID === OID.basicConstraints) {
-      const bc = extValue(e, BasicConstraints);
-      f.ca = bc.cA;
-      f.pathLen = bc.pathLenConstraint;
-    } else if (e.extnID === OID.keyUsage) f.keyUsage = extValue(e, KeyUsage).toNumber();
-    else if (e.extnID === OID.ski) f.ski = Buffer.from(extValue(e, SubjectKeyIdentifier).buffer).toString('hex');
-    else if (e.extnID === OID.aki) {
-      const k = extValue(e, AuthorityKeyIdentifier).keyIdentifier;
-      if (k) f.aki = Buffer.from(k.buffer).toString('hex');
-    }
+  for (const e of parts.extensions) {
+    if (seen.has(e.id)) throw new ProfileError('CERT_EXTENSION_INVALID', `certificate '${cnOf(c.subject)}' repeats extension ${e.id}`);
+    seen.add(e.id);
+    if (e.id === OID.basicConstraints) {
+      const bc = basicConstraints(e.value);
+      f.ca = bc.ca;
+      f.pathLen = bc.pathLen;
+    } else if (e.id === OID.keyUsage) f.keyUsage = keyUsage(e.value);
+    else if (e.id === OID.ski) f.ski = subjectKeyId(e.value);
+    else if (e.id === OID.aki) f.aki = authorityKeyId(e.value);
   }
   return f;
 }
@@ -133,8 +112,8 @@ export function checkChainProfile(chain: ParsedCert[], kind: ChainKind, intelNam
     const who = `certificate '${cnOf(c.subject)}'`;
     checkCertAlgorithms(c, f);
     for (const e of f.extensions) {
-      if (e.critical && !KNOWN_CRITICAL_CERT_EXT.has(e.extnID)) {
-        throw new ProfileError('CERT_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.extnID}, which this verifier does not understand`);
+      if (e.critical && !KNOWN_CRITICAL_CERT_EXT.has(e.id)) {
+        throw new ProfileError('CERT_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.id}, which this verifier does not understand`);
       }
     }
     const isLeaf = i === 0 && last > 0;
@@ -187,35 +166,28 @@ function checkNames(chain: ParsedCert[], kind: ChainKind): void {
 
 /** Content-only CRL checks (QVL PckCrlVerifier / CommonVerifier): v2, CRL number, algorithms, critical extensions. */
 export function crlProblem(c: ParsedCrl): ProfileError | undefined {
-  let asn: CertificateList;
-  try {
-    asn = AsnConvert.parse(c.der, CertificateList);
-  } catch (e) {
-    return new ProfileError('CRL_INVALID', `the CRL of '${cnOf(c.issuer)}' does not decode: ${(e as Error).message}`);
-  }
+  const p = c.parts; // read when the CRL was parsed (a CRL that does not decode never gets here)
   const who = `the CRL of '${cnOf(c.issuer)}'`;
-  const tbs = asn.tbsCertList;
-  if (asn.signatureAlgorithm.algorithm !== ECDSA_WITH_SHA256 || tbs.signature.algorithm !== ECDSA_WITH_SHA256 || asn.signatureAlgorithm.parameters) {
-    return new ProfileError('CRL_ALGORITHM_UNSUPPORTED', `${who} is signed with ${asn.signatureAlgorithm.algorithm}, only ecdsa-with-SHA256 is accepted`);
+  if (p.sigAlg !== ECDSA_WITH_SHA256 || p.tbsSigAlg !== ECDSA_WITH_SHA256 || p.sigAlgParams) {
+    return new ProfileError('CRL_ALGORITHM_UNSUPPORTED', `${who} is signed with ${p.sigAlg}, only ecdsa-with-SHA256 is accepted`);
   }
-  if (tbs.version !== Version.v2) return new ProfileError('CRL_VERSION_INVALID', `${who} is not a version 2 CRL`);
+  if (p.version !== 1) return new ProfileError('CRL_VERSION_INVALID', `${who} is not a version 2 CRL`);
   // RFC 5280 5.1.2.5: issuers MUST set nextUpdate; without it a CRL would never go stale.
-  if (!tbs.nextUpdate) return new ProfileError('CRL_INVALID', `${who} has no nextUpdate`);
-  const exts = tbs.crlExtensions ?? [];
-  for (const e of exts) {
-    if (e.extnID === OID.deltaCrl) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} is a delta CRL, which this verifier does not support`);
-    if (e.critical && !KNOWN_CRITICAL_CRL_EXT.has(e.extnID)) {
-      return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.extnID}, which this verifier does not understand`);
+  if (!p.nextUpdate) return new ProfileError('CRL_INVALID', `${who} has no nextUpdate`);
+  for (const e of p.extensions) {
+    if (e.id === OID.deltaCrl) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} is a delta CRL, which this verifier does not support`);
+    if (e.critical && !KNOWN_CRITICAL_CRL_EXT.has(e.id)) {
+      return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has critical extension ${e.id}, which this verifier does not understand`);
     }
   }
-  for (const r of tbs.revokedCertificates ?? []) {
-    for (const e of r.crlEntryExtensions ?? []) {
-      if (e.critical) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has an entry with critical extension ${e.extnID}`);
+  for (const r of p.revoked) {
+    for (const e of r.extensions) {
+      if (e.critical) return new ProfileError('CRL_UNKNOWN_CRITICAL_EXTENSION', `${who} has an entry with critical extension ${e.id}`);
     }
   }
-  const num = exts.find((e) => e.extnID === OID.crlNumber);
+  const num = p.extensions.find((e) => e.id === OID.crlNumber);
   // RFC 5280 5.2.3: a CRL number is mandatory, a non-negative INTEGER of at most 20 octets.
-  const v = num ? new Uint8Array(num.extnValue.buffer) : undefined;
+  const v = num?.value;
   if (!v || v.length < 3 || v[0] !== 0x02 || v[1] !== v.length - 2 || v[1] > 21 || v[2] & 0x80) {
     return new ProfileError('CRL_VERSION_INVALID', `${who} has ${v ? 'a malformed' : 'no'} CRL number`);
   }
@@ -224,14 +196,12 @@ export function crlProblem(c: ParsedCrl): ProfileError | undefined {
 
 /** The CRL's authorityKeyIdentifier (hex), if it has one. */
 export function crlAki(c: ParsedCrl): string | undefined {
-  const e = c.crl.extensions.find((x) => x.type === OID.aki);
-  if (!e) return undefined;
-  const k = AsnConvert.parse(e.value, AuthorityKeyIdentifier).keyIdentifier;
-  return k ? Buffer.from(k.buffer).toString('hex') : undefined;
+  const e = c.parts.extensions.find((x) => x.id === OID.aki);
+  return e ? authorityKeyId(e.value) : undefined;
 }
 
 /** The certificate's subjectKeyIdentifier (hex), if it has one. */
 export function certSki(c: ParsedCert): string | undefined {
-  const e = c.peculiar.extensions.find((x) => x.type === OID.ski);
-  return e ? Buffer.from(AsnConvert.parse(e.value, SubjectKeyIdentifier).buffer).toString('hex') : undefined;
+  const e = certExtension(c, OID.ski);
+  return e ? subjectKeyId(e.value) : undefined;
 }

@@ -1,8 +1,9 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { MAX_COLLATERAL_FILE_BYTES, MAX_COLLATERAL_FILES, readFileCapped } from '../common/read-capped.js';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { px509 } from './x509-lib.js';
-import { CollateralError } from '../common/errors.js';
+import { crlParts } from '../common/der.js';
+import { CollateralError, UsageError } from '../common/errors.js';
 import { pemBlocks } from './pki.js';
 import { rawMemberText } from './raw-json.js';
 
@@ -188,7 +189,7 @@ function isCert(der: Uint8Array): boolean {
 }
 function isCrl(der: Uint8Array): boolean {
   try {
-    new px509.X509Crl(der);
+    crlParts(der);
     return true;
   } catch {
     return false;
@@ -257,7 +258,8 @@ export async function openDcapCollateral(path: string): Promise<BundleCollateral
   const pool: Pool = { tcbInfos: [], qeIdentities: [], certs: [], crls: [] };
   const st = await stat(path);
   const files = st.isDirectory() ? await listFiles(path) : [path];
-  for (const f of files) classify(new Uint8Array(await readFile(f)), f, pool);
+  if (files.length > MAX_COLLATERAL_FILES) throw new UsageError('INPUT_TOO_LARGE', `collateral directory '${path}' holds more than ${MAX_COLLATERAL_FILES} files`);
+  for (const f of files) classify(await readFileCapped(f, MAX_COLLATERAL_FILE_BYTES, 'collateral file'), f, pool);
   const absent: string[] = [];
   if (pool.tcbInfos.length === 0) absent.push('TCB info JSON');
   if (pool.qeIdentities.length === 0) absent.push('QE identity JSON');

@@ -1,27 +1,11 @@
-import { AsnArray, AsnParser, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from '@peculiar/asn1-schema';
 import { SGX_EXTENSION_OID } from './constants.js';
-import type { ParsedCert } from './pki.js';
+import { certExtension, type ParsedCert } from './pki.js';
+import { children, oid, single } from '../common/der.js';
 
 /**
  * Intel SGX extension of PCK certificates (OID 1.2.840.113741.1.13.1): a SEQUENCE OF SEQUENCE { OID, ANY }
- * (QVL AttestationParsers/src/X509/PckCertificate.cpp, Tcb.cpp). Decorators are applied as plain calls so the
- * schema needs no experimentalDecorators compiler flag.
+ * (QVL AttestationParsers/src/X509/PckCertificate.cpp, Tcb.cpp), read with the strict DER reader of der.ts.
  */
-class SgxEntry {
-  id = '';
-  value: ArrayBuffer = new ArrayBuffer(0);
-}
-AsnProp({ type: AsnPropTypes.ObjectIdentifier })(SgxEntry.prototype, 'id');
-AsnProp({ type: AsnPropTypes.Any })(SgxEntry.prototype, 'value');
-
-class SgxEntries extends AsnArray<SgxEntry> {
-  constructor(items?: SgxEntry[]) {
-    super(items);
-    Object.setPrototypeOf(this, SgxEntries.prototype);
-  }
-}
-AsnType({ type: AsnTypeTypes.Sequence, itemType: SgxEntry })(SgxEntries);
-
 export interface PckExtensions {
   ppid: Uint8Array;
   /** SGX TCB comp01..16 SVNs. */
@@ -37,8 +21,7 @@ export interface PckExtensions {
 export class PckExtensionError extends Error {}
 
 /** Value of a primitive DER TLV with the expected tag (INTEGER 0x02, OCTET STRING 0x04, ENUMERATED 0x0a...). */
-function primitive(raw: ArrayBuffer, tag: number, what: string): Uint8Array {
-  const b = new Uint8Array(raw);
+function primitive(b: Uint8Array, tag: number, what: string): Uint8Array {
   if (b.length < 2 || b[0] !== tag) throw new PckExtensionError(`${what}: expected ASN.1 tag 0x${tag.toString(16)}`);
   let len = b[1];
   let off = 2;
@@ -53,7 +36,7 @@ function primitive(raw: ArrayBuffer, tag: number, what: string): Uint8Array {
   return b.subarray(off);
 }
 
-function smallInt(raw: ArrayBuffer, tag: number, what: string): number {
+function smallInt(raw: Uint8Array, tag: number, what: string): number {
   const v = primitive(raw, tag, what);
   if (v.length === 0 || v.length > 3 || (v[0] & 0x80) !== 0) throw new PckExtensionError(`${what}: not a small non-negative integer`);
   let n = 0;
@@ -61,29 +44,31 @@ function smallInt(raw: ArrayBuffer, tag: number, what: string): number {
   return n;
 }
 
-function entries(raw: ArrayBuffer | Uint8Array, what: string): Map<string, ArrayBuffer> {
-  let list: SgxEntries;
+function entries(raw: Uint8Array, what: string): Map<string, Uint8Array> {
+  const m = new Map<string, Uint8Array>();
   try {
-    list = AsnParser.parse(raw, SgxEntries);
+    for (const e of children(single(raw, 0x30, what).value)) {
+      const kv = e.tag === 0x30 ? children(e.value) : [];
+      if (kv.length !== 2) throw new Error('an entry is not a SEQUENCE { OID, value }');
+      const id = oid(kv[0], what);
+      if (m.has(id)) throw new PckExtensionError(`${what}: duplicate entry ${id}`);
+      m.set(id, kv[1].raw);
+    }
   } catch (e) {
+    if (e instanceof PckExtensionError) throw e;
     throw new PckExtensionError(`${what}: not a SEQUENCE OF {OID, value}: ${(e as Error).message}`);
-  }
-  const m = new Map<string, ArrayBuffer>();
-  for (const e of list) {
-    if (m.has(e.id)) throw new PckExtensionError(`${what}: duplicate entry ${e.id}`);
-    m.set(e.id, e.value);
   }
   return m;
 }
 
-function need(m: Map<string, ArrayBuffer>, oid: string, what: string): ArrayBuffer {
-  const v = m.get(oid);
-  if (!v) throw new PckExtensionError(`${what} is missing (${oid})`);
+function need(m: Map<string, Uint8Array>, id: string, what: string): Uint8Array {
+  const v = m.get(id);
+  if (!v) throw new PckExtensionError(`${what} is missing (${id})`);
   return v;
 }
 
 export function parsePckExtensions(cert: ParsedCert): PckExtensions {
-  const ext = cert.peculiar.getExtension(SGX_EXTENSION_OID);
+  const ext = certExtension(cert, SGX_EXTENSION_OID);
   if (!ext) throw new PckExtensionError('the PCK certificate has no SGX extension');
   const O = SGX_EXTENSION_OID;
   const top = entries(ext.value, 'SGX extension');
@@ -110,9 +95,8 @@ export function parsePckExtensions(cert: ParsedCert): PckExtensions {
   return out;
 }
 
-/** The ANY value of the TCB entry is itself a SEQUENCE: hand its full TLV to the SEQUENCE OF parser. */
-function primitiveSeq(raw: ArrayBuffer): ArrayBuffer {
-  const b = new Uint8Array(raw);
-  if (b[0] !== 0x30) throw new PckExtensionError('SGX extension TCB is not a SEQUENCE');
+/** The ANY value of the TCB entry is itself a SEQUENCE: hand its full TLV to the SEQUENCE OF reader. */
+function primitiveSeq(raw: Uint8Array): Uint8Array {
+  if (raw[0] !== 0x30) throw new PckExtensionError('SGX extension TCB is not a SEQUENCE');
   return raw;
 }

@@ -44,10 +44,13 @@ export interface DcapQuote {
   certType: number;
   certData: Uint8Array;
   /**
-   * Zero bytes after the declared signature data. The TDX quote library hands quotes out in fixed-size buffers
-   * (dcap-qvl's sample TDX v4 quote carries 70), so zero padding is tolerated; any non-zero trailing byte is not.
+   * Bytes after the declared signature data: covered by no signature, so ignored, as Intel's QVL and dcap-qvl do
+   * (both stop reading at the end of the signature data). The TDX quote library hands quotes out in fixed-size
+   * buffers (dcap-qvl's sample TDX v4 quote carries 70 zero bytes): zero padding is normal, anything else is
+   * accepted with a warning (`trailingNonZero`).
    */
-  zeroPadding: number;
+  trailingBytes: number;
+  trailingNonZero: boolean;
 }
 
 const BODY_LEN: Record<number, number> = {
@@ -115,13 +118,10 @@ export function parseQuote(buf: Uint8Array): DcapQuote {
   if (sigLen > r.remaining) {
     throw fmt('TRUNCATED', `quote signature_data_len ${sigLen} exceeds the ${r.remaining} bytes that follow it`);
   }
-  const zeroPadding = r.remaining - sigLen;
-  const tail = buf.subarray(r.offset + sigLen);
-  if (tail.some((x) => x !== 0)) {
-    throw fmt('TRAILING_BYTES', `quote has ${tail.length} trailing bytes after its ${sigLen}-byte signature data that are not zero padding`);
-  }
+  const trailingBytes = r.remaining - sigLen;
+  const trailingNonZero = buf.subarray(r.offset + sigLen).some((x) => x !== 0);
   const sd = new ByteReader(r.bytes(sigLen, 'signature_data'), 'quote signature data');
-  r.skip(zeroPadding, 'padding');
+  r.skip(trailingBytes, 'trailing bytes');
   const signature = sd.bytes(64, 'signature');
   const attestKey = sd.bytes(64, 'attest_pub_key');
 
@@ -177,12 +177,13 @@ export function parseQuote(buf: Uint8Array): DcapQuote {
     qeAuthData,
     certType,
     certData,
-    zeroPadding,
+    trailingBytes,
+    trailingNonZero,
   };
 }
 
 /** Inverse of parseQuote (used by tests and tooling); recomputes every length field. */
-export function serializeQuote(q: Omit<DcapQuote, 'signedData' | 'zeroPadding'> & { zeroPadding?: number }): Uint8Array {
+export function serializeQuote(q: Omit<DcapQuote, 'signedData' | 'trailingBytes' | 'trailingNonZero'> & { trailingBytes?: number }): Uint8Array {
   const parts: Buffer[] = [];
   const u16 = (v: number) => {
     const b = Buffer.alloc(2);
@@ -211,6 +212,6 @@ export function serializeQuote(q: Omit<DcapQuote, 'signedData' | 'zeroPadding'> 
     Buffer.from(q.attestKey),
     q.version === 3 ? qe : Buffer.concat([u16(CERT_DATA_QE_REPORT), u32(qe.length), qe]),
   ]);
-  parts.push(u32(sig.length), sig, Buffer.alloc(q.zeroPadding ?? 0));
+  parts.push(u32(sig.length), sig, Buffer.alloc(q.trailingBytes ?? 0));
   return new Uint8Array(Buffer.concat(parts));
 }

@@ -57,6 +57,15 @@ const DAY = 86_400_000;
 const fail = (code: string, msg: string) => new VerificationError(code, msg);
 
 /**
+ * The pinned Intel SGX Root CA, parsed on first use and shared by every verifier in the process: it is a constant,
+ * and re-parsing it per registry was a large part of a new process's (or a fresh registry's) first verification.
+ */
+let intelRoots: ParsedCert[] | undefined;
+function pinnedIntelRoots(): ParsedCert[] {
+  return (intelRoots ??= pemBlocks(INTEL_SGX_ROOT_CA_PEM).map((b) => parseCertDer(b.der)));
+}
+
+/**
  * DCAP quote verification shared by the SGX and TDX verifiers. One instance owns its caches; everything cached is
  * input-independent or keyed by content hash (certificate/CRL/collateral signatures, parsed collateral, a PCK
  * chain's signature result). Per quote it always runs: both report signatures, the QE report data binding,
@@ -79,10 +88,9 @@ export class DcapQuoteVerifier {
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
   private readonly anchorSets = new BoundedMap<string, ParsedCert[]>(16);
   private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
-  private readonly pinned: ParsedCert[];
-
-  constructor() {
-    this.pinned = pemBlocks(INTEL_SGX_ROOT_CA_PEM).map((b) => this.cert(b.der));
+  /** Intel's pinned root: parsed once per process, on first use (pinnedIntelRoots). */
+  private get pinned(): ParsedCert[] {
+    return pinnedIntelRoots();
   }
 
   async verify(bytes: Uint8Array, tee: 'sgx' | 'tdx', opts: DcapVerifyOptions, tdxOf?: (q: DcapQuote) => TdxTcbInput): Promise<DcapVerified> {
@@ -129,6 +137,9 @@ export class DcapQuoteVerifier {
     const collCerts = prep.certs;
     const collCrls = prep.crls;
     const warnings: string[] = [];
+    if (q.trailingNonZero) {
+      warnings.push(`the quote has ${q.trailingBytes} bytes after its signature data that are not zero padding: they are signed by nothing and were ignored (as Intel's QVL does)`);
+    }
     this.checkRevocation(chain, collCrls, at, warnings, 'PCK_REVOKED');
 
     const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
@@ -243,7 +254,7 @@ export class DcapQuoteVerifier {
     try {
       ext = parsePckExtensions(leaf);
     } catch (e) {
-      // Any parse failure of the leaf's extensions (including @peculiar's lazy ASN.1 decoding) is a rejection.
+      // Any parse failure of the leaf's extensions (der.ts reads them on first use) is a rejection.
       const why = e instanceof PckExtensionError ? e.message : `does not decode (${(e as Error).message})`;
       throw fail('PCK_EXTENSION_INVALID', `PCK certificate SGX extension: ${why}`);
     }
@@ -266,16 +277,16 @@ export class DcapQuoteVerifier {
         this.chains.set(key, out);
         return out;
       }
-      const anchor = anchors.find((a) => a.subject === cur.issuer && cur.x509.verify(a.key));
+      const anchor = anchors.find((a) => a.subjectKey === cur.issuerKey && cur.x509.verify(a.key));
       if (anchor) {
         out.push(anchor);
         this.chains.set(key, out);
         return out;
       }
       // No CA-flag filter here: the profile check rejects a non-CA issuer with its own code (CERT_BASIC_CONSTRAINTS_INVALID).
-      const next = pool.find((c) => c.hash !== cur.hash && c.subject === cur.issuer && cur.x509.verify(c.key));
+      const next = pool.find((c) => c.hash !== cur.hash && c.subjectKey === cur.issuerKey && cur.x509.verify(c.key));
       if (!next) {
-        const named = pool.some((c) => c.subject === cur.issuer) || anchors.some((a) => a.subject === cur.issuer);
+        const named = pool.some((c) => c.subjectKey === cur.issuerKey) || anchors.some((a) => a.subjectKey === cur.issuerKey);
         throw fail(
           code,
           named
@@ -337,14 +348,14 @@ export class DcapQuoteVerifier {
         );
       }
       // The self-signed root is listed on its own CRL if Intel ever revokes it (dcap-qvl checks the root too).
-      if (i + 2 === chain.length && issuer.subject === issuer.issuer && crl.revoked.has(issuer.serial)) {
+      if (i + 2 === chain.length && issuer.subjectKey === issuer.issuerKey && crl.revoked.has(issuer.serial)) {
         throw fail('CERT_REVOKED', `root certificate '${cnOf(issuer.subject)}' (serial ${issuer.serial}) is revoked by its own CRL`);
       }
     }
   }
 
   private crlFor(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
-    const named = crls.filter((c) => c.issuer === issuer.subject);
+    const named = crls.filter((c) => c.issuerKey === issuer.subjectKey);
     if (named.length === 0) {
       // Platform vs processor: the PCK CA that issued the PCK certificate decides which PCK CRL applies.
       const pckCas: string[] = [INTEL_CN.platformCa, INTEL_CN.processorCa];

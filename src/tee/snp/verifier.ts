@@ -43,6 +43,34 @@ class BlobCache {
   }
 }
 
+/**
+ * AMD's pinned ARKs and the built-in ASK/ASVK intermediates: constants, parsed on first use and shared by every
+ * verifier of the process (re-parsing them per registry was most of a fresh verifier's first report).
+ */
+let pinnedArks: SnpCert[] | undefined;
+const builtinIntermediates = new Map<string, SnpCert[]>();
+
+function parseBuiltin(pem: string, where: string): SnpCert[] {
+  const items: CollateralItems = { certs: [], crls: [] };
+  parseCollateralBlob(Buffer.from(pem), where, items);
+  return items.certs;
+}
+
+function pinnedArkCerts(): SnpCert[] {
+  return (pinnedArks ??= Object.values(PINNED_ARKS).flatMap((p) => parseBuiltin(p, 'pinned AMD root')).filter((c) => c.role === 'ark'));
+}
+
+function builtinIntermediateCerts(product: ProductLine, signingKey: 'vcek' | 'vlek'): SnpCert[] {
+  const k = `${product}:${signingKey}`;
+  let v = builtinIntermediates.get(k);
+  if (!v) {
+    const b = BUILTIN_INTERMEDIATES[product];
+    v = parseBuiltin(signingKey === 'vcek' ? b.ask : b.asvk, 'built-in AMD intermediate');
+    builtinIntermediates.set(k, v);
+  }
+  return v;
+}
+
 /** `trustAnchors` arrives through the open VerifyOptions index signature: accept only a list of byte arrays. */
 function trustAnchorsOf(opts: VerifyOptions): Uint8Array[] | undefined {
   const t = opts.trustAnchors;
@@ -62,9 +90,6 @@ export class SnpVerifier implements TeeVerifier {
   readonly tee = 'snp' as const;
   private readonly chains = new ChainCache();
   private readonly blobs = new BlobCache();
-  /** Pinned ARKs and built-in intermediates, parsed once per verifier. */
-  private pinned?: SnpCert[];
-  private readonly builtin = new Map<string, SnpCert[]>();
 
   detect(input: EvidenceInput): boolean {
     const b = input.evidence;
@@ -115,14 +140,7 @@ export class SnpVerifier implements TeeVerifier {
 
     const arks = this.anchors(opts);
     const intermediates = [...col.certs.filter((c) => c.role === 'ask' || c.role === 'asvk')];
-    if (!trustAnchorsOf(opts)) {
-      const k = `${product}:${signingKey}`;
-      if (!this.builtin.has(k)) {
-        const b = BUILTIN_INTERMEDIATES[product];
-        this.builtin.set(k, this.blobs.items(Buffer.from(signingKey === 'vcek' ? b.ask : b.asvk), 'built-in AMD intermediate').certs);
-      }
-      intermediates.push(...this.builtin.get(k)!);
-    }
+    if (!trustAnchorsOf(opts)) intermediates.push(...builtinIntermediateCerts(product, signingKey));
     // Several leaves (a directory of VCEKs): try first the one certified for this chip and reported TCB.
     const leaves = col.certs.filter((c) => c.role === signingKey);
     if (leaves.length > 1) {
@@ -242,7 +260,6 @@ export class SnpVerifier implements TeeVerifier {
     const parse = (list: Uint8Array[]) =>
       list.flatMap((b, i) => this.blobs.items(b, `trust anchor #${i + 1}`).certs).filter((c) => c.role === 'ark');
     if (given) return parse(given);
-    this.pinned ??= parse(Object.values(PINNED_ARKS).map((p) => Buffer.from(p)));
-    return this.pinned;
+    return pinnedArkCerts();
   }
 }

@@ -3,13 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Command, type Option } from 'commander';
-import { commands } from '../../../src/cli/commands/index.js';
+import { loadAllCommands } from '../../../src/cli/commands/index.js';
 import { buildManifests } from '../../../src/k8s/manifests/render.js';
 
-function program(): Command {
+async function program(): Promise<Command> {
   const p = new Command('coffer');
   const ctx = { io: { out: () => undefined, err: () => undefined }, setExit: () => undefined, keepRunning: () => undefined };
-  for (const register of commands) register(p, ctx);
+  for (const register of await loadAllCommands()) register(p, ctx);
   return p;
 }
 
@@ -36,8 +36,8 @@ function checkArgs(root: Command, args: string[]): string[] {
   return problems;
 }
 
-test('rendered manifests only run coffer commands and flags that exist', () => {
-  const root = program();
+test('rendered manifests only run coffer commands and flags that exist', async () => {
+  const root = await program();
   const seen: string[] = [];
   for (const file of buildManifests()) {
     for (const obj of file.objects as any[]) {

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { px509 } from '../../../src/tee/dcap/x509-lib.js';
+import { px509 } from '../../support/x509-lib.js';
 import { world, verifyQuote } from '../../support/dcap-helpers.js';
 import { CN, type CertVariant, type CrlOptions, type Party } from '../../support/dcap-pki.js';
 import { PCK_COMPS, PCK_PCESVN, SGX_FMSPC } from '../../support/dcap-world.js';

@@ -212,3 +212,24 @@ test('signed but malformed TCB info / QE identity JSON is COLLATERAL_INVALID', a
   await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { qeIdentity: (s) => (s.levels = []) } }), 'COLLATERAL_INVALID');
   await expectCode(verifyQuote(w, q, 'sgx', { tweaks: { qeIdentity: (s) => (s.mrsigner = 'abcd') } }), 'COLLATERAL_INVALID');
 });
+
+test('bytes after the signature data: accepted like Intel QVL, with a warning when they are not zero padding', async () => {
+  const { createDcapWorld } = await import('../../support/dcap-world.js');
+  const { createVerifierRegistry, verifyEvidence } = await import('../../../src/index.js');
+  const w = await createDcapWorld();
+  const coll = await w.collateral('sgx');
+  const q = await w.quote({ tee: 'sgx', version: 3 });
+  const opts = { registry: createVerifierRegistry(), at: w.at, trustAnchors: w.trustAnchors, dcap: { collateral: coll } };
+  const plain = await verifyEvidence(q, opts);
+  assert.equal(plain.verified, true);
+  assert.deepEqual(plain.claims!.warnings.filter((x) => /signature data/.test(x)), []);
+  const junk = await verifyEvidence(new Uint8Array([...q, 0xde, 0xad, 0xbe, 0xef]), opts);
+  assert.equal(junk.verified, true, JSON.stringify(junk.errors));
+  assert.ok(junk.claims!.warnings.some((x) => /4 bytes after its signature data/.test(x)), junk.claims!.warnings.join('; '));
+  const zeros = await verifyEvidence(new Uint8Array([...q, 0, 0, 0]), opts);
+  assert.deepEqual(zeros.claims!.warnings.filter((x) => /signature data/.test(x)), []);
+  // The signed part is still checked: a flipped byte inside the signature data is a rejection.
+  const bad = new Uint8Array([...q, 1]);
+  bad[q.length - 1] ^= 0xff;
+  assert.equal((await verifyEvidence(bad, opts)).verified, false);
+});

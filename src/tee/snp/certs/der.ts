@@ -45,11 +45,3 @@ export function readString(b: Uint8Array): string | undefined {
   if (!t || t.size !== b.length || (t.tag !== 0x16 && t.tag !== 0x0c && t.tag !== 0x13)) return undefined;
   return Buffer.from(t.value).toString('utf8');
 }
-
-/**
- * An ArrayBuffer holding exactly these bytes. @peculiar/asn1-schema parses a view's whole underlying buffer in
- * some paths, and Node Buffers are often views into a shared pool: always hand it an exact copy.
- */
-export function exactBuffer(b: Uint8Array): ArrayBuffer {
-  return new Uint8Array(b).buffer as ArrayBuffer; // copy: Buffer#slice would be a view
-}

@@ -1,9 +1,8 @@
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { certificateParts, type CertificateParts } from '../../common/der.js';
 import { CollateralError } from '../../common/errors.js';
 import { type ProductLine, productFromCertName, isProductLine } from '../abi/product.js';
-import { exactBuffer, readString, readTlv, readUint } from './der.js';
+import { readString, readTlv, readUint } from './der.js';
 
 /** Role of a certificate in AMD's hierarchy, from its subject CN (go-sev-guest `intermediateKeyCommonName`). */
 export type CertRole = 'ark' | 'ask' | 'asvk' | 'vcek' | 'vlek' | 'other';
@@ -26,6 +25,8 @@ export interface SnpCert {
   /** AlgorithmIdentifier parameters (RSASSA-PSS params), hex; compared to the expected AMD values. */
   sigAlgParams: string;
   extensions: Map<string, Uint8Array>;
+  /** DER of the subject Name (CRL issuer matching). */
+  subjectDer: string;
 }
 
 export const OID_RSASSA_PSS = '1.2.840.113549.1.1.10';
@@ -59,13 +60,14 @@ function classify(cn: string): { role: CertRole; product?: ProductLine } {
 /** Parses one DER certificate; malformed input is a CollateralError naming where it came from. */
 export function parseCert(der: Uint8Array, where: string): SnpCert {
   let x509: X509Certificate;
-  let asn: Certificate;
+  let asn: CertificateParts;
   let publicKey: KeyObject;
   let notBefore: Date;
   let notAfter: Date;
   try {
     x509 = new X509Certificate(der);
-    asn = AsnConvert.parse(exactBuffer(der), Certificate);
+    // node:crypto parses; the extensions and algorithm parameters it does not expose come from the DER reader.
+    asn = certificateParts(der);
     publicKey = x509.publicKey;
     notBefore = new Date(x509.validFrom);
     notAfter = new Date(x509.validTo);
@@ -75,8 +77,8 @@ export function parseCert(der: Uint8Array, where: string): SnpCert {
   }
   const cn = cnOf(x509.subject);
   const extensions = new Map<string, Uint8Array>();
-  for (const e of asn.tbsCertificate.extensions ?? []) extensions.set(e.extnID, new Uint8Array(e.extnValue.buffer));
-  const params = asn.signatureAlgorithm.parameters;
+  for (const e of asn.extensions) extensions.set(e.id, e.value);
+  const params = asn.sigAlgParamsDer;
   return {
     der,
     hash: sha256Hex(der),
@@ -87,9 +89,10 @@ export function parseCert(der: Uint8Array, where: string): SnpCert {
     serial: x509.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''),
     notBefore,
     notAfter,
-    sigAlgOid: asn.signatureAlgorithm.algorithm,
+    sigAlgOid: asn.sigAlg,
     sigAlgParams: params ? Buffer.from(params).toString('hex') : '',
     extensions,
+    subjectDer: Buffer.from(asn.subject.raw).toString('hex'),
   };
 }
 

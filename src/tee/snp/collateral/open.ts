@@ -1,4 +1,6 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import { MAX_COLLATERAL_FILE_BYTES, MAX_COLLATERAL_FILES, readFileCapped } from '../../common/read-capped.js';
+import { UsageError } from '../../common/errors.js';
 import { join } from 'node:path';
 import { CollateralError } from '../../common/errors.js';
 import { looksLikeCertTable } from '../abi/cert-table.js';
@@ -34,7 +36,7 @@ export async function openSnpCollateral(path: string): Promise<{ snp: SnpOptions
   };
   const st = await stat(path);
   if (!st.isDirectory()) {
-    const b = new Uint8Array(await readFile(path));
+    const b = await readFileCapped(path, MAX_COLLATERAL_FILE_BYTES, 'collateral file');
     take(b, path);
     if (snp.certs!.length === 0 && !snp.certTable) {
       throw new CollateralError('CERTS_MISSING', `${path} holds no certificate, CRL or certificate table`);
@@ -42,8 +44,9 @@ export async function openSnpCollateral(path: string): Promise<{ snp: SnpOptions
     return { snp };
   }
   const entries = await readdir(path, { withFileTypes: true });
+  if (entries.length > MAX_COLLATERAL_FILES) throw new UsageError('INPUT_TOO_LARGE', `collateral directory '${path}' holds more than ${MAX_COLLATERAL_FILES} entries`);
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (e.isFile()) take(new Uint8Array(await readFile(join(path, e.name))), join(path, e.name));
+    if (e.isFile()) take(await readFileCapped(join(path, e.name), MAX_COLLATERAL_FILE_BYTES, 'collateral file'), join(path, e.name));
   }
   if (entries.some((e) => e.isDirectory() && (e.name === 'vcek' || e.name === 'vlek'))) {
     snp.provider = new KdsProvider({ fetch: false, cache: new DirKdsCache(path) });

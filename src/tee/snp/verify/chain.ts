@@ -32,10 +32,25 @@ export interface ChainInput {
   requireCrl?: boolean;
 }
 
+/** ARK and newest CRL verified above one ASK/ASVK (undefined ark: no trusted ARK signed it). */
+interface Upper {
+  ark?: SnpCert;
+  crl?: ParsedCrl;
+}
+
 /** Bounded so a stream of distinct chains cannot grow memory without limit. */
 export class ChainCache {
   private readonly map = new Map<string, Verified>();
+  /**
+   * The part above the leaf (ASK by ARK, ARK self-signature, CRL by ARK) by content, so that a VCEK never seen
+   * before (a new platform in a fleet) costs only its own signature check. Successes only: a failure is recomputed.
+   */
+  readonly upper = new Map<string, Upper>();
   constructor(private readonly max = 256) {}
+  setUpper(k: string, v: Upper): void {
+    if (this.upper.size >= this.max) this.upper.delete(this.upper.keys().next().value as string);
+    this.upper.set(k, v);
+  }
   get(k: string): Verified | undefined {
     return this.map.get(k);
   }
@@ -83,6 +98,7 @@ function verifySignatures(
   arks: SnpCert[],
   intermediates: SnpCert[],
   crls: ParsedCrl[],
+  cache: ChainCache,
 ): Verified {
   const interRole = signingKey === 'vcek' ? 'ask' : 'asvk';
   checkPss(leaf);
@@ -103,19 +119,30 @@ function verifySignatures(
     throw chainError(`${leaf.cn} is not signed by any ${interRole.toUpperCase()} for ${product} in the collateral`);
   }
   for (const inter of issuers) {
-    checkPss(inter);
-    if (!inter.x509.ca) throw chainError(`${inter.cn} is not a CA certificate (basicConstraints cA)`);
-    const ark = arks.find((a) => a.product === product && signedBy(inter, a));
-    if (!ark) continue;
-    checkPss(ark);
-    if (!ark.x509.ca) throw chainError(`${ark.cn} is not a CA certificate (basicConstraints cA)`);
-    if (!signedBy(ark, ark)) throw chainError(`trust anchor ${ark.cn} is not a valid self-signed certificate`);
-    const mine = crlsForArk(crls, ark);
-    // Newest CRL wins when several are given.
-    const crl = mine.sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
-    return { leaf, ext, intermediate: inter, ark, crl };
+    const key = [product, inter.hash, ...arks.map((a) => a.hash), ...crls.map((c) => c.hash)].join(',');
+    let up = cache.upper.get(key);
+    if (!up) {
+      up = verifyUpper(product, inter, arks, crls);
+      cache.setUpper(key, up);
+    }
+    if (!up.ark) continue;
+    return { leaf, ext, intermediate: inter, ark: up.ark, crl: up.crl };
   }
   throw chainError(`the ${interRole.toUpperCase()} for ${product} is not signed by a trusted ARK-${product}`);
+}
+
+/** ASK/ASVK by a trusted ARK, the ARK's self-signature, and the ARK's CRLs (newest wins). */
+function verifyUpper(product: ProductLine, inter: SnpCert, arks: SnpCert[], crls: ParsedCrl[]): Upper {
+  checkPss(inter);
+  if (!inter.x509.ca) throw chainError(`${inter.cn} is not a CA certificate (basicConstraints cA)`);
+  const ark = arks.find((a) => a.product === product && signedBy(inter, a));
+  if (!ark) return {};
+  checkPss(ark);
+  if (!ark.x509.ca) throw chainError(`${ark.cn} is not a CA certificate (basicConstraints cA)`);
+  if (!signedBy(ark, ark)) throw chainError(`trust anchor ${ark.cn} is not a valid self-signed certificate`);
+  const mine = crlsForArk(crls, ark);
+  const crl = mine.sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
+  return { ark, crl };
 }
 
 export function verifyChain(input: ChainInput, cache: ChainCache): EndorsementKey {
@@ -138,7 +165,7 @@ export function verifyChain(input: ChainInput, cache: ChainCache): EndorsementKe
     try {
       let v = cache.get(key);
       if (!v) {
-        v = verifySignatures(product, signingKey, leaf, arks, input.intermediates, input.crls);
+        v = verifySignatures(product, signingKey, leaf, arks, input.intermediates, input.crls, cache);
         cache.set(key, v);
       }
       for (const c of [v.ark, v.intermediate, v.leaf]) checkWindow(c, at);

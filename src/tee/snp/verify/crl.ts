@@ -1,8 +1,6 @@
 import { constants, verify as cryptoVerify } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, CertificateList } from '@peculiar/asn1-x509';
+import { crlParts } from '../../common/der.js';
 import { CollateralError, VerificationError } from '../../common/errors.js';
-import { exactBuffer, readTlv } from '../certs/der.js';
 import { AMD_PSS_PARAMS, OID_RSASSA_PSS, sha256Hex, type SnpCert } from '../certs/parse.js';
 
 /** An AMD CRL (signed by the ARK, lists revoked ASK/ASVK serials: go-sev-guest verifyCRL). */
@@ -19,27 +17,22 @@ export interface ParsedCrl {
   revoked: Set<string>;
 }
 
-const normSerial = (b: ArrayBuffer) => Buffer.from(b).toString('hex').replace(/^0+(?=.)/, '');
+const normSerial = (b: Uint8Array) => Buffer.from(b).toString('hex').replace(/^0+(?=.)/, '');
 
 export function parseCrl(der: Uint8Array, where = 'CRL'): ParsedCrl {
   try {
-    const crl = AsnConvert.parse(exactBuffer(der), CertificateList);
-    const outer = readTlv(der);
-    const tbsTlv = outer && readTlv(outer.value);
-    if (!outer || !tbsTlv) throw new Error('no TBSCertList');
-    const tbsStart = outer.size - outer.value.length;
-    const params = crl.signatureAlgorithm.parameters;
+    const crl = crlParts(der);
     return {
       der,
       hash: sha256Hex(der),
-      issuerDer: Buffer.from(AsnConvert.serialize(crl.tbsCertList.issuer)).toString('hex'),
-      tbs: der.subarray(tbsStart, tbsStart + tbsTlv.size),
-      signature: new Uint8Array(crl.signature),
-      sigAlgOid: crl.signatureAlgorithm.algorithm,
-      sigAlgParams: params ? Buffer.from(params).toString('hex') : '',
-      thisUpdate: crl.tbsCertList.thisUpdate.getTime(),
-      nextUpdate: crl.tbsCertList.nextUpdate?.getTime(),
-      revoked: new Set((crl.tbsCertList.revokedCertificates ?? []).map((r) => normSerial(r.userCertificate))),
+      issuerDer: Buffer.from(crl.issuer.raw).toString('hex'),
+      tbs: crl.tbs,
+      signature: crl.signature,
+      sigAlgOid: crl.sigAlg,
+      sigAlgParams: crl.sigAlgParamsDer ? Buffer.from(crl.sigAlgParamsDer).toString('hex') : '',
+      thisUpdate: crl.thisUpdate,
+      nextUpdate: crl.nextUpdate,
+      revoked: new Set(crl.revoked.map((r) => normSerial(r.serial))),
     };
   } catch (e) {
     throw new CollateralError('CRL_INVALID', `${where} is not a valid X.509 CRL: ${(e as Error).message}`);
@@ -47,8 +40,7 @@ export function parseCrl(der: Uint8Array, where = 'CRL'): ParsedCrl {
 }
 
 export function subjectDerHex(c: SnpCert): string {
-  const asn = AsnConvert.parse(exactBuffer(c.der), Certificate);
-  return Buffer.from(AsnConvert.serialize(asn.tbsCertificate.subject)).toString('hex');
+  return c.subjectDer;
 }
 
 /** The CRLs issued by this ARK (by issuer name); each must carry a valid RSASSA-PSS signature by it. */

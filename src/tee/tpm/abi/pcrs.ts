@@ -1,9 +1,13 @@
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { EvidenceFormatError } from '../../common/errors.js';
 import { ByteReader } from '../../common/reader.js';
 import { fromHex } from '../../common/hex.js';
 import { ByteWriter } from './writer.js';
 import { hashAlgById, hashAlgByName, algName } from './constants.js';
+
+/** The YAML parser is loaded on first use (only the tpm2_quote -o YAML form needs it), keeping `coffer verify` light. */
+const require = createRequire(import.meta.url);
+const parseYaml = (text: string, o: { schema: 'failsafe' }): unknown => (require('yaml') as typeof import('yaml')).parse(text, o);
 
 /** One bank of a TPML_PCR_SELECTION: the hash algorithm and the selected PCR indices (ascending). */
 export interface PcrSelection {

@@ -1,0 +1,121 @@
+/**
+ * `npm run bench:cli`: what a user waits for. Runs the built CLI (builds it first) as a user would and reports, as
+ * medians of several runs: wall time, CPU and peak RSS of `coffer --help`, `coffer verify --help`, `coffer verify`
+ * of one quote, beside `node -e 0` measured the same way in the same run (the floor of any Node CLI). Then one
+ * `coffer verify` over 3,000 quote files: quotes/s including start-up, and the CPU per quote (minus the one-quote
+ * run's) against the floor: the two raw P-256 verifies each quote needs, timed in this process.
+ * Targets: --help and verify --help <= 150 ms, verify of one quote <= 250 ms, RSS <= 80 MB; batch >= 5,000 quotes/s,
+ * per-quote CPU <= 1.5x the floor.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPublicKey, verify, X509Certificate } from 'node:crypto';
+import { parseQuote } from '../src/tee/dcap/quote.js';
+import { median } from './peers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const BATCH = Number(process.env.BENCH_BATCH ?? 3000);
+const work = mkdtempSync(join(tmpdir(), 'coffer-bench-cli-'));
+const usageFile = join(work, 'usage.json');
+
+interface Run {
+  wallMs: number;
+  cpuMs: number;
+  rssMb: number;
+}
+
+function once(args: string[]): Run {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--import', join(root, 'bench/usage-report.mjs'), ...args], {
+    cwd: root,
+    env: { ...process.env, COFFER_BENCH_USAGE: usageFile, COFFER_TSX: undefined },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const wallMs = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr.toString().slice(0, 500)}`);
+  const u = JSON.parse(readFileSync(usageFile, 'utf8')) as { maxRssKb: number; cpuMs: number };
+  return { wallMs, cpuMs: u.cpuMs, rssMb: u.maxRssKb / 1024 };
+}
+
+/** Medians of RUNS runs, interleaved with the baseline so both see the same machine load. */
+function measure(cases: { name: string; args: string[] }[]): Map<string, Run> {
+  const runs = new Map<string, Run[]>(cases.map((c) => [c.name, []]));
+  for (let i = 0; i < RUNS; i++) for (const c of cases) runs.get(c.name)!.push(once(c.args));
+  return new Map(
+    [...runs].map(([name, rs]) => [name, { wallMs: median(rs.map((r) => r.wallMs)), cpuMs: median(rs.map((r) => r.cpuMs)), rssMb: median(rs.map((r) => r.rssMb)) }]),
+  );
+}
+
+console.log('bench: building the CLI (npm run build)');
+execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+
+const coffer = join(root, 'bin/coffer.js');
+const quote = join(root, 'samples/sgx-quote.dat');
+const verifyArgs = ['--collateral', join(root, 'samples/collateral'), '--trust-anchor', join(root, 'samples/test-pki-root.pem')];
+const cases = [
+  { name: 'node -e 0', args: ['-e', '0'] },
+  { name: 'coffer --help', args: [coffer, '--help'] },
+  { name: 'coffer verify --help', args: [coffer, 'verify', '--help'] },
+  { name: 'coffer verify (1 quote)', args: [coffer, 'verify', ...verifyArgs, quote] },
+  { name: 'coffer eventlog --help', args: [coffer, 'eventlog', '--help'] },
+];
+const m = measure(cases);
+const base = m.get('node -e 0')!;
+const targets: Record<string, string> = {
+  'coffer --help': '<= 150 ms',
+  'coffer verify --help': '<= 150 ms',
+  'coffer verify (1 quote)': '<= 250 ms',
+};
+for (const c of cases) {
+  const r = m.get(c.name)!;
+  const rel = c.name === 'node -e 0' ? '(baseline)' : `${(r.wallMs / base.wallMs).toFixed(2)}x node's wall, +${(r.rssMb - base.rssMb).toFixed(1)} MB`;
+  console.log(
+    `${c.name.padEnd(26)} wall ${r.wallMs.toFixed(0).padStart(5)} ms  cpu ${r.cpuMs.toFixed(0).padStart(5)} ms  rss ${r.rssMb.toFixed(1).padStart(5)} MB  ${rel}` +
+      (targets[c.name] ? `  (target ${targets[c.name]}, RSS <= 80 MB)` : ''),
+  );
+}
+
+// The batch: BATCH copies of the sample quote, one process.
+const dir = join(work, 'quotes');
+mkdirSync(dir);
+const files: string[] = [];
+for (let i = 0; i < BATCH; i++) {
+  const f = join(dir, `q${String(i).padStart(5, '0')}.dat`);
+  copyFileSync(quote, f);
+  files.push(f);
+}
+const batchRuns: Run[] = [];
+for (let i = 0; i < 3; i++) batchRuns.push(once([coffer, 'verify', ...verifyArgs, ...files]));
+const batch = { wallMs: median(batchRuns.map((r) => r.wallMs)), cpuMs: median(batchRuns.map((r) => r.cpuMs)), rssMb: median(batchRuns.map((r) => r.rssMb)) };
+const one = m.get('coffer verify (1 quote)')!;
+
+// Floor: the quote signature (attestation key) and the QE report signature (PCK key), ready KeyObjects.
+const q = parseQuote(new Uint8Array(readFileSync(quote)));
+const ak = createPublicKey({ key: Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), Buffer.from([4]), q.attestKey]), format: 'der', type: 'spki' });
+const pem = Buffer.from(q.certData).toString('latin1');
+const pck = new X509Certificate(pem.slice(0, pem.indexOf('-----END CERTIFICATE-----') + 25)).publicKey;
+const floorOnce = () => verify('sha256', q.signedData, { key: ak, dsaEncoding: 'ieee-p1363' }, q.signature) && verify('sha256', q.qeReport, { key: pck, dsaEncoding: 'ieee-p1363' }, q.qeReportSignature);
+for (let i = 0; i < 300; i++) floorOnce();
+const floors: number[] = [];
+for (let r = 0; r < 5; r++) {
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < 1000; i++) if (!floorOnce()) throw new Error('floor self-check failed');
+  const c = process.cpuUsage(c0);
+  floors.push((c.user + c.system) / 1000 / 1000);
+}
+const floorMs = median(floors);
+const perQuote = (batch.cpuMs - one.cpuMs) / (BATCH - 1);
+console.log(
+  `coffer verify (${BATCH} files)  wall ${batch.wallMs.toFixed(0)} ms = ${((BATCH * 1000) / batch.wallMs).toFixed(0)} quotes/s including start-up (target >= 5000/s); ` +
+    `rss ${batch.rssMb.toFixed(1)} MB`,
+);
+console.log(
+  `per-quote CPU ${(perQuote * 1000).toFixed(0)} µs (batch CPU minus the one-quote run, / ${BATCH - 1}); floor (2 raw P-256 verifies) ${(floorMs * 1000).toFixed(0)} µs; ` +
+    `ratio ${(perQuote / floorMs).toFixed(2)}x (target <= 1.5x)`,
+);
+rmSync(work, { recursive: true, force: true });

@@ -1,3 +1,0 @@
-// @peculiar/x509 2.x resolves its services through tsyringe, which needs the Reflect metadata API loaded first.
-import 'reflect-metadata';
-export * as px509 from '@peculiar/x509';
