@@ -92,6 +92,7 @@ function listOfObjects(v: unknown, where: string, check?: (o: Record<string, unk
 
 function checkContainer(c: Record<string, unknown>, w: string): void {
   if (typeof c.name !== 'string') bad(`${w}.name`, 'must be a string');
+  if (c.image !== undefined && typeof c.image !== 'string') bad(`${w}.image`, 'must be a string');
   if (c.resources !== undefined) {
     if (!isObj(c.resources)) bad(`${w}.resources`, 'must be an object');
     for (const k of ['limits', 'requests'] as const) {

@@ -6,6 +6,8 @@ import { K8sInputError } from '../errors.js';
 import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from './engine.js';
 import { WebhookMetrics } from './metrics.js';
 import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
+import { verifyPodImages } from './images.js';
+import type { ImageVerifier } from '../../images/verifier.js';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
 /** Where the webhook gets its policies, profiles and namespace labels (files today; informers in-cluster). */
@@ -36,6 +38,8 @@ export interface WebhookServerOptions {
   tlsDebounceMs?: number;
   tlsPollMs?: number;
   logger?: WebhookLogger;
+  /** Image signature verification for policies with spec.images; without it such pods are denied (fail closed). */
+  images?: ImageVerifier;
 }
 
 export { PATHS } from './review.js';
@@ -202,23 +206,20 @@ export class WebhookServer {
     req.on('error', () => undefined);
     req.on('end', () => {
       if (aborted) return;
+      let body: unknown;
       try {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
-        } catch {
-          throw new HttpError(400, 'request body is not JSON');
-        }
-        const response = this.review(path, body);
+        body = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+      } catch {
+        return fail(new HttpError(400, 'request body is not JSON'));
+      }
+      this.review(path, body).then((response) => {
         const outcome = !response.allowed ? 'denied' : response.patch ? 'mutated' : 'allowed';
         done(200, JSON.stringify(reviewOf(response)), outcome);
-      } catch (e) {
-        fail(e);
-      }
+      }, fail);
     });
   }
 
-  private review(path: string, body: unknown): AdmissionResponse {
+  private async review(path: string, body: unknown): Promise<AdmissionResponse> {
     const r = parseAdmissionReview(body);
     if (!isPodRequest(r)) {
       return denyResponse(r.uid, 400, `coffer webhook handles core/v1 Pods only, got ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}${r.subResource ? `/${r.subResource}` : ''}`, 'BadRequest');
@@ -232,12 +233,14 @@ export class WebhookServer {
     if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');
     const labels = this.opts.sources.namespaceLabels(namespace);
     if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
+    const policies = this.opts.sources.policies();
     const input = {
       pod,
       namespaceLabels: labels,
-      policies: this.opts.sources.policies(),
+      policies,
       profiles: this.opts.sources.profiles(),
       config: this.opts.config ?? DEFAULT_ADMISSION_CONFIG,
+      images: await verifyPodImages(pod, labels, policies, this.opts.images),
     };
     if (path === PATHS.mutate) return responseFor(r.uid, decideAdmission(input), true);
     return responseFor(r.uid, validateAdmission(input), false);

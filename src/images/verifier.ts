@@ -1,0 +1,39 @@
+import { VerificationCache, type VerificationCacheOptions } from './cache.js';
+import { compileImagePolicy, type CompiledImagePolicy, type ImagePolicySpec } from './policy.js';
+import type { ImageSource } from './source.js';
+import type { LoadedTrustRoot } from './trust-root.js';
+import { verifyImage, type ImageVerification } from './verify-image.js';
+
+export interface ImageVerifierOptions {
+  source: ImageSource;
+  trustRoot?: LoadedTrustRoot;
+  cache?: VerificationCacheOptions;
+}
+
+/**
+ * The long-lived verifier the webhook holds: compiles each policy once (keyed by the spec object), caches
+ * successful verifications by (image as written, policy content hash, trust root hash) and shares in-flight work.
+ */
+export class ImageVerifier {
+  readonly cache: VerificationCache<ImageVerification>;
+  private readonly compiled = new WeakMap<ImagePolicySpec, CompiledImagePolicy>();
+
+  constructor(private readonly opts: ImageVerifierOptions) {
+    this.cache = new VerificationCache(opts.cache);
+  }
+
+  policy(spec: ImagePolicySpec): CompiledImagePolicy {
+    let c = this.compiled.get(spec);
+    if (!c) {
+      c = compileImagePolicy(spec);
+      this.compiled.set(spec, c);
+    }
+    return c;
+  }
+
+  verify(image: string, spec: ImagePolicySpec): Promise<ImageVerification> {
+    const policy = this.policy(spec);
+    const key = `${image}\u0000${policy.id}\u0000${this.opts.trustRoot?.id ?? '-'}`;
+    return this.cache.get(key, () => verifyImage(image, { source: this.opts.source, policy, trustRoot: this.opts.trustRoot }));
+  }
+}
