@@ -79,7 +79,7 @@ function checkShape(src: string): void {
     } else if (c === '*' || c === '+' || c === '?' || c === '{') {
       let isQuant = c !== '{';
       if (c === '{') {
-        const m = /^\{(\d{1,3})(,(\d{0,3}))?\}/.exec(src.slice(i));
+        const m = /^\{(\d{1,6})(,(\d{0,6}))?\}/.exec(src.slice(i, i + 16));
         if (m) {
           isQuant = true;
           if (Number(m[1]) > 100 || (m[3] !== undefined && m[3] !== '' && Number(m[3]) > 100)) bad(src, 'counted repeats above 100');

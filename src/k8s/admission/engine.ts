@@ -306,7 +306,8 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
     const imagePolicies = sorted.filter((p) => p.spec.images !== undefined);
     if (imagePolicies.length > 0) {
       b.rule = 'image-pin';
-      for (const { c, path, kind } of allContainers(pod)) {
+      for (const { c, path, kind: list } of allContainers(pod)) {
+        const kind = list.slice(0, -1); // containers → container (messages name one container)
         const image = c.image;
         let pin: string | undefined;
         for (const p of imagePolicies) {
