@@ -9,8 +9,12 @@ import { KubeSources } from '../../k8s/admission/kube-sources.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { AdmissionSources } from '../../k8s/admission/server.js';
 import { K8sInputError } from '../../k8s/errors.js';
+import { ImageVerifier } from '../../images/verifier.js';
+import { addImageSourceOptions, buildImageSource, type ImageSourceFlags } from '../image-source.js';
 
-interface WebhookFlags {
+interface WebhookFlags extends ImageSourceFlags {
+  imageCacheEntries: string;
+  imageCacheTtlSeconds: string;
   cert: string;
   key: string;
   host: string;
@@ -43,7 +47,7 @@ function jsonLogger(ctx: CommandContext): WebhookLogger {
 }
 
 export function registerWebhook(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('webhook')
     .description('serve the isolation-policy admission webhook (HTTPS, AdmissionReview v1: /mutate-v1-pod, /validate-v1-pod)')
     .requiredOption('--cert <file>', 'serving certificate (PEM); reloaded when the file changes')
@@ -59,6 +63,9 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
     .option('--max-body-bytes <n>', 'largest AdmissionReview accepted', String(3 * 1024 * 1024))
     .option('--from-cluster', 'read IsolationPolicies, RuntimeProfiles and Namespace labels from the API server (informers)')
     .option('--kubeconfig <file>', 'with --from-cluster: kubeconfig to use (default: in-cluster service account or $KUBECONFIG)')
+    .option('--image-cache-entries <n>', 'verified images kept (LRU) for policies with spec.images', '4096')
+    .option('--image-cache-ttl-seconds <n>', 'how long a verified image stays trusted without re-checking the registry', '300');
+  addImageSourceOptions(cmd)
     .action(async (flags: WebhookFlags) => {
       const config: AdmissionConfig = {
         ...DEFAULT_ADMISSION_CONFIG,
@@ -100,6 +107,10 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         sources,
         config,
         logger,
+        images: new ImageVerifier({
+          ...(await buildImageSource(flags)),
+          cache: { maxEntries: int(flags.imageCacheEntries, '--image-cache-entries', 1, 1_000_000), ttlMs: 1000 * int(flags.imageCacheTtlSeconds, '--image-cache-ttl-seconds', 1, 86_400) },
+        }),
       });
       try {
         await server.start();
