@@ -1,5 +1,5 @@
 import { ImageError } from './errors.js';
-import { MEDIA, type Descriptor, type ImageManifest } from './oci.js';
+import { MEDIA, type ImageManifest } from './oci.js';
 import type { ImageSource, Repo } from './source.js';
 
 /** cosign's annotation keys on a signature layer (sigstore/cosign pkg/oci/static/options.go, pkg/cosign/…). */
@@ -44,7 +44,10 @@ export function referrersTag(digest: string): string {
 export async function discoverSignatures(src: ImageSource, repo: Repo, digest: string): Promise<SignatureCandidate[]> {
   const out: SignatureCandidate[] = [];
   const tag = signatureTag(digest);
-  const [sig, refs] = await Promise.all([src.manifest(repo, tag), referrerDescriptors(src, repo, digest)]);
+  // All three lookups at once: the tag-schema fallback is fetched alongside the referrers API rather than after
+  // its 404, so a cold admission costs one round trip here, not two.
+  const [sig, api, fallback] = await Promise.all([src.manifest(repo, tag), src.referrers(repo, digest), src.manifest(repo, referrersTag(digest))]);
+  const refs = api ?? (fallback && fallback.doc.kind === 'index' ? fallback.doc.manifests : []);
   if (sig && sig.doc.kind === 'manifest') out.push(...(await fromSignatureManifest(src, repo, sig.doc, `tag ${tag}`)));
   for (const d of refs.slice(0, SIG_LIMITS.candidates)) {
     const at = d.artifactType ?? '';
@@ -56,13 +59,6 @@ export async function discoverSignatures(src: ImageSource, repo: Repo, digest: s
     out.push(...(await fromSignatureManifest(src, repo, m.doc, `referrer ${d.digest}`)));
   }
   return out.slice(0, SIG_LIMITS.candidates);
-}
-
-async function referrerDescriptors(src: ImageSource, repo: Repo, digest: string): Promise<Descriptor[]> {
-  const api = await src.referrers(repo, digest);
-  if (api !== null) return api;
-  const idx = await src.manifest(repo, referrersTag(digest));
-  return idx && idx.doc.kind === 'index' ? idx.doc.manifests : [];
 }
 
 async function fromSignatureManifest(src: ImageSource, repo: Repo, m: ImageManifest, origin: string): Promise<SignatureCandidate[]> {

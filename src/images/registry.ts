@@ -65,6 +65,12 @@ export class RegistryClient implements ImageSource {
   private readonly now: () => number;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
+  /**
+   * Registries seen without the referrers API (404) → until when not to ask again (discovery then uses only the
+   * tag schema). Time-bounded: a 404 can also mean "unknown repository", and registries get upgraded. Missing a
+   * referrer can only deny, never admit.
+   */
+  private readonly noReferrers = new Map<string, number>();
   /** Bearer tokens by host + scope. Bounded: scopes are per repository. */
   private readonly tokens = new Map<string, { token: string; expires: number }>();
 
@@ -113,9 +119,14 @@ export class RegistryClient implements ImageSource {
 
   async referrers(repo: Repo, digest: string): Promise<Descriptor[] | null> {
     const what = `referrers of ${repo.registry}/${repo.path}@${digest}`;
+    if ((this.noReferrers.get(repo.registry) ?? 0) > this.now()) return null;
     const r = await this.get(repo, `/v2/${repo.path}/referrers/${digest}`, { accept: MEDIA.ociIndex }, this.maxManifest, what);
     // distribution-spec: a registry without the API answers 404 (some answer 400/405 for an unknown route).
-    if (r.status === 404 || r.status === 405 || r.status === 400) return null;
+    if (r.status === 404 || r.status === 405 || r.status === 400) {
+      if (this.noReferrers.size >= 1024) this.noReferrers.clear();
+      this.noReferrers.set(repo.registry, this.now() + 10 * 60_000);
+      return null;
+    }
     if (r.status !== 200) throw unexpected(r, what);
     const ct = r.header('content-type')?.split(';')[0].trim();
     if (ct !== MEDIA.ociIndex) return null;
