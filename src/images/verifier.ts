@@ -3,11 +3,14 @@ import { compileImagePolicy, type CompiledImagePolicy, type ImagePolicySpec } fr
 import type { ImageSource } from './source.js';
 import type { LoadedTrustRoot } from './trust-root.js';
 import { verifyImage, type ImageVerification } from './verify-image.js';
+import { SigstoreMemo } from './verify-signature.js';
 
 export interface ImageVerifierOptions {
   source: ImageSource;
   trustRoot?: LoadedTrustRoot;
   cache?: VerificationCacheOptions;
+  /** Successful Sigstore (keyless) verifications remembered by content; 0 disables (default 1024). */
+  sigstoreMemoEntries?: number;
 }
 
 /**
@@ -17,9 +20,11 @@ export interface ImageVerifierOptions {
 export class ImageVerifier {
   readonly cache: VerificationCache<ImageVerification>;
   private readonly compiled = new WeakMap<ImagePolicySpec, CompiledImagePolicy>();
+  private readonly memo: SigstoreMemo;
 
   constructor(private readonly opts: ImageVerifierOptions) {
     this.cache = new VerificationCache(opts.cache);
+    this.memo = new SigstoreMemo(opts.sigstoreMemoEntries ?? 1024);
   }
 
   policy(spec: ImagePolicySpec): CompiledImagePolicy {
@@ -34,6 +39,6 @@ export class ImageVerifier {
   verify(image: string, spec: ImagePolicySpec): Promise<ImageVerification> {
     const policy = this.policy(spec);
     const key = `${image}\u0000${policy.id}\u0000${this.opts.trustRoot?.id ?? '-'}`;
-    return this.cache.get(key, () => verifyImage(image, { source: this.opts.source, policy, trustRoot: this.opts.trustRoot }));
+    return this.cache.get(key, () => verifyImage(image, { source: this.opts.source, policy, trustRoot: this.opts.trustRoot, sigstoreMemo: this.memo }));
   }
 }

@@ -5,7 +5,7 @@ import type { CompiledImagePolicy } from './policy.js';
 import { parseImageRef, pinnedRef, repositoryOf, type ImageRef } from './reference.js';
 import type { ImageSource } from './source.js';
 import type { LoadedTrustRoot } from './trust-root.js';
-import { verifyCandidate, type VerifiedSignature } from './verify-signature.js';
+import { verifyCandidate, type SigstoreMemo, type VerifiedSignature } from './verify-signature.js';
 
 export interface ImageVerification {
   image: string;
@@ -22,6 +22,7 @@ export interface VerifyImageOptions {
   source: ImageSource;
   policy: CompiledImagePolicy;
   trustRoot?: LoadedTrustRoot;
+  sigstoreMemo?: SigstoreMemo;
 }
 
 // Failure codes from most to least telling: a denial reports the most specific reason any candidate gave.
@@ -62,7 +63,7 @@ export async function verifyImage(image: string, o: VerifyImageOptions): Promise
     for (const c of candidates) {
       for (const s of p.signers) {
         try {
-          const sig = verifyCandidate(c, s, { digest: t.digest, manifest: t.bytes, repository, trustRoot: o.trustRoot });
+          const sig = verifyCandidate(c, s, { digest: t.digest, manifest: t.bytes, repository, trustRoot: o.trustRoot, sigstoreMemo: o.sigstoreMemo });
           return { image, digest: t.digest, pinned: pinnedRef(ref, t.digest), signature: sig, ...(platform ? { platform } : {}) };
         } catch (e) {
           if (!(e instanceof ImageError)) throw e;

@@ -15,6 +15,26 @@ export interface SignatureTarget {
   /** registry/path the image is pulled from: cosign's docker-reference must name it. */
   repository: string;
   trustRoot?: LoadedTrustRoot;
+  /**
+   * Sigstore outcomes by content (bundle bytes + artifact + trust root + CT threshold). The check uses the log's
+   * integration time, never "now", so the same bytes always give the same answer: re-verifying an image after its
+   * cache TTL, or under a moved tag, then costs registry round trips only. Identity is still matched every time.
+   */
+  sigstoreMemo?: SigstoreMemo;
+}
+
+/** A bounded memo of successful Sigstore verifications (see SignatureTarget.sigstoreMemo). */
+export class SigstoreMemo {
+  private readonly m = new Map<string, { issuer: string; subject: string }>();
+  constructor(private readonly max = 1024) {}
+  get(k: string): { issuer: string; subject: string } | undefined {
+    return this.max > 0 ? this.m.get(k) : undefined;
+  }
+  set(k: string, v: { issuer: string; subject: string }): void {
+    if (this.max <= 0) return;
+    if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
+    this.m.set(k, v);
+  }
 }
 
 export interface VerifiedSignature {
@@ -68,7 +88,7 @@ function verifySimpleSigning(c: Extract<SignatureCandidate, { kind: 'simple-sign
   if (!c.certificate) throw new ImageError('CERTIFICATE_INVALID', `${where}: keyless signer "${s.name}" needs a certificate and the signature carries none`);
   if (!c.rekorBundle) throw new ImageError('TLOG_INVALID', `${where}: keyless signature has no Rekor bundle (${'dev.sigstore.cosign/bundle'}), so its log entry cannot be checked offline`);
   const bundle = rekorBundleToSigstore(c, where);
-  const identity = runSigstore(bundle, c.payload, s, t, where);
+  const identity = runSigstore(bundle, c.payload, s, t, where, `${c.certificate}\0${c.rekorBundle}\0${c.signature.toString('base64')}`);
   checkBodyBindsCertificate(bundle, c.certificate, where);
   checkPayloadBinding(c.payload, t, where);
   return { signer: s.name, origin: where, identity };
@@ -95,7 +115,7 @@ function verifyBundle(c: Extract<SignatureCandidate, { kind: 'bundle' }>, s: Com
     }
     return { signer: s.name, origin: where };
   }
-  const identity = runSigstore(bundle, content.$case === 'messageSignature' ? t.manifest : undefined, s, t, where);
+  const identity = runSigstore(bundle, content.$case === 'messageSignature' ? t.manifest : undefined, s, t, where, JSON.stringify(c.bundle));
   if (content.$case === 'dsseEnvelope') checkStatementSubject(content.dsseEnvelope.payloadType, Buffer.from(content.dsseEnvelope.payload), t, where);
   return { signer: s.name, origin: where, identity };
 }
@@ -119,17 +139,22 @@ function checkStatementSubject(payloadType: string, payload: Buffer, t: Signatur
   if (!Array.isArray(st.subject) || !st.subject.some((x) => x?.digest?.sha256 === hex)) throw new ImageError('PAYLOAD_MISMATCH', `${where}: in-toto statement does not name ${t.digest} as a subject`);
 }
 
-function runSigstore(bundle: Bundle, artifact: Buffer | undefined, s: Extract<CompiledSigner, { kind: 'keyless' }>, t: SignatureTarget, where: string): { issuer: string; subject: string } {
+function runSigstore(bundle: Bundle, artifact: Buffer | undefined, s: Extract<CompiledSigner, { kind: 'keyless' }>, t: SignatureTarget, where: string, content: string): { issuer: string; subject: string } {
   if (!t.trustRoot) throw new ImageError('TRUST_ROOT_INVALID', `${where}: keyless signer "${s.name}" needs a Sigstore trusted root and none is configured`);
-  let signer;
-  try {
-    const entity = toSignedEntity(bundle, artifact);
-    signer = new Verifier(t.trustRoot.material, { ctlogThreshold: s.ctlogThreshold, tlogThreshold: 1 }).verify(entity);
-  } catch (e) {
-    throw mapSigstoreError(e, where);
+  const key = `${createHash('sha256').update(content).update('\0').update(artifact ?? '').digest('hex')}|${t.trustRoot.id}|${s.ctlogThreshold}`;
+  let id = t.sigstoreMemo?.get(key);
+  if (!id) {
+    let signer;
+    try {
+      const entity = toSignedEntity(bundle, artifact);
+      signer = new Verifier(t.trustRoot.material, { ctlogThreshold: s.ctlogThreshold, tlogThreshold: 1 }).verify(entity);
+    } catch (e) {
+      throw mapSigstoreError(e, where);
+    }
+    id = { issuer: signer.identity?.extensions?.issuer ?? '', subject: signer.identity?.subjectAlternativeName ?? '' };
+    t.sigstoreMemo?.set(key, id);
   }
-  const issuer = signer.identity?.extensions?.issuer ?? '';
-  const subject = signer.identity?.subjectAlternativeName ?? '';
+  const { issuer, subject } = id;
   if (!s.issuer(issuer)) throw new ImageError('IDENTITY_MISMATCH', `${where}: certificate issuer ${JSON.stringify(issuer)} does not match ${s.issuerText} of signer "${s.name}"`);
   if (!s.subject(subject)) throw new ImageError('IDENTITY_MISMATCH', `${where}: certificate subject ${JSON.stringify(subject)} does not match ${s.subjectText} of signer "${s.name}"`);
   return { issuer, subject };

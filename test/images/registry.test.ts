@@ -5,6 +5,7 @@ import { verifyImage } from '../../src/images/verify-image.js';
 import { compileImagePolicy, type ImagePolicySpec } from '../../src/images/policy.js';
 import { parseTrustedRoot, type LoadedTrustRoot } from '../../src/images/trust-root.js';
 import { ImageError } from '../../src/images/errors.js';
+import { SigstoreMemo } from '../../src/images/verify-signature.js';
 import { haveRegistry, startRegistry, pushImage, pushIndex, pushBlob, pushManifest, OCI_MANIFEST, OCI_INDEX, sha256, type TestRegistry } from '../support/registry.js';
 import { generateSigningKey, keyedLayer, pushSignatureImage, simpleSigningPayload, signBytes, LocalSigstore } from '../support/cosign.js';
 
@@ -175,6 +176,10 @@ describe('image verification against a real docker-registry', { skip }, () => {
     await pushSignatureImage(t, img.digest, [await sigstore.keylessLayer(`${reg.host}/keyless-id`, img.digest, { identity: { email: 'mallory@evil.example' }, issuer: 'https://issuer.coffer.test' })]);
     await rejects(verify(ref('keyless-id', 'v1'), keyless()), 'IDENTITY_MISMATCH', /subject "mallory@evil.example"/);
     await rejects(verify(ref('keyless-id', 'v1'), keyless('.*', 'https://other-issuer.test')), 'IDENTITY_MISMATCH', /issuer/);
+    // A remembered Sigstore result (same bytes) still has its identity matched against each policy.
+    const sigstoreMemo = new SigstoreMemo();
+    assert.ok(await verifyImage(ref('keyless-id', 'v1'), { source: client, policy: keyless('mallory@.*'), trustRoot: root, sigstoreMemo }));
+    await rejects(verifyImage(ref('keyless-id', 'v1'), { source: client, policy: keyless(), trustRoot: root, sigstoreMemo }), 'IDENTITY_MISMATCH');
   });
 
   test('keyless: certificate expired when the log integrated the entry: CERTIFICATE_INVALID', async () => {
