@@ -132,3 +132,33 @@ ${key.publicPem.trim().split('\n').map((l) => `        ${l}`).join('\n')}
     assert.equal(JSON.parse(t.out).code, 'DIGEST_MISMATCH');
   });
 });
+
+test("README's image examples run as written on the bundled sample (offline)", async () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+  const cmds = [...readme.matchAll(/^npx coffer ((?:image verify|admit) [^\n]*samples\/images[^\n]*)$/gm)].map((m) => m[1].split(/\s+/));
+  assert.equal(cmds.length, 2, 'README shows image verify and admit on samples/images');
+  const cwd = process.cwd();
+  process.chdir(join(import.meta.dirname, '..', '..'));
+  try {
+    const v = await cli(cmds[0]);
+    assert.equal(v.code, 0, v.err);
+    assert.match(v.out, /^verified: registry\.example\/hello:v1 → registry\.example\/hello@sha256:[0-9a-f]{64}\n/);
+    const a = await cli(cmds[1]);
+    assert.equal(a.code, 0, a.err);
+    assert.match(parse(a.out).spec.containers[0].image, /^registry\.example\/hello@sha256:[0-9a-f]{64}$/);
+    // The same pod against a policy whose key did not sign it is denied.
+    const other = generateSigningKey('ecdsa');
+    const dir = mkdtempSync(join(tmpdir(), 'coffer-image-readme-'));
+    try {
+      const pol = join(dir, 'p.yaml');
+      writeFileSync(pol, `images: {signers: [{name: other, publicKey: ${JSON.stringify(other.publicPem)}}]}\n`);
+      const r = await cli(['image', 'verify', 'registry.example/hello:v1', '--policy', pol, '--oci-layout', 'registry.example/hello=samples/images/hello', '--json']);
+      assert.equal(r.code, 1);
+      assert.equal(JSON.parse(r.out).code, 'SIGNATURE_INVALID');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  } finally {
+    process.chdir(cwd);
+  }
+});
