@@ -4,6 +4,7 @@ import { request, Agent } from 'node:https';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import { WebhookServer } from '../../src/k8s/admission/server.js';
 import { StaticSources } from '../../src/k8s/admission/static-sources.js';
 import { loadProfiles } from '../../src/k8s/admission/inputs.js';
@@ -155,6 +156,37 @@ describe('webhook image step against a real docker-registry', { skip }, () => {
     const results = await Promise.all(Array.from({ length: 60 }, () => admit(podWith())));
     assert.ok(results.every((r) => r.allowed));
     assert.equal(verifier.cache.misses - before, 3, 'one verification for each of the 3 images');
+  });
+
+  test('a registry that hangs: denied within the image deadline, before the API server would give up', async () => {
+    const sockets: Socket[] = [];
+    const tarpit = createNetServer((s) => sockets.push(s));
+    await new Promise<void>((r) => tarpit.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(tarpit.address() as { port: number }).port}`;
+    const slow = new RegistryClient({ plainHttp: () => true, timeoutMs: 10_000 });
+    const srv = new WebhookServer({
+      certFile: join(dir, 'tls.crt'),
+      keyFile: join(dir, 'tls.key'),
+      host: '127.0.0.1',
+      port: 0,
+      tlsPollMs: 0,
+      images: new ImageVerifier({ source: slow }),
+      imageDeadlineMs: 300,
+      sources: new StaticSources([policy('signed-only', { isolation: 'sandbox', namespaceSelector: {}, images: { signers: [{ name: 'release', publicKey: key.publicPem }] } })], loadProfiles([])),
+    });
+    const { port: p2 } = await srv.start();
+    try {
+      const started = Date.now();
+      const r = await admit(podWith({ init: `${host}/a:v1`, web: `${host}/b:v1`, sidecar: `${host}/c:v1` }), '/mutate-v1-pod', 'team', p2);
+      assert.equal(r.allowed, false);
+      assert.match(r.status!.message, /did not finish within 300 ms.*\[REGISTRY_UNREACHABLE\]/);
+      assert.ok(Date.now() - started < 5000, 'answered long before the registry timeout');
+    } finally {
+      await srv.close();
+      for (const s of sockets) s.destroy();
+      tarpit.close();
+      await slow.close().catch(() => undefined);
+    }
   });
 
   test('registry unreachable: the pod is denied with a clear message (fail closed)', async () => {

@@ -15,6 +15,7 @@ import { addImageSourceOptions, buildImageSource, type ImageSourceFlags } from '
 interface WebhookFlags extends ImageSourceFlags {
   imageCacheEntries: string;
   imageCacheTtlSeconds: string;
+  imageDeadlineMs: string;
   cert: string;
   key: string;
   host: string;
@@ -64,7 +65,8 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
     .option('--from-cluster', 'read IsolationPolicies, RuntimeProfiles and Namespace labels from the API server (informers)')
     .option('--kubeconfig <file>', 'with --from-cluster: kubeconfig to use (default: in-cluster service account or $KUBECONFIG)')
     .option('--image-cache-entries <n>', 'verified images kept (LRU) for policies with spec.images', '4096')
-    .option('--image-cache-ttl-seconds <n>', 'how long a verified image stays trusted without re-checking the registry', '300');
+    .option('--image-cache-ttl-seconds <n>', 'how long a verified image stays trusted without re-checking the registry', '300')
+    .option('--image-deadline-ms <n>', 'deny images whose verification takes longer (keep below the webhook timeoutSeconds)', '4000');
   addImageSourceOptions(cmd)
     .action(async (flags: WebhookFlags) => {
       const config: AdmissionConfig = {
@@ -107,6 +109,7 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         sources,
         config,
         logger,
+        imageDeadlineMs: int(flags.imageDeadlineMs, '--image-deadline-ms', 100, 29_000),
         images: new ImageVerifier({
           ...(await buildImageSource(flags)),
           cache: { maxEntries: int(flags.imageCacheEntries, '--image-cache-entries', 1, 1_000_000), ttlMs: 1000 * int(flags.imageCacheTtlSeconds, '--image-cache-ttl-seconds', 1, 86_400) },

@@ -14,7 +14,13 @@ export type ImageVerdicts = ReadonlyMap<string, ReadonlyMap<string, ImageVerdict
  * init and ephemeral containers) under every matched policy that has spec.images, verified concurrently. Any
  * error — registry down, timeout, a bug — becomes a failed verdict, so the decision denies (fail closed).
  */
-export async function verifyPodImages(pod: Pod, namespaceLabels: Record<string, string>, policies: readonly IsolationPolicy[], verifier: ImageVerifier | undefined): Promise<ImageVerdicts | undefined> {
+export async function verifyPodImages(
+  pod: Pod,
+  namespaceLabels: Record<string, string>,
+  policies: readonly IsolationPolicy[],
+  verifier: ImageVerifier | undefined,
+  deadlineMs?: number,
+): Promise<ImageVerdicts | undefined> {
   const governed = matchingPolicies(policies, namespaceLabels, pod.metadata?.labels).filter((p) => p.spec.images !== undefined);
   if (governed.length === 0 || !verifier) return undefined;
   const images = new Set<string>();
@@ -22,7 +28,7 @@ export async function verifyPodImages(pod: Pod, namespaceLabels: Record<string, 
     for (const c of pod.spec?.[kind] ?? []) if (typeof c.image === 'string' && c.image !== '') images.add(c.image);
   }
   const out = new Map<string, Map<string, ImageVerdict>>();
-  await Promise.all(
+  const work = Promise.all(
     governed.map(async (p) => {
       const m = new Map<string, ImageVerdict>();
       out.set(p.metadata.name, m);
@@ -39,5 +45,23 @@ export async function verifyPodImages(pod: Pod, namespaceLabels: Record<string, 
       );
     }),
   );
-  return out;
+  if (deadlineMs === undefined) {
+    await work;
+    return out;
+  }
+  // Answer before the API server's webhook timeout: past it, the configuration's failurePolicy decides, and
+  // `Ignore` would admit the pod unverified. Images still pending are denied (their verification goes on and
+  // fills the cache for the retry).
+  let timer: NodeJS.Timeout | undefined;
+  const expired = await Promise.race([work.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadlineMs)))]);
+  clearTimeout(timer);
+  if (!expired) return out;
+  const snapshot = new Map<string, Map<string, ImageVerdict>>();
+  for (const p of governed) {
+    const done = out.get(p.metadata.name) ?? new Map<string, ImageVerdict>();
+    const m = new Map(done);
+    for (const image of images) if (!m.has(image)) m.set(image, { ok: false, code: 'REGISTRY_UNREACHABLE', message: `verification did not finish within ${deadlineMs} ms (registry slow or unreachable); retry` });
+    snapshot.set(p.metadata.name, m);
+  }
+  return snapshot;
 }

@@ -40,6 +40,8 @@ export interface WebhookServerOptions {
   logger?: WebhookLogger;
   /** Image signature verification for policies with spec.images; without it such pods are denied (fail closed). */
   images?: ImageVerifier;
+  /** Deny images not verified within this time (below the webhook configuration's timeoutSeconds); default 4000. */
+  imageDeadlineMs?: number;
 }
 
 export { PATHS } from './review.js';
@@ -240,7 +242,7 @@ export class WebhookServer {
       policies,
       profiles: this.opts.sources.profiles(),
       config: this.opts.config ?? DEFAULT_ADMISSION_CONFIG,
-      images: await verifyPodImages(pod, labels, policies, this.opts.images),
+      images: await verifyPodImages(pod, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000),
     };
     if (path === PATHS.mutate) return responseFor(r.uid, decideAdmission(input), true);
     return responseFor(r.uid, validateAdmission(input), false);
