@@ -162,6 +162,45 @@ describe('image verification against a real docker-registry', { skip }, () => {
     assert.match(v.signature.origin, /^referrer sha256:/);
   });
 
+  test('OCI 1.1 referrers: a Sigstore bundle artifact (DSSE in-toto statement naming the digest) verifies with a key', async () => {
+    const t = repoOf('bundled');
+    const img = await pushImage(t, 'v1');
+    const other = await pushImage(t, 'other');
+    const pushBundle = async (subjectDigest: string, statementDigest: string, k = key) => {
+      const statement = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: `${reg.host}/bundled`, digest: { sha256: statementDigest.slice(7) } }], predicateType: 'https://sigstore.dev/cosign/sign/v1', predicate: {} }));
+      const type = 'application/vnd.in-toto+json';
+      const pae = Buffer.concat([Buffer.from(`DSSEv1 ${type.length} ${type} ${statement.length} `), statement]);
+      const bundle = {
+        mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        verificationMaterial: { publicKey: { hint: 'release' }, tlogEntries: [], timestampVerificationData: { rfc3161Timestamps: [] } },
+        dsseEnvelope: { payload: statement.toString('base64'), payloadType: type, signatures: [{ sig: signBytes(k, pae).toString('base64'), keyid: '' }] },
+      };
+      const b = await pushBlob(t, Buffer.from(JSON.stringify(bundle)));
+      const empty = await pushBlob(t, Buffer.from('{}'));
+      const art = {
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+        layers: [{ mediaType: 'application/vnd.dev.sigstore.bundle.v0.3+json', ...b }],
+        subject: { mediaType: OCI_MANIFEST, digest: subjectDigest, size: 1 },
+      };
+      const bytes = Buffer.from(JSON.stringify(art));
+      const d = await pushManifest(t, `bundle-${sha256(bytes).slice(7, 19)}`, bytes, OCI_MANIFEST);
+      await pushManifest(t, subjectDigest.replace(':', '-'), { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: d, size: bytes.length, artifactType: art.artifactType }] }, OCI_INDEX);
+    };
+    await pushBundle(img.digest, img.digest);
+    const v = await verify(ref('bundled', 'v1'));
+    assert.match(v.signature.origin, /^referrer sha256:.* layer 0$/);
+    // The statement names another image: refused even though the signature is good.
+    await pushBundle(other.digest, img.digest);
+    await rejects(verify(ref('bundled', 'other')), 'PAYLOAD_MISMATCH', /does not name/);
+    // Signed by another key.
+    const third = await pushImage(t, 'third');
+    await pushBundle(third.digest, third.digest, generateSigningKey('ecdsa'));
+    await rejects(verify(ref('bundled', 'third')), 'SIGNATURE_INVALID', /DSSE signature does not verify/);
+  });
+
   test('keyless: Fulcio-like certificate + Rekor SET + SCT against a local trusted root', async () => {
     const t = repoOf('keyless');
     const img = await pushImage(t, 'v1');
