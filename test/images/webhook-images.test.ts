@@ -74,11 +74,11 @@ describe('webhook image step against a real docker-registry', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function admit(p: Pod, path = '/mutate-v1-pod', ns = 'team', at = port): Promise<{ allowed: boolean; patch?: string; status?: { message: string; code: number } }> {
+  function admit(p: Pod, path = '/mutate-v1-pod', ns = 'team', at = port, extra: Record<string, unknown> = {}): Promise<{ allowed: boolean; patch?: string; status?: { message: string; code: number } }> {
     const body = JSON.stringify({
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
-      request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: ns, operation: 'CREATE', object: p },
+      request: { uid: 'u-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: ns, operation: 'CREATE', object: p, ...extra },
     });
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: at, method: 'POST', path, agent, headers: { 'content-type': 'application/json' } }, (res) => {
@@ -126,6 +126,21 @@ describe('webhook image step against a real docker-registry', { skip }, () => {
     const v = await admit(out, '/validate-v1-pod');
     assert.equal(v.allowed, true, v.status?.message);
     assert.equal((await admit(out)).patch, undefined);
+  });
+
+  test('kubectl debug (pods/ephemeralcontainers UPDATE): the new ephemeral container is verified and pinned', async () => {
+    const running = applyPatch(podWith(), JSON.parse(Buffer.from((await admit(podWith())).patch!, 'base64').toString()));
+    const debug = (image: string): Pod => ({ ...running, spec: { ...running.spec, ephemeralContainers: [{ name: 'debugger', image }] } });
+    const sub = { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: running };
+    const ok = await admit(debug(`${reg.host}/shop/web:v1`), '/mutate-v1-pod', 'team', port, sub);
+    assert.equal(ok.allowed, true, ok.status?.message);
+    assert.deepEqual(JSON.parse(Buffer.from(ok.patch!, 'base64').toString()), [{ op: 'replace', path: '/spec/ephemeralContainers/0/image', value: `${reg.host}/shop/web@${images.web}` }]);
+    const bad = await admit(debug(`${reg.host}/shop/unsigned:v1`), '/mutate-v1-pod', 'team', port, sub);
+    assert.equal(bad.allowed, false);
+    assert.match(bad.status!.message, /rule image-signature: ephemeralContainer "debugger" image .*unsigned:v1.*NO_SIGNATURES/);
+    // Validation: an unpinned ephemeral image (mutation skipped) is refused; the pinned one passes.
+    assert.equal((await admit(debug(`${reg.host}/shop/web:v1`), '/validate-v1-pod', 'team', port, sub)).allowed, false);
+    assert.equal((await admit(debug(`${reg.host}/shop/web@${images.web}`), '/validate-v1-pod', 'team', port, sub)).allowed, true);
   });
 
   test('an unsigned image denies the pod, naming the image, the rule and the reason', async () => {

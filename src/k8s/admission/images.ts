@@ -1,7 +1,8 @@
 import { ImageError } from '../../images/errors.js';
 import type { ImageVerifier } from '../../images/verifier.js';
 import type { IsolationPolicy } from '../crds/types.js';
-import { matchingPolicies } from './engine.js';
+import { formatDenial, matchingPolicies, type AdmissionDecision, type Denial } from './engine.js';
+import type { PatchOp } from './json-patch.js';
 import type { Pod } from './pod.js';
 
 /** Outcome of verifying one image for one policy: the pinned reference, or why not (a stable ImageError code). */
@@ -64,4 +65,33 @@ export async function verifyPodImages(
     snapshot.set(p.metadata.name, m);
   }
   return snapshot;
+}
+
+/**
+ * `kubectl debug` adds containers through the pods/ephemeralcontainers subresource (an UPDATE), which never passes
+ * through pod CREATE admission: under a policy with spec.images, every ephemeral container's image must verify
+ * too, and is pinned the same way. Only ephemeral containers are touched (the rest of a running pod is immutable).
+ * Validation (withPatch false) accepts only images already pinned to their verified digest.
+ */
+export function decideEphemeralImages(pod: Pod, namespaceLabels: Record<string, string>, policies: readonly IsolationPolicy[], verdicts: ImageVerdicts | undefined, withPatch: boolean): AdmissionDecision {
+  const governed = matchingPolicies(policies, namespaceLabels, pod.metadata?.labels).filter((p) => p.spec.images !== undefined);
+  const denials: Denial[] = [];
+  const patch: PatchOp[] = [];
+  (pod.spec?.ephemeralContainers ?? []).forEach((c, i) => {
+    let pin: string | undefined;
+    for (const p of governed) {
+      const name = p.metadata.name;
+      const v = typeof c.image === 'string' ? verdicts?.get(name)?.get(c.image) : undefined;
+      if (!v) denials.push({ policy: name, rule: 'image-signature', message: `ephemeralContainer "${c.name}" image "${c.image ?? ''}" was not verified (no image verifier is configured)` });
+      else if (!v.ok) denials.push({ policy: name, rule: v.code === 'REPOSITORY_NOT_ALLOWED' ? 'image-repository' : 'image-signature', message: `ephemeralContainer "${c.name}" image "${c.image}": ${v.message} [${v.code}]` });
+      else if (pin !== undefined && pin !== v.pinned) denials.push({ policy: name, rule: 'image-signature', message: `ephemeralContainer "${c.name}" image "${c.image}" verifies as ${pin} and ${v.pinned}; cannot pin both` });
+      else pin = v.pinned;
+    }
+    if (pin !== undefined && pin !== c.image) {
+      if (withPatch) patch.push({ op: 'replace', path: `/spec/ephemeralContainers/${i}/image`, value: pin });
+      else denials.push({ policy: governed[0].metadata.name, rule: 'image-pin', message: `ephemeralContainer "${c.name}" image "${c.image}" is not pinned to its verified digest ${pin}; was the mutating webhook skipped?` });
+    }
+  });
+  if (denials.length > 0) return { allowed: false, reason: formatDenial(denials[0]), denials, patch: [], patchRules: [], explanation: null, warnings: [] };
+  return { allowed: true, denials: [], patch, patchRules: patch.map(() => 'image-pin'), explanation: null, warnings: [] };
 }

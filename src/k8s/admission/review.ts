@@ -67,6 +67,11 @@ export function isPodRequest(r: AdmissionRequest): boolean {
   return r.kind.group === '' && r.kind.version === 'v1' && r.kind.kind === 'Pod' && !r.subResource;
 }
 
+/** `kubectl debug`'s write: UPDATE of the pods/ephemeralcontainers subresource (the object is the whole Pod). */
+export function isEphemeralContainersUpdate(r: AdmissionRequest): boolean {
+  return r.kind.group === '' && r.kind.version === 'v1' && r.kind.kind === 'Pod' && r.subResource === 'ephemeralcontainers' && r.operation === 'UPDATE';
+}
+
 export function podOf(r: AdmissionRequest): Pod {
   checkPodShape(r.object, 'AdmissionReview: request.object');
   return r.object as Pod;

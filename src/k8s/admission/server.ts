@@ -5,8 +5,9 @@ import type { IsolationPolicy, RuntimeProfile } from '../crds/types.js';
 import { K8sInputError } from '../errors.js';
 import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from './engine.js';
 import { WebhookMetrics } from './metrics.js';
-import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
-import { verifyPodImages } from './images.js';
+import { PATHS, allowResponse, denyResponse, isEphemeralContainersUpdate, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionRequest, type AdmissionResponse } from './review.js';
+import type { Pod } from './pod.js';
+import { decideEphemeralImages, verifyPodImages } from './images.js';
 import type { ImageVerifier } from '../../images/verifier.js';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
@@ -223,6 +224,7 @@ export class WebhookServer {
 
   private async review(path: string, body: unknown): Promise<AdmissionResponse> {
     const r = parseAdmissionReview(body);
+    if (isEphemeralContainersUpdate(r)) return this.ephemeral(path, r);
     if (!isPodRequest(r)) {
       return denyResponse(r.uid, 400, `coffer webhook handles core/v1 Pods only, got ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}${r.subResource ? `/${r.subResource}` : ''}`, 'BadRequest');
     }
@@ -246,6 +248,20 @@ export class WebhookServer {
     };
     if (path === PATHS.mutate) return responseFor(r.uid, decideAdmission(input), true);
     return responseFor(r.uid, validateAdmission(input), false);
+  }
+
+  /** pods/ephemeralcontainers UPDATE (`kubectl debug`): the new containers' images are verified and pinned. */
+  private async ephemeral(path: string, r: AdmissionRequest): Promise<AdmissionResponse> {
+    if (this.opts.sources.ready && !this.opts.sources.ready()) throw new HttpError(503, 'isolation policies are not synced yet');
+    const pod = podOf(r);
+    const namespace = r.namespace || pod.metadata?.namespace;
+    if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');
+    const labels = this.opts.sources.namespaceLabels(namespace);
+    if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
+    const policies = this.opts.sources.policies();
+    const only: Pod = { ...pod, spec: { ephemeralContainers: pod.spec?.ephemeralContainers ?? [] } };
+    const verdicts = await verifyPodImages(only, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000);
+    return responseFor(r.uid, decideEphemeralImages(pod, labels, policies, verdicts, path === PATHS.mutate), path === PATHS.mutate);
   }
 
   private plain(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
