@@ -71,8 +71,8 @@ export class RegistryClient implements ImageSource {
    * referrer can only deny, never admit.
    */
   private readonly noReferrers = new Map<string, number>();
-  /** Bearer tokens by host + scope. Bounded: scopes are per repository. */
-  private readonly tokens = new Map<string, { token: string; expires: number }>();
+  /** Authorization header values (Bearer token or Basic) by host + scope. Bounded: scopes are per repository. */
+  private readonly tokens = new Map<string, { header: string; expires: number }>();
 
   constructor(private readonly opts: RegistryClientOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 5000;
@@ -141,7 +141,7 @@ export class RegistryClient implements ImageSource {
     const scope = `repository:${repo.path}:pull`;
     const key = `${base}|${scope}`;
     const cached = this.tokens.get(key);
-    let auth = cached && cached.expires > this.now() ? `Bearer ${cached.token}` : undefined;
+    let auth = cached && cached.expires > this.now() ? cached.header : undefined;
     let r = await this.fetch(`${base}${path}`, { ...headers, ...(auth ? { authorization: auth } : {}) }, maxBytes, what);
     if (r.status === 401) {
       auth = await this.authorize(base, scope, key, r, what);
@@ -158,7 +158,9 @@ export class RegistryClient implements ImageSource {
     if (!ch) throw new ImageError('REGISTRY_ERROR', `${what}: registry asks for authentication without a usable WWW-Authenticate challenge`);
     if (ch.scheme === 'basic') {
       if (!creds) throw new ImageError('REGISTRY_ERROR', `${what}: registry asks for basic credentials and none are configured for ${host}`);
-      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      const basic = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      this.remember(key, basic, 3600);
+      return basic;
     }
     const realm = ch.params.realm;
     let url: URL;
@@ -186,9 +188,13 @@ export class RegistryClient implements ImageSource {
     if (!token || token.length > this.maxToken) throw new ImageError('REGISTRY_ERROR', `${what}: token endpoint answered no token`);
     // token.md: expires_in defaults to 60 s; keep a margin so a token is not used at its last instant.
     const ttl = typeof body.expires_in === 'number' && body.expires_in > 0 ? Math.min(body.expires_in, 3600) : 60;
-    if (this.tokens.size >= 1024) this.tokens.clear();
-    this.tokens.set(key, { token, expires: this.now() + (ttl - 5) * 1000 });
+    this.remember(key, `Bearer ${token}`, ttl - 5);
     return `Bearer ${token}`;
+  }
+
+  private remember(key: string, header: string, seconds: number): void {
+    if (this.tokens.size >= 1024) this.tokens.clear();
+    this.tokens.set(key, { header, expires: this.now() + seconds * 1000 });
   }
 
   private async fetch(url: string, headers: Record<string, string>, maxBytes: number, what: string): Promise<HttpResult> {
