@@ -36,9 +36,19 @@ export class ImageVerifier {
     return c;
   }
 
+  private key(image: string, policy: CompiledImagePolicy): string {
+    return `${image}\u0000${policy.id}\u0000${this.opts.trustRoot?.id ?? '-'}`;
+  }
+
   verify(image: string, spec: ImagePolicySpec): Promise<ImageVerification> {
     const policy = this.policy(spec);
-    const key = `${image}\u0000${policy.id}\u0000${this.opts.trustRoot?.id ?? '-'}`;
-    return this.cache.get(key, () => verifyImage(image, { source: this.opts.source, policy, trustRoot: this.opts.trustRoot, sigstoreMemo: this.memo }));
+    return this.cache.get(this.key(image, policy), () => verifyImage(image, { source: this.opts.source, policy, trustRoot: this.opts.trustRoot, sigstoreMemo: this.memo }));
+  }
+
+  /** The cached verification, synchronously (the webhook's warm path: no promise, no timer). */
+  cached(image: string, spec: ImagePolicySpec): ImageVerification | undefined {
+    const hit = this.cache.peek(this.key(image, this.policy(spec)));
+    if (hit) this.cache.hits++;
+    return hit;
   }
 }

@@ -18,22 +18,22 @@ const seenAuth: (string | undefined)[] = [];
 function handler(req: IncomingMessage, res: ServerResponse): void {
   const u = decodeURIComponent(req.url ?? '');
   const manifest = (body: Buffer, headers: Record<string, string> = {}) => res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', ...headers }).end(body);
-  if (u === `/v2/app/manifests/${sha256(good)}`) return manifest(other); // asked by digest, serves other bytes
-  if (u === '/v2/app/manifests/lying-header') return manifest(good, { 'docker-content-digest': sha256(other) });
-  if (u === '/v2/app/manifests/huge') return manifest(Buffer.alloc(5 * 1024 * 1024, 0x20));
+  if (u === `/v2/app/manifests/${sha256(good)}`) return void manifest(other); // asked by digest, serves other bytes
+  if (u === '/v2/app/manifests/lying-header') return void manifest(good, { 'docker-content-digest': sha256(other) });
+  if (u === '/v2/app/manifests/huge') return void manifest(Buffer.alloc(5 * 1024 * 1024, 0x20));
   if (u === '/v2/app/manifests/chunked-huge') {
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
     let n = 0;
     const more = () => (n++ < 6 ? res.write(chunk, more) : res.end());
-    return more();
+    return void more();
   }
   if (u === '/v2/app/manifests/stall') {
     res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
     res.write('{');
     return; // never ends
   }
-  if (u === '/v2/app/manifests/not-json') return manifest(Buffer.from('<html>'));
+  if (u === '/v2/app/manifests/not-json') return void manifest(Buffer.from('<html>'));
   if (u.startsWith('/v2/app/blobs/')) {
     seenAuth.push(req.headers.authorization);
     if (req.headers.authorization !== 'Bearer t0k') return void res.writeHead(401, { 'www-authenticate': `Bearer realm="http://${host}/token",service="s"` }).end();
