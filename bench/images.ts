@@ -3,7 +3,7 @@
 //   warm: the verification cache holds the 3 images (a scale-up: every replica after the first);
 //   cold: cache TTL 0, so every admission resolves tags, fetches .sig manifests and payloads, and verifies.
 // Each server runs in its own child process so the load generator does not share its event loop.
-// Usage: npm run bench:images [-- --seconds 5 --rate 500 --cold 200]
+// Usage: npm run bench:images [-- --seconds 5 --rate 200 --cold 200]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, Agent } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ const { values: args } = parseArgs({
     serve: { type: 'string' },
     dir: { type: 'string' },
     seconds: { type: 'string', default: '5' },
-    rate: { type: 'string', default: '500' },
+    rate: { type: 'string', default: '200' },
     connections: { type: 'string', default: '10' },
     cold: { type: 'string', default: '200' },
   },
@@ -141,6 +141,7 @@ function startChild(kind: string, dir: string): Promise<{ child: ChildProcess; p
 }
 
 interface Figures {
+  lat: number[];
   n: number;
   p50: number;
   p99: number;
@@ -150,7 +151,7 @@ interface Figures {
 function figures(lat: number[], errors: number): Figures {
   lat.sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  return { n: lat.length, p50: q(0.5), p99: q(0.99), errors };
+  return { lat, n: lat.length, p50: q(0.5), p99: q(0.99), errors };
 }
 
 /** One POST; resolves with the latency (ms) from `due` and whether the pod was admitted with a patch. */
@@ -191,8 +192,7 @@ async function paced(port: number, path: string, body: Buffer, seconds: number, 
 }
 
 /** Closed loop, one request at a time (each cold admission's own latency, not queueing). */
-async function sequential(port: number, path: string, body: Buffer, n: number, ca: string): Promise<Figures> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca, servername: 'localhost' });
+async function sequential(agent: Agent, port: number, path: string, body: Buffer, n: number): Promise<Figures> {
   const lat: number[] = [];
   let errors = 0;
   for (let i = 0; i < n; i++) {
@@ -200,7 +200,6 @@ async function sequential(port: number, path: string, body: Buffer, n: number, c
     lat.push(r.ms);
     if (!r.ok) errors++;
   }
-  agent.destroy();
   return figures(lat, errors);
 }
 
@@ -242,17 +241,34 @@ async function main(): Promise<void> {
     const cold = await startChild('cold', dir);
     const recheck = await startChild('recheck', dir);
     children.push(floor.child, warm.child, cold.child, recheck.child);
+    // One keep-alive connection per server for the one-at-a-time measurements.
+    const one = () => new Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem, servername: 'localhost' });
+    const agents = { floor: one(), warm: one(), cold: one(), recheck: one() };
     // Warm-up: JIT, TLS sessions, and the warm server's cache (its first admission verifies the 3 images).
-    await sequential(warm.port, '/mutate-v1-pod', body, 20, ca.certPem);
-    await sequential(cold.port, '/mutate-v1-pod', body, 20, ca.certPem);
-    await sequential(recheck.port, '/mutate-v1-pod', body, 20, ca.certPem);
+    await sequential(agents.floor, floor.port, '/', body, 20);
+    await sequential(agents.warm, warm.port, '/mutate-v1-pod', body, 20);
+    await sequential(agents.cold, cold.port, '/mutate-v1-pod', body, 20);
+    await sequential(agents.recheck, recheck.port, '/mutate-v1-pod', body, 20);
     await paced(floor.port, '/', body, 1, rate, connections, ca.certPem);
     await paced(warm.port, '/mutate-v1-pod', body, 1, rate, connections, ca.certPem);
-    const fl = await paced(floor.port, '/', body, seconds, rate, connections, ca.certPem);
-    const wm = await paced(warm.port, '/mutate-v1-pod', body, seconds, rate, connections, ca.certPem);
-    const flSeq = await sequential(floor.port, '/', body, coldN, ca.certPem);
-    const cd = await sequential(cold.port, '/mutate-v1-pod', body, coldN, ca.certPem);
-    const rc = await sequential(recheck.port, '/mutate-v1-pod', body, coldN, ca.certPem);
+    // Interleaved slices (floor, subject, floor, subject…) so that load from other processes on a shared machine
+    // falls on both sides of each ratio alike.
+    const slices = 10;
+    const merge = (fs: Figures[]) => figures(fs.flatMap((f) => f.lat), fs.reduce((a, f) => a + f.errors, 0));
+    const flParts: Figures[] = [];
+    const wmParts: Figures[] = [];
+    for (let i = 0; i < slices; i++) {
+      flParts.push(await paced(floor.port, '/', body, seconds / slices, rate, connections, ca.certPem));
+      wmParts.push(await paced(warm.port, '/mutate-v1-pod', body, seconds / slices, rate, connections, ca.certPem));
+    }
+    const seqParts: Record<'fl' | 'cd' | 'rc', Figures[]> = { fl: [], cd: [], rc: [] };
+    for (let i = 0; i < coldN; i++) {
+      seqParts.fl.push(await sequential(agents.floor, floor.port, '/', body, 1));
+      seqParts.cd.push(await sequential(agents.cold, cold.port, '/mutate-v1-pod', body, 1));
+      seqParts.rc.push(await sequential(agents.recheck, recheck.port, '/mutate-v1-pod', body, 1));
+    }
+    for (const a of Object.values(agents)) a.destroy();
+    const [fl, wm, flSeq, cd, rc] = [merge(flParts), merge(wmParts), merge(seqParts.fl), merge(seqParts.cd), merge(seqParts.rc)];
     console.log(`images bench: pod with 3 images (2 cosign keyed ECDSA, 1 keyless Fulcio/Rekor/SCT), docker-registry on loopback, HTTPS keep-alive`);
     const row = (name: string, f: Figures) => console.log(`${name.padEnd(34)} n=${String(f.n).padStart(5)}   p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   errors ${f.errors}`);
     row(`floor (empty handler) @${rate}/s`, fl);
