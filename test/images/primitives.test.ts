@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { Glob } from '../../src/images/glob.js';
 import { SafeRegExp } from '../../src/images/safe-regexp.js';
@@ -64,19 +65,13 @@ test('image policy checking: shapes, keys and patterns are validated at load tim
   bad({ signers: [{ name: 'a', keyless: { issuer: 'x', subjectRegExp: '(a+)+' } }] }, /nested repetition/);
   bad({ signers: [{ name: 'a', publicKey: k }], platform: 'linux' }, /os\/arch/);
   bad({ signers: [{ name: 'a', publicKey: k }], extra: 1 }, /unknown field "extra"/);
-  const { publicKey: p384 } = (await_import_p384());
+  // P-384 is a valid key but not one cosign's keyed mode pairs with SHA-256: refused rather than guessed.
+  const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
   bad({ signers: [{ name: 'a', publicKey: p384 }] }, /not accepted/);
   // Same content → same id (cache key); different content → different id.
   assert.equal(compileImagePolicy({ signers: [{ name: 'a', publicKey: k }] }).id, compileImagePolicy({ signers: [{ name: 'a', publicKey: k }] }).id);
   assert.notEqual(compileImagePolicy({ signers: [{ name: 'a', publicKey: k }] }).id, compileImagePolicy({ signers: [{ name: 'b', publicKey: k }] }).id);
 });
-
-function await_import_p384(): { publicKey: string } {
-  // P-384 is a valid key but not one cosign's keyed mode uses with SHA-256: refused rather than guessed.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { generateKeyPairSync } = process.getBuiltinModule('node:crypto') as typeof import('node:crypto');
-  return { publicKey: generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ type: 'spki', format: 'pem' }).toString() };
-}
 
 test('WWW-Authenticate Bearer challenges parse (quoted, unquoted, escaped)', () => {
   assert.deepEqual(parseWwwAuthenticate('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull"'), {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
@@ -25,7 +25,7 @@ export interface TestRegistry {
   port: number;
   /** Requests the token server answered (by scope), for assertions that auth happened. */
   tokenRequests: string[];
-  /** Count of requests per path prefix seen by the token server (auth) — and credentials it accepts. */
+  /** The credentials the token server accepts (Basic on the token request), when set. */
   credentials?: { username: string; password: string };
   stop(): Promise<void>;
   /** Kill the registry (to test "registry down"); stop() still cleans up. */
@@ -252,4 +252,3 @@ export async function pushIndex(t: PushTarget, tag: string): Promise<{ digest: s
   return { digest, amd64: amd.digest, arm64: arm.digest };
 }
 
-export { generateKeyPairSync };
