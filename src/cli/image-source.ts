@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
 import { CliUsageError } from './context.js';
 import { readUserFile, statUserPath } from './files.js';
 import { ImageError } from '../images/errors.js';
@@ -8,27 +7,8 @@ import { parseImageRef, repositoryOf } from '../images/reference.js';
 import { RegistryClient } from '../images/registry.js';
 import type { ImageSource } from '../images/source.js';
 import { parseTrustedRoot, type LoadedTrustRoot } from '../images/trust-root.js';
+import type { ImageSourceFlags } from './image-flags.js';
 
-/**
- * The flags every image-verifying command shares (image verify, admit, webhook) and what they build: an image
- * source (registries over HTTPS, or only local OCI layouts: offline) and an optional Sigstore trusted root.
- */
-export interface ImageSourceFlags {
-  ociLayout?: string[];
-  trustedRoot?: string;
-  insecureRegistry?: string[];
-  registryCa?: string;
-  registryTimeoutMs?: string;
-}
-
-export function addImageSourceOptions(cmd: Command): Command {
-  return cmd
-    .option('--oci-layout <repo=dir...>', 'offline: serve REPOSITORY (registry/path) from a local OCI image layout DIR; with this flag no registry is contacted')
-    .option('--trusted-root <file>', 'Sigstore trusted root JSON (Fulcio CAs, Rekor and CT log keys) for keyless signers')
-    .option('--insecure-registry <host...>', 'registries spoken to over plain HTTP (e.g. a loopback test registry)')
-    .option('--registry-ca <file>', 'extra CA certificates (PEM) for registries and their token servers')
-    .option('--registry-timeout-ms <n>', 'timeout per registry request', '5000');
-}
 
 export interface BuiltImageSource {
   source: ImageSource;
@@ -36,6 +16,7 @@ export interface BuiltImageSource {
   close(): Promise<void>;
 }
 
+/** Builds what the image flags describe (imported lazily by commands that verify images: it pulls in undici and Sigstore). */
 export async function buildImageSource(flags: ImageSourceFlags): Promise<BuiltImageSource> {
   let trustRoot: LoadedTrustRoot | undefined;
   if (flags.trustedRoot) {

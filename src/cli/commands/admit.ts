@@ -9,8 +9,7 @@ import { loadPolicies, loadProfiles, namespaceLabels, parseNamespaces, parsePod,
 import { responseFor, reviewOf } from '../../k8s/admission/review.js';
 import { K8sInputError } from '../../k8s/errors.js';
 import { verifyPodImages } from '../../k8s/admission/images.js';
-import { ImageVerifier } from '../../images/verifier.js';
-import { addImageSourceOptions, buildImageSource, type ImageSourceFlags } from '../image-source.js';
+import { addImageSourceOptions, type ImageSourceFlags } from '../image-flags.js';
 
 interface AdmitFlags extends ImageSourceFlags {
   policy: string[];
@@ -64,6 +63,8 @@ export function registerAdmit(program: Command, ctx: CommandContext): void {
 
       let images;
       if (policies.some((p) => p.spec.images !== undefined)) {
+        // Loaded only when a policy asks for image signatures (keeps `coffer admit` light otherwise).
+        const [{ buildImageSource }, { ImageVerifier }] = await Promise.all([import('../image-source.js'), import('../../images/verifier.js')]);
         const built = await buildImageSource(flags);
         try {
           images = await verifyPodImages(pod, labels, policies, new ImageVerifier({ source: built.source, trustRoot: built.trustRoot }));

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
 import { readUserFile } from '../files.js';
-import { addImageSourceOptions, buildImageSource, type ImageSourceFlags } from '../image-source.js';
+import { addImageSourceOptions, type ImageSourceFlags } from '../image-flags.js';
+
 import { ImageError, type CandidateFailure } from '../../images/errors.js';
-import { compileImagePolicy, imagePolicyFromDocument } from '../../images/policy.js';
-import { verifyImage } from '../../images/verify-image.js';
 import { parseAllDocuments } from 'yaml';
 
 interface ImageVerifyFlags extends ImageSourceFlags {
@@ -27,6 +26,12 @@ export function registerImage(program: Command, ctx: CommandContext): void {
       .requiredOption('--policy <file>', 'image policy: an IsolationPolicy with spec.images, or a YAML/JSON {images: …} document')
       .option('--json', 'print the result as JSON'),
   ).action(async (ref: string, flags: ImageVerifyFlags) => {
+    // Heavy modules (undici, Sigstore) load only when this command runs.
+    const [{ buildImageSource }, { compileImagePolicy, imagePolicyFromDocument }, { verifyImage }] = await Promise.all([
+      import('../image-source.js'),
+      import('../../images/policy.js'),
+      import('../../images/verify-image.js'),
+    ]);
     const text = Buffer.from(await readUserFile(flags.policy, 'policy')).toString('utf8');
     const docs = parseAllDocuments(text);
     const values = docs.map((d) => d.toJSON()).filter((v) => v !== null && v !== undefined);

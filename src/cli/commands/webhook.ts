@@ -9,8 +9,7 @@ import { KubeSources } from '../../k8s/admission/kube-sources.js';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { AdmissionSources } from '../../k8s/admission/server.js';
 import { K8sInputError } from '../../k8s/errors.js';
-import { ImageVerifier } from '../../images/verifier.js';
-import { addImageSourceOptions, buildImageSource, type ImageSourceFlags } from '../image-source.js';
+import { addImageSourceOptions, type ImageSourceFlags } from '../image-flags.js';
 
 interface WebhookFlags extends ImageSourceFlags {
   imageCacheEntries: string;
@@ -100,6 +99,7 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
       }
       await readUserFile(flags.cert, 'certificate');
       await readUserFile(flags.key, 'key');
+      const [{ buildImageSource }, { ImageVerifier }] = await Promise.all([import('../image-source.js'), import('../../images/verifier.js')]);
       const server = new WebhookServer({
         certFile: flags.cert,
         keyFile: flags.key,
