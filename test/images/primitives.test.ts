@@ -104,3 +104,19 @@ test('verification cache: TTL, LRU bound, in-flight sharing, failures not kept',
   let ok = 0;
   assert.equal(await c.get('f', async () => ++ok), 1, 'a failure is not cached');
 });
+
+test('a pod naming more distinct images than the cap is denied without contacting any registry', async () => {
+  const { verifyPodImages, MAX_POD_IMAGES } = await import('../../src/k8s/admission/images.js');
+  const { ImageVerifier } = await import('../../src/images/verifier.js');
+  let calls = 0;
+  const source = { manifest: async () => (calls++, null), blob: async () => Buffer.alloc(0), referrers: async () => null };
+  const v = new ImageVerifier({ source });
+  const spec = { signers: [{ name: 'k', publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString() }] };
+  const policies = [{ apiVersion: 'coffer.dev/v1alpha1', kind: 'IsolationPolicy', metadata: { name: 'p' }, spec: { namespaceSelector: {}, isolation: 'sandbox', enforce: 'mutate', sizing: 'none', autonomy: false, images: spec } }] as never;
+  const containers = Array.from({ length: MAX_POD_IMAGES + 1 }, (_, i) => ({ name: `c${i}`, image: `r.example/app${i}:v1` }));
+  const out = await verifyPodImages({ spec: { containers } }, {}, policies, v);
+  const verdict = out!.get('p')!.get('r.example/app0:v1')!;
+  assert.equal(verdict.ok, false);
+  assert.equal(!verdict.ok && verdict.code, 'TOO_LARGE');
+  assert.equal(calls, 0);
+});

@@ -5,6 +5,9 @@ import { formatDenial, matchingPolicies, type AdmissionDecision, type Denial } f
 import type { PatchOp } from './json-patch.js';
 import type { Pod } from './pod.js';
 
+/** Distinct images verified per pod (a pod with more is denied). */
+export const MAX_POD_IMAGES = 64;
+
 /** Outcome of verifying one image for one policy: the pinned reference, or why not (a stable ImageError code). */
 export type ImageVerdict = { ok: true; pinned: string; digest: string } | { ok: false; code: string; message: string };
 /** policy name → image as written in the pod → verdict. */
@@ -27,6 +30,13 @@ export async function verifyPodImages(
   const images = new Set<string>();
   for (const kind of ['initContainers', 'containers', 'ephemeralContainers'] as const) {
     for (const c of pod.spec?.[kind] ?? []) if (typeof c.image === 'string' && c.image !== '') images.add(c.image);
+  }
+  // Bounded fan-out: one pod may not make the webhook hit registries hundreds of times at once.
+  if (images.size > MAX_POD_IMAGES) {
+    const over = new Map<string, Map<string, ImageVerdict>>();
+    const verdict: ImageVerdict = { ok: false, code: 'TOO_LARGE', message: `the pod names ${images.size} distinct images; at most ${MAX_POD_IMAGES} are verified per pod` };
+    for (const p of governed) over.set(p.metadata.name, new Map([...images].map((i) => [i, verdict])));
+    return over;
   }
   // Warm path: every image already verified for every policy → answer synchronously.
   const warm = new Map<string, Map<string, ImageVerdict>>();
