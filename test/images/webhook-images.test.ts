@@ -171,6 +171,10 @@ describe('webhook image step against a real docker-registry', { skip }, () => {
     const results = await Promise.all(Array.from({ length: 60 }, () => admit(podWith())));
     assert.ok(results.every((r) => r.allowed));
     assert.equal(verifier.cache.misses - before, 3, 'one verification for each of the 3 images');
+    const text = await server.metrics.registry.metrics();
+    assert.match(text, /coffer_webhook_image_cache_entries \d+/);
+    assert.match(text, /coffer_webhook_image_verdicts_total\{result="verified"\} \d+/);
+    assert.match(text, /coffer_webhook_image_verdicts_total\{result="NO_SIGNATURES"\} [1-9]/);
   });
 
   test('a registry that hangs: denied within the image deadline, before the API server would give up', async () => {

@@ -7,7 +7,7 @@ import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type Admi
 import { WebhookMetrics } from './metrics.js';
 import { PATHS, allowResponse, denyResponse, isEphemeralContainersUpdate, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionRequest, type AdmissionResponse } from './review.js';
 import type { Pod } from './pod.js';
-import { decideEphemeralImages, verifyPodImages } from './images.js';
+import { decideEphemeralImages, verifyPodImages, type ImageVerdicts } from './images.js';
 import type { ImageVerifier } from '../../images/verifier.js';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
 
@@ -71,6 +71,7 @@ export class WebhookServer {
 
   constructor(private readonly opts: WebhookServerOptions) {
     this.log = opts.logger ?? silent;
+    if (opts.images) this.metrics.watchImageCache(opts.images.cache);
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
   }
 
@@ -244,7 +245,7 @@ export class WebhookServer {
       policies,
       profiles: this.opts.sources.profiles(),
       config: this.opts.config ?? DEFAULT_ADMISSION_CONFIG,
-      images: await verifyPodImages(pod, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000),
+      images: this.countVerdicts(await verifyPodImages(pod, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000)),
     };
     if (path === PATHS.mutate) return responseFor(r.uid, decideAdmission(input), true);
     return responseFor(r.uid, validateAdmission(input), false);
@@ -260,8 +261,13 @@ export class WebhookServer {
     if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
     const policies = this.opts.sources.policies();
     const only: Pod = { ...pod, spec: { ephemeralContainers: pod.spec?.ephemeralContainers ?? [] } };
-    const verdicts = await verifyPodImages(only, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000);
+    const verdicts = this.countVerdicts(await verifyPodImages(only, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000));
     return responseFor(r.uid, decideEphemeralImages(pod, labels, policies, verdicts, path === PATHS.mutate), path === PATHS.mutate);
+  }
+
+  private countVerdicts(v: ImageVerdicts | undefined): ImageVerdicts | undefined {
+    for (const m of v?.values() ?? []) for (const x of m.values()) this.metrics.imageVerdicts.inc({ result: x.ok ? 'verified' : x.code });
+    return v;
   }
 
   private plain(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
