@@ -95,7 +95,8 @@ async function serve(kind: string, dir: string): Promise<void> {
           enforce: 'mutate',
           sizing: 'none',
           autonomy: false,
-          images: {
+          // plain: the same webhook and policy without spec.images (isolates the image step's cost).
+          images: kind === 'plain' ? undefined : {
             repositories: [`${setup.registry}/shop/*`],
             signers: [
               { name: 'release', publicKey: setup.publicPem },
@@ -240,7 +241,8 @@ async function main(): Promise<void> {
     const warm = await startChild('warm', dir);
     const cold = await startChild('cold', dir);
     const recheck = await startChild('recheck', dir);
-    children.push(floor.child, warm.child, cold.child, recheck.child);
+    const plain = await startChild('plain', dir);
+    children.push(floor.child, warm.child, cold.child, recheck.child, plain.child);
     // One keep-alive connection per server for the one-at-a-time measurements.
     const one = () => new Agent({ keepAlive: true, maxSockets: 1, ca: ca.certPem, servername: 'localhost' });
     const agents = { floor: one(), warm: one(), cold: one(), recheck: one() };
@@ -251,16 +253,20 @@ async function main(): Promise<void> {
     await sequential(agents.recheck, recheck.port, '/mutate-v1-pod', body, 20);
     await paced(floor.port, '/', body, 1, rate, connections, ca.certPem);
     await paced(warm.port, '/mutate-v1-pod', body, 1, rate, connections, ca.certPem);
+    await paced(plain.port, '/mutate-v1-pod', body, 1, rate, connections, ca.certPem);
     // Interleaved slices (floor, subject, floor, subject…) so that load from other processes on a shared machine
     // falls on both sides of each ratio alike.
     const slices = 10;
     const merge = (fs: Figures[]) => figures(fs.flatMap((f) => f.lat), fs.reduce((a, f) => a + f.errors, 0));
     const flParts: Figures[] = [];
     const wmParts: Figures[] = [];
+    const plParts: Figures[] = [];
     for (let i = 0; i < slices; i++) {
       flParts.push(await paced(floor.port, '/', body, seconds / slices, rate, connections, ca.certPem));
       wmParts.push(await paced(warm.port, '/mutate-v1-pod', body, seconds / slices, rate, connections, ca.certPem));
+      plParts.push(await paced(plain.port, '/mutate-v1-pod', body, seconds / slices, rate, connections, ca.certPem));
     }
+    const pl = merge(plParts);
     const seqParts: Record<'fl' | 'cd' | 'rc', Figures[]> = { fl: [], cd: [], rc: [] };
     for (let i = 0; i < coldN; i++) {
       seqParts.fl.push(await sequential(agents.floor, floor.port, '/', body, 1));
@@ -270,13 +276,15 @@ async function main(): Promise<void> {
     for (const a of Object.values(agents)) a.destroy();
     const [fl, wm, flSeq, cd, rc] = [merge(flParts), merge(wmParts), merge(seqParts.fl), merge(seqParts.cd), merge(seqParts.rc)];
     console.log(`images bench: pod with 3 images (2 cosign keyed ECDSA, 1 keyless Fulcio/Rekor/SCT), docker-registry on loopback, HTTPS keep-alive`);
-    const row = (name: string, f: Figures) => console.log(`${name.padEnd(34)} n=${String(f.n).padStart(5)}   p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   errors ${f.errors}`);
+    const row = (name: string, f: Figures) => console.log(`${name.padEnd(38)} n=${String(f.n).padStart(5)}   p50 ${f.p50.toFixed(2)} ms   p99 ${f.p99.toFixed(2)} ms   errors ${f.errors}`);
     row(`floor (empty handler) @${rate}/s`, fl);
     row(`warm (cached) @${rate}/s`, wm);
+    row(`same webhook, no spec.images @${rate}/s`, pl);
     row('floor (empty handler) sequential', flSeq);
     row('cold (registry + verify) sequential', cd);
     row('recheck (registry, memo) sequential', rc);
     console.log(`ratio warm/floor at ${rate}/s: p50 ${(wm.p50 / Math.max(fl.p50, 0.001)).toFixed(2)}x  p99 ${(wm.p99 / Math.max(fl.p99, 0.001)).toFixed(2)}x`);
+    console.log(`ratio warm/no-images at ${rate}/s (the image step alone): p50 ${(wm.p50 / Math.max(pl.p50, 0.001)).toFixed(2)}x  p99 ${(wm.p99 / Math.max(pl.p99, 0.001)).toFixed(2)}x`);
     console.log(`ratio cold/floor sequential: p50 ${(cd.p50 / Math.max(flSeq.p50, 0.001)).toFixed(1)}x  p99 ${(cd.p99 / Math.max(flSeq.p99, 0.001)).toFixed(1)}x`);
     console.log(`target warm p99 <= 1.3x the floor: ${wm.p99 <= 1.3 * fl.p99 ? 'met' : 'NOT met'} (${wm.p99.toFixed(2)} vs ${fl.p99.toFixed(2)} ms)`);
     console.log(`target cold p99 <= 50 ms: ${cd.p99 <= 50 ? 'met' : 'NOT met'} (${cd.p99.toFixed(2)} ms; after TTL expiry with Sigstore outcomes memoized: ${rc.p99.toFixed(2)} ms)`);
