@@ -26,7 +26,8 @@ export class KbsClient {
   private token?: string;
   private readonly key: { priv: KeyObject; pubJwk: Record<string, string> };
 
-  constructor(private readonly url: string, private readonly o: { adminToken?: string; fetch?: typeof fetch } = {}) {
+  /** `imageDigests`: the images this workload runs, claimed in the runtime data (bound into the evidence). */
+  constructor(private readonly url: string, private readonly o: { adminToken?: string; fetch?: typeof fetch; imageDigests?: string[] } = {}) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const j = publicKey.export({ format: 'jwk' }) as Record<string, string>;
     this.key = { priv: privateKey, pubJwk: { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: j.x, y: j.y } };
@@ -75,11 +76,12 @@ export class KbsClient {
   async attest(tee: string, provider: EvidenceProvider): Promise<string> {
     const ch = (await (await this.call('POST', '/kbs/v0/auth', { version: KBS_PROTOCOL_VERSION, tee, 'extra-params': '' })).json()) as { nonce: string; 'extra-params': unknown };
     const additional = '';
-    const runtime = { 'tee-pubkey': this.key.pubJwk, nonce: ch.nonce, 'additional-evidence': additional };
+    const images = this.o.imageDigests && this.o.imageDigests.length > 0 ? { 'image-digests': this.o.imageDigests } : {};
+    const runtime = { 'tee-pubkey': this.key.pubJwk, nonce: ch.nonce, 'additional-evidence': additional, ...images };
     const hashAlg = (ch['extra-params'] as { 'selected-hash-algorithm'?: string } | null)?.['selected-hash-algorithm'] === 'sha512' ? 'sha512' : 'sha384';
     const reportData = createHash(hashAlg).update(canonicalJson(runtime)).digest();
     const body = {
-      'runtime-data': { nonce: ch.nonce, 'tee-pubkey': this.key.pubJwk },
+      'runtime-data': { nonce: ch.nonce, 'tee-pubkey': this.key.pubJwk, ...images },
       'tee-evidence': { primary_evidence: await provider(new Uint8Array(reportData)), additional_evidence: additional },
     };
     const r = (await (await this.call('POST', '/kbs/v0/attest', body)).json()) as { token: string };

@@ -24,7 +24,12 @@ export interface KbsRequest {
 
 export interface KbsAttestation {
   'init-data'?: { format: string; body: string } | null;
-  'runtime-data': { nonce: string; 'tee-pubkey': TeePubKey };
+  /**
+   * `image-digests` (Coffer extension, optional): digests of the images the workload runs (what the webhook pinned),
+   * asserted by the attester inside the TEE. Bound into the report data with the rest of the runtime data, so a
+   * resource policy's `images` rule can rely on it.
+   */
+  'runtime-data': { nonce: string; 'tee-pubkey': TeePubKey; 'image-digests'?: string[] };
   'tee-evidence': { primary_evidence: unknown; additional_evidence?: string };
 }
 
@@ -85,9 +90,17 @@ export function parseAttestation(body: unknown): KbsAttestation {
     const i = obj(init, 'init-data');
     if (i.format !== 'toml' || typeof i.body !== 'string') throw new KbsError('AttestationError', 'Unsupported initdata format (toml only)');
   }
+  let images: string[] | undefined;
+  if (rd['image-digests'] !== undefined) {
+    const v = rd['image-digests'];
+    if (!Array.isArray(v) || v.length === 0 || v.length > 64 || !v.every((d) => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d))) {
+      throw new KbsError('SerdeError', 'runtime-data.image-digests must be a list of 1..64 sha256:<64 hex> digests');
+    }
+    images = v as string[];
+  }
   return {
     'init-data': (init as KbsAttestation['init-data']) ?? null,
-    'runtime-data': { nonce: rd.nonce, 'tee-pubkey': parseTeePubKey(rd['tee-pubkey']) },
+    'runtime-data': { nonce: rd.nonce, 'tee-pubkey': parseTeePubKey(rd['tee-pubkey']), ...(images ? { 'image-digests': images } : {}) },
     'tee-evidence': { primary_evidence: ev.primary_evidence, additional_evidence: add },
   };
 }
@@ -98,8 +111,10 @@ export function parseAttestation(body: unknown): KbsAttestation {
  * report data. verifyEvidenceWith accepts report data starting with SHA-256/384/512 of this value.
  */
 export function runtimeDataBinding(a: KbsAttestation): Uint8Array {
+  const images = a['runtime-data']['image-digests'];
+  // Trustee's three members exactly when no image digests are claimed (interoperable); otherwise they are bound too.
   return new TextEncoder().encode(
-    canonicalJson({ 'tee-pubkey': a['runtime-data']['tee-pubkey'], nonce: a['runtime-data'].nonce, 'additional-evidence': a['tee-evidence'].additional_evidence ?? '' }),
+    canonicalJson({ 'tee-pubkey': a['runtime-data']['tee-pubkey'], nonce: a['runtime-data'].nonce, 'additional-evidence': a['tee-evidence'].additional_evidence ?? '', ...(images ? { 'image-digests': images } : {}) }),
   );
 }
 

@@ -10,7 +10,9 @@ import { KbsError } from './errors.js';
  *             "measurements": {"launch_digest": ["abcde"]}}]}
  * ```
  * `resources` globs match per segment (`*` = any one segment's text); `tees`, `status`, `measurements` are
- * optional conditions on the attestation token.
+ * optional conditions on the attestation token. `images` (sha256 digests, e.g. those `coffer image verify`
+ * printed): the workload must have attested the digests of the images it runs (runtime-data `image-digests`,
+ * bound into its evidence) and every one of them must be listed — a secret reaches only signed images.
  *
  * Two rules no policy can override (checked before any rule): a `contraindicated` token (or one with no EAR status)
  * gets nothing, and the dev-only `sample` TEE is released to only by a rule that names it in `tees` — Trustee's
@@ -21,6 +23,7 @@ export interface ResourceRule {
   tees?: string[];
   status?: string[];
   measurements?: Record<string, string[]>;
+  images?: string[];
 }
 
 export interface ResourcePolicy {
@@ -32,6 +35,8 @@ export interface TokenFacts {
   tee: string | undefined;
   status: string | undefined;
   measurements: Record<string, string>;
+  /** Image digests the workload attested (runtime data); empty when it claimed none. */
+  imageDigests?: string[];
 }
 
 export interface PolicyDecision {
@@ -68,7 +73,7 @@ export function parseResourcePolicy(text: string): ResourcePolicy {
       const w = `rules[${i}]`;
       if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new KbsError('ParsePolicyError', `${w} must be an object`);
       const x = r as Record<string, unknown>;
-      for (const k of Object.keys(x)) if (!['resources', 'tees', 'status', 'measurements'].includes(k)) throw new KbsError('ParsePolicyError', `${w}: unknown key '${k}'`);
+      for (const k of Object.keys(x)) if (!['resources', 'tees', 'status', 'measurements', 'images'].includes(k)) throw new KbsError('ParsePolicyError', `${w}: unknown key '${k}'`);
       const rule: ResourceRule = { resources: strList(x.resources, `${w}.resources`) };
       for (const g of rule.resources) if (g.split('/').length !== 3) throw new KbsError('ParsePolicyError', `${w}.resources '${g}' must have three segments repo/type/tag`);
       if (x.tees !== undefined) rule.tees = strList(x.tees, `${w}.tees`);
@@ -89,6 +94,11 @@ export function parseResourcePolicy(text: string): ResourcePolicy {
           m[k] = strList(v, `${w}.measurements.${k}`);
         }
         rule.measurements = m;
+      }
+      if (x.images !== undefined) {
+        rule.images = strList(x.images, `${w}.images`);
+        if (rule.images.length === 0) throw new KbsError('ParsePolicyError', `${w}.images must name at least one digest`);
+        for (const d of rule.images) if (!/^sha256:[a-f0-9]{64}$/.test(d)) throw new KbsError('ParsePolicyError', `${w}.images '${d}' is not sha256:<64 hex>`);
       }
       return rule;
     }),
@@ -167,6 +177,14 @@ export function decide(policy: ResourcePolicy, path: string, facts: TokenFacts):
     if (bad) {
       reasons.push(`rule ${i}: measurement ${bad[0]} ${have(bad[0]) ?? '(absent)'} not accepted`);
       continue;
+    }
+    if (rule.images) {
+      const have = facts.imageDigests ?? [];
+      const unlisted = have.find((d) => !rule.images!.includes(d));
+      if (have.length === 0 || unlisted) {
+        reasons.push(`rule ${i}: ${have.length === 0 ? 'the workload attested no image digests' : `image ${unlisted} is not one of the rule's images`}`);
+        continue;
+      }
     }
     return { allow: true, rule: i, reason: `allowed by rule ${i}` };
   }

@@ -87,8 +87,10 @@ function factsOf(claims: JWTPayload): TokenFacts & { evidenceDigest?: string } {
   const ae = (sub?.['ear.veraison.annotated-evidence'] ?? {}) as Record<string, unknown>;
   // KBS tokens keep normalized claims under `coffer`; /v1 tokens carry them as the annotated evidence itself.
   const norm = (name === 'cpu0' ? ae.coffer : ae) as { tee?: string; measurements?: Record<string, string> } | undefined;
+  const imgs = (ae.runtime_data_claims as Record<string, unknown> | undefined)?.['image-digests'];
   return {
     tee: norm?.tee, status: worstStatus(submods), measurements: norm?.measurements ?? {},
+    imageDigests: Array.isArray(imgs) ? imgs.filter((d): d is string => typeof d === 'string') : [],
     evidenceDigest: (ae['coffer.evidence-digest'] ?? (sub?.['ear.veraison.policy-claims'] as Record<string, unknown> | undefined)?.['evidence-digest']) as string | undefined,
   };
 }
@@ -203,7 +205,12 @@ export async function kbsRoutes(app: FastifyInstance, o: KbsRoutesOptions): Prom
       report_data: Buffer.from(outcome.claims.reportData, 'hex').toString('base64'),
       init_data: null,
       init_data_claims: null,
-      runtime_data_claims: { nonce: a['runtime-data'].nonce, 'tee-pubkey': a['runtime-data']['tee-pubkey'], 'additional-evidence': a['tee-evidence'].additional_evidence ?? '' },
+      runtime_data_claims: {
+        nonce: a['runtime-data'].nonce,
+        'tee-pubkey': a['runtime-data']['tee-pubkey'],
+        'additional-evidence': a['tee-evidence'].additional_evidence ?? '',
+        ...(a['runtime-data']['image-digests'] ? { 'image-digests': a['runtime-data']['image-digests'] } : {}),
+      },
       [s.tee]: raw,
       coffer: normalized,
       'coffer.evidence-digest': digest,

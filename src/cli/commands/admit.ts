@@ -8,8 +8,10 @@ import { applyPatch } from '../../k8s/admission/json-patch.js';
 import { loadPolicies, loadProfiles, namespaceLabels, parseNamespaces, parsePod, type NamedText } from '../../k8s/admission/inputs.js';
 import { responseFor, reviewOf } from '../../k8s/admission/review.js';
 import { K8sInputError } from '../../k8s/errors.js';
+import { verifyPodImages } from '../../k8s/admission/images.js';
+import { addImageSourceOptions, type ImageSourceFlags } from '../image-flags.js';
 
-interface AdmitFlags {
+interface AdmitFlags extends ImageSourceFlags {
   policy: string[];
   namespace?: string;
   profiles: string[];
@@ -31,14 +33,16 @@ function asUsage<T>(f: () => T): T {
 }
 
 export function registerAdmit(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('admit')
     .description('run the isolation-policy admission offline on a Pod manifest (like kyverno apply / gator test)')
     .argument('<pod>', 'Pod manifest (YAML or JSON)')
     .requiredOption('--policy <file...>', 'IsolationPolicy manifests (several documents per file allowed)')
     .option('--namespace <file>', "Namespace manifest whose labels the policies' selectors see")
     .option('--profiles <file...>', 'RuntimeProfile manifests (override the built-in profiles by name)', [])
-    .addOption(new Option('--output <format>', 'mutated pod YAML or the AdmissionReview response JSON').choices(['pod', 'review']).default('pod'))
+    .addOption(new Option('--output <format>', 'mutated pod YAML or the AdmissionReview response JSON').choices(['pod', 'review']).default('pod'));
+  // Policies with spec.images: images are verified from local OCI layouts (--oci-layout, offline) or registries.
+  addImageSourceOptions(cmd)
     .action(async (podFile: string, flags: AdmitFlags) => {
       const podText = await readText(podFile, 'pod');
       const policyTexts = await Promise.all(flags.policy.map((f) => readText(f, 'policy')));
@@ -57,7 +61,18 @@ export function registerAdmit(program: Command, ctx: CommandContext): void {
       }
       const labels = namespaceLabels(ns, podNs ?? 'default');
 
-      const d = decideAdmission({ pod, namespaceLabels: labels, policies, profiles });
+      let images;
+      if (policies.some((p) => p.spec.images !== undefined)) {
+        // Loaded only when a policy asks for image signatures (keeps `coffer admit` light otherwise).
+        const [{ buildImageSource }, { ImageVerifier }] = await Promise.all([import('../image-source.js'), import('../../images/verifier.js')]);
+        const built = await buildImageSource(flags);
+        try {
+          images = await verifyPodImages(pod, labels, policies, new ImageVerifier({ source: built.source, trustRoot: built.trustRoot }));
+        } finally {
+          await built.close();
+        }
+      }
+      const d = decideAdmission({ pod, namespaceLabels: labels, policies, profiles, images });
       for (const w of d.warnings) ctx.io.err(`warning: ${w}\n`);
       if (flags.output === 'review') {
         ctx.io.out(`${JSON.stringify(reviewOf(responseFor(randomUUID(), d, true)), null, 2)}\n`);

@@ -81,6 +81,11 @@ export const commandTable: readonly CommandEntry[] = [
     summary: 'Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper)',
     load: async () => (await import('./agent.js')).registerAgent,
   },
+  {
+    name: 'image',
+    summary: 'verify container image signatures (cosign keyed/keyless, Sigstore bundles) against an image policy',
+    load: async () => (await import('./image.js')).registerImage,
+  },
 ];
 
 export function findCommand(name: string | undefined): CommandEntry | undefined {

@@ -9,8 +9,12 @@ import { StaticSources } from '../../k8s/admission/static-sources.js';
 import { KubeSources } from '../../k8s/admission/kube-sources.js';
 import type { AdmissionSources } from '../../k8s/admission/server.js';
 import { K8sInputError } from '../../k8s/errors.js';
+import { addImageSourceOptions, type ImageSourceFlags } from '../image-flags.js';
 
-interface WebhookFlags {
+interface WebhookFlags extends ImageSourceFlags {
+  imageCacheEntries: string;
+  imageCacheTtlSeconds: string;
+  imageDeadlineMs: string;
   cert: string;
   key: string;
   host: string;
@@ -43,7 +47,7 @@ function jsonLogger(ctx: CommandContext): WebhookLogger {
 }
 
 export function registerWebhook(program: Command, ctx: CommandContext): void {
-  program
+  const cmd = program
     .command('webhook')
     .description('serve the isolation-policy admission webhook (HTTPS, AdmissionReview v1: /mutate-v1-pod, /validate-v1-pod)')
     .requiredOption('--cert <file>', 'serving certificate (PEM); reloaded when the file changes')
@@ -61,6 +65,10 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
     .option('--kubeconfig <file>', 'with --from-cluster: kubeconfig to use (default: in-cluster service account or $KUBECONFIG)')
     .option('--node-trust-writer <username...>', 'who may change node trust labels/annotations/taints (the controller\'s service account user)', [])
     .option('--node-agent <username...>', 'users limited to discovery labels on their own node (the agent\'s service account user)', [])
+    .option('--image-cache-entries <n>', 'verified images kept (LRU) for policies with spec.images', '4096')
+    .option('--image-cache-ttl-seconds <n>', 'how long a verified image stays trusted without re-checking the registry', '300')
+    .option('--image-deadline-ms <n>', 'deny images whose verification takes longer (keep below the webhook timeoutSeconds)', '4000');
+  addImageSourceOptions(cmd)
     .action(async (flags: WebhookFlags & { nodeTrustWriter: string[]; nodeAgent: string[] }) => {
       const config: AdmissionConfig = {
         ...DEFAULT_ADMISSION_CONFIG,
@@ -90,6 +98,7 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
       }
       await readUserFile(flags.cert, '--cert', FILE_CAPS.certificate);
       await readUserFile(flags.key, '--key', FILE_CAPS.key);
+      const [{ buildImageSource }, { ImageVerifier }] = await Promise.all([import('../image-source.js'), import('../../images/verifier.js')]);
       const server = new WebhookServer({
         certFile: flags.cert,
         keyFile: flags.key,
@@ -100,6 +109,11 @@ export function registerWebhook(program: Command, ctx: CommandContext): void {
         config,
         logger,
         nodeGuard: { trustWriters: flags.nodeTrustWriter, agents: flags.nodeAgent },
+        imageDeadlineMs: int(flags.imageDeadlineMs, '--image-deadline-ms', 100, 29_000),
+        images: new ImageVerifier({
+          ...(await buildImageSource(flags)),
+          cache: { maxEntries: int(flags.imageCacheEntries, '--image-cache-entries', 1, 1_000_000), ttlMs: 1000 * int(flags.imageCacheTtlSeconds, '--image-cache-ttl-seconds', 1, 86_400) },
+        }),
       });
       try {
         await server.start();

@@ -5,6 +5,7 @@ import { cloneJson, PatchBuilder, type PatchOp } from './json-patch.js';
 import type { Container, Pod } from './pod.js';
 import { matchesSelector } from './selector.js';
 import { aksSandboxVmSize, type SandboxVmSize } from './sizing.js';
+import type { ImageVerdicts } from './images.js';
 
 /** Annotation and label keys Coffer reads or writes on pods. */
 export const ANNOTATIONS = {
@@ -54,6 +55,11 @@ export interface AdmissionInput {
   policies: readonly IsolationPolicy[];
   profiles: ReadonlyMap<string, RuntimeProfile>;
   config?: AdmissionConfig;
+  /**
+   * Image verification results per policy and image, computed (with I/O) before this pure decision by
+   * verifyPodImages. A policy with spec.images and no verdict for an image denies: never admitted unverified.
+   */
+  images?: ImageVerdicts;
 }
 
 /** What `coffer.dev/decision` holds: stable JSON (same input → same string), so re-admission changes nothing. */
@@ -67,6 +73,8 @@ export interface DecisionExplanation {
   epcMiB?: number;
   attestedNodes?: boolean;
   autonomy?: boolean;
+  /** Policies whose image signature rules the pod's images satisfied (pinned by digest). */
+  imagesVerifiedBy?: string[];
 }
 
 export interface Denial {
@@ -292,6 +300,31 @@ export function decideAdmission(input: AdmissionInput): AdmissionDecision {
       b.rule = 'autonomy';
       for (const key of AUTONOMY_TAINTS) autonomyToleration(b, key);
       explanation.autonomy = true;
+    }
+
+    // --- image signatures: every container image verified and pinned to the digest that was verified ------------
+    const imagePolicies = sorted.filter((p) => p.spec.images !== undefined);
+    if (imagePolicies.length > 0) {
+      b.rule = 'image-pin';
+      for (const { c, path, kind: list } of allContainers(pod)) {
+        const kind = list.slice(0, -1); // containers → container (messages name one container)
+        const image = c.image;
+        let pin: string | undefined;
+        for (const p of imagePolicies) {
+          const name = p.metadata.name;
+          if (typeof image !== 'string' || image === '') {
+            deny('image-signature', `${kind} "${c.name}" has no image`, name);
+            break;
+          }
+          const v = input.images?.get(name)?.get(image);
+          if (!v) deny('image-signature', `${kind} "${c.name}" image "${image}" was not verified (no image verifier is configured)`, name);
+          else if (!v.ok) deny(v.code === 'REPOSITORY_NOT_ALLOWED' ? 'image-repository' : 'image-signature', `${kind} "${c.name}" image "${image}": ${v.message} [${v.code}]`, name);
+          else if (pin !== undefined && pin !== v.pinned) deny('image-signature', `${kind} "${c.name}" image "${image}" verifies as ${pin} for one policy and ${v.pinned} for ${name}; cannot pin both`, name);
+          else pin = v.pinned;
+        }
+        if (pin !== undefined && denials.length === 0) b.set([...path, 'image'], pin);
+      }
+      explanation.imagesVerifiedBy = imagePolicies.map((p) => p.metadata.name);
     }
 
     b.rule = 'decision';

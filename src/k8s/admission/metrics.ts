@@ -7,6 +7,7 @@ export class WebhookMetrics {
   readonly duration: Histogram<'path'>;
   readonly tlsReloads: Counter<'result'>;
   readonly certNotAfter: Gauge;
+  readonly imageVerdicts: Counter<'result'>;
 
   constructor() {
     const registers = [this.registry];
@@ -34,5 +35,19 @@ export class WebhookMetrics {
       help: 'Expiry of the serving certificate in use (Unix seconds)',
       registers,
     });
+    this.imageVerdicts = new Counter({
+      name: 'coffer_webhook_image_verdicts_total',
+      help: 'Image checks under spec.images by result (verified, or the rejection code: NO_SIGNATURES, REGISTRY_UNREACHABLE, ...)',
+      labelNames: ['result'],
+      registers,
+    });
+  }
+
+  /** Exposes an image verification cache's size and hit/miss counts, read at scrape time. */
+  watchImageCache(cache: { size: number; hits: number; misses: number }): void {
+    const registers = [this.registry];
+    new Gauge({ name: 'coffer_webhook_image_cache_entries', help: 'Verified images held in the cache', registers, collect() { this.set(cache.size); } });
+    new Gauge({ name: 'coffer_webhook_image_cache_hits', help: 'Image lookups answered from the cache or a shared in-flight verification (monotonic)', registers, collect() { this.set(cache.hits); } });
+    new Gauge({ name: 'coffer_webhook_image_cache_misses', help: 'Image lookups that ran a verification (monotonic)', registers, collect() { this.set(cache.misses); } });
   }
 }

@@ -69,6 +69,11 @@ export function isPodRequest(r: AdmissionRequest): boolean {
   return r.kind.group === '' && r.kind.version === 'v1' && r.kind.kind === 'Pod' && !r.subResource;
 }
 
+/** `kubectl debug`'s write: UPDATE of the pods/ephemeralcontainers subresource (the object is the whole Pod). */
+export function isEphemeralContainersUpdate(r: AdmissionRequest): boolean {
+  return r.kind.group === '' && r.kind.version === 'v1' && r.kind.kind === 'Pod' && r.subResource === 'ephemeralcontainers' && r.operation === 'UPDATE';
+}
+
 export function podOf(r: AdmissionRequest): Pod {
   checkPodShape(r.object, 'AdmissionReview: request.object');
   return r.object as Pod;
@@ -94,6 +99,7 @@ function listOfObjects(v: unknown, where: string, check?: (o: Record<string, unk
 
 function checkContainer(c: Record<string, unknown>, w: string): void {
   if (typeof c.name !== 'string') bad(`${w}.name`, 'must be a string');
+  if (c.image !== undefined && typeof c.image !== 'string') bad(`${w}.image`, 'must be a string');
   if (c.resources !== undefined) {
     if (!isObj(c.resources)) bad(`${w}.resources`, 'must be an object');
     for (const k of ['limits', 'requests'] as const) {

@@ -5,7 +5,10 @@ import type { IsolationPolicy, RuntimeProfile } from '../crds/types.js';
 import { K8sInputError } from '../errors.js';
 import { decideAdmission, validateAdmission, DEFAULT_ADMISSION_CONFIG, type AdmissionConfig } from './engine.js';
 import { WebhookMetrics } from './metrics.js';
-import { PATHS, allowResponse, denyResponse, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionResponse } from './review.js';
+import { PATHS, allowResponse, denyResponse, isEphemeralContainersUpdate, isPodRequest, parseAdmissionReview, podOf, responseFor, reviewOf, type AdmissionRequest, type AdmissionResponse } from './review.js';
+import type { Pod } from './pod.js';
+import { decideEphemeralImages, verifyPodImages, type ImageVerdicts } from './images.js';
+import type { ImageVerifier } from '../../images/verifier.js';
 import { decideNodeTrust, isNodeRequest, type NodeGuardOptions } from './node-guard.js';
 import { jsonDepth, MAX_NESTING_DEPTH } from '../../tee/common/nesting.js';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from './tls-files.js';
@@ -40,6 +43,10 @@ export interface WebhookServerOptions {
   logger?: WebhookLogger;
   /** Node trust guard (PATHS.nodes); absent = nobody may change node trust through this webhook's view. */
   nodeGuard?: NodeGuardOptions;
+  /** Image signature verification for policies with spec.images; without it such pods are denied (fail closed). */
+  images?: ImageVerifier;
+  /** Deny images not verified within this time (below the webhook configuration's timeoutSeconds); default 4000. */
+  imageDeadlineMs?: number;
 }
 
 export { PATHS } from './review.js';
@@ -68,6 +75,7 @@ export class WebhookServer {
 
   constructor(private readonly opts: WebhookServerOptions) {
     this.log = opts.logger ?? silent;
+    if (opts.images) this.metrics.watchImageCache(opts.images.cache);
     this.maxBody = opts.maxBodyBytes ?? 3 * 1024 * 1024;
   }
 
@@ -206,32 +214,30 @@ export class WebhookServer {
     req.on('error', () => undefined);
     req.on('end', () => {
       if (aborted) return;
+      let body: unknown;
       try {
-        let body: unknown;
         const text = Buffer.concat(chunks, size).toString('utf8');
         // Bounded before parsing: a pod nested 10,000 deep overflowed the stack later (deep copy) and answered 500.
-        if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw new HttpError(400, `request body is nested more than ${MAX_NESTING_DEPTH} levels deep`);
-        try {
-          body = JSON.parse(text);
-        } catch {
-          throw new HttpError(400, 'request body is not JSON');
-        }
-        const response = this.review(path, body);
+        if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) return fail(new HttpError(400, `request body is nested more than ${MAX_NESTING_DEPTH} levels deep`));
+        body = JSON.parse(text);
+      } catch {
+        return fail(new HttpError(400, 'request body is not JSON'));
+      }
+      this.review(path, body).then((response) => {
         const outcome = !response.allowed ? 'denied' : response.patch ? 'mutated' : 'allowed';
         done(200, JSON.stringify(reviewOf(response)), outcome);
-      } catch (e) {
-        fail(e);
-      }
+      }, fail);
     });
   }
 
-  private review(path: string, body: unknown): AdmissionResponse {
+  private async review(path: string, body: unknown): Promise<AdmissionResponse> {
     const r = parseAdmissionReview(body);
     if (path === PATHS.nodes) {
       if (!isNodeRequest(r)) return denyResponse(r.uid, 400, `${PATHS.nodes} handles core/v1 Nodes only, got ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}${r.subResource ? `/${r.subResource}` : ''}`, 'BadRequest');
       // Fail closed: without configured trust writers nobody passes.
       return decideNodeTrust(r, this.opts.nodeGuard ?? { trustWriters: [] });
     }
+    if (isEphemeralContainersUpdate(r)) return this.ephemeral(path, r);
     if (!isPodRequest(r)) {
       return denyResponse(r.uid, 400, `coffer webhook handles core/v1 Pods only, got ${r.kind.group || 'core'}/${r.kind.version} ${r.kind.kind}${r.subResource ? `/${r.subResource}` : ''}`, 'BadRequest');
     }
@@ -244,15 +250,36 @@ export class WebhookServer {
     if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');
     const labels = this.opts.sources.namespaceLabels(namespace);
     if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
+    const policies = this.opts.sources.policies();
     const input = {
       pod,
       namespaceLabels: labels,
-      policies: this.opts.sources.policies(),
+      policies,
       profiles: this.opts.sources.profiles(),
       config: this.opts.config ?? DEFAULT_ADMISSION_CONFIG,
+      images: this.countVerdicts(await verifyPodImages(pod, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000)),
     };
     if (path === PATHS.mutate) return responseFor(r.uid, decideAdmission(input), true);
     return responseFor(r.uid, validateAdmission(input), false);
+  }
+
+  /** pods/ephemeralcontainers UPDATE (`kubectl debug`): the new containers' images are verified and pinned. */
+  private async ephemeral(path: string, r: AdmissionRequest): Promise<AdmissionResponse> {
+    if (this.opts.sources.ready && !this.opts.sources.ready()) throw new HttpError(503, 'isolation policies are not synced yet');
+    const pod = podOf(r);
+    const namespace = r.namespace || pod.metadata?.namespace;
+    if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');
+    const labels = this.opts.sources.namespaceLabels(namespace);
+    if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
+    const policies = this.opts.sources.policies();
+    const only: Pod = { ...pod, spec: { ephemeralContainers: pod.spec?.ephemeralContainers ?? [] } };
+    const verdicts = this.countVerdicts(await verifyPodImages(only, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000));
+    return responseFor(r.uid, decideEphemeralImages(pod, labels, policies, verdicts, path === PATHS.mutate), path === PATHS.mutate);
+  }
+
+  private countVerdicts(v: ImageVerdicts | undefined): ImageVerdicts | undefined {
+    for (const m of v?.values() ?? []) for (const x of m.values()) this.metrics.imageVerdicts.inc({ result: x.ok ? 'verified' : x.code });
+    return v;
   }
 
   private plain(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {

@@ -12,6 +12,8 @@ import {
   type RuntimeProfile,
 } from './types.js';
 import { parseQuantity } from '../quantity.js';
+import { checkImagePolicy } from '../../images/policy.js';
+import { ImageError } from '../../images/errors.js';
 
 /**
  * Checks and defaults Coffer objects the way the CRD schema does on the API server (enums, required fields,
@@ -101,6 +103,15 @@ export function checkIsolationPolicy(doc: unknown, where = 'IsolationPolicy'): I
     fail(`${w}.spec.runtimeClassName`, 'confidential-vm needs an explicit runtimeClassName (the TEE kind, e.g. kata-qemu-tdx or kata-qemu-snp)');
   }
   if (spec.isolation === 'none' && spec.sizing !== 'none') fail(`${w}.spec.sizing`, 'sizing applies to sandboxed pods only');
+  if (s.images !== undefined) {
+    if (spec.isolation === 'none') fail(`${w}.spec.images`, 'image signature policy applies to sandbox, confidential-vm and enclave policies');
+    try {
+      spec.images = checkImagePolicy(s.images, `${w}.spec.images`);
+    } catch (e) {
+      if (e instanceof ImageError) throw new K8sInputError(e.message);
+      throw e;
+    }
+  }
   return { apiVersion: COFFER_API_VERSION, kind: 'IsolationPolicy', metadata, spec };
 }
 

@@ -55,6 +55,53 @@ const quantityMap: Schema = {
   additionalProperties: { 'x-kubernetes-int-or-string': true, anyOf: [{ type: 'integer' }, { type: 'string' }], pattern: QUANTITY },
 };
 
+// spec.images (src/images/policy.ts checks the same shape, and compiles keys, globs and patterns).
+const imagesSchema: Schema = {
+  type: 'object',
+  description: 'image signature policy: pods run only images from these repositories whose signature verifies for a signer; images are pinned by digest',
+  required: ['signers'],
+  properties: {
+    repositories: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 64,
+      items: { type: 'string', minLength: 1, maxLength: 256 },
+      description: "globs over registry/path ('*' within a path segment, '**' across segments); absent = any repository",
+    },
+    platform: { type: 'string', pattern: '^[a-z0-9_]{1,32}/[a-z0-9_]{1,32}(/[a-z0-9_]{1,32})?$', description: 'platform picked from image indexes (default linux/amd64)' },
+    signers: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 16,
+      description: 'a signature from any one signer admits the image',
+      items: {
+        type: 'object',
+        required: ['name'],
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 63 },
+          publicKey: { type: 'string', maxLength: 16384, description: 'cosign public key (PEM): ECDSA P-256, Ed25519 or RSA' },
+          keyless: {
+            type: 'object',
+            description: 'Fulcio certificate identity, verified against the trusted root given to the webhook (--sigstore-trusted-root)',
+            properties: {
+              issuer: { type: 'string', maxLength: 1024 },
+              issuerRegExp: { type: 'string', maxLength: 256 },
+              subject: { type: 'string', maxLength: 1024 },
+              subjectRegExp: { type: 'string', maxLength: 256 },
+              ctlogThreshold: { type: 'integer', minimum: 0, maximum: 4, description: 'SCTs required on the certificate (default 1)' },
+            },
+            'x-kubernetes-validations': [
+              { rule: 'has(self.issuer) != has(self.issuerRegExp)', message: 'exactly one of issuer or issuerRegExp' },
+              { rule: 'has(self.subject) != has(self.subjectRegExp)', message: 'exactly one of subject or subjectRegExp' },
+            ],
+          },
+        },
+        'x-kubernetes-validations': [{ rule: 'has(self.publicKey) != has(self.keyless)', message: 'exactly one of publicKey or keyless' }],
+      },
+    },
+  },
+};
+
 const isolationPolicySchema: Schema = {
   type: 'object',
   required: ['spec'],
@@ -82,12 +129,18 @@ const isolationPolicySchema: Schema = {
         enforce: { type: 'string', enum: [...ENFORCE_MODES], default: 'mutate', description: 'mutate = fix pods; deny = reject pods that ask for weaker isolation or host access' },
         sizing: { type: 'string', enum: [...SIZING_MODES], default: 'none', description: 'aks = size the pod VM as AKS Pod Sandboxing does (1 + CPU limits vCPU, 2 GiB + memory limits)' },
         autonomy: { type: 'boolean', default: false, description: 'edge autonomy: tolerate unreachable/not-ready nodes without a time limit' },
+        images: imagesSchema,
       },
       'x-kubernetes-validations': [
         {
           rule: "self.isolation != 'confidential-vm' || has(self.runtimeClassName)",
           message: 'confidential-vm needs an explicit runtimeClassName (the TEE kind, e.g. kata-qemu-tdx or kata-qemu-snp)',
           fieldPath: '.runtimeClassName',
+        },
+        {
+          rule: "self.isolation != 'none' || !has(self.images)",
+          message: 'image signature policy applies to sandbox, confidential-vm and enclave policies',
+          fieldPath: '.images',
         },
         {
           rule: "self.isolation != 'none' || self.sizing == 'none'",

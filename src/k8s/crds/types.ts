@@ -1,3 +1,7 @@
+import type { ImagePolicySpec } from '../../images/policy.js';
+
+export type { ImagePolicySpec } from '../../images/policy.js';
+
 /**
  * Coffer's own configuration kinds (group coffer.dev, version v1alpha1, both cluster-scoped). The CRD schemas in
  * schemas.ts and the loader in load.ts enforce the same shape; keep the three in step.
@@ -53,6 +57,8 @@ export interface IsolationPolicySpec {
   sizing: SizingMode;
   /** Edge autonomy: pods tolerate unreachable/not-ready nodes forever instead of being evicted after 300 s. */
   autonomy: boolean;
+  /** Image signature policy (sandbox and stronger): allowed repositories and required signers; images pinned by digest. */
+  images?: ImagePolicySpec;
 }
 
 export interface IsolationPolicy {

@@ -190,7 +190,11 @@ function webhookEntries(v: ValuesView, path: string, mutating: boolean) {
     matchPolicy: 'Equivalent',
     timeoutSeconds: v.num('webhook.timeoutSeconds'),
     namespaceSelector: webhookNamespaceSelector(v, governed),
-    rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+    rules: [
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+      // kubectl debug: ephemeral containers' images are checked against spec.images like any other container's.
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods/ephemeralcontainers'], scope: 'Namespaced' },
+    ],
     clientConfig: { service: { namespace: v.str('namespace'), name: NAMES.webhook, path, port: 443 } },
     ...(mutating ? { reinvocationPolicy: 'IfNeeded' } : {}),
   }));

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Ajv } from 'ajv';
@@ -69,7 +70,16 @@ test('IsolationPolicy schema: enums, required fields, patterns, defaults', () =>
   // The loader applies the same defaults and the CEL rules the schema declares.
   assert.deepEqual(checkIsolationPolicy(structuredClone(good)).spec, { namespaceSelector: {}, isolation: 'sandbox', enforce: 'mutate', sizing: 'none', autonomy: false });
   const rules = (openapi(isolationPolicyCrd()) as any).properties.spec['x-kubernetes-validations'];
-  assert.equal(rules.length, 2);
+  assert.equal(rules.length, 3);
+  // spec.images: the schema and the loader agree on shape; the loader also compiles keys and patterns.
+  const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const withImages = { ...good, spec: { namespaceSelector: {}, isolation: 'sandbox', images: { repositories: ['r.example/**'], signers: [{ name: 'k', publicKey: pem }, { name: 'ci', keyless: { issuer: 'https://i', subjectRegExp: '.*@example\\.com' } }] } } };
+  assert.ok(v(structuredClone(withImages)));
+  assert.equal(checkIsolationPolicy(structuredClone(withImages)).spec.images!.signers.length, 2);
+  assert.ok(!v({ ...good, spec: { namespaceSelector: {}, isolation: 'sandbox', images: { signers: [] } } }));
+  assert.ok(!v({ ...good, spec: { namespaceSelector: {}, isolation: 'sandbox', images: { platform: 'linux', signers: [{ name: 'k', publicKey: pem }] } } }));
+  assert.throws(() => checkIsolationPolicy({ ...good, spec: { namespaceSelector: {}, isolation: 'none', images: withImages.spec.images } }), /applies to sandbox, confidential-vm and enclave/);
+  assert.throws(() => checkIsolationPolicy({ ...good, spec: { namespaceSelector: {}, isolation: 'sandbox', images: { signers: [{ name: 'ci', keyless: { issuer: 'x', subjectRegExp: '(a+)+$' } }] } } }), (e: unknown) => e instanceof K8sInputError && /nested repetition/.test(e.message));
   assert.throws(() => checkIsolationPolicy({ ...good, spec: { namespaceSelector: {}, isolation: 'confidential-vm' } }), /needs an explicit runtimeClassName/);
   assert.throws(() => checkIsolationPolicy({ ...good, spec: { namespaceSelector: {}, isolation: 'none', sizing: 'aks' } }), /sizing applies to sandboxed pods/);
   assert.throws(

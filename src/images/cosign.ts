@@ -1,0 +1,122 @@
+import { ImageError } from './errors.js';
+import { MEDIA, type ImageManifest } from './oci.js';
+import type { ImageSource, Repo } from './source.js';
+
+/** cosign's annotation keys on a signature layer (sigstore/cosign pkg/oci/static/options.go, pkg/cosign/…). */
+export const COSIGN_ANNOTATIONS = {
+  signature: 'dev.cosignproject.cosign/signature',
+  certificate: 'dev.sigstore.cosign/certificate',
+  chain: 'dev.sigstore.cosign/chain',
+  bundle: 'dev.sigstore.cosign/bundle',
+} as const;
+
+/** One signature found for a digest: cosign's simple-signing layer, or a Sigstore bundle. */
+export type SignatureCandidate =
+  | {
+      kind: 'simple-signing';
+      /** Where it was found, for messages: "tag sha256-….sig layer 0" or "referrer sha256:…". */
+      origin: string;
+      payload: Buffer;
+      signature: Buffer;
+      certificate?: string;
+      chain?: string;
+      rekorBundle?: string;
+    }
+  | { kind: 'bundle'; origin: string; bundle: unknown };
+
+export const SIG_LIMITS = { payloadBytes: 64 * 1024, bundleBytes: 256 * 1024, candidates: 32, annotationBytes: 64 * 1024 } as const;
+
+/** cosign's tag schema: sha256:<hex> → sha256-<hex>.sig (and .att / .sbom, not used here). */
+export function signatureTag(digest: string): string {
+  return `${digest.replace(':', '-')}.sig`;
+}
+
+/** OCI 1.1 referrers tag schema fallback: sha256:<hex> → sha256-<hex> (an index of referrer descriptors). */
+export function referrersTag(digest: string): string {
+  return digest.replace(':', '-');
+}
+
+/**
+ * Every signature for `digest` in `repo`: the `.sig` tag (simple-signing layers with cosign's annotations) and
+ * the referrers (API, else the tag-schema index): cosign's OCI 1.1 signature artifacts and Sigstore bundles.
+ * Every manifest and blob read is digest-checked by the source; layers beyond the caps are ignored, not trusted.
+ */
+export async function discoverSignatures(src: ImageSource, repo: Repo, digest: string): Promise<SignatureCandidate[]> {
+  const out: SignatureCandidate[] = [];
+  const tag = signatureTag(digest);
+  // All three lookups at once: the tag-schema fallback is fetched alongside the referrers API rather than after
+  // its 404, so a cold admission costs one round trip here, not two.
+  const [sig, api, fallback] = await Promise.all([src.manifest(repo, tag), src.referrers(repo, digest), src.manifest(repo, referrersTag(digest))]);
+  const refs = api ?? (fallback && fallback.doc.kind === 'index' ? fallback.doc.manifests : []);
+  if (sig && sig.doc.kind === 'manifest') out.push(...(await fromSignatureManifest(src, repo, sig.doc, `tag ${tag}`)));
+  for (const d of refs.slice(0, SIG_LIMITS.candidates)) {
+    const at = d.artifactType ?? '';
+    if (at !== MEDIA.cosignArtifactSig && !at.startsWith(MEDIA.sigstoreBundlePrefix) && at !== MEDIA.cosignSimpleSigning) continue;
+    const m = await src.manifest(repo, d.digest);
+    if (!m || m.doc.kind !== 'manifest') continue;
+    // The referrer must actually point at this digest (a referrers index is only a hint).
+    if (m.doc.subject?.digest !== digest) continue;
+    out.push(...(await fromSignatureManifest(src, repo, m.doc, `referrer ${d.digest}`)));
+  }
+  return out.slice(0, SIG_LIMITS.candidates);
+}
+
+async function fromSignatureManifest(src: ImageSource, repo: Repo, m: ImageManifest, origin: string): Promise<SignatureCandidate[]> {
+  const out: SignatureCandidate[] = [];
+  for (const [i, layer] of m.layers.slice(0, SIG_LIMITS.candidates).entries()) {
+    const where = `${origin} layer ${i}`;
+    if (layer.mediaType === MEDIA.cosignSimpleSigning) {
+      const a = layer.annotations ?? {};
+      const sig = a[COSIGN_ANNOTATIONS.signature];
+      if (sig === undefined) continue;
+      if (layer.size > SIG_LIMITS.payloadBytes) throw new ImageError('TOO_LARGE', `${where}: payload of ${layer.size} bytes exceeds ${SIG_LIMITS.payloadBytes}`);
+      if (Object.values(a).some((v) => v.length > SIG_LIMITS.annotationBytes)) throw new ImageError('TOO_LARGE', `${where}: annotation larger than ${SIG_LIMITS.annotationBytes} bytes`);
+      const payload = await src.blob(repo, layer.digest, SIG_LIMITS.payloadBytes);
+      out.push({
+        kind: 'simple-signing',
+        origin: where,
+        payload,
+        signature: Buffer.from(sig, 'base64'),
+        ...(a[COSIGN_ANNOTATIONS.certificate] ? { certificate: a[COSIGN_ANNOTATIONS.certificate] } : {}),
+        ...(a[COSIGN_ANNOTATIONS.chain] ? { chain: a[COSIGN_ANNOTATIONS.chain] } : {}),
+        ...(a[COSIGN_ANNOTATIONS.bundle] ? { rekorBundle: a[COSIGN_ANNOTATIONS.bundle] } : {}),
+      });
+    } else if (layer.mediaType.startsWith(MEDIA.sigstoreBundlePrefix)) {
+      const bytes = await src.blob(repo, layer.digest, SIG_LIMITS.bundleBytes);
+      let bundle: unknown;
+      try {
+        bundle = JSON.parse(bytes.toString('utf8'));
+      } catch {
+        throw new ImageError('SIGNATURE_INVALID', `${where}: Sigstore bundle is not JSON`);
+      }
+      out.push({ kind: 'bundle', origin: where, bundle });
+    }
+  }
+  return out;
+}
+
+/**
+ * cosign's simple-signing payload (containers/image docs/containers-signature.5.md "JSON Data Format"):
+ * {"critical":{"identity":{"docker-reference":R},"image":{"docker-manifest-digest":D},"type":"cosign container
+ * image signature"},"optional":{…}}. The signature covers these exact bytes; the digest inside binds it to D.
+ */
+export interface SimpleSigning {
+  dockerReference: string;
+  manifestDigest: string;
+}
+
+export function parseSimpleSigning(payload: Buffer, where: string): SimpleSigning {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw new ImageError('PAYLOAD_MISMATCH', `${where}: signed payload is not JSON`);
+  }
+  const c = (v as { critical?: Record<string, unknown> } | null)?.critical;
+  const type = c?.type;
+  const ref = (c?.identity as { 'docker-reference'?: unknown } | undefined)?.['docker-reference'];
+  const dig = (c?.image as { 'docker-manifest-digest'?: unknown } | undefined)?.['docker-manifest-digest'];
+  if (typeof type !== 'string' || type.toLowerCase() !== 'cosign container image signature') throw new ImageError('PAYLOAD_MISMATCH', `${where}: payload type ${JSON.stringify(type)} is not a cosign container image signature`);
+  if (typeof ref !== 'string' || typeof dig !== 'string') throw new ImageError('PAYLOAD_MISMATCH', `${where}: payload lacks critical.identity.docker-reference or critical.image.docker-manifest-digest`);
+  return { dockerReference: ref, manifestDigest: dig };
+}
