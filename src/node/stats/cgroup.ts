@@ -181,8 +181,8 @@ export function readCgroup(reader: CgroupFileReader, root: string, version: Cgro
  */
 export function cgroupsPathToRel(cgroupsPath: string): string | undefined {
   if (cgroupsPath.startsWith('/')) {
-    const norm = path.posix.normalize(cgroupsPath);
-    return norm.split('/').includes('..') ? undefined : norm;
+    // a runtime never writes '..' here: refuse it rather than guess what was meant
+    return cgroupsPath.split('/').includes('..') ? undefined : path.posix.normalize(cgroupsPath);
   }
   const parts = cgroupsPath.split(':');
   if (parts.length !== 3) return undefined;
