@@ -68,7 +68,7 @@ test('cri-api.proto fields and methods match the runtime.v1 descriptor in the co
         for (const m of obj.methodsArray) {
           const tm = ts.methods[m.name];
           assert.ok(tm, `${rel}.${m.name} not in containerd's descriptor`);
-          assert.equal(m.resolvedRequestType!.fullName, tm.resolve().resolvedRequestType!.fullName, `${m.name} request`);
+          assert.equal(m.resolvedRequestType!.fullName, (tm.resolve() as protobuf.Method).resolvedRequestType!.fullName, `${m.name} request`);
           assert.equal(m.resolvedResponseType!.fullName, tm.resolvedResponseType!.fullName, `${m.name} response`);
         }
       }
