@@ -32,8 +32,8 @@ function pods(n: number): FakePod[] {
     uid: `uid${i}`,
     handler: i % 2 ? 'kata' : '',
     pid: process.pid,
-    labels: i === 1 ? { 'coffer.dev/isolation': 'sandbox' } : {},
-    annotations: i === 2 ? { 'coffer.dev/decision': JSON.stringify({ isolation: 'confidential-vm', profile: 'x' }) } : {},
+    labels: (i === 1 ? { 'coffer.dev/isolation': 'sandbox' } : {}) as Record<string, string>,
+    annotations: (i === 2 ? { 'coffer.dev/decision': JSON.stringify({ isolation: 'confidential-vm', profile: 'x' }) } : {}) as Record<string, string>,
     containers: [{ id: `ctr${i}`, name: 'app', cgroupsPath: `/kubepods/pod${i}/ctr${i}`, cpuNs: (i + 1) * 1e9, workingSet: (i + 1) * 1e6 }],
   }));
 }
