@@ -172,7 +172,7 @@ test('HTTP: /metrics and /healthz over a real listener; other paths 404, other m
     const r = await fetch(`${base}/metrics`);
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /text\/plain; version=0.0.4/);
-    assert.match(await r.text(), /coffer_pod_container_cpu_usage_seconds_total\{namespace="shop",pod="web-0",runtime_class="default",isolation="",container="app"\} 1\n/);
+    assert.match(await r.text(), /coffer_pod_container_cpu_usage_seconds_total\{namespace="shop",pod="web-0",container="app",runtime_class="default",isolation=""\} 1\n/);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/nope`)).status, 404);
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
