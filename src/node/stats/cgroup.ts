@@ -52,12 +52,15 @@ export class CgroupFileReader {
     try {
       this.reads++;
       let n = 0;
-      // cgroupfs returns the whole text in one read for these sizes; loop for regular files (tests, bench).
+      // cgroupfs and procfs (seq_file) and regular files fill the buffer up to EOF in one read: a short read is the
+      // end, which saves the second read() that would return 0 (a quarter of the syscalls per file)
       for (;;) {
-        const r = readSync(fd, this.scratch, n, MAX_FILE - n, null);
+        const want = MAX_FILE - n;
+        const r = readSync(fd, this.scratch, n, want, null);
         if (r <= 0) break;
         n += r;
         if (n >= MAX_FILE) return undefined;
+        if (r < want) break;
       }
       return this.scratch.toString('latin1', 0, n);
     } catch {
@@ -129,31 +132,71 @@ export interface ReadOptions {
 }
 
 /**
- * Counters of the cgroup at `rel` (a path relative to the hierarchy root, e.g. /kubepods/pod<uid>/<id>).
- * v1: each controller is its own hierarchy under root/<controller>; v2: one unified tree.
+ * The files of one cgroup, joined once per container (not per scrape). Where a kernel has either of two files
+ * (v1 blkio `_recursive` or not), the first that reads is remembered and the other dropped.
  */
-export function readCgroup(reader: CgroupFileReader, root: string, version: CgroupVersion, rel: string, opts: ReadOptions): CgroupCounters {
-  const out: CgroupCounters = {};
+export interface CgroupFiles {
+  version: CgroupVersion;
+  blkBytes: string[];
+  blkOps: string[];
+  pids: string;
+  cpu: string;
+  memUsage: string;
+  memStat: string;
+  /** v2: io.stat */
+  io: string;
+}
+
+export function cgroupFiles(root: string, version: CgroupVersion, rel: string): CgroupFiles {
   if (version === 1) {
     const blk = path.join(root, 'blkio', rel);
-    // _recursive includes child cgroups (a pod-level cgroup); some kernels have only the flat file
-    const bytes = reader.read(path.join(blk, 'blkio.throttle.io_service_bytes_recursive')) ?? reader.read(path.join(blk, 'blkio.throttle.io_service_bytes'));
+    const mem = path.join(root, 'memory', rel);
+    return {
+      version,
+      // _recursive includes child cgroups (a pod-level cgroup); some kernels have only the flat file
+      blkBytes: [path.join(blk, 'blkio.throttle.io_service_bytes_recursive'), path.join(blk, 'blkio.throttle.io_service_bytes')],
+      blkOps: [path.join(blk, 'blkio.throttle.io_serviced_recursive'), path.join(blk, 'blkio.throttle.io_serviced')],
+      pids: path.join(root, 'pids', rel, 'pids.current'),
+      cpu: path.join(root, 'cpuacct', rel, 'cpuacct.usage'),
+      memUsage: path.join(mem, 'memory.usage_in_bytes'),
+      memStat: path.join(mem, 'memory.stat'),
+      io: '',
+    };
+  }
+  const dir = path.join(root, rel);
+  return { version, blkBytes: [], blkOps: [], pids: path.join(dir, 'pids.current'), cpu: path.join(dir, 'cpu.stat'), memUsage: path.join(dir, 'memory.current'), memStat: path.join(dir, 'memory.stat'), io: path.join(dir, 'io.stat') };
+}
+
+function readFirst(reader: CgroupFileReader, alternatives: string[]): string | undefined {
+  for (let i = 0; i < alternatives.length; i++) {
+    const text = reader.read(alternatives[i]!);
+    if (text !== undefined) {
+      if (i > 0) alternatives.splice(0, i); // this kernel has the later one: stop trying the earlier
+      else if (alternatives.length > 1) alternatives.length = 1;
+      return text;
+    }
+  }
+  return undefined;
+}
+
+/** Counters of one cgroup (see cgroupFiles). */
+export function readCgroupFiles(reader: CgroupFileReader, f: CgroupFiles, opts: ReadOptions): CgroupCounters {
+  const out: CgroupCounters = {};
+  if (f.version === 1) {
+    const bytes = readFirst(reader, f.blkBytes);
     if (bytes !== undefined) ({ read: out.blkioReadBytes, write: out.blkioWriteBytes } = parseV1Blkio(bytes));
-    const ops = reader.read(path.join(blk, 'blkio.throttle.io_serviced_recursive')) ?? reader.read(path.join(blk, 'blkio.throttle.io_serviced'));
+    const ops = readFirst(reader, f.blkOps);
     if (ops !== undefined) ({ read: out.blkioReadOps, write: out.blkioWriteOps } = parseV1Blkio(ops));
-    out.processes = int(reader.read(path.join(root, 'pids', rel, 'pids.current')));
+    out.processes = int(reader.read(f.pids));
     if (opts.cpuMemory) {
-      const ns = int(reader.read(path.join(root, 'cpuacct', rel, 'cpuacct.usage')));
+      const ns = int(reader.read(f.cpu));
       if (ns !== undefined) out.cpuSeconds = ns / 1e9;
-      const mem = path.join(root, 'memory', rel);
-      const usage = int(reader.read(path.join(mem, 'memory.usage_in_bytes')));
-      const stat = reader.read(path.join(mem, 'memory.stat'));
-      out.memoryWorkingSetBytes = workingSet(usage, stat === undefined ? undefined : parseFlatKeyed(stat), 'total_inactive_file');
+      const stat = reader.read(f.memStat);
+      out.memoryWorkingSetBytes = workingSet(int(reader.read(f.memUsage)), stat === undefined ? undefined : parseFlatKeyed(stat), 'total_inactive_file');
     }
     return out;
   }
-  const dir = path.join(root, rel);
-  const io = reader.read(path.join(dir, 'io.stat'));
+  const io = reader.read(f.io);
   if (io !== undefined) {
     const s = parseV2IoStat(io);
     out.blkioReadBytes = s.rbytes;
@@ -161,16 +204,20 @@ export function readCgroup(reader: CgroupFileReader, root: string, version: Cgro
     out.blkioReadOps = s.rios;
     out.blkioWriteOps = s.wios;
   }
-  out.processes = int(reader.read(path.join(dir, 'pids.current')));
+  out.processes = int(reader.read(f.pids));
   if (opts.cpuMemory) {
-    const cpu = reader.read(path.join(dir, 'cpu.stat'));
+    const cpu = reader.read(f.cpu);
     const usec = cpu === undefined ? undefined : parseFlatKeyed(cpu).get('usage_usec');
     if (usec !== undefined) out.cpuSeconds = usec / 1e6;
-    const usage = int(reader.read(path.join(dir, 'memory.current')));
-    const stat = reader.read(path.join(dir, 'memory.stat'));
-    out.memoryWorkingSetBytes = workingSet(usage, stat === undefined ? undefined : parseFlatKeyed(stat), 'inactive_file');
+    const stat = reader.read(f.memStat);
+    out.memoryWorkingSetBytes = workingSet(int(reader.read(f.memUsage)), stat === undefined ? undefined : parseFlatKeyed(stat), 'inactive_file');
   }
   return out;
+}
+
+/** Counters of the cgroup at `rel` (a path relative to the hierarchy root, e.g. /kubepods/pod<uid>/<id>). */
+export function readCgroup(reader: CgroupFileReader, root: string, version: CgroupVersion, rel: string, opts: ReadOptions): CgroupCounters {
+  return readCgroupFiles(reader, cgroupFiles(root, version, rel), opts);
 }
 
 /**

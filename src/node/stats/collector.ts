@@ -9,7 +9,7 @@
  */
 import path from 'node:path';
 import { ISOLATION_LEVELS } from '../../k8s/crds/types.js';
-import { cgroupsPathToRel, CgroupFileReader, readCgroup, type CgroupVersion } from './cgroup.js';
+import { cgroupFiles, cgroupsPathToRel, CgroupFileReader, readCgroupFiles, type CgroupFiles, type CgroupVersion } from './cgroup.js';
 import { GRPC_UNIMPLEMENTED, grpcCode, type CriClient, type NetworkInterfaceUsage, type PodSandbox } from './cri-client.js';
 import { parseNetDev, type InterfaceCounters } from './netdev.js';
 
@@ -52,10 +52,11 @@ export interface CollectorOptions {
 
 interface SandboxFacts {
   pid?: number;
-  cgroupRel?: string;
+  /** /proc/<pid>/net/dev, joined once */
+  netDev?: string;
 }
 interface ContainerFacts {
-  cgroupRel?: string;
+  files?: CgroupFiles;
 }
 
 const ISOLATION_KEY = 'coffer.dev/isolation';
@@ -150,7 +151,7 @@ export class StatsCollector {
       const facts = this.containers.get(c.id);
       const crs = cpuMem.get(c.id);
       const needCpuMem = crs?.cpu === undefined || crs.mem === undefined;
-      const cg = facts?.cgroupRel ? readCgroup(this.reader, this.opts.cgroupRoot, this.opts.cgroupVersion, facts.cgroupRel, { cpuMemory: needCpuMem }) : {};
+      const cg = facts?.files ? readCgroupFiles(this.reader, facts.files, { cpuMemory: needCpuMem }) : {};
       const sample: ContainerSample = {
         id: c.id,
         name: c.metadata?.name ?? '',
@@ -166,8 +167,8 @@ export class StatsCollector {
     const out: PodSample[] = [];
     const needCriNet: PodSample[] = [];
     for (const p of pods) {
-      const pid = this.sandboxes.get(p.id)?.pid;
-      const text = pid ? this.reader.read(path.join(this.opts.procRoot, String(pid), 'net/dev')) : undefined;
+      const netDev = this.sandboxes.get(p.id)?.netDev;
+      const text = netDev ? this.reader.read(netDev) : undefined;
       const sample: PodSample = {
         id: p.id,
         namespace: p.metadata?.namespace ?? '',
@@ -226,7 +227,8 @@ export class StatsCollector {
         try {
           const info = parseInfo((await cri.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info);
           const pid = info?.pid;
-          this.sandboxes.set(id, { pid: typeof pid === 'number' && Number.isInteger(pid) && pid > 0 ? pid : undefined, cgroupRel: specCgroup(info) });
+          const ok = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
+          this.sandboxes.set(id, ok ? { pid, netDev: path.join(this.opts.procRoot, String(pid), 'net/dev') } : {});
         } catch {
           // gone between the list and this call, or the runtime is struggling: asked again next scrape
         }
@@ -238,7 +240,8 @@ export class StatsCollector {
       async (id) => {
         try {
           const info = parseInfo((await cri.call('ContainerStatus', { container_id: id, verbose: true })).info);
-          this.containers.set(id, { cgroupRel: specCgroup(info) });
+          const rel = specCgroup(info);
+          this.containers.set(id, rel ? { files: cgroupFiles(this.opts.cgroupRoot, this.opts.cgroupVersion, rel) } : {});
         } catch {
           // as above
         }

@@ -19,6 +19,8 @@ export interface ExporterOptions extends CollectorOptions {
   log: Logger;
   backoff?: { initialMs: number; maxMs: number };
   now?: () => number;
+  /** Called after each scrape is written (the CLI schedules a quiet-time GC there: scrapes are bursts). */
+  afterScrape?: () => void;
 }
 
 export function parseListen(v: string): { host: string; port: number } {
@@ -93,7 +95,10 @@ export class StatsExporter {
         return;
       }
       this.scrape().then(
-        (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+        (text) => {
+          res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : text);
+          this.opts.afterScrape?.();
+        },
         (e: Error) => {
           this.opts.log('scrape-failed', { error: e.message });
           res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n');
