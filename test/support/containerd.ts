@@ -287,7 +287,8 @@ export async function startContainerd(opts: { secondHandler?: 'crun' | 'runc-alt
           /* already gone */
         }
       }
-      for (const c of V1) {
+      // runc also makes the pod cgroups in the named systemd hierarchy and the hybrid cgroup2 mount
+      for (const c of [...V1, 'systemd', 'unified']) {
         const base = path.join('/sys/fs/cgroup', c, cgroupParent);
         if (!existsSync(base)) continue;
         const dirs: string[] = [];

@@ -87,16 +87,19 @@ export class PodMetrics {
     const prev = this.labelCache;
     const next = new Map<string, Labels>();
     // label order as prom-client writes a Counter's: namespace, pod, container|interface, runtime_class, isolation
-    const labels = (key: string, make: () => Labels): Labels => {
-      const want = make();
+    // no allocation for a series that is already known: compare the cached object's values in place
+    const labels = (key: string, ns: string, pod: string, kind: 'container' | 'interface', name: string, rc: string, iso: string): Labels => {
       const old = prev.get(key);
-      const l = old && Object.keys(want).every((k) => old[k] === want[k]) ? old : want;
+      const l =
+        old && old.namespace === ns && old.pod === pod && old[kind] === name && old.runtime_class === rc && old.isolation === iso
+          ? old
+          : { namespace: ns, pod, [kind]: name, runtime_class: rc, isolation: iso };
       next.set(key, l);
       return l;
     };
     for (const p of s.pods) {
       for (const c of p.containers) {
-        const l = labels(c.id, () => ({ namespace: p.namespace, pod: p.name, container: c.name, runtime_class: p.runtimeClass, isolation: p.isolation }));
+        const l = labels(c.id, p.namespace, p.name, 'container', c.name, p.runtimeClass, p.isolation);
         this.ctr.cpu.push(l, c.cpuSeconds);
         this.ctr.mem.push(l, c.memoryWorkingSetBytes);
         this.ctr.rb.push(l, c.blkioReadBytes);
@@ -106,7 +109,7 @@ export class PodMetrics {
         this.ctr.procs.push(l, c.processes);
       }
       for (const i of p.network) {
-        const l = labels(`${p.id}/${i.name}`, () => ({ namespace: p.namespace, pod: p.name, interface: i.name, runtime_class: p.runtimeClass, isolation: p.isolation }));
+        const l = labels(`${p.id}/${i.name}`, p.namespace, p.name, 'interface', i.name, p.runtimeClass, p.isolation);
         this.net.rxb.push(l, i.rxBytes);
         this.net.txb.push(l, i.txBytes);
         this.net.rxp.push(l, i.rxPackets);
