@@ -3,12 +3,12 @@
  * RSS apart from the CLI's start-up imports. argv: CRI_ENDPOINT CGROUP_ROOT
  */
 import v8 from 'node:v8';
-import { Settler } from '../src/edge/reclaim.js';
+import { QuietGc } from '../src/node/stats/settle.js';
 import { CriClient } from '../src/node/stats/cri-client.js';
 
 // as the CLI's stats action does
 v8.setFlagsFromString('--semi-space-growth-factor=1');
-const settler = new Settler();
+const settler = new QuietGc();
 import { StatsExporter } from '../src/node/stats/exporter.js';
 
 const ex = new StatsExporter({

@@ -240,8 +240,8 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       // gives the burst's memory back (bench/stats.ts measures the idle RSS)
       const v8 = await import('node:v8');
       v8.setFlagsFromString('--semi-space-growth-factor=1');
-      const { Settler } = await import('../../edge/reclaim.js');
-      const settler = new Settler();
+      const { QuietGc } = await import('../../node/stats/settle.js');
+      const settler = new QuietGc();
       const cri = new CriClient(flags.criEndpoint, { timeoutMs });
       const cgroupVersion = detectCgroupVersion(flags.cgroupRoot);
       const exporter = new StatsExporter({ cri, cgroupRoot: flags.cgroupRoot, cgroupVersion, procRoot: flags.procRoot, listen, log, afterScrape: settler.soon });

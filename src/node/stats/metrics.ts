@@ -24,7 +24,9 @@ const NO_LABELS: Labels = Object.freeze({}) as Labels;
 
 /** One family of pod/container series, set wholesale from a snapshot. */
 class SnapshotMetric {
+  /** Reused from sample to sample (rewritten in place, then cut to length): no garbage per series per scrape. */
   values: Value[] = [];
+  private n = 0;
   readonly aggregator = 'sum';
   constructor(
     readonly name: string,
@@ -34,9 +36,20 @@ class SnapshotMetric {
   get() {
     return { name: this.name, help: this.help, type: this.type, values: this.values, aggregator: this.aggregator };
   }
+  begin(): void {
+    this.n = 0;
+  }
   push(labels: Labels, v: number | undefined): void {
     if (v === undefined || !Number.isFinite(v) || v < 0) return; // unknown is left out, never reported as zero
-    this.values.push({ value: v, labels: NO_LABELS, sharedLabels: labels });
+    const slot = this.values[this.n];
+    if (slot) {
+      slot.value = v;
+      slot.sharedLabels = labels;
+    } else this.values.push({ value: v, labels: NO_LABELS, sharedLabels: labels });
+    this.n++;
+  }
+  end(): void {
+    this.values.length = this.n;
   }
 }
 
@@ -83,7 +96,8 @@ export class PodMetrics {
 
   /** Replace every pod series with the snapshot's. */
   update(s: Snapshot): void {
-    for (const x of [...Object.values(this.ctr), ...Object.values(this.net)]) x.values = [];
+    const families = [...Object.values(this.ctr), ...Object.values(this.net)];
+    for (const x of families) x.begin();
     const prev = this.labelCache;
     const next = new Map<string, Labels>();
     // label order as prom-client writes a Counter's: namespace, pod, container|interface, runtime_class, isolation
@@ -118,6 +132,7 @@ export class PodMetrics {
         this.net.txe.push(l, i.txErrors);
       }
     }
+    for (const x of families) x.end();
     this.labelCache = next;
     this.podCount.set(s.pods.length);
   }
