@@ -64,6 +64,16 @@ const DECISION_KEY = 'coffer.dev/decision';
 /** containerd puts the handler in the sandbox's annotations too (older runtimes leave runtime_handler empty). */
 const HANDLER_ANNOTATION = 'io.kubernetes.cri.runtime-handler';
 const MAX_INFO = 1024 * 1024;
+/**
+ * Interfaces exported per pod: a pod with CAP_NET_ADMIN in its own netns can create any number of them, and each
+ * would be six more series; the default interface (eth0) comes first.
+ */
+export const MAX_POD_INTERFACES = 8;
+
+function capInterfaces<T extends { name: string }>(ifs: T[]): T[] {
+  if (ifs.length <= MAX_POD_INTERFACES) return ifs;
+  return [...ifs].sort((a, b) => (a.name === 'eth0' ? -1 : b.name === 'eth0' ? 1 : a.name < b.name ? -1 : 1)).slice(0, MAX_POD_INTERFACES);
+}
 
 /** Coffer's isolation level of the pod: label or annotation coffer.dev/isolation, else the admission decision; only known levels (bounded label values). */
 export function podIsolation(p: Pick<PodSandbox, 'labels' | 'annotations'>): string {
@@ -176,7 +186,7 @@ export class StatsCollector {
         runtimeClass: podRuntimeClass(p),
         isolation: podIsolation(p),
         containers: byPod.get(p.id) ?? [],
-        network: text === undefined ? [] : parseNetDev(text),
+        network: text === undefined ? [] : capInterfaces(parseNetDev(text)),
       };
       if (text === undefined) needCriNet.push(sample);
       out.push(sample);
@@ -200,7 +210,7 @@ export class StatsCollector {
       const n = byId.get(p.id)?.linux?.network;
       if (!n) continue;
       const ifs = n.interfaces?.length ? n.interfaces : n.default_interface ? [n.default_interface] : [];
-      p.network = ifs.filter((i) => i.name).map(conv);
+      p.network = capInterfaces(ifs.filter((i) => i.name).map(conv));
     }
   }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CriClient, parseCriEndpoint } from '../../../src/node/stats/cri-client.js';
 import { StatsExporter, parseListen } from '../../../src/node/stats/exporter.js';
-import { podIsolation } from '../../../src/node/stats/collector.js';
+import { MAX_POD_INTERFACES, podIsolation } from '../../../src/node/stats/collector.js';
 import { StatsError } from '../../../src/node/stats/errors.js';
 import { startFakeCri, writeV1Container, type FakePod } from '../../support/fake-cri.js';
 import { parseMetrics, pick } from '../../support/stats.js';
@@ -176,6 +176,26 @@ test('HTTP: /metrics and /healthz over a real listener; other paths 404, other m
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
     assert.equal((await fetch(`${base}/nope`)).status, 404);
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
+  } finally {
+    await ex.stop();
+    await fake.stop();
+    s.cleanup();
+  }
+});
+
+test('a pod with many interfaces in its netns exports at most MAX_POD_INTERFACES of them, eth0 first', async () => {
+  const s = scratch();
+  const p = pods(1);
+  p[0]!.pid = 4242;
+  const lines = Array.from({ length: 50 }, (_, i) => `  dummy${String(i).padStart(2, '0')}: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0`);
+  s.write(path.join(s.dir, 'proc/4242/net/dev'), `h1\nh2\n${lines.join('\n')}\n  eth0: 5 5 0 0 0 0 0 0 6 6 0 0 0 0 0 0\n`);
+  const fake = await startFakeCri(path.join(s.dir, 'cri.sock'), p);
+  const ex = new StatsExporter({ cri: new CriClient(`unix://${fake.socket}`), cgroupRoot: s.dir, cgroupVersion: 1, procRoot: path.join(s.dir, 'proc'), listen: { host: '127.0.0.1', port: 0 }, log: () => {} });
+  try {
+    const m = parseMetrics(await ex.scrape()).filter((x) => x.name === 'coffer_pod_network_receive_bytes_total');
+    assert.equal(m.length, MAX_POD_INTERFACES);
+    assert.equal(m[0]!.labels.interface, 'eth0');
+    assert.equal(m[0]!.value, 5);
   } finally {
     await ex.stop();
     await fake.stop();
