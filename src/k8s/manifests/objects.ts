@@ -413,7 +413,6 @@ function agent(v: ValuesView): ManifestObject[] {
                   securityContext: asRoot,
                   ports: [{ name: 'metrics', containerPort: STATS_PORT, protocol: 'TCP' }],
                   readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10 },
-                  resources: { requests: { cpu: '20m', memory: '48Mi' }, limits: { memory: '128Mi' } },
                   volumeMounts: [
                     { name: 'host-sys', mountPath: '/host/sys', readOnly: true },
                     { name: 'host-proc', mountPath: '/host/proc', readOnly: true },
