@@ -77,6 +77,10 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       if (flags.print) {
         const r = await wantedLabels({ host, nodeName: '', containerdConfig: flags.containerdConfig, criEndpoint: flags.criEndpoint });
         ctx.io.out(JSON.stringify(r, null, 2) + '\n');
+        if (r.runtimeError) {
+          ctx.io.err(`coffer: RUNTIME_DISCOVERY: ${r.runtimeError}\n`);
+          return ctx.setExit(EXIT.REJECTED);
+        }
         return;
       }
       const nodeName = flags.nodeName ?? process.env.NODE_NAME;
@@ -92,6 +96,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       const tick = async () => {
         try {
           const r = await reconcileNodeLabels(rest, opts);
+          if (r.runtimeError) log('runtime-discovery-failed', { node: nodeName, error: r.runtimeError });
           log(r.patch ? 'labels-updated' : 'labels-unchanged', { node: nodeName, labels: r.labels, ...(r.patch ? { patch: r.patch.metadata.labels } : {}) });
         } catch (e) {
           // Transient API or host read failures: report and retry next interval; stale labels stay until then.

@@ -16,8 +16,10 @@ export interface LabelerOptions {
 export interface LabelResult {
   facts: TeeFacts;
   labels: Record<string, string>;
-  /** Runtime handlers found (undefined: runtime labels are not managed). */
+  /** Runtime handlers found (undefined: runtime labels are not managed this round). */
   handlers?: string[];
+  /** Why the runtime handlers could not be read (runtime labels then stay as they are; TEE labels still apply). */
+  runtimeError?: string;
   /** The merge patch sent, or undefined when the node already matched. */
   patch?: { metadata: { labels: Record<string, string | null> } };
 }
@@ -38,20 +40,29 @@ async function runtimeHandlers(opts: LabelerOptions): Promise<string[] | undefin
   }
 }
 
-export async function wantedLabels(opts: LabelerOptions): Promise<{ facts: TeeFacts; labels: Record<string, string>; handlers?: string[]; skipped?: string[] }> {
+/**
+ * Fail closed for runtime labels: a config that cannot be read or parsed is never "no runtimes" (which would strip
+ * every runtime label); the runtime labels are then left alone this round while the TEE labels still reconcile.
+ */
+export async function wantedLabels(opts: LabelerOptions): Promise<{ facts: TeeFacts; labels: Record<string, string>; handlers?: string[]; skipped?: string[]; runtimeError?: string }> {
   const facts = await discoverTee(opts.host);
   const labels = teeLabels(facts);
-  const handlers = await runtimeHandlers(opts);
+  let handlers: string[] | undefined;
+  try {
+    handlers = await runtimeHandlers(opts);
+  } catch (e) {
+    return { facts, labels, runtimeError: (e as Error).message };
+  }
   if (!handlers) return { facts, labels };
   const r = runtimeLabels(handlers);
   return { facts, labels: { ...labels, ...r.labels }, handlers, ...(r.skipped.length ? { skipped: r.skipped } : {}) };
 }
 
 export async function reconcileNodeLabels(rest: KubeRest, opts: LabelerOptions): Promise<LabelResult> {
-  const { facts, labels, handlers } = await wantedLabels(opts);
+  const { facts, labels, handlers, runtimeError } = await wantedLabels(opts);
   const path = `/api/v1/nodes/${encodeURIComponent(opts.nodeName)}`;
   const node = await rest.request<{ metadata?: { labels?: Record<string, string> } }>('GET', path);
   const patch = labelPatch(node.metadata?.labels, labels, handlers !== undefined);
   if (patch) await rest.request('PATCH', path, patch, 'application/merge-patch+json');
-  return { facts, labels, handlers, patch };
+  return { facts, labels, handlers, patch, ...(runtimeError ? { runtimeError } : {}) };
 }
