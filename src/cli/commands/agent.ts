@@ -11,6 +11,7 @@ interface AgentFlags {
   nodeName?: string;
   interval: string;
   containerdConfig?: string;
+  criEndpoint?: string;
   print?: boolean;
 }
 
@@ -24,6 +25,14 @@ interface PluginFlags {
   hostDev: string;
   provision: string;
   healthInterval: string;
+}
+
+interface StatsFlags {
+  criEndpoint: string;
+  listen: string;
+  cgroupRoot: string;
+  procRoot: string;
+  criTimeout: string;
 }
 
 interface QuoteFlags {
@@ -53,21 +62,26 @@ function onSignal(stop: () => Promise<void>): void {
 export function registerAgent(program: Command, ctx: CommandContext): void {
   const agent = program
     .command('agent')
-    .description('Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper)')
+    .description('Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper, stats)')
         .option('--host-sys <dir>', "where the host's /sys is mounted", '/sys')
     .option('--host-dev <dir>', "where the host's /dev is mounted", '/dev')
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, then ~/.kube/config)')
     .option('--node-name <name>', 'this node (default: $NODE_NAME, set from spec.nodeName by the DaemonSet)')
     .option('--interval <duration>', 'how often discovery runs and labels are reconciled', '60s')
-    .option('--containerd-config <file>', "host containerd config: its runtime handlers become coffer.dev/runtime.<profile> labels (omit: runtime labels untouched)")
+    .option('--containerd-config <file>', "host containerd config (imports followed): each runtime handler becomes a coffer.dev/runtime.<handler> label")
+    .option('--cri-endpoint <endpoint>', 'without --containerd-config: ask this CRI socket (Status) for the runtime handlers (omit both: runtime labels untouched)')
     .option('--print', 'discover once, print the facts and labels as JSON, and exit (no API access)')
     .action(async (flags: AgentFlags) => {
       const intervalMs = parseDuration('--interval', flags.interval);
       const host = { sys: flags.hostSys, dev: flags.hostDev };
       const { wantedLabels, reconcileNodeLabels } = await import('../../node/discovery/node-labeler.js');
       if (flags.print) {
-        const r = await wantedLabels({ host, nodeName: '', containerdConfig: flags.containerdConfig });
+        const r = await wantedLabels({ host, nodeName: '', containerdConfig: flags.containerdConfig, criEndpoint: flags.criEndpoint });
         ctx.io.out(JSON.stringify(r, null, 2) + '\n');
+        if (r.runtimeError) {
+          ctx.io.err(`coffer: RUNTIME_DISCOVERY: ${r.runtimeError}\n`);
+          return ctx.setExit(EXIT.REJECTED);
+        }
         return;
       }
       const nodeName = flags.nodeName ?? process.env.NODE_NAME;
@@ -77,12 +91,13 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       const kc = await loadKubeConfig(flags.kubeconfig);
       const rest = await KubeRest.fromKubeConfig(kc, 'coffer-agent/0.1');
       const log = jsonLog(ctx, 'agent');
-      const opts = { host, nodeName, containerdConfig: flags.containerdConfig };
+      const opts = { host, nodeName, containerdConfig: flags.containerdConfig, criEndpoint: flags.criEndpoint };
       let timer: NodeJS.Timeout | undefined;
       let stopped = false;
       const tick = async () => {
         try {
           const r = await reconcileNodeLabels(rest, opts);
+          if (r.runtimeError) log('runtime-discovery-failed', { node: nodeName, error: r.runtimeError });
           log(r.patch ? 'labels-updated' : 'labels-unchanged', { node: nodeName, labels: r.labels, ...(r.patch ? { patch: r.patch.metadata.labels } : {}) });
         } catch (e) {
           // Transient API or host read failures: report and retry next interval; stale labels stay until then.
@@ -196,6 +211,59 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         throw new CliUsageError(`cannot listen on ${server.socketPath} (--socket-dir): ${describeFsError(e)}`);
       }
       onSignal(() => server.stop());
+      ctx.keepRunning();
+    });
+
+  agent
+    .command('stats')
+    .description('Prometheus exporter of per-pod and per-container CPU, memory, network, block IO and process counts (CRI v1 + cgroups v1/v2)')
+    // the agent itself has --cri-endpoint (discovery) and commander gives it the flag wherever it appears: no
+    // default here, the value is read from the merged options below
+    .option('--cri-endpoint <endpoint>', "the container runtime's CRI socket (default: unix:///run/containerd/containerd.sock)")
+    .option('--listen <host:port>', 'where /metrics is served', '127.0.0.1:9464')
+    .option('--cgroup-root <dir>', 'cgroup filesystem root (v1 hierarchies or the v2 unified tree)', '/sys/fs/cgroup')
+    .option('--proc-root <dir>', "the host's /proc (pod network counters from each sandbox's net/dev)", '/proc')
+    .option('--cri-timeout <duration>', 'deadline of each CRI call', '2s')
+    .action(async (_flags: StatsFlags, cmd: Command) => {
+      const merged = cmd.optsWithGlobals() as Partial<StatsFlags>;
+      const flags = { ..._flags, criEndpoint: merged.criEndpoint ?? 'unix:///run/containerd/containerd.sock' };
+      const { StatsError } = await import('../../node/stats/errors.js');
+      const { CriClient, parseCriEndpoint } = await import('../../node/stats/cri-client.js');
+      const { StatsExporter, parseListen } = await import('../../node/stats/exporter.js');
+      const { detectCgroupVersion } = await import('../../node/stats/cgroup.js');
+      let listen: { host: string; port: number };
+      try {
+        parseCriEndpoint(flags.criEndpoint);
+        listen = parseListen(flags.listen);
+      } catch (e) {
+        if (e instanceof StatsError) throw new CliUsageError(e.message);
+        throw e;
+      }
+      const timeoutMs = parseDuration('--cri-timeout', flags.criTimeout);
+      const log = jsonLog(ctx, 'stats');
+      // A scrape of many pods is a burst of short-lived objects (gRPC messages, strings) on a small steady heap:
+      // keep V8's young generation at its initial size and collect once 1 s after each scrape, so the idle agent
+      // gives the burst's memory back (bench/stats.ts measures the idle RSS)
+      const v8 = await import('node:v8');
+      v8.setFlagsFromString('--semi-space-growth-factor=1');
+      const { QuietGc } = await import('../../node/stats/settle.js');
+      const settler = new QuietGc();
+      const cri = new CriClient(flags.criEndpoint, { timeoutMs });
+      const cgroupVersion = detectCgroupVersion(flags.cgroupRoot);
+      const exporter = new StatsExporter({ cri, cgroupRoot: flags.cgroupRoot, cgroupVersion, procRoot: flags.procRoot, listen, log, afterScrape: settler.soon });
+      let addr;
+      try {
+        addr = await exporter.start();
+      } catch (e) {
+        await exporter.stop();
+        ctx.io.err(`coffer: ${e instanceof StatsError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+        return ctx.setExit(EXIT.REJECTED);
+      }
+      log('listening', { address: `${addr.address}:${addr.port}`, cri: flags.criEndpoint, cgroup_version: cgroupVersion, cgroup_root: flags.cgroupRoot });
+      onSignal(async () => {
+        settler.stop();
+        await exporter.stop();
+      });
       ctx.keepRunning();
     });
 

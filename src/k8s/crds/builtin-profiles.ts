@@ -14,7 +14,8 @@ import { COFFER_API_VERSION, type IsolationLevel, type RuntimeProfile, type Runt
 // - gVisor: gvisor.dev/docs/user_guide/containerd/quick_start — RuntimeClass gvisor with handler runsc; the
 //   project publishes no overhead or node label.
 // - Node labels not published by a project (gvisor, runv, AKS pod sandboxing) use Coffer's node-agent label
-//   coffer.dev/runtime.<name>=true so the RuntimeClass never schedules onto nodes without the handler.
+//   coffer.dev/runtime.<handler>=true (one per CRI runtime handler the node's containerd has) so the RuntimeClass
+//   never schedules onto nodes without the handler.
 
 const KATA_SRC = 'kata-containers/kata-containers tools/packaging/kata-deploy/runtimeclasses/kata-runtimeClasses.yaml';
 const KATA_LABEL = { key: 'katacontainers.io/kata-runtime', value: 'true' };
@@ -39,21 +40,23 @@ function kata(name: string, isolation: IsolationLevel, memory: string, cpu: stri
   });
 }
 
-function coffersLabel(name: string): { key: string; value: string } {
-  return { key: `coffer.dev/runtime.${name}`, value: 'true' };
+/** The label the node agent publishes for a configured CRI runtime handler. */
+function coffersLabel(handler: string): { key: string; value: string } {
+  return { key: `coffer.dev/runtime.${handler}`, value: 'true' };
 }
 
 /** The runtimes the seeds name, as their projects publish them. Fresh objects on every call (callers may mutate). */
 export function builtinRuntimeProfiles(): RuntimeProfile[] {
-  const mshv = coffersLabel('kata-mshv-vm-isolation');
+  // handler `kata` is shared with plain Kata: the AKS sandbox also needs the Microsoft Hypervisor (agent label)
+  const mshv = coffersLabel('kata');
   const runv = coffersLabel('runv');
-  const gvisor = coffersLabel('gvisor');
+  const gvisor = coffersLabel('runsc');
   return [
     profile('kata-mshv-vm-isolation', {
       handler: 'kata',
       isolation: 'sandbox',
       overhead: { podFixed: { memory: '600Mi' } },
-      scheduling: { nodeSelector: { [mshv.key]: mshv.value } },
+      scheduling: { nodeSelector: { [mshv.key]: mshv.value, 'coffer.dev/hv.mshv': 'true' } },
       nodeLabel: mshv,
       source: 'learn.microsoft.com/azure/aks/use-pod-sandboxing; learn.microsoft.com/azure/aks/considerations-pod-sandboxing',
     }),

@@ -406,12 +406,21 @@ function agentRbac(v: ValuesView): ManifestObject[] {
   ];
 }
 
-type HostPathType = 'Directory' | 'CharDevice' | 'DirectoryOrCreate';
+type HostPathType = 'Directory' | 'CharDevice' | 'DirectoryOrCreate' | 'Socket';
 const hostPath = (name: string, path: string, type: HostPathType) => ({ name, hostPath: { path, type } });
 
-/** Unprivileged on every node: discovery reads host /sys and /dev read-only; the node name comes from the API. */
+const CRI_SOCKET = '/run/containerd/containerd.sock';
+const STATS_PORT = 9464;
+
+/**
+ * On every node. `agent`: unprivileged discovery, reads host /sys and /dev and the containerd config (mounted at
+ * its host path, so absolute `imports` resolve) read-only; the node name comes from the API. `stats`: the per-pod
+ * exporter, root only to open the CRI socket (0660 root) and read other pods' /proc/<pid>/net/dev; no
+ * capabilities, read-only everything. Scraped through the headless Service below (named port `metrics`).
+ */
 function agent(v: ValuesView): ManifestObject[] {
   const ns = v.str('namespace');
+  const asRoot: ISecurityContext = { ...restricted, runAsNonRoot: false, runAsUser: 0 };
   return [
     ...agentRbac(v),
     new DaemonSet({
@@ -428,18 +437,45 @@ function agent(v: ValuesView): ManifestObject[] {
             nodeSelector: { 'kubernetes.io/os': 'linux' },
             tolerations: [{ operator: 'Exists' }],
             containers: [
-              container(v, 'agent', ['agent', '--host-sys', '/host/sys', '--host-dev', '/host/dev'], {
+              container(v, 'agent', ['agent', '--host-sys', '/host/sys', '--host-dev', '/host/dev', '--containerd-config', '/etc/containerd/config.toml'], {
                 env: [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }],
                 volumeMounts: [
                   { name: 'host-sys', mountPath: '/host/sys', readOnly: true },
                   { name: 'host-dev', mountPath: '/host/dev', readOnly: true },
+                  { name: 'containerd-config', mountPath: '/etc/containerd', readOnly: true },
                 ],
               }),
+              container(
+                v,
+                'stats',
+                ['agent', 'stats', '--cri-endpoint', `unix://${CRI_SOCKET}`, '--listen', `0.0.0.0:${STATS_PORT}`, '--cgroup-root', '/host/sys/fs/cgroup', '--proc-root', '/host/proc'],
+                {
+                  securityContext: asRoot,
+                  ports: [{ name: 'metrics', containerPort: STATS_PORT, protocol: 'TCP' }],
+                  readinessProbe: { httpGet: { path: '/healthz', port: 'metrics' }, periodSeconds: 10 },
+                  volumeMounts: [
+                    { name: 'host-sys', mountPath: '/host/sys', readOnly: true },
+                    { name: 'host-proc', mountPath: '/host/proc', readOnly: true },
+                    { name: 'cri-socket', mountPath: CRI_SOCKET, readOnly: true },
+                  ],
+                },
+              ),
             ],
-            volumes: [hostPath('host-sys', '/sys', 'Directory'), hostPath('host-dev', '/dev', 'Directory')],
+            volumes: [
+              hostPath('host-sys', '/sys', 'Directory'),
+              hostPath('host-dev', '/dev', 'Directory'),
+              hostPath('host-proc', '/proc', 'Directory'),
+              hostPath('containerd-config', '/etc/containerd', 'Directory'),
+              hostPath('cri-socket', CRI_SOCKET, 'Socket'),
+            ],
           },
         },
       },
+    }),
+    // Headless: one endpoint per node's agent pod, the shape a Prometheus ServiceMonitor (port: metrics) selects.
+    new Service({
+      metadata: { name: `${NAMES.agent}-metrics`, namespace: ns, labels: { ...labels('agent'), 'coffer.dev/metrics': 'pod-stats' } },
+      spec: { clusterIP: 'None', selector: selector('agent'), ports: [{ name: 'metrics', port: STATS_PORT, targetPort: 'metrics', protocol: 'TCP' }] },
     }),
   ];
 }

@@ -1,9 +1,8 @@
 /**
  * Discovered facts → the node labels Coffer owns. Names are the ones the manifests and built-in RuntimeProfiles
- * select on: `coffer.dev/tee.sgx` (agent-sgx DaemonSet nodeSelector), `coffer.dev/runtime.<profile>` (profiles
- * whose project publishes no node label). `coffer.dev/attested` is NOT owned here: attestation sets it.
+ * select on: `coffer.dev/tee.sgx` (agent-sgx DaemonSet nodeSelector), `coffer.dev/runtime.<handler>` (one per
+ * configured CRI runtime handler; profiles whose project publishes no node label select on it). `coffer.dev/attested` is NOT owned here: attestation sets it.
  */
-import { builtinRuntimeProfiles } from '../../k8s/crds/builtin-profiles.js';
 import type { TeeFacts } from './discover.js';
 
 export const LABEL = {
@@ -27,32 +26,21 @@ export function ownsLabel(key: string, runtimesKnown: boolean): boolean {
   return runtimesKnown && key.startsWith(RUNTIME_PREFIX);
 }
 
-/**
- * Runtime handlers configured in a containerd config (1.x `io.containerd.grpc.v1.cri` and 2.x
- * `io.containerd.cri.v1.runtime` alike): the names of `[plugins.<cri>.containerd.runtimes.<name>]` tables.
- */
-export function containerdRuntimeHandlers(configToml: string): string[] {
-  const re = /^\s*\[\s*plugins\.[^\n\]]*?\.containerd\.runtimes\.(?:"([^"]+)"|'([^']+)'|([A-Za-z0-9_-]+))\s*\]\s*$/gm;
-  const out = new Set<string>();
-  for (const m of configToml.matchAll(re)) out.add(m[1] ?? m[2] ?? m[3]!);
-  return [...out].sort();
-}
+/** Label name part: `runtime.<h>` must stay a valid qualified name (≤ 63 chars, alphanumerics, '-', '_', '.'). */
+const HANDLER_LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,53}[A-Za-z0-9])?$/;
 
 /**
- * Coffer runtime labels for the built-in profiles that rely on them (gvisor, runv, kata-mshv-vm-isolation): set when
- * the profile's handler is configured; the AKS sandbox profile also needs the Microsoft Hypervisor (/dev/mshv),
- * since its handler name `kata` is shared with plain Kata.
+ * One `coffer.dev/runtime.<handler>=true` label per configured CRI runtime handler (the built-in RuntimeProfiles
+ * select their nodes on exactly these); a handler whose name cannot be a label name is reported, not published.
  */
-export function runtimeLabels(handlers: string[], facts: TeeFacts): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const p of builtinRuntimeProfiles()) {
-    const label = p.spec.nodeLabel;
-    if (!label || !label.key.startsWith(RUNTIME_PREFIX)) continue;
-    if (!handlers.includes(p.spec.handler)) continue;
-    if (p.metadata.name === 'kata-mshv-vm-isolation' && !facts.mshv) continue;
-    out[label.key] = label.value;
+export function runtimeLabels(handlers: string[]): { labels: Record<string, string>; skipped: string[] } {
+  const labels: Record<string, string> = {};
+  const skipped: string[] = [];
+  for (const h of handlers) {
+    if (HANDLER_LABEL_NAME.test(h)) labels[RUNTIME_PREFIX + h] = 'true';
+    else skipped.push(h);
   }
-  return out;
+  return { labels, skipped };
 }
 
 export function teeLabels(facts: TeeFacts): Record<string, string> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { discoverTee } from '../../../src/node/discovery/discover.js';
-import { containerdRuntimeHandlers, labelPatch, runtimeLabels, teeLabels } from '../../../src/node/discovery/labels.js';
+import { labelPatch, runtimeLabels, teeLabels } from '../../../src/node/discovery/labels.js';
 import { hostTree, sgxHost } from './host-tree.js';
 
 test('an empty host has no TEE and no labels', async () => {
@@ -80,38 +80,12 @@ test('a file where the tsm report directory should be is not configfs-tsm', asyn
   }
 });
 
-const CONTAINERD_V1 = `
-version = 2
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]
-  runtime_type = "io.containerd.runsc.v1"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc.options]
-  TypeUrl = "x"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes."kata"]
-  runtime_type = "io.containerd.kata.v2"
-`;
-const CONTAINERD_V2 = `
-version = 3
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runv]
-  runtime_type = "io.containerd.runv.v1"
-`;
-
-test('runtime handlers from containerd 1.x and 2.x configs become the built-in profiles\' coffer.dev/runtime labels', async () => {
-  assert.deepEqual(containerdRuntimeHandlers(CONTAINERD_V1), ['kata', 'runc', 'runsc']);
-  assert.deepEqual(containerdRuntimeHandlers(CONTAINERD_V2), ['runv']);
-  const t = hostTree();
-  try {
-    const plain = await discoverTee(t);
-    // Handler `kata` alone is plain Kata (kata-deploy labels that itself); the AKS sandbox profile also needs mshv.
-    assert.deepEqual(runtimeLabels(containerdRuntimeHandlers(CONTAINERD_V1), plain), { 'coffer.dev/runtime.gvisor': 'true' });
-    t.file('dev/mshv');
-    const aks = await discoverTee(t);
-    assert.deepEqual(runtimeLabels(containerdRuntimeHandlers(CONTAINERD_V1), aks), { 'coffer.dev/runtime.kata-mshv-vm-isolation': 'true', 'coffer.dev/runtime.gvisor': 'true' });
-    assert.deepEqual(runtimeLabels(containerdRuntimeHandlers(CONTAINERD_V2), plain), { 'coffer.dev/runtime.runv': 'true' });
-  } finally {
-    t.cleanup();
-  }
+test('runtime handlers become coffer.dev/runtime.<handler> labels; names that cannot be labels are reported, not published', () => {
+  assert.deepEqual(runtimeLabels(['kata', 'runc', 'runsc']), {
+    labels: { 'coffer.dev/runtime.kata': 'true', 'coffer.dev/runtime.runc': 'true', 'coffer.dev/runtime.runsc': 'true' },
+    skipped: [],
+  });
+  assert.deepEqual(runtimeLabels(['ok', 'bad/name', 'x'.repeat(56), '-lead']), { labels: { 'coffer.dev/runtime.ok': 'true' }, skipped: ['bad/name', 'x'.repeat(56), '-lead'] });
 });
 
 test('label patch: sets what differs, nulls owned labels that no longer apply, never touches others', () => {

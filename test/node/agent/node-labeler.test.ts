@@ -44,7 +44,20 @@ test('reconcile: merge-patches the labels, removes owned ones that no longer app
     assert.deepEqual(labels(), { 'kubernetes.io/hostname': 'sgx-1', 'kubernetes.io/os': 'linux', 'coffer.dev/attested': 'true' });
 
     await assert.rejects(reconcileNodeLabels(rest, { host: t, nodeName: 'missing' }), (e: Error & { code?: number }) => e.code === 404);
-    await assert.rejects(reconcileNodeLabels(rest, { ...opts, containerdConfig: path.join(t.root, 'nope.toml') }), /containerd config .* could not be read/);
+    // runtime labels from a config; then the config goes unreadable: runtime labels stay (never "no runtimes"),
+    // the error is reported, and TEE labels still follow the host
+    t.file('ctd/config.toml', 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runsc]\nruntime_type = "io.containerd.runsc.v1"\n');
+    await reconcileNodeLabels(rest, { ...opts, containerdConfig: path.join(t.root, 'ctd/config.toml') });
+    assert.equal(labels()['coffer.dev/runtime.runsc'], 'true');
+    assert.equal(labels()['coffer.dev/runtime.runc'], 'true');
+    t.file('dev/tdx_guest');
+    const bad = await reconcileNodeLabels(rest, { ...opts, containerdConfig: path.join(t.root, 'nope.toml') });
+    assert.match(bad.runtimeError ?? '', /containerd config .* could not be read/);
+    assert.equal(labels()['coffer.dev/runtime.runsc'], 'true', 'runtime labels left alone');
+    assert.equal(labels()['coffer.dev/tee.tdx'], 'true', 'TEE labels still reconciled');
+    t.file('ctd/config.toml', 'version = 2\n[plugins\n');
+    assert.match((await reconcileNodeLabels(rest, { ...opts, containerdConfig: path.join(t.root, 'ctd/config.toml') })).runtimeError ?? '', /not valid TOML/);
+    assert.equal(labels()['coffer.dev/runtime.runsc'], 'true');
   } finally {
     rest.close();
     t.cleanup();
