@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import { buildKbsApp } from '../../src/kbs/index.js';
@@ -19,7 +19,7 @@ test('resource policy images rule: parse and decide', () => {
   assert.throws(() => parseResourcePolicy(JSON.stringify({ rules: [{ resources: ['a/b/c'], images: ['sha256:short'] }] })), /not sha256/);
   assert.throws(() => parseResourcePolicy(JSON.stringify({ rules: [{ resources: ['a/b/c'], images: [] }] })), /at least one digest/);
   const p = parseResourcePolicy(JSON.stringify({ rules: [{ resources: ['app/key/*'], images: [SIGNED, SIDECAR] }] }));
-  const facts = (imageDigests?: string[]) => ({ tee: 'sample', status: 'affirming', measurements: {}, imageDigests });
+  const facts = (imageDigests?: string[]) => ({ tee: 'snp', status: 'affirming', measurements: {}, imageDigests });
   assert.equal(decide(p, 'app/key/db', facts([SIGNED])).allow, true);
   assert.equal(decide(p, 'app/key/db', facts([SIGNED, SIDECAR])).allow, true);
   assert.match(decide(p, 'app/key/db', facts([SIGNED, OTHER])).reason, new RegExp(`image ${OTHER} is not one of`));
@@ -75,7 +75,8 @@ describe('KBS releases a secret only to a workload attesting signed image digest
     const auth = await app.inject({ method: 'POST', url: '/kbs/v0/auth', payload: { version: '0.4.0', tee: 'sample', 'extra-params': '' } });
     const cookie = String(auth.headers['set-cookie']).split(';')[0];
     const nonce = auth.json().nonce as string;
-    const key = { kty: 'EC', crv: 'P-256', alg: 'ECDH-ES+A256KW', x: 'x', y: 'y' };
+    // A valid TEE key (a malformed one is refused before the evidence is looked at).
+    const key = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }), alg: 'ECDH-ES+A256KW' };
     // Evidence made over the unsigned image's digest, runtime data claiming the signed one.
     const rd = createHash('sha384').update(canonicalJson({ 'tee-pubkey': key, nonce, 'additional-evidence': '', 'image-digests': [OTHER] })).digest('base64');
     const r = await app.inject({
