@@ -133,7 +133,7 @@ function eventType(t: TransitionRecord): 'Normal' | 'Warning' {
   return t.to === 'untrusted' ? 'Warning' : 'Normal';
 }
 
-export const nodeTrustController: ControllerFactory<NodeTrustOptions> = {
+export const nodeTrustController: ControllerFactory<NodeTrustOptions> & { start(ctx: ControllerContext, o: NodeTrustOptions): Promise<NodeTrustController> } = {
   name: 'node-trust',
   description: 'verifies the EAR tokens node agents post, appraises them against NodeTrustPolicies, sets coffer.dev/attested or taints coffer.dev/untrusted',
   async start(ctx: ControllerContext, o: NodeTrustOptions): Promise<NodeTrustController> {
