@@ -133,7 +133,11 @@ function eventType(t: TransitionRecord): 'Normal' | 'Warning' {
   return t.to === 'untrusted' ? 'Warning' : 'Normal';
 }
 
-export const nodeTrustController: ControllerFactory<NodeTrustOptions> & { start(ctx: ControllerContext, o: NodeTrustOptions): Promise<NodeTrustController> } = {
+export interface NodeTrustFactory extends ControllerFactory<NodeTrustOptions> {
+  start(ctx: ControllerContext, o: NodeTrustOptions): Promise<NodeTrustController>;
+}
+
+export const nodeTrustController: NodeTrustFactory = {
   name: 'node-trust',
   description: 'verifies the EAR tokens node agents post, appraises them against NodeTrustPolicies, sets coffer.dev/attested or taints coffer.dev/untrusted',
   async start(ctx: ControllerContext, o: NodeTrustOptions): Promise<NodeTrustController> {
