@@ -9,6 +9,7 @@ import { UpstreamCollateral, type UpstreamCollateralOptions } from './upstream-c
 import { attestationRoutes } from './routes.js';
 import { AttestationService, type AttestationServiceOptions } from './service.js';
 import { TokenIssuer } from './tokens.js';
+import { TpmEnrolment } from './tpm-enrol.js';
 
 export interface BuildAttestationOptions {
   store: Store;
@@ -25,6 +26,10 @@ export interface BuildAttestationOptions {
   /** Intel PCS / AMD KDS upstreams for real-TEE collateral (store-cached, refreshed on schedule). */
   upstream?: Omit<UpstreamCollateralOptions, 'store' | 'clock'>;
   verifyOptions?: Record<string, unknown>;
+  /** TPM manufacturer CA certificates for AK enrolment (`--tpm-ca-dir`); none = enrolment refused. */
+  tpmCaCerts?: Uint8Array[];
+  /** Operator-pinned AKs (the dev swtpm under `coffer up --dev`), trusted beside enrolled ones. */
+  tpmPins?: Uint8Array[];
   collateralOptions?: AttestationServiceOptions['collateralOptions'];
   clock?: () => number;
   bodyLimit?: number;
@@ -43,7 +48,9 @@ export async function createAttestationService(o: BuildAttestationOptions): Prom
   await tokens.init(clock());
   const admin = await AdminAuth.fromPublicKeys(o.adminKeys as never);
   const collateral = o.collateral ? new CollateralCache(o.store, o.collateral, clock) : undefined;
+  const tpm = new TpmEnrolment({ store: o.store, caCerts: o.tpmCaCerts ?? [], pins: o.tpmPins, clock });
   const service = new AttestationService({
+    tpm,
     store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
     collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, clock,
   });
@@ -60,5 +67,6 @@ export async function buildAttestationApp(o: BuildAttestationOptions): Promise<{
   return { app, service };
 }
 
+export { TpmEnrolment, loadTpmCaDir } from './tpm-enrol.js';
 export { AttestationService, AdminAuth, TokenIssuer, NonceService, CollateralCache, UpstreamCollateral, attestationRoutes };
 export { bindingValue } from './service.js';

@@ -5,6 +5,7 @@ import { parseRulePolicy } from '../policy/rules.js';
 import type { AdminAuth, AdminIdentity } from './admin-auth.js';
 import { HttpProblem, installProblemHandlers, sendProblem } from './problem.js';
 import type { AttestationService, AttestRequest } from './service.js';
+import { tpmEnrolRoutes } from './tpm-enrol-routes.js';
 
 export interface AttestationRoutesOptions {
   service: AttestationService;
@@ -62,6 +63,8 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
   app.post('/v1/challenge', async (_req, reply) => reply.code(201).send(await service.nonces.issue(service.now())));
 
   app.post('/v1/attest', { schema: attestSchema }, async (req) => service.attest(req.body as AttestRequest, `attester@${req.ip}`));
+
+  if (service.tpm) tpmEnrolRoutes(app, service.tpm, admin);
 
   app.get('/.well-known/jwks.json', async (_req, reply) =>
     reply.header('cache-control', 'public, max-age=60').send(service.tokens.jwks(service.now())),

@@ -4,6 +4,7 @@ import type { Claims, TeeType } from '../tee/common/claims.js';
 import type { EvidenceInput, VerifyOptions } from '../tee/common/verifier.js';
 import { canonicalJson } from '../tee/common/jcs.js';
 import type { VerifierRegistry } from '../tee/registry.js';
+import type { AkTrust } from '../tee/tpm/verify/ak-trust.js';
 import { verifyEvidenceWith } from '../tee/verify-evidence.js';
 import { evaluatePolicy, type PolicyVerdict } from '../policy/rules.js';
 import type { Store } from '../store/types.js';
@@ -14,6 +15,7 @@ import { HttpProblem } from './problem.js';
 import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
+import type { TpmEnrolment } from './tpm-enrol.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };
@@ -33,6 +35,11 @@ export interface AttestationServiceOptions {
   collateralOptions?: (tee: TeeType, entries: Record<string, Uint8Array>) => Record<string, unknown>;
   /** Extra verifier options (e.g. `{ sample: { devKeys } }`). */
   verifyOptions?: Record<string, unknown>;
+  /**
+   * TPM AK enrolment: its registry is the only AK trust of the `tpm` verifier here (it replaces any
+   * `verifyOptions.tpm.akTrust`): an AK that is neither enrolled nor pinned is TPM_AK_UNTRUSTED.
+   */
+  tpm?: TpmEnrolment;
   clock?: () => number;
 }
 
@@ -101,6 +108,15 @@ export function bindingValue(nonce: Uint8Array, runtimeData?: unknown, publicKey
   return new Uint8Array(Buffer.concat([nonce, extra]));
 }
 
+/** The verifier's first error code of a rejection (e.g. TPM_AK_UNTRUSTED), for the audit record. */
+function firstCode(e: HttpProblem): string | undefined {
+  const errs = e.extra.errors as { code?: unknown }[] | undefined;
+  return typeof errs?.[0]?.code === 'string' ? errs[0].code : undefined;
+}
+
+/** A service built without enrolment trusts no AK: every TPM quote is TPM_AK_UNTRUSTED. */
+const NO_AK_TRUST: AkTrust = { kind: 'enrolled', lookup: async () => undefined };
+
 /** Verification + appraisal + token issuance, shared by the HTTP API and the KBS (Trustee's built-in AS shape). */
 export class AttestationService {
   readonly store: Store;
@@ -109,6 +125,7 @@ export class AttestationService {
   readonly registry: VerifierRegistry;
   readonly collateral?: CollateralCache;
   readonly upstream?: UpstreamCollateral;
+  readonly tpm?: TpmEnrolment;
   readonly metrics = new Metrics();
   private readonly clock: () => number;
   private readonly parsed = new ParseCache();
@@ -120,6 +137,7 @@ export class AttestationService {
     this.registry = o.registry;
     this.collateral = o.collateral;
     this.upstream = o.upstream;
+    this.tpm = o.tpm;
     this.clock = o.clock ?? Date.now;
   }
 
@@ -142,6 +160,9 @@ export class AttestationService {
     const now = this.clock();
     const policy = await resolvePolicy(this.store, policyId, this.parsed);
     const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
+    // The services never fall back to the verifier's default (trust the attached AK, with a warning): a TPM AK is
+    // trusted here only through the enrolment registry (or an operator pin it holds); without one, not at all.
+    opts.tpm = { ...(opts.tpm as object | undefined), akTrust: this.tpm ? this.tpm.akTrust() : NO_AK_TRUST };
     let stale: string[] = [];
     if (this.collateral) {
       const c = await this.collateral.forTee(tee, now);
@@ -214,7 +235,7 @@ export class AttestationService {
       if (e instanceof HttpProblem) {
         await this.store.appendAudit({
           at: now, actor, action: 'attest', target: tee, result: 'rejected',
-          details: { type: e.slug, detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
+          details: { type: e.slug, ...(firstCode(e) ? { code: firstCode(e) } : {}), detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
         });
       }
       throw e;

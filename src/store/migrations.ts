@@ -39,4 +39,21 @@ export const MIGRATIONS: Migration[] = [
          source TEXT NOT NULL, fetched_at BIGINT NOT NULL, next_update BIGINT)`,
     ],
   },
+  {
+    version: 2,
+    name: 'tpm attestation key enrolment',
+    sql: (d) => [
+      // Enrolled AKs (the Keylime registrar's table): found by SPKI fingerprint at attestation; revocation is a
+      // timestamp, never a delete, so a revoked AK stays refused and its history stays readable.
+      `CREATE TABLE tpm_aks (id TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, attester TEXT NOT NULL,
+         ak_public ${blob(d)} NOT NULL, ak_name TEXT NOT NULL, ek_fingerprint TEXT NOT NULL, ek_cert_subject TEXT NOT NULL,
+         ek_cert_issuer TEXT NOT NULL, enrolled_at BIGINT NOT NULL, revoked_at BIGINT, revoked_by TEXT)`,
+      `CREATE INDEX tpm_aks_fingerprint ON tpm_aks (fingerprint)`,
+      // One-time credential-activation challenges: the pending enrolment and a hash of the secret (never the
+      // secret itself); taken atomically once, then dead whatever the answer.
+      `CREATE TABLE tpm_challenges (id TEXT PRIMARY KEY, data TEXT NOT NULL, secret_hash TEXT NOT NULL,
+         expires_at BIGINT NOT NULL, used_at BIGINT)`,
+      `CREATE INDEX tpm_challenges_expiry ON tpm_challenges (expires_at)`,
+    ],
+  },
 ];

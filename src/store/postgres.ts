@@ -3,8 +3,9 @@ import { Kek, StoreError } from './kek.js';
 import { MIGRATIONS } from './migrations.js';
 import type {
   AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
+  TpmAkRecord, TpmChallengeRecord,
 } from './types.js';
-import { docRow, keyAad, resourceAad, type Row } from './rows.js';
+import { docRow, keyAad, resourceAad, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
 import { auditRow, colMeta } from './sqlite.js';
 
 export interface PostgresStoreOptions {
@@ -242,6 +243,42 @@ export class PostgresStore implements Store {
 
   async listCollateral(): Promise<Omit<CollateralEntry, 'body'>[]> {
     return (await this.q('SELECT key,content_type,source,fetched_at,next_update FROM collateral ORDER BY key')).rows.map(colMeta);
+  }
+
+  async createTpmChallenge(c: TpmChallengeRecord): Promise<void> {
+    await this.q('INSERT INTO tpm_challenges (id,data,secret_hash,expires_at) VALUES ($1,$2,$3,$4)', [c.id, JSON.stringify(c.data), c.secretHash, c.expiresAt]);
+  }
+
+  async takeTpmChallenge(id: string, now: number): Promise<{ outcome: NonceOutcome; challenge?: TpmChallengeRecord }> {
+    const r = await this.q('UPDATE tpm_challenges SET used_at=$1 WHERE id=$2 AND used_at IS NULL AND expires_at>$1 RETURNING *', [now, id]);
+    if (r.rows.length === 1) return { outcome: 'ok', challenge: tpmChallengeRow(r.rows[0]) };
+    const g = await this.q('SELECT used_at FROM tpm_challenges WHERE id=$1', [id]);
+    return { outcome: g.rows.length === 0 ? 'unknown' : g.rows[0].used_at !== null ? 'used' : 'expired' };
+  }
+
+  async purgeTpmChallenges(now: number): Promise<number> {
+    return (await this.q('DELETE FROM tpm_challenges WHERE expires_at<=$1', [now])).rowCount ?? 0;
+  }
+
+  async putTpmAk(r: TpmAkRecord): Promise<void> {
+    await this.q(`INSERT INTO tpm_aks (${TPM_AK_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`, tpmAkValues(r));
+  }
+
+  async getTpmAk(id: string): Promise<TpmAkRecord | undefined> {
+    const r = await this.q('SELECT * FROM tpm_aks WHERE id=$1', [id]);
+    return r.rows.length ? tpmAkRow(r.rows[0]) : undefined;
+  }
+
+  async findTpmAks(fingerprint: string): Promise<TpmAkRecord[]> {
+    return (await this.q('SELECT * FROM tpm_aks WHERE fingerprint=$1 ORDER BY enrolled_at DESC, id', [fingerprint])).rows.map(tpmAkRow);
+  }
+
+  async listTpmAks(): Promise<TpmAkRecord[]> {
+    return (await this.q('SELECT * FROM tpm_aks ORDER BY enrolled_at, id')).rows.map(tpmAkRow);
+  }
+
+  async revokeTpmAk(id: string, at: number, actor: string): Promise<boolean> {
+    return ((await this.q('UPDATE tpm_aks SET revoked_at=$1, revoked_by=$2 WHERE id=$3 AND revoked_at IS NULL', [at, actor, id])).rowCount ?? 0) > 0;
   }
 
   async migrations(): Promise<number[]> {

@@ -5,8 +5,9 @@ import { Checkpointer } from './checkpointer.js';
 import { WriterWorker, type WriteOp } from './writer.js';
 import type {
   AuditEntry, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
+  TpmAkRecord, TpmChallengeRecord,
 } from './types.js';
-import { docRow, keyAad, resourceAad, type Row } from './rows.js';
+import { docRow, keyAad, resourceAad, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -75,6 +76,15 @@ export class SqliteStore implements Store {
       colGet: p(`SELECT * FROM collateral WHERE key=?`),
       colList: p(`SELECT key,content_type,source,fetched_at,next_update FROM collateral ORDER BY key`),
       migrations: p(`SELECT version FROM schema_migrations ORDER BY version`),
+      tpmChPut: p(`INSERT INTO tpm_challenges (id,data,secret_hash,expires_at) VALUES (?,?,?,?)`),
+      tpmChTake: p(`UPDATE tpm_challenges SET used_at=? WHERE id=? AND used_at IS NULL AND expires_at>? RETURNING *`),
+      tpmChGet: p(`SELECT used_at FROM tpm_challenges WHERE id=?`),
+      tpmChPurge: p(`DELETE FROM tpm_challenges WHERE expires_at<=?`),
+      tpmAkPut: p(`INSERT INTO tpm_aks (${TPM_AK_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)`),
+      tpmAkGet: p(`SELECT * FROM tpm_aks WHERE id=?`),
+      tpmAkFind: p(`SELECT * FROM tpm_aks WHERE fingerprint=? ORDER BY enrolled_at DESC, id`),
+      tpmAkList: p(`SELECT * FROM tpm_aks ORDER BY enrolled_at, id`),
+      tpmAkRevoke: p(`UPDATE tpm_aks SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL`),
     };
   }
 
@@ -295,6 +305,43 @@ export class SqliteStore implements Store {
 
   async listCollateral(): Promise<Omit<CollateralEntry, 'body'>[]> {
     return (this.stmt.colList.all() as Row[]).map(colMeta);
+  }
+
+  async createTpmChallenge(c: TpmChallengeRecord): Promise<void> {
+    this.stmt.tpmChPut.run(c.id, JSON.stringify(c.data), c.secretHash, c.expiresAt);
+  }
+
+  async takeTpmChallenge(id: string, now: number): Promise<{ outcome: NonceOutcome; challenge?: TpmChallengeRecord }> {
+    // One conditional UPDATE … RETURNING is the atomic test-and-set; the SELECT only explains a refusal.
+    const r = this.stmt.tpmChTake.get(now, id, now) as Row | undefined;
+    if (r) return { outcome: 'ok', challenge: tpmChallengeRow(r) };
+    const g = this.stmt.tpmChGet.get(id) as Row | undefined;
+    return { outcome: !g ? 'unknown' : g.used_at !== null ? 'used' : 'expired' };
+  }
+
+  async purgeTpmChallenges(now: number): Promise<number> {
+    return this.stmt.tpmChPurge.run(now).changes;
+  }
+
+  async putTpmAk(r: TpmAkRecord): Promise<void> {
+    this.stmt.tpmAkPut.run(...tpmAkValues(r));
+  }
+
+  async getTpmAk(id: string): Promise<TpmAkRecord | undefined> {
+    const r = this.stmt.tpmAkGet.get(id) as Row | undefined;
+    return r ? tpmAkRow(r) : undefined;
+  }
+
+  async findTpmAks(fingerprint: string): Promise<TpmAkRecord[]> {
+    return (this.stmt.tpmAkFind.all(fingerprint) as Row[]).map(tpmAkRow);
+  }
+
+  async listTpmAks(): Promise<TpmAkRecord[]> {
+    return (this.stmt.tpmAkList.all() as Row[]).map(tpmAkRow);
+  }
+
+  async revokeTpmAk(id: string, at: number, actor: string): Promise<boolean> {
+    return this.stmt.tpmAkRevoke.run(at, actor, id).changes > 0;
   }
 
   async migrations(): Promise<number[]> {

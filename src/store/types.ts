@@ -60,6 +60,33 @@ export interface CollateralEntry {
   nextUpdate: number | null;
 }
 
+/** An attestation key enrolled after an EK certificate check and credential activation. */
+export interface TpmAkRecord {
+  id: string;
+  /** SHA-256 of the AK's SubjectPublicKeyInfo, hex: how attestation finds the record. */
+  fingerprint: string;
+  /** The attester's self-declared name (node name, agent id): a label, never a trust input. */
+  attester: string;
+  /** TPM2B_PUBLIC of the AK whose Name the activation certified. */
+  akPublic: Uint8Array;
+  akName: string;
+  ekFingerprint: string;
+  ekCertSubject: string;
+  ekCertIssuer: string;
+  enrolledAt: number;
+  revokedAt: number | null;
+  revokedBy: string | null;
+}
+
+/** A pending credential-activation challenge. */
+export interface TpmChallengeRecord {
+  id: string;
+  data: Record<string, unknown>;
+  /** SHA-256 of the credential secret, hex. */
+  secretHash: string;
+  expiresAt: number;
+}
+
 export interface Store {
   readonly kind: 'sqlite' | 'postgres';
 
@@ -104,6 +131,19 @@ export interface Store {
   putCollateral(e: CollateralEntry): Promise<void>;
   getCollateral(key: string): Promise<CollateralEntry | undefined>;
   listCollateral(): Promise<Omit<CollateralEntry, 'body'>[]>;
+
+  /** TPM AK enrolment: the registry and its one-time activation challenges. */
+  createTpmChallenge(c: TpmChallengeRecord): Promise<void>;
+  /** Atomically marks the challenge used and returns it; any second take (or an expired one) gets no record. */
+  takeTpmChallenge(id: string, now: number): Promise<{ outcome: NonceOutcome; challenge?: TpmChallengeRecord }>;
+  purgeTpmChallenges(now: number): Promise<number>;
+  putTpmAk(r: TpmAkRecord): Promise<void>;
+  getTpmAk(id: string): Promise<TpmAkRecord | undefined>;
+  /** Every record for the fingerprint, revoked ones too, newest first. */
+  findTpmAks(fingerprint: string): Promise<TpmAkRecord[]>;
+  listTpmAks(): Promise<TpmAkRecord[]>;
+  /** False when absent or already revoked. */
+  revokeTpmAk(id: string, at: number, actor: string): Promise<boolean>;
 
   /** Applied migration versions, ascending. */
   migrations(): Promise<number[]>;

@@ -15,7 +15,44 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     });
 
   withStore('migrations are applied and recorded', async (s) => {
-    assert.deepEqual(await s.migrations(), [1]);
+    assert.deepEqual(await s.migrations(), [1, 2]);
+  });
+
+  withStore('TPM activation challenges: taken once, atomically; expired and unknown ones explain themselves', async (s) => {
+    await s.createTpmChallenge({ id: 'c1', data: { attester: 'node-a', n: 1 }, secretHash: 'ab'.repeat(32), expiresAt: 1000 });
+    await s.createTpmChallenge({ id: 'c2', data: {}, secretHash: 'cd'.repeat(32), expiresAt: 500 });
+    const both = await Promise.all([s.takeTpmChallenge('c1', 100), s.takeTpmChallenge('c1', 100)]);
+    assert.deepEqual(both.map((b) => b.outcome).sort(), ['ok', 'used']);
+    const got = both.find((b) => b.outcome === 'ok')!.challenge!;
+    assert.deepEqual(got, { id: 'c1', data: { attester: 'node-a', n: 1 }, secretHash: 'ab'.repeat(32), expiresAt: 1000 });
+    assert.equal(both.find((b) => b.outcome === 'used')!.challenge, undefined);
+    assert.deepEqual(await s.takeTpmChallenge('c2', 500), { outcome: 'expired' });
+    assert.deepEqual(await s.takeTpmChallenge('nope', 1), { outcome: 'unknown' });
+    assert.equal(await s.purgeTpmChallenges(600), 1);
+    assert.deepEqual(await s.takeTpmChallenge('c2', 1), { outcome: 'unknown' });
+  });
+
+  withStore('TPM AK registry: found by fingerprint, revocation is a timestamp and happens once', async (s) => {
+    const rec = (id: string, fingerprint: string, at: number) => ({
+      id, fingerprint, attester: `node-${id}`, akPublic: new Uint8Array([0, 2, id.charCodeAt(0), 255]), akName: '000b' + 'aa'.repeat(32),
+      ekFingerprint: 'ee'.repeat(32), ekCertSubject: 'CN=ek', ekCertIssuer: 'CN=mfr', enrolledAt: at, revokedAt: null, revokedBy: null,
+    });
+    await s.putTpmAk(rec('a', 'f1', 10));
+    await s.putTpmAk(rec('b', 'f2', 20));
+    await s.putTpmAk(rec('c', 'f1', 30));
+    await assert.rejects(s.putTpmAk(rec('a', 'f3', 40)));
+    assert.deepEqual(await s.getTpmAk('b'), rec('b', 'f2', 20));
+    assert.equal(await s.getTpmAk('zz'), undefined);
+    assert.deepEqual((await s.findTpmAks('f1')).map((r) => r.id), ['c', 'a']);
+    assert.deepEqual(await s.findTpmAks('f9'), []);
+    assert.equal(await s.revokeTpmAk('a', 50, 'admin'), true);
+    assert.equal(await s.revokeTpmAk('a', 60, 'admin2'), false);
+    assert.equal(await s.revokeTpmAk('zz', 60, 'admin'), false);
+    const a = await s.getTpmAk('a');
+    assert.equal(a!.revokedAt, 50);
+    assert.equal(a!.revokedBy, 'admin');
+    assert.deepEqual([...a!.akPublic], [0, 2, 97, 255]);
+    assert.deepEqual((await s.listTpmAks()).map((r) => [r.id, r.revokedAt]), [['a', 50], ['b', null], ['c', null]]);
   });
 
   withStore('documents are versioned; deletes are tombstones; old versions stay readable', async (s) => {

@@ -3,6 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
 import { KbsClient, KbsClientError, sampleEvidenceProvider, type EvidenceProvider } from '../../kbs/client.js';
 import { devTpmEvidence } from '../../node/tpm/dev.js';
+import { enrolAk, httpEnrolPost, TpmEnrolError } from '../../node/tpm/enrol.js';
+import { TpmClient } from '../../node/tpm/client.js';
+import { SocketTransport } from '../../node/tpm/transport.js';
+import { hostname } from 'node:os';
 import { AFFIRMING, ALLOW_ALL, DENY_ALL } from '../../kbs/resource-policy.js';
 import { mintAdminToken } from '../data-dir.js';
 
@@ -74,6 +78,18 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
       throw e;
     }
   };
+  /** `--swtpm FILE`: JSON {host?, port} of a swtpm's command port (what `coffer up --dev` writes). */
+  const swtpmEndpoint = async (file: string): Promise<{ port: number; host?: string }> => {
+    let ep: { host?: unknown; port?: unknown };
+    try {
+      ep = JSON.parse((await readArg(file, 'swtpm endpoint')).toString('utf8'));
+    } catch (e) {
+      if (e instanceof CliUsageError) throw e;
+      throw new CliUsageError(`${file} is not JSON {host, port}`);
+    }
+    if (typeof ep.port !== 'number' || (ep.host !== undefined && typeof ep.host !== 'string')) throw new CliUsageError(`${file} is not JSON {host, port}`);
+    return ep as { port: number; host?: string };
+  };
   const teeOpt = (c: Command) => c
     .option('--tee <tee>', 'TEE whose evidence to send: sample (dev-mode attester) or tpm (a live swtpm/TPM via --swtpm)', 'sample')
     .option('--sample-key <file>', 'sign the sample evidence with this dev key (<data>/keys/sample-dev.jwk of `coffer up --dev`)')
@@ -86,19 +102,44 @@ export function registerKbsClient(program: Command, ctx: CommandContext): void {
     }
     if (f.tee === 'tpm') {
       if (!f.swtpm) throw new CliUsageError('--tee tpm needs --swtpm <data>/swtpm.json (written by `coffer up --dev` when swtpm is installed)');
-      let ep: { host?: unknown; port?: unknown };
-      try {
-        ep = JSON.parse((await readArg(f.swtpm, 'swtpm endpoint')).toString('utf8'));
-      } catch (e) {
-        if (e instanceof CliUsageError) throw e;
-        throw new CliUsageError(`${f.swtpm} is not JSON {host, port}`);
-      }
-      if (typeof ep.port !== 'number' || (ep.host !== undefined && typeof ep.host !== 'string')) throw new CliUsageError(`${f.swtpm} is not JSON {host, port}`);
-      const { port, host } = ep as { port: number; host?: string };
+      const { port, host } = await swtpmEndpoint(f.swtpm);
       return { tee: 'tpm', provider: (rd) => devTpmEvidence(port, rd, host ?? '127.0.0.1') };
     }
     throw new CliUsageError(`no ${f.tee} attester in this client: --tee sample (dev mode) or --tee tpm (--swtpm) are built in`);
   };
+
+  cmd.command('tpm-enrol').description('enrol the TPM\'s attestation key with the attestation service (EK certificate + credential activation)')
+    .requiredOption('--swtpm <file>', 'the TPM: a swtpm endpoint file {host, port} (e.g. <data>/swtpm.json)')
+    .option('--ek <kind>', 'EK (and NV EK certificate) to enrol with: rsa (0x01C00002) or ecc (0x01C0000A)', 'rsa')
+    .option('--attester <name>', 'attester name recorded with the AK (default: this host name)')
+    .option('--attestation-url <url>', 'attestation service base URL (default: --url; `coffer up` serves both)')
+    .action(async (f: { swtpm: string; ek: string; attester?: string; attestationUrl?: string }) => {
+      if (f.ek !== 'rsa' && f.ek !== 'ecc') throw new CliUsageError(`--ek '${f.ek}' is not rsa or ecc`);
+      const { port, host } = await swtpmEndpoint(f.swtpm);
+      const base = f.attestationUrl ?? g().url;
+      const fetchFn = g().certFile ? await fetchTrusting(g().certFile!) : fetch;
+      let tpm: TpmClient;
+      try {
+        tpm = new TpmClient(await SocketTransport.connect(port, host ?? '127.0.0.1'));
+      } catch (e) {
+        throw new CliUsageError(`cannot reach the TPM at ${host ?? '127.0.0.1'}:${port}: ${(e as Error).message}`);
+      }
+      try {
+        const r = await enrolAk(tpm, { attester: f.attester ?? hostname(), ek: f.ek, post: httpEnrolPost(base, fetchFn) });
+        ctx.io.out(`enrolled AK ${r.akId} (fingerprint ${r.fingerprint})\n`);
+        ctx.setExit(EXIT.OK);
+      } catch (e) {
+        if (e instanceof TpmEnrolError) {
+          ctx.io.err(`coffer kbs-client: TPM enrolment refused: ${e.code}: ${e.message}\n`);
+          ctx.setExit(EXIT.REJECTED);
+          return;
+        }
+        if (e instanceof TypeError && /fetch failed/.test(e.message)) throw new CliUsageError(`cannot reach ${base}: ${(e.cause as Error)?.message ?? e.message}`);
+        throw e;
+      } finally {
+        await tpm.close();
+      }
+    });
 
   teeOpt(cmd.command('attest').description('run the RCAR handshake and print the attestation token'))
     .action(async (f: TeeFlags) => run(async () => {

@@ -6,6 +6,7 @@ import { defaultDataDir, ensureSampleDevKey, openDataDir } from '../data-dir.js'
 import { Kek, openStore } from '../../store/index.js';
 import type { Store } from '../../store/types.js';
 import { createAttestationService } from '../../attestation/index.js';
+import { loadTpmCaDir } from '../../attestation/tpm-enrol.js';
 import { createHttpApp } from '../../attestation/http.js';
 import { attestationRoutes } from '../../attestation/routes.js';
 import { kbsRoutes } from '../../kbs/routes.js';
@@ -33,6 +34,7 @@ interface ServeFlags {
   rootCaCrlUrl?: string;
   collateralRefreshMinutes?: string;
   trustAnchor?: string[];
+  tpmCaDir?: string;
   swtpm?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -98,6 +100,15 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
       throw new CliUsageError(`cannot read --trust-anchor ${f}: ${(e as Error).message}`);
     }
   });
+  let tpmCaCerts: Uint8Array[] = [];
+  if (flags.tpmCaDir !== undefined) {
+    try {
+      tpmCaCerts = loadTpmCaDir(flags.tpmCaDir);
+    } catch (e) {
+      throw new CliUsageError(`cannot use --tpm-ca-dir ${flags.tpmCaDir}: ${(e as Error).message}`);
+    }
+    if (tpmCaCerts.length === 0) throw new CliUsageError(`--tpm-ca-dir ${flags.tpmCaDir} holds no certificate (*.pem, *.crt, *.cer, *.der)`);
+  }
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new CliUsageError('--tls-cert and --tls-key go together');
   const tlsFiles = flags.tlsCert && flags.tlsKey ? { cert: flags.tlsCert, key: flags.tlsKey } : undefined;
   let tls: TlsMaterial | undefined;
@@ -121,12 +132,12 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   const store = await openStore({ url: flags.store ?? (env.COFFER_STORE_URL || data.dbPath), kek });
   let swtpm: DevSwtpm | undefined;
   try {
-    // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (the TPM verifier then reports
-    // AK_PINNED_BY_CALLER), for `coffer kbs-client --tee tpm --swtpm <data>/swtpm.json`.
-    let tpmOptions: Record<string, unknown> | undefined;
+    // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (an operator pin: the claims say
+    // akTrust 'pinned'), for `coffer kbs-client --tee tpm --swtpm <data>/swtpm.json`. Other AKs need enrolment.
+    const tpmPins: Uint8Array[] = [];
     if (flags.dev && (swtpmMode === 'on' || (swtpmMode === 'auto' && swtpmOnPath()))) {
       swtpm = await startDevSwtpm(join(data.dir, 'swtpm'));
-      tpmOptions = { akTrust: { kind: 'pinned', ak: await devAkPublic(swtpm.port) } };
+      tpmPins.push(await devAkPublic(swtpm.port));
       writeFileSync(join(data.dir, 'swtpm.json'), `${JSON.stringify({ host: '127.0.0.1', port: swtpm.port })}\n`, { mode: 0o600 });
     }
     const now = Date.now();
@@ -145,8 +156,8 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
         ...(flags.dev ? { sample: { devKeys: [ensureSampleDevKey(data)] } } : {}),
         // Replaces the pinned Intel / AMD roots: only for private PKIs and tests.
         ...(trustAnchors.length ? { trustAnchors } : {}),
-        ...(tpmOptions ? { tpm: tpmOptions } : {}),
       },
+      tpmCaCerts, tpmPins,
     });
     const logRefresh = (results: { key: string; ok: boolean; error?: string }[]) => {
       for (const r of results.filter((x) => !x.ok)) ctx.io.err(`coffer: collateral ${r.key} not refreshed (cached copy kept): ${r.error}\n`);
@@ -175,6 +186,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
     const kds = upstream.kdsUrl === false ? 'off' : (upstream.kdsUrl ?? 'AMD KDS');
     ctx.io.out(`coffer: collateral           PCS ${pcs}, KDS ${kds}, cached in the store, refresh every ${upstream.refreshIntervalMs / 60_000} min\n`);
+    if (mount !== 'kbs') ctx.io.out(`coffer: TPM AK enrolment     ${tpmCaCerts.length ? `${url}/v1/tpm/enrol (EK certificates to ${tpmCaCerts.length} CA certificate(s) from --tpm-ca-dir)` : 'off (no --tpm-ca-dir): only enrolled or pinned AKs are trusted'}\n`);
     if (swtpm) ctx.io.out(`coffer: dev TPM (swtpm)       127.0.0.1:${swtpm.port}, AK pinned; coffer kbs-client attest --tee tpm --swtpm ${join(data.dir, 'swtpm.json')}\n`);
     ctx.io.out(`coffer: ready on ${url}\n`);
     return {
@@ -219,6 +231,7 @@ function startHousekeeping(store: Store, service: AttestationService, o: { reten
     if (o.retentionDays > 0) void purgeAudit(now - o.retentionDays * 86_400_000).catch((e: Error) => ctx.io.err(`coffer: audit retention purge failed: ${e.message}\n`));
     void store.purgeNonces(now).catch(() => {});
     void store.purgeSessions(now).catch(() => {});
+    void service.tpm?.purge(now).catch(() => {});
     void service.tokens.refresh(now).then(() => (o.rotateMs > 0 ? service.tokens.rotateIfOlderThan(o.rotateMs, now) : false)).catch(() => {});
   };
   const timer = setInterval(tick, 60_000);
@@ -269,6 +282,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--kds-url <url>', "AMD KDS base URL for SEV-SNP certificates and CRLs, or 'off' (default https://kdsintf.amd.com)")
     .option('--collateral-refresh-minutes <n>', 'refresh cached PCS/KDS collateral this often (0 = only on demand)', '60')
     .option('--swtpm <mode>', 'with --dev: start a live swtpm for the local TPM attester (auto = when swtpm is on PATH, on, off)', 'auto')
+    .option('--tpm-ca-dir <dir>', 'TPM manufacturer CA certificates (PEM/DER files) that EK certificates must chain to for AK enrolment (none = enrolment refused)')
     .option('--trust-anchor <file...>', 'root certificate(s) replacing the pinned Intel/AMD roots (private PKIs, tests)')
     .option('--collateral-config <file>', 'collateral upstreams (Intel PCS / AMD KDS base URLs), items and refresh schedule (JSON)')
     .option('--audit-retention-days <n>', 'remove audit records older than this many days (0 = keep forever)', '90')

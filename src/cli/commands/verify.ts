@@ -86,7 +86,8 @@ function human(line: VerifyLine): string {
     const adv = line.advisories.length ? `, advisories ${line.advisories.join(' ')}` : '';
     const tcb = line.tcbStatus ? `, TCB ${line.tcbStatus}` : '';
     const warnings = (line.claims?.warnings as string[] | undefined) ?? [];
-    return `OK       ${line.file}: verified ${line.tee}${tcb}${adv}\n${warnings.map((w) => `  warning: ${w}\n`).join('')}`;
+    const notes = (line.claims?.notes as string[] | undefined) ?? [];
+    return `OK       ${line.file}: verified ${line.tee}${tcb}${adv}\n${warnings.map((w) => `  warning: ${w}\n`).join('')}${notes.map((w) => `  note: ${w}\n`).join('')}`;
   }
   const why = line.errors.map((e) => `  ${e.code}: ${e.message}`).join('\n');
   return `REJECTED ${line.file}${line.tee ? ` (${line.tee})` : ''}\n${why}\n`;

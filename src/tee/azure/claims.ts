@@ -31,6 +31,7 @@ export function compositeClaims(
     ...(hw.tcbStatus ? { tcbStatus: hw.tcbStatus } : {}),
     advisories: [...hw.advisories],
     warnings: [...hw.warnings, ...tpm.warnings],
+    ...(hw.notes?.length || tpm.notes?.length ? { notes: [...(hw.notes ?? []), ...(tpm.notes ?? [])] } : {}),
     raw: {
       [hwKey]: hw.raw,
       ...(hwKey === 'tdx' ? { tdxReportData: hw.reportData } : {}),

@@ -34,6 +34,11 @@ export interface Claims {
   advisories: string[];
   /** Non-fatal observations (e.g. collateral close to expiry). */
   warnings: string[];
+  /**
+   * Informational notes (`CODE: text`) that no policy weighs: facts made moot by a stronger check (e.g. the AK's
+   * TPM attributes are unknown, but a TEE report binds the AK by hardware).
+   */
+  notes?: string[];
   /** TEE-specific parsed fields, JSON-safe (bytes as hex). */
   raw: Record<string, unknown>;
 }

@@ -12,7 +12,7 @@ import { verifyEvidence, createVerifierRegistry } from '../../../src/index.js';
 import { runCli } from '../../../src/cli/run.js';
 import { TPM_ALG } from '../../../src/tee/tpm/abi/constants.js';
 import { selection, serializePcrsSerialized, type PcrSelection } from '../../../src/tee/tpm/abi/pcrs.js';
-import { serializePublic2b, publicToKeyObject, parsePublic2b } from '../../../src/tee/tpm/abi/public.js';
+import { serializePublic2b, publicToKeyObject, parsePublic2b, type EccPublic } from '../../../src/tee/tpm/abi/public.js';
 import { toHex } from '../../../src/tee/common/hex.js';
 import { parseEventLog } from '../../../src/tee/tpm/eventlog/parse.js';
 import { EV } from '../../../src/tee/tpm/eventlog/types.js';
@@ -160,6 +160,25 @@ test('credential activation binds an AK to the EK: software MakeCredential, and 
       const blob = out.subarray(8, 10 + idLen);
       const encSecret = out.subarray(10 + idLen);
       assert.deepEqual(await client.activateCredential(ak.handle, ek.handle, blob, encSecret), secret);
+    });
+  });
+});
+
+test('credential activation with an ECC P-256 EK: software MakeCredential (ephemeral ECDH + KDFe) activates only for the named AK', { skip }, async () => {
+  await withKey(client.createEk('ecc'), async (ek) => {
+    await withKey(client.createAk('rsa'), async (ak) => {
+      const secret = new TextEncoder().encode('coffer-activation-ecc');
+      const cred = makeCredential(ek.public, ak.name, secret);
+      assert.deepEqual(await client.activateCredential(ak.handle, ek.handle, cred.credentialBlob, cred.secret), secret);
+      // Each credential uses a fresh ephemeral key: two encryptions of one secret differ.
+      assert.notDeepEqual(makeCredential(ek.public, ak.name, secret).secret, cred.secret);
+      const forOther = makeCredential(ek.public, Uint8Array.from([...ak.name.subarray(0, -1), ak.name[ak.name.length - 1] ^ 1]), secret);
+      await assert.rejects(client.activateCredential(ak.handle, ek.handle, forOther.credentialBlob, forOther.secret), (e: unknown) => e instanceof TpmResponseError && e.rcName === 'TPM_RC_INTEGRITY');
+      // A point that is not on the EK's curve is refused before any secret is derived.
+      assert.equal(ek.public.type, TPM_ALG.ECC);
+      const pub = ek.public as EccPublic;
+      const bad: EccPublic = { ...pub, y: Uint8Array.from(pub.y, (b, i) => (i === 0 ? b ^ 1 : b)) };
+      assert.throws(() => makeCredential(bad, ak.name, secret), /not a valid key|TPM_PUBLIC_MALFORMED/);
     });
   });
 });

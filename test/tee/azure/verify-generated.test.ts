@@ -41,10 +41,13 @@ test('generated az-snp-vtpm (Trustee JSON, test SNP PKI, software AK): verifies 
   assert.deepEqual(tpmRaw.pcrSelection, [{ bank: 'sha256', pcrs: Array.from({ length: 24 }, (_, i) => i) }]);
   // policy/snp.ts reads raw.snp of composite claims
   const a = appraise(cl, { snp: { maxVmpl: 0 }, tees: ['az-snp-vtpm'] });
-  // HCLAkPub is a bare JWK: its TPM attributes are unknown, which the claims say as a warning
+  // HCLAkPub is a bare JWK: its TPM attributes are unknown, but the SNP report binds it by hardware, so the
+  // claims say so as a note (no policy weighs it) and the appraisal is affirming.
   assert.deepEqual(a.failures, []);
-  assert.equal(a.status, 'warning');
-  assert.ok(cl.warnings.some((w) => w.startsWith('AK_ATTRIBUTES_UNKNOWN')));
+  assert.equal(a.status, 'affirming');
+  assert.ok(!cl.warnings.some((w) => w.startsWith('AK_ATTRIBUTES_UNKNOWN')));
+  assert.ok(cl.notes?.some((w) => w.startsWith('AK_ATTRIBUTES_UNKNOWN')));
+  assert.equal(cl.platform.akTrust, 'tee-report');
   assert.equal(appraise(cl, { snp: { signingKeys: ['vlek'] } }).failures[0].code, 'SIGNING_KEY_NOT_ALLOWED');
   const m = appraise(cl, { measurements: { pcrsha256_7: ['00'.repeat(32)] } });
   assert.equal(m.failures[0].code, 'MEASUREMENT_MISMATCH');

@@ -16,6 +16,10 @@ import { resolveSignature, verifyTpmSignature } from './signature.js';
  *    TPMS_ATTEST/CERTIFY whose certified name is Name(AK).
  *  - tee-report: a TEE report (SNP/TDX, e.g. Azure's HCL runtime data) binds the AK; the composite verifier
  *    supplies `bind`, which throws when the binding does not hold.
+ *  - enrolled: a registry of AKs enrolled after an EK certificate check and credential activation (the
+ *    attestation service's store). `lookup` finds the AK by its SPKI fingerprint; no record → TPM_AK_UNTRUSTED.
+ *    The record's TPM2B_PUBLIC (whose Name was certified by activation) replaces the attached key, so the
+ *    attributes checked are the enrolled ones whatever form the attachment had.
  */
 export type AkTrust =
   | { kind: 'pinned'; ak: Uint8Array | KeyObject }
@@ -28,12 +32,24 @@ export type AkTrust =
       /** TPM2_Certify output when the leaf certifies another key that certified the AK. */
       certify?: { attest: Uint8Array; signature: Uint8Array };
     }
-  | { kind: 'tee-report'; description: string; bind(ak: AkPublic): Promise<{ warnings?: string[]; platform?: Record<string, string> }> };
+  | { kind: 'tee-report'; description: string; bind(ak: AkPublic): Promise<{ warnings?: string[]; platform?: Record<string, string> }> }
+  | { kind: 'enrolled'; lookup(fingerprint: string, ak: AkPublic): Promise<EnrolledAk | undefined> };
+
+/** What an AK registry answers for a known AK. A revoked AK is the registry's to refuse (it throws). */
+export interface EnrolledAk {
+  id: string;
+  /** 'pinned' when the registry holds an operator pin (the dev swtpm) rather than an enrolment. */
+  trust: 'enrolled' | 'pinned';
+  /** The enrolled TPM2B_PUBLIC; absent for pins given as bare keys. */
+  akPublic?: Uint8Array;
+  platform?: Record<string, string>;
+}
 
 export interface TrustedAk {
   ak: AkPublic;
-  trust: AkTrust['kind'];
+  trust: AkTrust['kind'] | 'pinned';
   warnings: string[];
+  notes?: string[];
   platform: Record<string, string>;
 }
 
@@ -94,7 +110,7 @@ export function verifyChain(chainBytes: Uint8Array[], rootBytes: Uint8Array[], a
   return chain[0];
 }
 
-const PINNED_BY_CALLER = 'AK_PINNED_BY_CALLER: the AK was supplied by the caller and is trusted as given; no EK certificate or TEE report binds it to a TPM';
+const PINNED_BY_CALLER = 'AK_PINNED_BY_CALLER: the AK was pinned by the caller (--ak / the "ak" attachment) and is trusted as given; no enrolment, EK certificate or TEE report binds it to a TPM';
 
 /**
  * Decides whether the AK may be trusted; throws a typed rejection otherwise. Synchronous except for a TEE-report
@@ -151,6 +167,16 @@ export function establishAkTrust(
     if (!given) throw new VerificationError('TPM_AK_MISSING', 'a TEE-report AK binding needs the AK itself');
     const description = trust.description;
     return trust.bind(given).then((r) => ({ ak: given, trust: 'tee-report' as const, warnings: r.warnings ?? [], platform: { akBoundBy: description, ...(r.platform ?? {}) } }));
+  }
+  if (trust.kind === 'enrolled') {
+    if (!given) throw new VerificationError('TPM_AK_MISSING', 'no attestation key was given (attachment "ak"): the service finds the enrolled AK by its fingerprint');
+    const fp = fingerprintOf(given);
+    return trust.lookup(fp, given).then((rec) => {
+      if (!rec) throw new VerificationError('TPM_AK_UNTRUSTED', `the AK ${fp} is not enrolled here: nothing the operator configured vouches for it (enrol it with POST /v1/tpm/enrol)`);
+      const ak = rec.akPublic ? parseAk(rec.akPublic) : given;
+      if (fingerprintOf(ak) !== fp) throw new VerificationError('TPM_AK_UNTRUSTED', `the registry answered for another AK than ${fp}`);
+      return { ak, trust: rec.trust, warnings: [], platform: { akId: rec.id, ...(rec.platform ?? {}) } };
+    });
   }
   throw new UsageError('TPM_AK_TRUST', `unknown akTrust kind '${(trust as { kind: string }).kind}'`);
 }

@@ -14,7 +14,10 @@ import { resolveSignature, verifyTpmSignature } from './signature.js';
 
 /** `opts.tpm` for the TPM verifier. */
 export interface TpmVerifyOptions {
-  /** How the AK is trusted (default: pinned to the `ak` attachment, with a warning). */
+  /**
+   * How the AK is trusted (default: pinned to the `ak` attachment, with the AK_PINNED_BY_CALLER warning: right
+   * for `coffer verify --ak`, where the user pins it). The services always set it (enrolment registry).
+   */
   akTrust?: AkTrust;
   /** Reject quotes whose PCR values were not supplied (default false: then only pcrDigest is reported). */
   requirePcrs?: boolean;
@@ -69,12 +72,16 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
     throw new VerificationError('TPM_NOT_A_QUOTE', `the attestation has type 0x${attest.type.toString(16)}, not TPM_ST_ATTEST_QUOTE (0x8018)`);
   }
   const warnings = trusted.warnings.slice();
+  const notes: string[] = trusted.notes?.slice() ?? [];
   if (ak.tpmPublic) {
     // Only a restricted signing key refuses to sign outside data that mimics TPMS_ATTEST: anything else forges quotes.
     const need = TPMA_OBJECT.restricted | TPMA_OBJECT.sign | TPMA_OBJECT.fixedTPM;
     if ((ak.tpmPublic.objectAttributes & need) !== need) {
       throw new VerificationError('TPM_AK_NOT_RESTRICTED', `the AK is not a fixedTPM restricted signing key (attributes: ${attributeNames(ak.tpmPublic.objectAttributes).join('|')})`);
     }
+  } else if (trusted.trust === 'tee-report') {
+    // The TEE report binds this key by hardware (the HCL put it there): its attributes are not a trust question.
+    notes.push('AK_ATTRIBUTES_UNKNOWN: the AK was given as a bare public key, so its restricted/fixedTPM attributes could not be checked; the TEE report binds it');
   } else {
     warnings.push('AK_ATTRIBUTES_UNKNOWN: the AK was given as a bare public key, so its restricted/fixedTPM attributes could not be checked');
   }
@@ -134,6 +141,7 @@ export async function verifyQuote(parts: QuoteParts, opts: QuoteCheckOptions): P
     platform,
     advisories: [],
     warnings,
+    ...(notes.length ? { notes } : {}),
     raw,
   };
 }
