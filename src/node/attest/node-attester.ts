@@ -52,7 +52,7 @@ export class NodeAttester {
   private async post(code: NodeAttestError['code'], url: string, body: unknown): Promise<any> {
     let res: Response;
     try {
-      res = await this.f(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000) });
+      res = await this.f(url, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000) });
     } catch (e) {
       throw new NodeAttestError(code, `${url}: ${(e as Error).message}`);
     }

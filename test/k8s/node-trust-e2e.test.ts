@@ -1,0 +1,201 @@
+// Node trust end to end with real peers: `coffer up`'s services without --dev (a TPM manufacturer CA directory),
+// three nodes each with its own swtpm (EK certificates from a test CA) and its own measured-boot event log, the
+// node agents' attestation (enrolment, quote + log, token delivery), the node-trust controller on the fake
+// kube-apiserver, and the admission engine keeping a confidential pod off an untrusted node.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { startServices } from '../../src/cli/commands/up.js';
+import { captureContext, cli } from '../support/cli.js';
+import { startSwtpm, swtpmSkip, tpm2ToolsSkip, type Swtpm } from '../support/swtpm.js';
+import { startFakeApiServer, type FakeApiServer } from '../support/fake-apiserver.js';
+import { makeNode } from '../support/k8s-objects.js';
+import { waitFor } from '../support/wait.js';
+import { buildEventLog, type BuiltEvent } from '../support/eventlog-builder.js';
+import { TpmClient, SocketTransport, enrolAk, httpEnrolPost, swtpmControl, SWTPM_CTRL } from '../../src/node/tpm/index.js';
+import { TpmEvidenceSource } from '../../src/node/attest/evidence.js';
+import { NodeAttester, runAttestLoop } from '../../src/node/attest/node-attester.js';
+import { nodeTrustController, type NodeTrustController } from '../../src/k8s/controllers/node-trust.js';
+import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from '../../src/k8s/controllers/node-trust-reconcile.js';
+import { attestedEvents } from '../../src/k8s/controllers/node-trust-eventlog.js';
+import { decideAdmission } from '../../src/k8s/admission/engine.js';
+import { builtinRuntimeProfiles } from '../../src/k8s/crds/builtin-profiles.js';
+import { TPM_ALG } from '../../src/tee/tpm/abi/constants.js';
+import { selection } from '../../src/tee/tpm/abi/pcrs.js';
+
+const skip = swtpmSkip || tpm2ToolsSkip || (spawnSync('swtpm_setup', ['--help']).status === 0 ? false : 'swtpm_setup (swtpm-tools) is not installed');
+const INTERVAL_MS = 1500;
+const NODES = ['node-1', 'node-2', 'node-3'];
+
+const BOOT: BuiltEvent[] = [
+  { pcr: 0, type: 0x80000008, data: Buffer.from('firmware volume 1.0') },
+  { pcr: 4, type: 0x80000007, data: Buffer.from('Calling EFI Application from Boot Option') },
+  { pcr: 4, type: 0x80000003, data: Buffer.from('shim 15.8') },
+  { pcr: 4, type: 0x80000003, data: Buffer.from('grub 2.12') },
+];
+
+interface Node {
+  name: string;
+  tpm: Swtpm;
+  client: TpmClient;
+  logFile: string;
+  loop?: { stop(): void; done: Promise<void> };
+}
+
+let dir: string;
+let svc: Awaited<ReturnType<typeof startServices>>;
+let fake: FakeApiServer;
+let ctl: NodeTrustController;
+const nodes: Node[] = [];
+const results: Record<string, string[]> = {};
+
+function manufacture(name: string, ca: string): string {
+  const d = join(dir, name);
+  const state = join(d, 'state');
+  mkdirSync(state, { recursive: true });
+  writeFileSync(join(d, 'localca.conf'), `statedir = ${ca}\nsigningkey = ${ca}/signkey.pem\nissuercert = ${ca}/issuercert.pem\ncertserial = ${ca}/certserial\n`);
+  writeFileSync(join(d, 'localca.options'), '--platform-manufacturer Coffer\n--platform-version 2.1\n--platform-model test\n');
+  writeFileSync(join(d, 'setup.conf'), `create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = ${d}/localca.conf\ncreate_certs_tool_options = ${d}/localca.options\nactive_pcr_banks = sha256\n`);
+  execFileSync('swtpm_setup', ['--tpm2', '--tpmstate', state, '--create-ek-cert', '--config', join(d, 'setup.conf'), '--overwrite'], { stdio: 'pipe', timeout: 60000 });
+  return state;
+}
+
+/** Firmware's part: measure the log's events into the TPM and leave the log where the agent reads it. */
+async function boot(n: Node, events: BuiltEvent[]): Promise<void> {
+  const { log, digests } = buildEventLog(events);
+  for (const d of digests) await n.client.pcrExtend(d.pcr, [{ alg: TPM_ALG.SHA256, digest: d.digest }]);
+  writeFileSync(n.logFile, log);
+}
+
+/** Power-cycles the node's TPM (swtpm CMD_INIT: PCRs back to zero), boots with `events`, restarts its agent. */
+async function reboot(n: Node, events: BuiltEvent[]): Promise<void> {
+  n.loop!.stop();
+  await n.loop!.done;
+  await n.client.close();
+  assert.equal(await swtpmControl(n.tpm.ctrlPort, SWTPM_CTRL.INIT, new Uint8Array(4)), 0);
+  n.client = new TpmClient(await SocketTransport.connect(n.tpm.port));
+  await n.client.startup(true);
+  await boot(n, events);
+}
+
+function startAgent(n: Node): void {
+  const attester = new NodeAttester({ nodeName: n.name, attestationUrl: svc.url, controllerUrl: ctl.url, source: new TpmEvidenceSource(n.client, { pcrs: [0, 4, 7], eventLogPath: n.logFile }) });
+  results[n.name] = [];
+  n.loop = runAttestLoop(attester, { intervalMs: INTERVAL_MS, baseBackoffMs: 200, onResult: (r) => results[n.name].push(r.status), onError: (e) => results[n.name].push(`error: ${e.message.slice(0, 300)}`) });
+}
+
+const nodeOf = (name: string) => fake.store.get('/nodes', name)!;
+const isTrusted = (name: string) => nodeOf(name).metadata.labels?.[ATTESTED_LABEL] === 'true' && !(nodeOf(name).spec?.taints ?? []).some((t: any) => t.key === UNTRUSTED_TAINT);
+const isTainted = (name: string) => nodeOf(name).metadata.labels?.[ATTESTED_LABEL] === undefined && (nodeOf(name).spec?.taints ?? []).some((t: any) => t.key === UNTRUSTED_TAINT);
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'coffer-nodetrust-e2e-'));
+  const ca = join(dir, 'ca');
+  mkdirSync(ca);
+  const states = NODES.map((n) => manufacture(n, ca));
+  const caDir = join(dir, 'tpm-ca');
+  mkdirSync(caDir);
+  writeFileSync(join(caDir, 'root.pem'), readFileSync(join(ca, 'swtpm-localca-rootca-cert.pem')));
+  writeFileSync(join(caDir, 'issuer.pem'), readFileSync(join(ca, 'issuercert.pem')));
+  svc = await startServices('up', { port: '0', host: '127.0.0.1', data: join(dir, 'data'), pcsUrl: 'off', kdsUrl: 'off', swtpm: 'off', tpmCaDir: caDir }, captureContext(), {});
+  const t = await cli(['admin-token', '--data', join(dir, 'data')]);
+  assert.equal(t.code, 0, t.err);
+  const put = await fetch(`${svc.url}/v1/admin/reference-values/default`, { method: 'PUT', headers: { authorization: `Bearer ${t.out.trim()}`, 'content-type': 'application/json' }, body: JSON.stringify({ tees: ['tpm'] }) });
+  assert.ok(put.status < 300, await put.text());
+  fake = await startFakeApiServer();
+  for (let i = 0; i < NODES.length; i++) {
+    const tpm = await startSwtpm({ stateDir: states[i] });
+    const client = new TpmClient(await SocketTransport.connect(tpm.port));
+    const n: Node = { name: NODES[i], tpm, client, logFile: join(dir, `${NODES[i]}.log`) };
+    nodes.push(n);
+    await boot(n, BOOT);
+    fake.put('nodes', makeNode(n.name, { labels: { 'coffer.dev/pool': 'confidential' } }));
+    // Identity: the agent enrols its TPM's AK under its node name on first start.
+    await enrolAk(client, { attester: n.name, ek: 'rsa', ak: 'ecc', post: httpEnrolPost(svc.url) });
+  }
+  // Reference values learned from the golden node (node-1): its replayed events for PCRs 0 and 4.
+  const golden = attestedEvents(readFileSync(nodes[0].logFile), await pcrHexOf(nodes[0]), [0, 4]);
+  fake.put('nodetrustpolicies', {
+    apiVersion: 'coffer.dev/v1alpha1', kind: 'NodeTrustPolicy', metadata: { name: 'confidential-pool' },
+    spec: { nodeSelector: { matchLabels: { 'coffer.dev/pool': 'confidential' } }, allowedTees: ['tpm'], eventLog: { pcrs: [0, 4], bank: 'sha256', events: golden }, gracePeriodSeconds: 30 },
+  }, 'coffer.dev');
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'fake', server: fake.url, skipTLSVerify: true }, { name: 'controller' });
+  ctl = await nodeTrustController.start({ kubeConfig: kc, log: () => {} }, { attestationUrl: svc.url });
+  for (const n of nodes) startAgent(n);
+});
+
+/** The node's current PCR values as the token would name them (pcrsha256_<n> → hex). */
+async function pcrHexOf(n: Node): Promise<Record<string, string>> {
+  const v = await n.client.pcrRead(selection([[TPM_ALG.SHA256, [0, 4]]]));
+  const out: Record<string, string> = {};
+  for (const [p, d] of v.get(TPM_ALG.SHA256)!) out[`pcrsha256_${p}`] = Buffer.from(d).toString('hex');
+  return out;
+}
+
+after(async () => {
+  if (skip) return;
+  for (const n of nodes) n.loop?.stop();
+  await Promise.all(nodes.map((n) => n.loop?.done));
+  await ctl?.stop();
+  for (const n of nodes) {
+    await n.client.close().catch(() => {});
+    await n.tpm.stop();
+  }
+  await fake?.close();
+  await svc?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const confidentialPod = () => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ledger', namespace: 'secure' },
+  spec: { containers: [{ name: 'app', image: 'registry.example/ledger:1' }] },
+});
+
+test('three nodes with enrolled TPMs and matching event logs become trusted', { skip }, async () => {
+  await waitFor('all trusted', () => NODES.every(isTrusted), 20_000).catch((e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(results)} ${JSON.stringify(NODES.map((n) => nodeOf(n).metadata.annotations))}`);
+  });
+  const ann = nodeOf('node-2').metadata.annotations;
+  assert.equal(ann[ANN.tee], 'tpm');
+  assert.ok(Date.parse(ann[ANN.expiresAt]) > Date.now());
+  assert.ok(results['node-1'].every((r) => r === 'affirming'), JSON.stringify(results['node-1']));
+});
+
+test('a changed boot component on node-2: tainted within one interval, the reason names the event, a confidential pod is kept off it; restored → trusted', { skip }, async () => {
+  const n2 = nodes[1];
+  // The next boot loads a different boot loader: firmware measures it and logs it.
+  const changed = BOOT.map((e) => (e.data.toString() === 'grub 2.12' ? { ...e, data: Buffer.from('grub 2.12-evil') } : e));
+  await reboot(n2, changed);
+  const at = Date.now();
+  startAgent(n2);
+  await waitFor('node-2 tainted', () => isTainted('node-2'), 10_000);
+  assert.ok(Date.now() - at <= INTERVAL_MS + 5000, 'within one interval (+ slack)');
+  const reason = nodeOf('node-2').metadata.annotations[ANN.reason];
+  assert.match(reason, /^AttestationRejected: event log: PCR 4 event #2 \(EV_EFI_BOOT_SERVICES_APPLICATION grub 2\.12-evil\) digest [0-9a-f]{16}… != reference [0-9a-f]{16}… \(grub 2\.12\)/);
+  assert.ok(NODES.filter((x) => x !== 'node-2').every(isTrusted), 'other nodes unaffected');
+  // The webhook's decision pins confidential pods to attested nodes; node-2 no longer carries the label.
+  const d = decideAdmission({
+    pod: confidentialPod() as never,
+    namespaceLabels: { 'kubernetes.io/metadata.name': 'secure' },
+    policies: [{ apiVersion: 'coffer.dev/v1alpha1', kind: 'IsolationPolicy', metadata: { name: 'c' }, spec: { namespaceSelector: {}, isolation: 'confidential-vm', enforce: 'mutate', sizing: 'none', autonomy: false } }],
+    profiles: new Map(builtinRuntimeProfiles().map((p) => [p.metadata.name, p])),
+  });
+  assert.equal(d.allowed, true);
+  assert.equal(d.explanation?.attestedNodes, true);
+  assert.match(JSON.stringify(d.patch), /coffer\.dev\/attested/, 'the pod requires the attested label');
+  const required = (nodeOf('node-2').metadata.labels ?? {})[ATTESTED_LABEL];
+  assert.equal(required, undefined, 'so the scheduler cannot place it on node-2');
+
+  // Restored: a reboot with the reference boot chain.
+  await reboot(n2, BOOT);
+  startAgent(n2);
+  await waitFor('node-2 trusted again', () => isTrusted('node-2'), 10_000);
+  const reasons = [...fake.store.collection('/events').values()].filter((e: any) => e.involvedObject?.name === 'node-2').map((e: any) => e.reason).sort();
+  assert.deepEqual(reasons, ['AttestationRejected', 'NodeTrusted', 'NodeTrusted']);
+});
