@@ -10,6 +10,7 @@ import { registerKbsClient } from './kbs-client.js';
 import { registerEdgeHub } from './edgehub.js';
 import { registerController } from './controller.js';
 import { registerAgent } from './agent.js';
+import { registerStatus } from './status.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
@@ -26,4 +27,5 @@ export const commands: RegisterCommand[] = [
   registerEdgeHub,
   registerController,
   registerAgent,
+  registerStatus,
 ];
