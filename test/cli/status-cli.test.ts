@@ -59,7 +59,7 @@ test('every node with confidential pods trusted → exit 0; JSON carries each no
 });
 
 test('the service identity: pinned key published → verified; another key → exit 1; no pin → not verified', async () => {
-  const jwks = await (await fetch(`${svc.url}/.well-known/jwks.json`)).json();
+  const jwks = (await (await fetch(`${svc.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, string>[] };
   writeFileSync(join(dir, 'pin.json'), JSON.stringify(jwks.keys[0]));
   const ok = await cli(['status', '--kubeconfig', kubeconfig, '--attestation-url', svc.url, '--pin-jwk', join(dir, 'pin.json'), '--json']);
   assert.equal(ok.code, 0, ok.out + ok.err);
