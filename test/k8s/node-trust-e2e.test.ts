@@ -4,11 +4,10 @@
 // kube-apiserver, and the admission engine keeping a confidential pod off an untrusted node.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { startServices } from '../../src/cli/commands/up.js';
 import { captureContext, cli } from '../support/cli.js';
 import { startSwtpm, swtpmSkip, tpm2ToolsSkip, type Swtpm } from '../support/swtpm.js';
@@ -19,7 +18,8 @@ import { buildEventLog, type BuiltEvent } from '../support/eventlog-builder.js';
 import { TpmClient, SocketTransport, enrolAk, httpEnrolPost, swtpmControl, SWTPM_CTRL } from '../../src/node/tpm/index.js';
 import { TpmEvidenceSource } from '../../src/node/attest/evidence.js';
 import { NodeAttester, runAttestLoop } from '../../src/node/attest/node-attester.js';
-import { nodeTrustController, type NodeTrustController } from '../../src/k8s/controllers/node-trust.js';
+import { freePort } from '../../src/node/tpm/swtpm-process.js';
+import { makePod } from '../support/k8s-objects.js';
 import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from '../../src/k8s/controllers/node-trust-reconcile.js';
 import { attestedEvents } from '../../src/k8s/controllers/node-trust-eventlog.js';
 import { decideAdmission } from '../../src/k8s/admission/engine.js';
@@ -49,7 +49,11 @@ interface Node {
 let dir: string;
 let svc: Awaited<ReturnType<typeof startServices>>;
 let fake: FakeApiServer;
-let ctl: NodeTrustController;
+let ctl: ChildProcess | undefined;
+let ctlUrl = '';
+let kubeconfig = '';
+let ctlLog = '';
+const BIN = new URL('../../bin/coffer.js', import.meta.url).pathname;
 const nodes: Node[] = [];
 const results: Record<string, string[]> = {};
 
@@ -83,7 +87,7 @@ async function reboot(n: Node, events: BuiltEvent[]): Promise<void> {
 }
 
 function startAgent(n: Node): void {
-  const attester = new NodeAttester({ nodeName: n.name, attestationUrl: svc.url, controllerUrl: ctl.url, source: new TpmEvidenceSource(n.client, { pcrs: [0, 4, 7], eventLogPath: n.logFile }) });
+  const attester = new NodeAttester({ nodeName: n.name, attestationUrl: svc.url, controllerUrl: ctlUrl, source: new TpmEvidenceSource(n.client, { pcrs: [0, 4, 7], eventLogPath: n.logFile }) });
   results[n.name] = [];
   n.loop = runAttestLoop(attester, { intervalMs: INTERVAL_MS, baseBackoffMs: 200, onResult: (r) => results[n.name].push(r.status), onError: (e) => results[n.name].push(`error: ${e.message.slice(0, 300)}`) });
 }
@@ -124,11 +128,30 @@ before(async () => {
     apiVersion: 'coffer.dev/v1alpha1', kind: 'NodeTrustPolicy', metadata: { name: 'confidential-pool' },
     spec: { nodeSelector: { matchLabels: { 'coffer.dev/pool': 'confidential' } }, allowedTees: ['tpm'], eventLog: { pcrs: [0, 4], bank: 'sha256', events: golden }, gracePeriodSeconds: 30 },
   }, 'coffer.dev');
-  const kc = new KubeConfig();
-  kc.loadFromClusterAndUser({ name: 'fake', server: fake.url, skipTLSVerify: true }, { name: 'controller' });
-  ctl = await nodeTrustController.start({ kubeConfig: kc, log: () => {} }, { attestationUrl: svc.url });
+  kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'f', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: {} }], contexts: [{ name: 'c', context: { cluster: 'f', user: 'u' } }], 'current-context': 'c' }));
+  const port = await freePort();
+  ctlUrl = `http://127.0.0.1:${port}`;
+  await startController();
   for (const n of nodes) startAgent(n);
 });
+
+/** `coffer controller` with only node-trust, as a process (so that it can be SIGKILLed). */
+async function startController(): Promise<void> {
+  const port = new URL(ctlUrl).port;
+  const p = spawn(process.execPath, [BIN, 'controller', '--controllers', 'node-trust', '--attestation-url', svc.url, '--node-trust-listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+  ctl = p;
+  let out = '';
+  p.stdout!.on('data', (c) => (out += c));
+  p.stderr!.on('data', (c) => (ctlLog += c));
+  await waitFor('controller running', () => /"event":"running"/.test(out) || p.exitCode !== null, 30_000);
+  if (p.exitCode !== null) throw new Error(`controller exited: ${ctlLog}`);
+}
+
+async function status(): Promise<{ code: number; s: any }> {
+  const r = await cli(['status', '--kubeconfig', kubeconfig, '--json']);
+  return { code: r.code, s: JSON.parse(r.out) };
+}
 
 /** The node's current PCR values as the token would name them (pcrsha256_<n> → hex). */
 async function pcrHexOf(n: Node): Promise<Record<string, string>> {
@@ -142,7 +165,7 @@ after(async () => {
   if (skip) return;
   for (const n of nodes) n.loop?.stop();
   await Promise.all(nodes.map((n) => n.loop?.done));
-  await ctl?.stop();
+  ctl?.kill('SIGKILL');
   for (const n of nodes) {
     await n.client.close().catch(() => {});
     await n.tpm.stop();
@@ -165,6 +188,14 @@ test('three nodes with enrolled TPMs and matching event logs become trusted', { 
   assert.equal(ann[ANN.tee], 'tpm');
   assert.ok(Date.parse(ann[ANN.expiresAt]) > Date.now());
   assert.ok(results['node-1'].every((r) => r === 'affirming'), JSON.stringify(results['node-1']));
+  // A confidential pod runs on node-2 (the webhook's decision says so): `coffer status` watches it.
+  const pod = makePod('secure', 'ledger-0', 'node-2');
+  pod.metadata.annotations = { 'coffer.dev/decision': JSON.stringify({ policy: 'c', isolation: 'confidential-vm' }) };
+  fake.put('namespaces', { metadata: { name: 'secure' } });
+  fake.put('pods', pod);
+  const st = await status();
+  assert.equal(st.code, 0);
+  assert.deepEqual(st.s.nodes.map((n: any) => [n.name, n.trust, n.tee]), NODES.map((n) => [n, 'trusted', 'tpm']));
 });
 
 test('a changed boot component on node-2: tainted within one interval, the reason names the event, a confidential pod is kept off it; restored → trusted', { skip }, async () => {
@@ -179,6 +210,9 @@ test('a changed boot component on node-2: tainted within one interval, the reaso
   const reason = nodeOf('node-2').metadata.annotations[ANN.reason];
   assert.match(reason, /^AttestationRejected: event log: PCR 4 event #2 \(EV_EFI_BOOT_SERVICES_APPLICATION grub 2\.12-evil\) digest [0-9a-f]{16}… != reference [0-9a-f]{16}… \(grub 2\.12\)/);
   assert.ok(NODES.filter((x) => x !== 'node-2').every(isTrusted), 'other nodes unaffected');
+  const st = await status();
+  assert.equal(st.code, 1, 'a node running confidential pods is untrusted');
+  assert.equal(st.s.nodes.find((n: any) => n.name === 'node-2').trust, 'untrusted');
   // The webhook's decision pins confidential pods to attested nodes; node-2 no longer carries the label.
   const d = decideAdmission({
     pod: confidentialPod() as never,
@@ -198,4 +232,37 @@ test('a changed boot component on node-2: tainted within one interval, the reaso
   await waitFor('node-2 trusted again', () => isTrusted('node-2'), 10_000);
   const reasons = [...fake.store.collection('/events').values()].filter((e: any) => e.involvedObject?.name === 'node-2').map((e: any) => e.reason).sort();
   assert.deepEqual(reasons, ['AttestationRejected', 'NodeTrusted', 'NodeTrusted']);
+  assert.equal((await status()).code, 0);
+});
+
+test('controller SIGKILLed mid-reconcile (after the Event, before the Node patch) and restarted: converges, no duplicate or lost transition', { skip }, async () => {
+  const n3 = nodes[2];
+  let killed = false;
+  // The fake API server plays the crash: when the controller creates node-3's rejection Event, SIGKILL it before it
+  // can send the Node patch that follows.
+  fake.beforeRequest = (method, url) => {
+    if (!killed && method === 'POST' && url.startsWith('/api/v1/namespaces/default/events') && ctl) {
+      killed = true;
+      ctl.kill('SIGKILL');
+    }
+  };
+  await reboot(n3, BOOT.map((e) => (e.data.toString() === 'shim 15.8' ? { ...e, data: Buffer.from('shim 15.9') } : e)));
+  startAgent(n3);
+  await waitFor('controller killed', () => killed, 10_000);
+  if (ctl!.exitCode === null && ctl!.signalCode === null) await new Promise((r) => ctl!.once('exit', r));
+  fake.beforeRequest = undefined;
+  const ev3 = () => [...fake.store.collection('/events').values()].filter((e: any) => e.involvedObject?.name === 'node-3');
+  assert.equal(ev3().filter((e: any) => e.reason === 'AttestationRejected').length, 1, 'the Event was written');
+  assert.ok(isTrusted('node-3'), 'the Node patch was not: the crash came in between');
+  // Restarted: the agents keep posting; the new process re-derives the same transition and finishes it.
+  await startController();
+  await waitFor('node-3 tainted after the restart', () => isTainted('node-3'), 10_000);
+  assert.match(nodeOf('node-3').metadata.annotations[ANN.reason], /^AttestationRejected: event log: PCR 4 event #1 \(EV_EFI_BOOT_SERVICES_APPLICATION shim 15\.9\) digest [0-9a-f]{16}… != reference [0-9a-f]{16}… \(shim 15\.8\)$/);
+  await new Promise((r) => setTimeout(r, 2 * INTERVAL_MS));
+  assert.equal(ev3().filter((e: any) => e.reason === 'AttestationRejected').length, 1, 'no duplicate Event');
+  assert.ok(isTrusted('node-1') && isTrusted('node-2'), 'the others converge trusted');
+  await reboot(n3, BOOT);
+  startAgent(n3);
+  await waitFor('node-3 trusted again', () => isTrusted('node-3'), 10_000);
+  assert.deepEqual(ev3().map((e: any) => e.reason).sort(), ['AttestationRejected', 'NodeTrusted', 'NodeTrusted']);
 });

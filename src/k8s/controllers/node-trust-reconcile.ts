@@ -83,8 +83,14 @@ function strictest(policies: readonly NodeTrustPolicySpec[]): { effect: 'NoSched
   };
 }
 
+/**
+ * A transition is named by where it starts (the recorded state and when it began: `since`, written with the last
+ * transition) and what it goes to (state, cause) — not by the token that triggered it: after a crash the next
+ * token of the same failure must derive the same name, or the replay would be a second Event.
+ */
 function transitionId(node: Obj, to: string, basis: string): string {
-  return createHash('sha256').update(`${node.metadata?.uid ?? node.metadata?.name}\n${to}\n${basis}`).digest('hex').slice(0, 16);
+  const ann: Record<string, string> = node.metadata?.annotations ?? {};
+  return createHash('sha256').update(`${node.metadata?.uid ?? node.metadata?.name}\n${ann[ANN.state] ?? ''}\n${ann[ANN.since] ?? ''}\n${to}\n${basis}`).digest('hex').slice(0, 16);
 }
 
 interface Decision {
@@ -166,7 +172,7 @@ export function reconcileNodeTrust(input: NodeTrustInput): NodeTrustPlan {
     return {
       state: 'unmanaged',
       patch: { metadata: { resourceVersion: rv, labels: hasLabel ? { [ATTESTED_LABEL]: null } : undefined, annotations: annPatch }, ...(taints ? { spec: { taints } } : {}) },
-      transition: { id: transitionId(node, 'unmanaged', ann[ANN.tokenId] ?? ''), node: name, from: prev, to: 'unmanaged', reason: 'NodeTrustUnmanaged', message: 'no NodeTrustPolicy selects this node: trust label, annotations and taint removed' },
+      transition: { id: transitionId(node, 'unmanaged', ''), node: name, from: prev, to: 'unmanaged', reason: 'NodeTrustUnmanaged', message: 'no NodeTrustPolicy selects this node: trust label, annotations and taint removed' },
     };
   }
 
@@ -183,7 +189,9 @@ export function reconcileNodeTrust(input: NodeTrustInput): NodeTrustPlan {
   const wantAnn: Record<string, string | null> = { ...d.annotations, [ANN.state]: d.state };
   if (!trusted && d.reason !== 'Unchanged') wantAnn[ANN.reason] = `${d.reason}: ${d.message}`.slice(0, 4096);
   if (trusted) wantAnn[ANN.reason] = null;
-  if (prev !== d.state) wantAnn[ANN.since] = iso(now);
+  const reasonChanged = !trusted && d.reason !== 'Unchanged' && (ann[ANN.reason] ?? null) !== wantAnn[ANN.reason];
+  // `since` moves with every transition (it is part of the next transition's name).
+  if (prev !== d.state || reasonChanged) wantAnn[ANN.since] = iso(now);
   const annPatch: Record<string, string | null> = {};
   for (const [k, v] of Object.entries(wantAnn)) if ((ann[k] ?? null) !== v) annPatch[k] = v;
   const labelPatch: Record<string, string | null> = {};
@@ -200,10 +208,9 @@ export function reconcileNodeTrust(input: NodeTrustInput): NodeTrustPlan {
     };
   }
   // A transition: the state changes, or an untrusted node's reason does (a different failure is news).
-  const reasonChanged = !trusted && d.reason !== 'Unchanged' && annPatch[ANN.reason] !== undefined;
   if (prev !== d.state || reasonChanged || (taints && !trusted)) {
     plan.transition = {
-      id: transitionId(node, d.state, d.basis),
+      id: transitionId(node, d.state, `${d.reason}\n${trusted ? '' : d.message}`),
       node: name,
       from: prev,
       to: d.state,

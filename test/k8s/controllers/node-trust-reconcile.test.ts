@@ -109,7 +109,16 @@ test('a failing report: label removed, taint with the policy effect, reason name
   assert.equal(plan.transition?.effect, 'NoExecute');
   // Replaying the same input derives the same transition id (the Event name): no duplicate after a crash.
   assert.equal(reconcileNodeTrust({ node: trusted, policies: [{ ...policy, effect: 'NoExecute' }], latest: latest(badReport), now: T0 + 62_000 }).transition?.id, plan.transition!.id);
+  // After a crash the next token of the same failure (new jti, later iat) must name the same transition too.
+  const nextToken = report({ tokenId: 'tok-2b', issuedAt: T0 + 120_000 }, 'cc'.repeat(32));
+  assert.equal(reconcileNodeTrust({ node: trusted, policies: [{ ...policy, effect: 'NoExecute' }], latest: latest(nextToken), now: T0 + 121_000 }).transition?.id, plan.transition!.id);
   const untrusted = applied(trusted, plan.patch);
+  // Once recorded, a different failure is a new transition (and moves `since`); the same one is none.
+  const other = reconcileNodeTrust({ node: untrusted, policies: [{ ...policy, effect: 'NoExecute' }], latest: latest(report({ tokenId: 'tok-2c', issuedAt: T0 + 130_000 }, 'dd'.repeat(32))), now: T0 + 131_000 });
+  assert.equal(other.transition?.reason, 'AttestationRejected');
+  assert.notEqual(other.transition?.id, plan.transition!.id);
+  assert.ok(other.patch!.metadata.annotations[ANN.since]);
+  assert.equal(reconcileNodeTrust({ node: untrusted, policies: [{ ...policy, effect: 'NoExecute' }], latest: latest(nextToken), now: T0 + 131_000 }).transition, undefined);
   const back = reconcileNodeTrust({ node: untrusted, policies: [policy], latest: latest(report({ tokenId: 'tok-3', issuedAt: T0 + 120_000, expiresAt: T0 + 420_000 })), now: T0 + 121_000 });
   assert.equal(back.state, 'trusted');
   assert.deepEqual(back.patch!.spec.taints, []);
