@@ -11,6 +11,7 @@ import { registerEdgeHub } from './edgehub.js';
 import { registerController } from './controller.js';
 import { registerAgent } from './agent.js';
 import { registerStatus } from './status.js';
+import { registerNodeTrust } from './node-trust.js';
 
 /** Every `coffer` subcommand, one module each. */
 export const commands: RegisterCommand[] = [
@@ -28,4 +29,5 @@ export const commands: RegisterCommand[] = [
   registerController,
   registerAgent,
   registerStatus,
+  registerNodeTrust,
 ];

@@ -68,8 +68,10 @@ export interface NodeTrustController extends RunningController {
 
 interface Latest {
   report: NodeReport;
-  /** Events per policy name (only for policies with eventLog). */
+  /** Events per policy name (only for policies with eventLog when the report arrived). */
   events: Map<string, AttestedEvents>;
+  /** Whether the agent sent an event log with it. */
+  sentLog: boolean;
 }
 
 /** JWKS of the attestation service, fetched on first use and again (rate-limited) for an unknown kid. */
@@ -211,7 +213,10 @@ export const nodeTrustController: NodeTrustFactory = {
         }
         const now = clock();
         const pols = selecting(node);
-        const l = latest.get(name);
+        let l = latest.get(name);
+        // A policy that names events and is newer than the report (its log was not kept): judge by the next
+        // report, which the agent sends within an interval, not by "no log" — the recorded state holds meanwhile.
+        if (l?.sentLog && pols.some((p) => p.spec.eventLog && !l!.events.has(p.metadata.name))) l = undefined;
         const polByName = new Map(pols.map((p) => [p.spec, p.metadata.name]));
         const verdict = l ? appraiseNode(l.report, pols.map((p) => p.spec), (spec: NodeTrustPolicySpec) => l.events.get(polByName.get(spec) ?? '')) : undefined;
         const plan = reconcileNodeTrust({ node, policies: pols.map((p) => p.spec), latest: l && verdict ? { report: l.report, verdict } : undefined, now });
@@ -276,7 +281,7 @@ export const nodeTrustController: NodeTrustFactory = {
           }
         }
       }
-      latest.set(report.node, { report, events });
+      latest.set(report.node, { report, events, sentLog: typeof b.eventLog === 'string' });
       stats.reports++;
       if (synced) queue.add(report.node);
       return { code: 202, body: { node: report.node, tokenId: report.tokenId, accepted: true, expiresAt: new Date(report.expiresAt).toISOString() } };
@@ -287,6 +292,14 @@ export const nodeTrustController: NodeTrustFactory = {
     app.post(REPORTS_PATH, async (req, reply) => {
       const r = await accept(req.body);
       return reply.code(r.code).send(r.body);
+    });
+    // The newest verified report of a node (measurements only): `coffer node-trust learn` builds reference values
+    // from a golden node with it. Nothing secret: what the node's token already says.
+    app.get<{ Params: { node: string } }>('/v1/node-trust/nodes/:node', async (req, reply) => {
+      const l = latest.get(req.params.node);
+      if (!l) return reply.code(404).send({ type: 'no-report', detail: `no verified report for node ${req.params.node}` });
+      const r = l.report;
+      return { node: r.node, tokenId: r.tokenId, attestedAt: new Date(r.issuedAt).toISOString(), expiresAt: new Date(r.expiresAt).toISOString(), tees: r.tees.map((t) => ({ tee: t.tee, status: t.status, tcbStatus: t.tcbStatus, measurements: t.measurements })) };
     });
     app.get('/readyz', async (_req, reply) => reply.code(synced ? 200 : 503).send({ ready: synced }));
 
