@@ -64,12 +64,15 @@ export function tokenKid(token: string): string | undefined {
 }
 
 /** Verifies an EAR token for node trust and extracts the report; throws NodeTokenError with a stable code. */
-export async function verifyNodeToken(token: string, jwks: { keys: JWK[] }, o: NodeTokenOptions): Promise<NodeReport> {
+/** A key set: the JWKS document, or a resolver made once from it (createLocalJWKSet imports each key once). */
+export type NodeKeySet = { keys: JWK[] } | ReturnType<typeof createLocalJWKSet>;
+
+export async function verifyNodeToken(token: string, jwks: NodeKeySet, o: NodeTokenOptions): Promise<NodeReport> {
   if (typeof token !== 'string' || token.length === 0) throw new NodeTokenError('TOKEN_MALFORMED', 'no token');
   if (token.length > NODE_TOKEN_MAX_BYTES) throw new NodeTokenError('TOKEN_TOO_LARGE', `token is ${token.length} bytes, more than ${NODE_TOKEN_MAX_BYTES}`);
   let payload: Obj;
   try {
-    ({ payload } = await jwtVerify(token, createLocalJWKSet(jwks), {
+    ({ payload } = await jwtVerify(token, typeof jwks === 'function' ? jwks : createLocalJWKSet(jwks), {
       issuer: o.issuer,
       audience: o.audience,
       algorithms: ['ES256'],

@@ -19,7 +19,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { JWK } from 'jose';
+import { createLocalJWKSet, type JWK } from 'jose';
 import { KubeApiError, KubeRest } from '../kube-rest.js';
 import { matchesSelector } from '../admission/selector.js';
 import { COFFER_GROUP, COFFER_VERSION, type NodeTrustPolicy, type NodeTrustPolicySpec } from '../crds/types.js';
@@ -77,6 +77,8 @@ interface Latest {
 /** JWKS of the attestation service, fetched on first use and again (rate-limited) for an unknown kid. */
 class JwksSource {
   private keys?: { keys: JWK[] };
+  /** One resolver per fetched JWKS: keys are imported once, not per token. */
+  private resolver?: ReturnType<typeof createLocalJWKSet>;
   private fetchedAt = 0;
   private inflight?: Promise<void>;
   constructor(
@@ -86,12 +88,12 @@ class JwksSource {
     private readonly clock: () => number,
   ) {}
 
-  async forToken(token: string): Promise<{ keys: JWK[] }> {
+  async forToken(token: string): Promise<ReturnType<typeof createLocalJWKSet>> {
     const kid = tokenKid(token);
     const known = this.keys && (kid === undefined || this.keys.keys.some((k) => k.kid === kid));
     if (!known && (!this.keys || this.clock() - this.fetchedAt >= this.minReloadMs)) await this.reload();
-    if (!this.keys) throw new Error('no JWKS');
-    return this.keys;
+    if (!this.resolver) throw new Error('no JWKS');
+    return this.resolver;
   }
 
   private reload(): Promise<void> {
@@ -117,6 +119,7 @@ class JwksSource {
             const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             if (!Array.isArray(doc?.keys)) throw new Error('JWKS has no keys array');
             this.keys = { keys: doc.keys };
+            this.resolver = createLocalJWKSet(this.keys);
             this.fetchedAt = this.clock();
             resolve();
           } catch (e) {
