@@ -135,7 +135,13 @@ function decide(input: NodeTrustInput, graceMs: number): Decision | 'pending' {
     if (r.expiresAt + graceMs <= now) {
       return { state: 'untrusted', reason: 'AttestationExpired', message: `the last token (${r.tokenId}) expired at ${iso(r.expiresAt)}`, basis: `expired:${r.tokenId}`, annotations: fromReport };
     }
-    return { state: 'trusted', reason: 'Attested', message: `attested (${report.verdict.tee}, TCB ${report.verdict.tcbStatus}) until ${iso(r.expiresAt)}`, basis: `token:${r.tokenId}`, annotations: fromReport, requeueAt: r.expiresAt + graceMs };
+    // Still trusted with the same facts: the recorded token is refreshed only once half its lifetime is gone, so a
+    // node is patched every TTL/2 instead of every interval. The record only ever understates trust (an older
+    // expiry), and a restarted controller gets the next report within an interval.
+    const ttl = r.expiresAt - r.issuedAt;
+    const sameFacts = ann[ANN.state] === 'trusted' && ann[ANN.tee] === fromReport[ANN.tee] && ann[ANN.tcbStatus] === fromReport[ANN.tcbStatus] && (ann[ANN.advisories] ?? null) === fromReport[ANN.advisories];
+    const fresh = recordedExpiry !== undefined && recordedExpiry - now > ttl / 2;
+    return { state: 'trusted', reason: 'Attested', message: `attested (${report.verdict.tee}, TCB ${report.verdict.tcbStatus}) until ${iso(r.expiresAt)}`, basis: `token:${r.tokenId}`, annotations: sameFacts && fresh ? {} : fromReport, requeueAt: r.expiresAt + graceMs };
   }
   const recordedState = ann[ANN.state];
   if (recordedState === 'trusted' && recordedExpiry !== undefined) {

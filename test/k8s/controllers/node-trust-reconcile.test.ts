@@ -90,10 +90,17 @@ test('a trusted report: label, annotations, no taint, requeue at expiry, one Nod
   const again = reconcileNodeTrust({ node: applied(n, plan.patch), policies: [policy], latest: latest(report()), now: T0 + 2000 });
   assert.equal(again.patch, undefined);
   assert.equal(again.transition, undefined);
-  // The next interval's token only refreshes annotations: no Event.
+  // The next interval's token: nothing to write while the recorded token has more than half its lifetime left...
   const next = reconcileNodeTrust({ node: applied(n, plan.patch), policies: [policy], latest: latest(report({ tokenId: 'tok-2', issuedAt: T0 + 60_000, expiresAt: T0 + 360_000 })), now: T0 + 61_000 });
-  assert.deepEqual(Object.keys(next.patch!.metadata.annotations).sort(), [ANN.attestedAt, ANN.expiresAt, ANN.tokenId].sort());
-  assert.equal(next.transition, undefined);
+  assert.equal(next.patch, undefined);
+  assert.equal(next.requeueAfterMs, 299_000, 'requeued at the newest token\'s expiry');
+  // ...then the record is refreshed (no Event); changed facts (TCB status) are written at once.
+  const later = reconcileNodeTrust({ node: applied(n, plan.patch), policies: [policy], latest: latest(report({ tokenId: 'tok-4', issuedAt: T0 + 180_000, expiresAt: T0 + 480_000 })), now: T0 + 181_000 });
+  assert.deepEqual(Object.keys(later.patch!.metadata.annotations).sort(), [ANN.attestedAt, ANN.expiresAt, ANN.tokenId].sort());
+  assert.equal(later.transition, undefined);
+  const tcb = report({ tokenId: 'tok-3', issuedAt: T0 + 60_000, expiresAt: T0 + 360_000 });
+  tcb.tees[0].tcbStatus = 'UpToDate';
+  assert.equal(reconcileNodeTrust({ node: applied(n, plan.patch), policies: [policy], latest: latest(tcb), now: T0 + 61_000 }).patch!.metadata.annotations[ANN.tcbStatus], 'UpToDate');
 });
 
 test('a failing report: label removed, taint with the policy effect, reason names the failure; regaining trust removes the taint', () => {
