@@ -212,8 +212,9 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
     .option('--ek <kind>', 'EK to enrol with: rsa or ecc', 'rsa')
     .option('--tsm-dir <dir>', 'configfs-tsm report directory', '/sys/kernel/config/tsm/report')
     .option('--attest-interval <duration>', 'how often the node attests', '60s')
-    .action(async (f: { attestationUrl: string; controllerUrl: string; nodeName?: string; evidence: string; tpmDevice: string; swtpm?: string; pcrs: string; eventLog: string; ek: string; tsmDir: string; attestInterval: string }) => {
-      const nodeName = f.nodeName ?? process.env.NODE_NAME;
+    .action(async (f: { attestationUrl: string; controllerUrl: string; nodeName?: string; evidence: string; tpmDevice: string; swtpm?: string; pcrs: string; eventLog: string; ek: string; tsmDir: string; attestInterval: string }, cmd: Command) => {
+      // `coffer agent` has --node-name too: commander hands the flag to the parent command.
+      const nodeName = f.nodeName ?? (cmd.parent?.opts().nodeName as string | undefined) ?? process.env.NODE_NAME;
       if (!nodeName || !NODE_NAME.test(nodeName) || nodeName.length > 253) throw new CliUsageError('--node-name (or $NODE_NAME) must be a valid Node name');
       for (const [flag, u] of [['--attestation-url', f.attestationUrl], ['--controller-url', f.controllerUrl]]) {
         let url: URL;
