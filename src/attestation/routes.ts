@@ -36,6 +36,8 @@ const attestSchema = {
       runtimeData: {},
       publicKey: { type: 'object' },
       policyId: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' },
+      // The token's `aud` (e.g. coffer-node-trust): a relying party checks that a token was meant for it.
+      audience: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9._:/-]+$' },
     },
   },
 } as const;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Claims, TeeType } from '../tee/common/claims.js';
 import type { EvidenceInput, VerifyOptions } from '../tee/common/verifier.js';
@@ -63,6 +63,8 @@ export interface AttestRequest {
   runtimeData?: unknown;
   publicKey?: JWK;
   policyId?: string;
+  /** Becomes the token's `aud`. */
+  audience?: string;
 }
 
 export interface AttestResponse {
@@ -318,7 +320,12 @@ export class AttestationService {
       eat_profile: EAR_PROFILE,
       'ear.verifier-id': VERIFIER_ID,
       eat_nonce: req.nonce,
-      submods: { [tee]: this.appraisal(outcome, outcome.claims) },
+      // jti: relying parties (the node-trust controller) name and order tokens by it; aud: who the token is for.
+      jti: randomUUID(),
+      ...(req.audience !== undefined ? { aud: req.audience } : {}),
+      // The runtime data is bound by the evidence (bindingValue), so it is a verified claim: echoed as Trustee's
+      // runtime_data_claims in the annotated evidence (the node-trust controller reads the node name from it).
+      submods: { [tee]: this.appraisal(outcome, req.runtimeData === undefined ? outcome.claims : { ...outcome.claims, runtime_data_claims: req.runtimeData }) },
       ...(publicKey ? { cnf: { jwk: publicKey } } : {}),
     };
     const token = await this.tokens.sign(claims, now);

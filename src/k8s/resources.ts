@@ -30,6 +30,7 @@ export const KNOWN_RESOURCES: ResourceInfo[] = [
   { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', singular: 'validatingwebhookconfiguration', kind: 'ValidatingWebhookConfiguration', namespaced: false, generation: true },
   // Coffer's CRDs (src/k8s/crds/schemas.ts): custom resources, IsolationPolicy with the status subresource.
   { group: 'coffer.dev', version: 'v1alpha1', resource: 'isolationpolicies', singular: 'isolationpolicy', kind: 'IsolationPolicy', namespaced: false, shortNames: ['isopol', 'ipol'], subresources: ['status'], generation: true, custom: true },
+  { group: 'coffer.dev', version: 'v1alpha1', resource: 'nodetrustpolicies', singular: 'nodetrustpolicy', kind: 'NodeTrustPolicy', namespaced: false, shortNames: ['ntp', 'ntpol'], generation: true, custom: true },
   { group: 'coffer.dev', version: 'v1alpha1', resource: 'runtimeprofiles', singular: 'runtimeprofile', kind: 'RuntimeProfile', namespaced: false, shortNames: ['rtp'], generation: true, custom: true },
 ];
 

@@ -48,7 +48,7 @@ function resourcePath(params: unknown): string {
   return segs.join('/');
 }
 
-/** A token's id in the audit log: the first 16 hex digits of its SHA-256 (Coffer tokens carry no jti). */
+/** A token's id in the audit log: the first 16 hex digits of its SHA-256 (KBS tokens carry no jti; this names any token the same way). */
 export function tokenId(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 16);
 }

@@ -85,7 +85,11 @@ test('coffer controller + coffer webhook end to end against the fake API server'
     await waitFor('controller running', () => /"event":"running"/.test(out), 20_000).catch((e) => {
       throw new Error(`${e.message}\n${err}`);
     });
-    assert.deepEqual(JSON.parse(out.trim()).controllers, ['autonomy', 'runtimeclass', 'webhook-ca', 'policy-status']);
+    // The manifests run it leader-elected: it campaigns on the Lease first, then starts the controllers.
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines[0].event, 'campaigning');
+    assert.deepEqual(lines.find((l) => l.event === 'running').controllers, ['autonomy', 'runtimeclass', 'webhook-ca', 'policy-status']);
+    assert.equal(fake.store.get('coordination.k8s.io/leases', `${NS}/coffer-controller`)?.spec.holderIdentity, lines[0].identity);
 
     const secret = () => fake.store.get('/secrets', `${NS}/coffer-webhook-tls`);
     const vwc = () => fake.store.get('admissionregistration.k8s.io/validatingwebhookconfigurations', 'coffer-webhook')!;

@@ -267,5 +267,85 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       ctx.keepRunning();
     });
 
+  agent
+    .command('attest')
+    .description("Node attestation: enrols this node's TPM AK (EK certificate → credential activation), then at start and every --attest-interval: challenge → TPM quote (+ event log) or TEE report (configfs-tsm) bound to the node name → /v1/attest → EAR token → the node-trust controller")
+    .requiredOption('--attestation-url <url>', 'attestation service base URL')
+    .requiredOption('--controller-url <url>', "node-trust controller's report endpoint base URL")
+    .option('--node-name <name>', 'this node (default: $NODE_NAME, set from spec.nodeName by the DaemonSet)')
+    .option('--evidence <kind>', 'tpm (quote over --pcrs + event log) or tsm (TDX/SNP report through configfs-tsm)', 'tpm')
+    .option('--tpm-device <path>', 'TPM character device', '/dev/tpmrm0')
+    .option('--swtpm <host:port>', 'use a swtpm data socket instead of the device (tests)')
+    .option('--pcrs <list>', 'SHA-256 PCRs to quote', '0,1,2,3,4,5,6,7')
+    .option('--event-log <file>', 'measured-boot event log', '/sys/kernel/security/tpm0/binary_bios_measurements')
+    .option('--ek <kind>', 'EK to enrol with: rsa or ecc', 'rsa')
+    .option('--tsm-dir <dir>', 'configfs-tsm report directory', '/sys/kernel/config/tsm/report')
+    .option('--attest-interval <duration>', 'how often the node attests', '60s')
+    .action(async (f: { attestationUrl: string; controllerUrl: string; nodeName?: string; evidence: string; tpmDevice: string; swtpm?: string; pcrs: string; eventLog: string; ek: string; tsmDir: string; attestInterval: string }, cmd: Command) => {
+      // `coffer agent` has --node-name too: commander hands the flag to the parent command.
+      const nodeName = f.nodeName ?? (cmd.parent?.opts().nodeName as string | undefined) ?? process.env.NODE_NAME;
+      if (!nodeName || !NODE_NAME.test(nodeName) || nodeName.length > 253) throw new CliUsageError('--node-name (or $NODE_NAME) must be a valid Node name');
+      for (const [flag, u] of [['--attestation-url', f.attestationUrl], ['--controller-url', f.controllerUrl]]) {
+        let url: URL;
+        try {
+          url = new URL(u);
+        } catch {
+          throw new CliUsageError(`${flag} '${u}' is not a URL`);
+        }
+        if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliUsageError(`${flag} must be http(s)`);
+      }
+      if (f.evidence !== 'tpm' && f.evidence !== 'tsm') throw new CliUsageError("--evidence must be 'tpm' or 'tsm'");
+      if (f.ek !== 'rsa' && f.ek !== 'ecc') throw new CliUsageError("--ek must be 'rsa' or 'ecc'");
+      const pcrs = f.pcrs.split(',').map((x) => x.trim());
+      if (pcrs.some((p) => !/^\d{1,2}$/.test(p) || Number(p) > 23)) throw new CliUsageError('--pcrs must be a comma-separated list of PCR indexes 0..23');
+      const intervalMs = parseDuration('--attest-interval', f.attestInterval);
+      if (intervalMs < 1000) throw new CliUsageError('--attest-interval must be at least 1s');
+      const log = jsonLog(ctx, 'agent-attest');
+      const { NodeAttester, runAttestLoop, backoffDelay } = await import('../../node/attest/node-attester.js');
+      let source;
+      let close = async () => {};
+      if (f.evidence === 'tsm') {
+        const { TsmReportClient } = await import('../../node/quote/tsm-report.js');
+        const { TsmEvidenceSource } = await import('../../node/attest/evidence.js');
+        source = new TsmEvidenceSource(new TsmReportClient(f.tsmDir));
+      } else {
+        const { TpmClient, SocketTransport, DeviceTransport, enrolAk, httpEnrolPost } = await import('../../node/tpm/index.js');
+        const { TpmEvidenceSource } = await import('../../node/attest/evidence.js');
+        const m = f.swtpm ? /^(.+):(\d{1,5})$/.exec(f.swtpm) : null;
+        if (f.swtpm && !m) throw new CliUsageError('--swtpm must be host:port');
+        // Enrolment at start (Keylime's agents register on every start): retried with backoff, never a crash loop.
+        let client;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            client = new TpmClient(m ? await SocketTransport.connect(Number(m[2]), m[1]) : await DeviceTransport.open(f.tpmDevice));
+            const r = await enrolAk(client, { attester: nodeName, ek: f.ek as 'rsa' | 'ecc', ak: 'ecc', post: httpEnrolPost(f.attestationUrl) });
+            log('enrolled', { node: nodeName, akId: r.akId, fingerprint: r.fingerprint });
+            break;
+          } catch (e) {
+            await client?.close().catch(() => {});
+            client = undefined;
+            const wait = Math.max(100, backoffDelay(attempt, 1000, intervalMs));
+            log('enrol_failed', { node: nodeName, error: String((e as Error).message), code: (e as { code?: string }).code, retryInMs: wait });
+            await new Promise((r) => setTimeout(r, wait));
+          }
+        }
+        const c = client!;
+        source = new TpmEvidenceSource(c, { pcrs: pcrs.map(Number), eventLogPath: f.eventLog, ak: 'ecc' });
+        close = () => c.close();
+      }
+      const attester = new NodeAttester({ nodeName, attestationUrl: f.attestationUrl, controllerUrl: f.controllerUrl, source });
+      const loop = runAttestLoop(attester, {
+        intervalMs,
+        onResult: (r) => log('attested', { node: nodeName, status: r.status, tokenId: r.tokenId, expiresAt: r.expiresAt }),
+        onError: (e, retryInMs, attempt) => log('attest_failed', { node: nodeName, code: (e as { code?: string }).code, error: e.message, retryInMs, attempt }),
+      });
+      onSignal(async () => {
+        loop.stop();
+        await loop.done;
+        await close();
+      });
+      ctx.keepRunning();
+    });
+
   for (const c of agent.commands) c.exitOverride().configureOutput({ writeOut: (s) => ctx.io.out(s), writeErr: (s) => ctx.io.err(s) });
 }

@@ -3,7 +3,10 @@ import type { Command } from 'commander';
 import { CliUsageError, type CommandContext } from '../context.js';
 import { loadKubeConfig } from '../kubeconfig.js';
 import { parseDuration } from '../duration.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { CONTROLLERS } from '../../k8s/controllers/index.js';
+import { KubeRest } from '../../k8s/kube-rest.js';
 import type { RunningController } from '../../k8s/controllers/types.js';
 
 interface ControllerFlags {
@@ -17,6 +20,18 @@ interface ControllerFlags {
   certManager: string;
   certValidity: string;
   builtinProfiles: string;
+  attestationUrl?: string;
+  attestationCa?: string;
+  tokenIssuer?: string;
+  tokenAudience: string;
+  nodeTrustListen: string;
+  nodeTrustTlsCert?: string;
+  nodeTrustTlsKey?: string;
+  leaderElect: string;
+  leaderElectionId: string;
+  leaseDuration: string;
+  renewDeadline: string;
+  retryPeriod: string;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -49,7 +64,7 @@ export function registerController(program: Command, ctx: CommandContext): void 
     .command('controller')
     .description(`Coffer's Kubernetes controllers (${CONTROLLERS.map((c) => c.name).join(', ')})`)
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, then ~/.kube/config)')
-    .option('--controllers <list>', `comma-separated controllers to run: ${CONTROLLERS.map((c) => `${c.name} (${c.description})`).join('; ')}`, CONTROLLERS.map((c) => c.name).join(','))
+    .option('--controllers <list>', `comma-separated controllers to run (default: all; node-trust only with --attestation-url): ${CONTROLLERS.map((c) => `${c.name} (${c.description})`).join('; ')}`)
     .option('--autonomous-namespaces <list>', 'autonomy: namespaces whose pods are autonomous on every node (in addition to IsolationPolicies with autonomy: true)')
     .option('--namespace <ns>', "Coffer's namespace, where the webhook Service and Secret live (default: this pod's namespace, else coffer-system)")
     .option('--webhook-service <name>', 'webhook-ca: the webhook Service (the certificate covers <name>.<namespace>.svc)', 'coffer-webhook')
@@ -58,7 +73,20 @@ export function registerController(program: Command, ctx: CommandContext): void 
     .option('--cert-manager <bool>', 'webhook-ca: true when cert-manager issues the certificate and injects the caBundle (the controller then stands aside)', 'false')
     .option('--cert-validity <duration>', 'webhook-ca: lifetime of the self-signed CA and serving certificate; renewed with a third left', '8760h')
     .option('--builtin-profiles <bool>', "runtimeclass: also install the built-in RuntimeProfiles' classes", 'true')
+    .option('--attestation-url <url>', 'node-trust: base URL of the attestation service (its JWKS verifies the tokens agents post)')
+    .option('--attestation-ca <file>', "node-trust: PEM CA bundle for the attestation service's TLS")
+    .option('--token-issuer <iss>', "node-trust: expected token issuer (default: --attestation-url)")
+    .option('--token-audience <aud>', 'node-trust: expected token audience', 'coffer-node-trust')
+    .option('--node-trust-listen <host:port>', 'node-trust: where agents post reports (POST /v1/node-trust/reports)', '0.0.0.0:9444')
+    .option('--node-trust-tls-cert <file>', 'node-trust: serve reports over TLS with this certificate (with --node-trust-tls-key)')
+    .option('--node-trust-tls-key <file>', 'node-trust: TLS private key')
+    .option('--leader-elect <bool>', 'run the controllers only while holding a coordination.k8s.io Lease (set true when replicas > 1)', 'false')
+    .option('--leader-election-id <name>', 'the Lease name (in --namespace)', 'coffer-controller')
+    .option('--lease-duration <duration>', 'leader election: how long a standby waits before taking over an unrenewed lease', '15s')
+    .option('--renew-deadline <duration>', 'leader election: how long the leader retries renewing before it gives up leading', '10s')
+    .option('--retry-period <duration>', 'leader election: interval between attempts', '2s')
     .action(async (flags: ControllerFlags) => {
+      flags.controllers ??= CONTROLLERS.map((c) => c.name).filter((n) => n !== 'node-trust' || flags.attestationUrl !== undefined).join(',');
       const wanted = flags.controllers.split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = wanted.filter((w) => !CONTROLLERS.some((c) => c.name === w));
       if (unknown.length) throw new CliUsageError(`--controllers: unknown controller(s) ${unknown.join(', ')}; known: ${CONTROLLERS.map((c) => c.name).join(', ')}`);
@@ -75,25 +103,74 @@ export function registerController(program: Command, ctx: CommandContext): void 
         certManager,
         validityMs,
       };
+      let nodeTrust: Record<string, unknown> | undefined;
+      if (wanted.includes('node-trust')) {
+        if (!flags.attestationUrl) throw new CliUsageError('node-trust needs --attestation-url');
+        let u: URL;
+        try {
+          u = new URL(flags.attestationUrl);
+        } catch {
+          throw new CliUsageError(`--attestation-url '${flags.attestationUrl}' is not a URL`);
+        }
+        if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new CliUsageError('--attestation-url must be http(s)');
+        const m = /^(.*):(\d{1,5})$/.exec(flags.nodeTrustListen);
+        if (!m || Number(m[2]) > 65535) throw new CliUsageError(`--node-trust-listen '${flags.nodeTrustListen}' must be host:port`);
+        if (!!flags.nodeTrustTlsCert !== !!flags.nodeTrustTlsKey) throw new CliUsageError('--node-trust-tls-cert and --node-trust-tls-key go together');
+        nodeTrust = {
+          attestationUrl: flags.attestationUrl, caFile: flags.attestationCa, issuer: flags.tokenIssuer, audience: flags.tokenAudience,
+          host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]), tlsCertFile: flags.nodeTrustTlsCert, tlsKeyFile: flags.nodeTrustTlsKey,
+        };
+      }
+      const leaderElect = bool('--leader-elect', flags.leaderElect);
+      const lease = {
+        name: name('--leader-election-id', flags.leaderElectionId, DNS_SUBDOMAIN),
+        leaseDurationMs: parseDuration('--lease-duration', flags.leaseDuration),
+        renewDeadlineMs: parseDuration('--renew-deadline', flags.renewDeadline),
+        retryPeriodMs: parseDuration('--retry-period', flags.retryPeriod),
+      };
+      if (leaderElect && !(lease.leaseDurationMs > lease.renewDeadlineMs && lease.renewDeadlineMs > lease.retryPeriodMs)) {
+        throw new CliUsageError('leader election needs --lease-duration > --renew-deadline > --retry-period');
+      }
+      // client-go's default identity: hostname plus a unique suffix (two processes on one host stay distinct).
+      const identity = `${hostname()}_${randomUUID()}`;
       const kc = await loadKubeConfig(flags.kubeconfig);
       const log = (event: string, detail: Record<string, unknown>) => ctx.io.err(JSON.stringify({ time: new Date().toISOString(), component: 'controller', event, ...detail }) + '\n');
       const options: Record<string, Record<string, unknown>> = {
         autonomy: { autonomousNamespaces: flags.autonomousNamespaces?.split(',').map((s) => s.trim()).filter(Boolean) ?? [] },
         runtimeclass: { builtinProfiles },
         'webhook-ca': webhook,
+        ...(nodeTrust ? { 'node-trust': { ...nodeTrust, identity } } : {}),
       };
-      const running: RunningController[] = [];
-      try {
-        for (const entry of CONTROLLERS.filter((c) => wanted.includes(c.name))) {
-          const factory = await entry.load();
-          running.push(await factory.start({ kubeConfig: kc, log }, options[entry.name] ?? {}));
+      const startControllers = async (): Promise<RunningController[]> => {
+        const running: RunningController[] = [];
+        try {
+          for (const entry of CONTROLLERS.filter((c) => wanted.includes(c.name))) {
+            const factory = await entry.load();
+            running.push(await factory.start({ kubeConfig: kc, log }, options[entry.name] ?? {}));
+          }
+        } catch (e) {
+          await Promise.all(running.map((r) => r.stop()));
+          throw e;
         }
-      } catch (e) {
-        await Promise.all(running.map((r) => r.stop()));
-        throw e;
+        ctx.io.out(JSON.stringify({ event: 'running', controllers: running.map((r) => r.name), ...(leaderElect ? { identity } : {}) }) + '\n');
+        return running;
+      };
+      let stopAll: () => Promise<unknown>;
+      if (leaderElect) {
+        const { runLeaderElected } = await import('../../k8s/controllers/leader-run.js');
+        const rest = await KubeRest.fromKubeConfig(kc, 'coffer-controller/leader-election');
+        const run = runLeaderElected(rest, { namespace: webhook.namespace, identity, log, ...lease }, startControllers, () => {
+          // As controller-runtime: leadership lost → exit, and let the restarted process campaign afresh.
+          log('leader_lost_exit', { identity });
+          process.exit(1);
+        });
+        ctx.io.out(JSON.stringify({ event: 'campaigning', lease: `${webhook.namespace}/${lease.name}`, identity }) + '\n');
+        stopAll = () => run.stop();
+      } else {
+        const running = await startControllers();
+        stopAll = () => Promise.all(running.map((r) => r.stop()));
       }
-      ctx.io.out(JSON.stringify({ event: 'running', controllers: running.map((r) => r.name) }) + '\n');
-      const shutdown = () => void Promise.all(running.map((r) => r.stop())).then(() => process.exit(0));
+      const shutdown = () => void stopAll().then(() => process.exit(0));
       process.once('SIGTERM', shutdown);
       process.once('SIGINT', shutdown);
       ctx.keepRunning();

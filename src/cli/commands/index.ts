@@ -86,6 +86,16 @@ export const commandTable: readonly CommandEntry[] = [
     summary: 'verify container image signatures (cosign keyed/keyless, Sigstore bundles) against an image policy',
     load: async () => (await import('./image.js')).registerImage,
   },
+  {
+    name: 'status',
+    summary: "the cluster's trust posture verified from outside: every node's TEE, trust state, expiry; the attestation service's identity",
+    load: async () => (await import('./status.js')).registerStatus,
+  },
+  {
+    name: 'node-trust',
+    summary: 'node-trust helpers: learn reference values from a golden node',
+    load: async () => (await import('./node-trust.js')).registerNodeTrust,
+  },
 ];
 
 export function findCommand(name: string | undefined): CommandEntry | undefined {

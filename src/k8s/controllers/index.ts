@@ -27,6 +27,11 @@ export const CONTROLLERS: ControllerEntry[] = [
     load: async () => (await import('./webhook-ca.js')).webhookCaController,
   },
   {
+    name: 'node-trust',
+    description: 'verifies the EAR tokens node agents post (POST /v1/node-trust/reports) against the attestation service JWKS, appraises them against NodeTrustPolicies, sets coffer.dev/attested or taints coffer.dev/untrusted; needs --attestation-url',
+    load: async () => (await import('./node-trust.js')).nodeTrustController,
+  },
+  {
     name: 'policy-status',
     description: 'IsolationPolicy status (matched pods and namespaces, observedGeneration); coffer.dev/isolation label on namespaces under confidential policies',
     load: async () => (await import('./policy-status.js')).policyStatusController,

@@ -1,4 +1,4 @@
-import { COFFER_GROUP, COFFER_VERSION, ENFORCE_MODES, ISOLATION_LEVELS, SIZING_MODES } from './types.js';
+import { COFFER_GROUP, COFFER_VERSION, EAR_STATUSES, ENFORCE_MODES, ISOLATION_LEVELS, NODE_TEES, SIZING_MODES, TAINT_EFFECTS } from './types.js';
 
 /** OpenAPI v3 schema fragments (the structural-schema subset apiextensions.k8s.io/v1 accepts). */
 type Schema = Record<string, unknown>;
@@ -220,6 +220,64 @@ const runtimeProfileSchema: Schema = {
   },
 };
 
+const HEX = '^([0-9a-fA-F]{2}){1,64}$';
+
+const nodeTrustPolicySchema: Schema = {
+  type: 'object',
+  required: ['spec'],
+  properties: {
+    apiVersion: { type: 'string' },
+    kind: { type: 'string' },
+    metadata: { type: 'object' },
+    spec: {
+      type: 'object',
+      required: ['allowedTees'],
+      properties: {
+        nodeSelector: labelSelector('nodes this policy governs; empty = every node'),
+        allowedTees: { type: 'array', minItems: 1, maxItems: NODE_TEES.length, items: { type: 'string', enum: [...NODE_TEES] } },
+        requiredTees: { type: 'array', maxItems: NODE_TEES.length, items: { type: 'string', enum: [...NODE_TEES] } },
+        allowedStatuses: { type: 'array', minItems: 1, maxItems: 2, items: { type: 'string', enum: [...EAR_STATUSES] }, default: ['affirming'] },
+        allowedTcbStatuses: { type: 'array', maxItems: 8, items: { type: 'string', maxLength: 64 }, default: ['UpToDate'] },
+        forbiddenAdvisories: { type: 'array', maxItems: 1024, items: { type: 'string', maxLength: 64 } },
+        referenceValues: {
+          type: 'object',
+          description: 'per TEE: measurement name (pcrsha256_7, measurement, mrtd, ...) -> accepted hex values',
+          maxProperties: NODE_TEES.length,
+          additionalProperties: {
+            type: 'object',
+            maxProperties: 128,
+            additionalProperties: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', pattern: HEX } },
+          },
+        },
+        eventLog: {
+          type: 'object',
+          required: ['pcrs', 'events'],
+          properties: {
+            pcrs: { type: 'array', minItems: 1, maxItems: 24, items: { type: 'integer', minimum: 0, maximum: 23 } },
+            bank: { type: 'string', enum: ['sha1', 'sha256', 'sha384', 'sha512'], default: 'sha256' },
+            events: {
+              type: 'array',
+              maxItems: 4096,
+              items: {
+                type: 'object',
+                required: ['pcr', 'digest'],
+                properties: {
+                  pcr: { type: 'integer', minimum: 0, maximum: 23 },
+                  type: { type: 'string', maxLength: 64 },
+                  digest: { type: 'string', pattern: HEX },
+                  description: { type: 'string', maxLength: 256 },
+                },
+              },
+            },
+          },
+        },
+        gracePeriodSeconds: { type: 'integer', minimum: 0, maximum: 86400, default: 0 },
+        effect: { type: 'string', enum: [...TAINT_EFFECTS], default: 'NoSchedule' },
+      },
+    },
+  },
+};
+
 interface CrdSpecInput {
   kind: string;
   plural: string;
@@ -291,8 +349,24 @@ export function runtimeProfileCrd(): Record<string, unknown> {
   });
 }
 
+export function nodeTrustPolicyCrd(): Record<string, unknown> {
+  return crd({
+    kind: 'NodeTrustPolicy',
+    plural: 'nodetrustpolicies',
+    singular: 'nodetrustpolicy',
+    shortNames: ['ntp', 'ntpol'],
+    schema: nodeTrustPolicySchema,
+    status: false,
+    columns: [
+      { name: 'TEEs', type: 'string', jsonPath: '.spec.allowedTees' },
+      { name: 'Effect', type: 'string', jsonPath: '.spec.effect' },
+      { name: 'Grace', type: 'integer', jsonPath: '.spec.gracePeriodSeconds' },
+    ],
+  });
+}
+
 export function cofferCrds(): Record<string, unknown>[] {
-  return [isolationPolicyCrd(), runtimeProfileCrd()];
+  return [isolationPolicyCrd(), runtimeProfileCrd(), nodeTrustPolicyCrd()];
 }
 
 export const SCHEMA_PATTERNS = { LABEL_KEY, LABEL_VALUE, DNS_LABEL, DNS_SUBDOMAIN, QUANTITY };

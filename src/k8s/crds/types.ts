@@ -108,3 +108,53 @@ export interface RuntimeProfile {
   metadata: ObjectMeta;
   spec: RuntimeProfileSpec;
 }
+
+/** TEEs a node can attest with (the attestation service's `tee` names that fit a node). */
+export const NODE_TEES = ['tpm', 'snp', 'tdx', 'az-snp-vtpm', 'az-tdx-vtpm', 'sample'] as const;
+export type NodeTee = (typeof NODE_TEES)[number];
+export const EAR_STATUSES = ['affirming', 'warning'] as const;
+export const TAINT_EFFECTS = ['NoSchedule', 'NoExecute'] as const;
+
+/** One measured-boot event a node's log may (allowlist) or must (reference) contain. */
+export interface NodeTrustEvent {
+  pcr: number;
+  /** Event type name as tpm2_eventlog prints it (EV_EFI_BOOT_SERVICES_APPLICATION ...). */
+  type?: string;
+  /** Hex digest of the event in the quoted bank. */
+  digest: string;
+  /** Human label (learned events carry the event data's description). */
+  description?: string;
+}
+
+/**
+ * Which nodes the node-trust controller labels `coffer.dev/attested=true`, and on what evidence. A node selected by
+ * several policies must satisfy every one (the strictest effect and the shortest grace apply).
+ */
+export interface NodeTrustPolicySpec {
+  /** Nodes this policy governs; empty = every node. */
+  nodeSelector?: LabelSelector;
+  /** Every TEE in a node's token must be one of these; `requiredTees` must all be present (vTPM in a CVM: both). */
+  allowedTees: NodeTee[];
+  requiredTees?: NodeTee[];
+  /** Accepted `ear.status` values per submod (default: affirming). contraindicated is never accepted. */
+  allowedStatuses?: ('affirming' | 'warning')[];
+  /** Accepted vendor TCB statuses where the TEE reports one (default: UpToDate). Revoked is never accepted. */
+  allowedTcbStatuses?: string[];
+  /** Advisory IDs that make a node untrusted. */
+  forbiddenAdvisories?: string[];
+  /** Reference values per TEE: measurement name (pcrsha256_7, measurement, mrtd ...) → accepted hex values. */
+  referenceValues?: Record<string, Record<string, string[]>>;
+  /** Measured-boot events: the node's log for the listed PCRs must be exactly these events (in order). */
+  eventLog?: { pcrs: number[]; bank?: string; events: NodeTrustEvent[] };
+  /** Seconds a node keeps its trust after its last token expired, and a new node may go unattested untainted. */
+  gracePeriodSeconds?: number;
+  /** Taint effect for an untrusted node (NoExecute evicts pods that do not tolerate it). */
+  effect?: 'NoSchedule' | 'NoExecute';
+}
+
+export interface NodeTrustPolicy {
+  apiVersion: typeof COFFER_API_VERSION;
+  kind: 'NodeTrustPolicy';
+  metadata: ObjectMeta;
+  spec: NodeTrustPolicySpec;
+}

@@ -142,7 +142,7 @@ function rbac(v: ValuesView): ManifestObject[] {
       { apiGroups: ['coffer.dev'], resources: ['isolationpolicies', 'runtimeprofiles'], verbs: READ },
     ]),
     ...clusterRbac(v, NAMES.controller, 'controller', [
-      { apiGroups: ['coffer.dev'], resources: ['isolationpolicies', 'runtimeprofiles'], verbs: READ },
+      { apiGroups: ['coffer.dev'], resources: ['isolationpolicies', 'runtimeprofiles', 'nodetrustpolicies'], verbs: READ },
       { apiGroups: ['coffer.dev'], resources: ['isolationpolicies/status'], verbs: ['get', 'update', 'patch'] },
       // Installs RuntimeClasses from RuntimeProfiles.
       { apiGroups: ['node.k8s.io'], resources: ['runtimeclasses'], verbs: [...READ, 'create', 'update', 'patch', 'delete'] },
@@ -332,6 +332,8 @@ function controller(v: ValuesView): ManifestObject[] {
                 '--webhook-secret', NAMES.webhookTls,
                 '--webhook-configuration', NAMES.webhook,
                 `--cert-manager=${v.text('certManager.enabled')}`,
+                // Only the Lease holder reconciles, so controller.replicas > 1 is safe (standbys take over).
+                '--leader-elect=true',
               ]),
             ],
           },

@@ -139,7 +139,7 @@ test('RBAC is least privilege; no privileged container (SGX quotes come from aes
   assert.deepEqual(sgx.spec.template.spec.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/sys', '/dev']);
   for (const c of sgx.spec.template.spec.containers) for (const m of c.volumeMounts) if (m.name !== 'device-plugins') assert.equal(m.readOnly, true, `${c.name}/${m.name} read-only`);
   assert.equal(find(objs, 'RuntimeProfile').length, 9);
-  assert.equal(find(objs, 'CustomResourceDefinition').length, 2);
+  assert.equal(find(objs, 'CustomResourceDefinition').length, 3);
 });
 
 test('objects are validated: a schema violation is a typed error naming the object', () => {
