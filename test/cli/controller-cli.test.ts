@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:https';
@@ -75,20 +75,44 @@ test('coffer controller + coffer webhook end to end against the fake API server'
     fake.put('pods', makePod('secure', 'ledger-0', 'n1'));
 
     const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'coffer-controller');
-    const args: string[] = deployment.spec.template.spec.containers[0].args;
+    const tlsMount = deployment.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === 'services-tls').mountPath;
+    // The pod's paths mapped to this test: the services certificate directory, and a free loopback port.
+    const args: string[] = deployment.spec.template.spec.containers[0].args.map((a: string) =>
+      a.replace(tlsMount, join(dir, 'services-tls')).replace(/^0\.0\.0\.0:\d+$/, '127.0.0.1:0'));
     assert.deepEqual(args.slice(0, 2), ['controller', '--namespace']);
+    // The kubelet's part: once webhook-ca has written the services Secret, project it into the pod's directory
+    // (the node-trust reconciler waits for it: the first controller start issues the Secret it mounts).
+    mkdirSync(join(dir, 'services-tls'));
+    let projected = false;
+    const kubelet = setInterval(() => {
+      const s = fake.store.get('/secrets', `${NS}/coffer-services-tls`);
+      if (!s || projected) return;
+      for (const k of ['ca.crt', 'tls.crt', 'tls.key']) writeFileSync(join(dir, 'services-tls', k), Buffer.from(s.data[k], 'base64'));
+      projected = true;
+    }, 200);
     controller = spawn(process.execPath, [BIN, ...args, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     controller.stdout!.on('data', (c) => (out += c));
     controller.stderr!.on('data', (c) => (err += c));
-    await waitFor('controller running', () => /"event":"running"/.test(out), 20_000).catch((e) => {
-      throw new Error(`${e.message}\n${err}`);
-    });
+    await waitFor('controller running', () => /"event":"running"/.test(out), 20_000)
+      .catch((e) => {
+        throw new Error(`${e.message}\n${err}`);
+      })
+      .finally(() => clearInterval(kubelet));
     // The manifests run it leader-elected: it campaigns on the Lease first, then starts the controllers.
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines[0].event, 'campaigning');
-    assert.deepEqual(lines.find((l) => l.event === 'running').controllers, ['autonomy', 'runtimeclass', 'webhook-ca', 'policy-status']);
+    assert.deepEqual(lines.find((l) => l.event === 'running').controllers, ['autonomy', 'runtimeclass', 'webhook-ca', 'node-trust', 'policy-status']);
+    // The report endpoint serves the services certificate: what agents reach through the coffer-node-trust Service.
+    const started = err.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.event === 'controller_started' && l.controller === 'node-trust');
+    assert.match(started.url, /^https:\/\/127\.0\.0\.1:\d+/);
+    assert.equal(started.issuer, `https://coffer-attestation.${NS}.svc`);
+    const svcSecret = fake.store.get('/secrets', `${NS}/coffer-services-tls`)!;
+    const ready = await new Promise<number>((resolve, reject) =>
+      request(`${started.url.replace(/\/$/, '')}/readyz`, { ca: Buffer.from(svcSecret.data['ca.crt'], 'base64'), servername: `coffer-node-trust.${NS}.svc` }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject).end(),
+    );
+    assert.ok(ready === 200 || ready === 503, `readiness answered over TLS (${ready})`);
     assert.equal(fake.store.get('coordination.k8s.io/leases', `${NS}/coffer-controller`)?.spec.holderIdentity, lines[0].identity);
 
     const secret = () => fake.store.get('/secrets', `${NS}/coffer-webhook-tls`);

@@ -17,6 +17,8 @@ interface ControllerFlags {
   webhookService: string;
   webhookSecret: string;
   webhookConfiguration: string;
+  servingSecret?: string;
+  servingServices?: string;
   certManager: string;
   certValidity: string;
   builtinProfiles: string;
@@ -70,6 +72,8 @@ export function registerController(program: Command, ctx: CommandContext): void 
     .option('--webhook-service <name>', 'webhook-ca: the webhook Service (the certificate covers <name>.<namespace>.svc)', 'coffer-webhook')
     .option('--webhook-secret <name>', 'webhook-ca: the kubernetes.io/tls Secret the webhook mounts', 'coffer-webhook-tls')
     .option('--webhook-configuration <name>', 'webhook-ca: the Mutating- and ValidatingWebhookConfiguration whose caBundle is kept', 'coffer-webhook')
+    .option('--serving-secret <name>', 'webhook-ca: also keep this kubernetes.io/tls Secret valid for --serving-services (attestation, key broker, node-trust reports; their clients trust its ca.crt)')
+    .option('--serving-services <list>', 'webhook-ca: comma-separated Services in --namespace the --serving-secret certificate names (<name>.<namespace>.svc[.cluster.local])')
     .option('--cert-manager <bool>', 'webhook-ca: true when cert-manager issues the certificate and injects the caBundle (the controller then stands aside)', 'false')
     .option('--cert-validity <duration>', 'webhook-ca: lifetime of the self-signed CA and serving certificate; renewed with a third left', '8760h')
     .option('--builtin-profiles <bool>', "runtimeclass: also install the built-in RuntimeProfiles' classes", 'true')
@@ -95,6 +99,12 @@ export function registerController(program: Command, ctx: CommandContext): void 
       const builtinProfiles = bool('--builtin-profiles', flags.builtinProfiles);
       const validityMs = parseDuration('--cert-validity', flags.certValidity, 10 * 365 * 86_400_000);
       if (validityMs < 3_600_000) throw new CliUsageError('--cert-validity must be at least 1h');
+      if ((flags.servingSecret === undefined) !== (flags.servingServices === undefined)) throw new CliUsageError('--serving-secret and --serving-services go together');
+      const serving = flags.servingSecret === undefined ? undefined : {
+        secret: name('--serving-secret', flags.servingSecret, DNS_SUBDOMAIN),
+        services: flags.servingServices!.split(',').map((s) => s.trim()).filter(Boolean).map((s) => name('--serving-services', s, DNS_LABEL)),
+      };
+      if (serving && serving.services.length === 0) throw new CliUsageError('--serving-services: name at least one Service');
       const webhook = {
         namespace: ownNamespace(flags.namespace),
         service: name('--webhook-service', flags.webhookService, DNS_LABEL),
@@ -102,6 +112,7 @@ export function registerController(program: Command, ctx: CommandContext): void 
         configuration: name('--webhook-configuration', flags.webhookConfiguration, DNS_SUBDOMAIN),
         certManager,
         validityMs,
+        ...(serving ? { serving } : {}),
       };
       let nodeTrust: Record<string, unknown> | undefined;
       if (wanted.includes('node-trust')) {

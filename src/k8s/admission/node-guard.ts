@@ -1,16 +1,17 @@
 import { LABEL as DISCOVERY_LABEL } from '../../node/discovery/labels.js';
 import { K8sInputError } from '../errors.js';
+import { TRUST_KEY_PREFIXES, UNTRUSTED_TAINT } from '../node-trust-keys.js';
 import { allowResponse, denyResponse, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
 /**
  * Node trust guard: only Coffer's controller may set, change or remove what says a node is trusted — the
- * `coffer.dev/attested*` and `coffer.dev/trust*` labels and annotations and the `coffer.dev/untrusted` taint —
+ * `coffer.dev/attested*`, `coffer.dev/trust*` and `trust.coffer.dev/*` labels and annotations (node-trust-keys.ts:
+ * what the node-trust controller writes) and the `coffer.dev/untrusted` taint —
  * on Node CREATE (a kubelet registering with `--node-labels coffer.dev/attested=true`) and UPDATE. The agent may
  * change only its own discovery labels on its own node. The same rule ships as a ValidatingAdmissionPolicy
  * (manifests/node-guard.ts); this webhook handler enforces it from the AdmissionReview's userInfo.
  */
-export const TRUST_KEY_PREFIXES = ['coffer.dev/attested', 'coffer.dev/trust'] as const;
-export const UNTRUSTED_TAINT = 'coffer.dev/untrusted';
+export { TRUST_KEY_PREFIXES, UNTRUSTED_TAINT } from '../node-trust-keys.js';
 /** Label prefix of discovered runtimes (node/discovery/labels.ts). */
 export const AGENT_RUNTIME_PREFIX = 'coffer.dev/runtime.';
 export const AGENT_LABELS: readonly string[] = Object.values(DISCOVERY_LABEL);

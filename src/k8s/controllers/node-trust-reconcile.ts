@@ -11,15 +11,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { NodeTrustPolicySpec } from '../crds/types.js';
+import { ATTESTED_LABEL, TRUST_ANNOTATION_PREFIX, UNTRUSTED_TAINT } from '../node-trust-keys.js';
 import type { NodeVerdict } from './node-trust-appraise.js';
 import type { NodeReport } from './node-trust-token.js';
 
 type Obj = Record<string, any>;
 
-export const ATTESTED_LABEL = 'coffer.dev/attested';
-export const UNTRUSTED_TAINT = 'coffer.dev/untrusted';
+export { ATTESTED_LABEL, UNTRUSTED_TAINT } from '../node-trust-keys.js';
 /** Annotations under this prefix belong to the node-trust controller (the Node guard protects the prefix). */
-export const TRUST_PREFIX = 'trust.coffer.dev/';
+export const TRUST_PREFIX = TRUST_ANNOTATION_PREFIX;
 export const ANN = {
   state: `${TRUST_PREFIX}state`,
   reason: `${TRUST_PREFIX}reason`,

@@ -14,7 +14,7 @@
  * expires — while the newest token per node wins, so it cannot roll back a newer verdict. The service stays
  * Kubernetes-agnostic (DESIGN: k8s/ talks to the service over its API), and detection latency is one delivery.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -57,7 +57,27 @@ export interface NodeTrustOptions {
   clock?: () => number;
   /** A token with an unknown kid reloads the JWKS at most this often. */
   jwksMinReloadMs?: number;
+  /**
+   * How long start waits for caFile / tlsCertFile / tlsKeyFile to appear (default 5 min). In-cluster they come
+   * from a Secret this same controller issues (webhook-ca), which the kubelet projects into the pod a minute or so
+   * later; past the wait, start fails and the pod restarts.
+   */
+  filesWaitMs?: number;
 }
+
+/** Resolves once every file exists; polls (the kubelet's Secret projection has no event to wait on). */
+async function waitForFiles(files: string[], maxMs: number, log: ControllerContext['log']): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  for (let logged = false; ; ) {
+    const missing = files.filter((f) => !existsSync(f));
+    if (missing.length === 0) return;
+    if (Date.now() >= deadline) throw new Error(`node-trust: ${missing.join(', ')} did not appear within ${Math.round(maxMs / 1000)} s`);
+    if (!logged) log('node_trust_waiting_for_files', { missing, why: 'the services certificate Secret is issued by webhook-ca and projected by the kubelet' });
+    logged = true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 
 export interface NodeTrustController extends RunningController {
   /** Where agents post reports. */
@@ -153,6 +173,7 @@ export const nodeTrustController: NodeTrustFactory = {
     const identity = o.identity ?? `coffer-controller-${process.pid}`;
     const eventNs = o.eventNamespace ?? 'default';
     const audit = o.audit ?? ((r) => ctx.log('audit', { ...r }));
+    await waitForFiles([o.caFile, o.tlsCertFile, o.tlsKeyFile].filter((f): f is string => f !== undefined), o.filesWaitMs ?? 300_000, ctx.log);
     const jwks = new JwksSource(o.attestationUrl, o.caFile ? readFileSync(o.caFile) : undefined, o.jwksMinReloadMs ?? 5000, clock);
     const rest = await KubeRest.fromKubeConfig(ctx.kubeConfig, 'coffer-controller/node-trust');
     const nodes = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodes', path: '/api/v1/nodes' });

@@ -2,11 +2,13 @@ import { K8sInputError } from '../errors.js';
 
 /**
  * Renders the Helm template subset the generated chart uses — `{{ .Values.a.b }}`, `{{ .Values.a.b | quote }}`,
- * and whole-line `{{- if [not] .Values.x }}` / `{{- else }}` / `{{- end }}` — so tests can prove the chart's
+ * whole-line `{{- if [not] .Values.x }}`, `{{- if gt|le (int .Values.x) N }}`, `{{- else }}` and `{{- end }}` — so tests can prove the chart's
  * defaults reproduce the kustomize output without a helm binary. Anything else is rejected, which keeps the
  * chart inside the subset.
  */
 const CONTROL = /^\s*\{\{-?\s*(if|else|end)\b\s*(not\s+)?(?:\.Values\.([A-Za-z0-9_.]+))?\s*-?\}\}\s*$/;
+/** A numeric condition (`int`: values.yaml numbers are float64 in Helm, and gt/le refuse mixed types). */
+const COMPARE = /^\s*\{\{-?\s*if\s+(gt|le)\s+\(int\s+\.Values\.([A-Za-z0-9_.]+)\)\s+(\d+)\s*-?\}\}\s*$/;
 const EXPR = /\{\{-?\s*\.Values\.([A-Za-z0-9_.]+)\s*(\|\s*quote\s*)?-?\}\}/g;
 
 export function lookupValue(values: unknown, path: string): { found: boolean; value: unknown } {
@@ -38,6 +40,15 @@ export function renderHelmSubset(template: string, values: unknown, name = 'temp
   lines.forEach((line, i) => {
     const where = `${name}:${i + 1}`;
     const on = stack.length === 0 || stack[stack.length - 1].on;
+    const cmp = COMPARE.exec(line);
+    if (cmp) {
+      const [, op, path, n] = cmp;
+      const v = resolve(values, path, where);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new K8sInputError(`${where}: .Values.${path} is not a number`);
+      const x = Math.trunc(v);
+      stack.push({ on: on && (op === 'gt' ? x > Number(n) : x <= Number(n)), parentOn: on, sawElse: false });
+      return;
+    }
     const c = CONTROL.exec(line);
     if (c) {
       const [, kw, not, path] = c;

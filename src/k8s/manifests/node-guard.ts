@@ -38,8 +38,8 @@ export function nodeGuardCel(controllerUser: string, agentUser: string) {
     matchConditions: [{ name: 'not-the-controller', expression: `request.userInfo.username != ${q(controllerUser)}` }],
     variables,
     validations: [
-      { expression: same('Labels', trustKey), reason: 'Forbidden', message: "only Coffer's controller may set, change or remove coffer.dev/attested* and coffer.dev/trust* node labels" },
-      { expression: same('Annotations', trustKey), reason: 'Forbidden', message: "only Coffer's controller may set, change or remove coffer.dev/attested* and coffer.dev/trust* node annotations" },
+      { expression: same('Labels', trustKey), reason: 'Forbidden', message: "only Coffer's controller may set, change or remove coffer.dev/attested*, coffer.dev/trust* and trust.coffer.dev/* node labels" },
+      { expression: same('Annotations', trustKey), reason: 'Forbidden', message: "only Coffer's controller may set, change or remove coffer.dev/attested*, coffer.dev/trust* and trust.coffer.dev/* node annotations" },
       { expression: `${taintSel('oldTaints')} == ${taintSel('newTaints')}`, reason: 'Forbidden', message: `only Coffer's controller may add, change or remove the ${UNTRUSTED_TAINT} taint` },
       {
         expression: `!(${isAgent}) || (${changed('Labels')})`,

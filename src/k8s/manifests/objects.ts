@@ -34,10 +34,16 @@ export interface ManifestObject {
   toJSON?(): unknown;
 }
 
-/** One file of the output; `when` is a top-level boolean value the whole file depends on (Helm `if`). */
+/** A value the part depends on: a boolean (optionally negated) or an integer compared with a bound. */
+export type Condition =
+  | { path: 'certManager.enabled' | 'attestation.enabled' | 'kbs.enabled' | 'agent.enabled' | 'agent.sgx.enabled' | 'agent.attest.enabled'; negate?: boolean; gt?: undefined; le?: undefined }
+  | { path: 'attestation.replicas'; gt: number; le?: undefined; negate?: undefined }
+  | { path: 'attestation.replicas'; le: number; gt?: undefined; negate?: undefined };
+
+/** One file of the output (or a piece of it); `when`: conditions that must all hold (nested Helm `if`s). */
 export interface Part {
   file: string;
-  when?: { path: 'certManager.enabled' | 'attestation.enabled' | 'agent.enabled' | 'agent.sgx.enabled'; negate?: boolean };
+  when?: Condition | Condition[];
   /** The RuntimeProfiles are Coffer's own kind (no kubernetes-models class): checked by the CRD loader instead. */
   build(v: ValuesView): ManifestObject[];
 }
@@ -50,7 +56,20 @@ export const NAMES = {
   attestationData: 'coffer-attestation-data',
   agent: 'coffer-agent',
   agentSgx: 'coffer-agent-sgx',
+  agentAttest: 'coffer-agent-attest',
+  kbs: 'coffer-kbs',
+  kbsData: 'coffer-kbs-data',
+  /** The node-trust controller's report endpoint (a Service in front of the controller's leader). */
+  nodeTrust: 'coffer-node-trust',
+  /** Serving certificate of attestation, kbs and node-trust: issued by the controller's webhook-ca or cert-manager. */
+  servicesTls: 'coffer-services-tls',
 } as const;
+
+/** The Services the services certificate names (<name>.<ns>.svc and .svc.cluster.local). */
+const SERVED = [NAMES.attestation, NAMES.kbs, NAMES.nodeTrust] as const;
+const svcUrl = (v: ValuesView, name: string) => `https://${name}.${v.str('namespace')}.svc`;
+const TLS_DIR = '/etc/coffer/tls';
+const TPM_CA_DIR = '/etc/coffer/tpm-ca';
 
 
 import { ISOLATION_NS_LABEL } from '../crds/types.js';
@@ -157,10 +176,10 @@ function rbac(v: ValuesView): ManifestObject[] {
       { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
     ]),
     ...namespacedRbac(v, NAMES.controller, 'controller', [
-      // Self-signed mode: writes the webhook's serving certificate (create cannot be limited by name).
+      // Self-signed mode: writes the webhook's and the services' serving certificates (create cannot be limited by name).
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
       // delete: a leftover Secret of another type is replaced (type is immutable).
-      { apiGroups: [''], resources: ['secrets'], resourceNames: [NAMES.webhookTls], verbs: [...READ, 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [NAMES.webhookTls, NAMES.servicesTls], verbs: [...READ, 'update', 'patch', 'delete'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
     ]),
   ];
@@ -308,11 +327,32 @@ function certManager(v: ValuesView): ManifestObject[] {
         renewBefore: '360h',
       },
     }),
+    // Attestation, key broker and node-trust reports: one self-signed certificate naming the three Services;
+    // cert-manager writes it as its own ca.crt too, which is what the agents and the controller trust.
+    new Certificate({
+      metadata: { name: NAMES.servicesTls, namespace: ns, labels: labels('controller') },
+      spec: {
+        secretName: NAMES.servicesTls,
+        dnsNames: SERVED.flatMap((n) => [`${n}.${ns}.svc`, `${n}.${ns}.svc.cluster.local`]),
+        issuerRef: { name: NAMES.webhook, kind: 'Issuer' },
+        privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+        duration: '2160h',
+        renewBefore: '360h',
+      },
+    }),
   ];
 }
 
+/**
+ * The controller. Its node-trust reconciler verifies the tokens agents post against the in-cluster attestation
+ * service (over TLS, trusting the services certificate's ca.crt) and serves the report endpoint with that same
+ * certificate. Only the Lease holder runs the reconcilers, so only the leader listens: the readiness probe keeps the
+ * coffer-node-trust Service on the leader. In self-signed mode webhook-ca issues the services certificate itself
+ * (the volume is optional: the first controller start writes the Secret the pod then mounts).
+ */
 function controller(v: ValuesView): ManifestObject[] {
   const ns = v.str('namespace');
+  const tls = '/etc/coffer/services-tls';
   return [
     new Deployment({
       metadata: { name: NAMES.controller, namespace: ns, labels: labels('controller') },
@@ -331,22 +371,101 @@ function controller(v: ValuesView): ManifestObject[] {
                 '--webhook-service', NAMES.webhook,
                 '--webhook-secret', NAMES.webhookTls,
                 '--webhook-configuration', NAMES.webhook,
+                '--serving-secret', NAMES.servicesTls,
+                '--serving-services', SERVED.join(','),
                 `--cert-manager=${v.text('certManager.enabled')}`,
                 // Only the Lease holder reconciles, so controller.replicas > 1 is safe (standbys take over).
                 '--leader-elect=true',
-              ]),
+                '--attestation-url', svcUrl(v, NAMES.attestation),
+                '--attestation-ca', `${tls}/ca.crt`,
+                '--node-trust-listen', `0.0.0.0:${v.text('nodeTrust.port')}`,
+                '--node-trust-tls-cert', `${tls}/tls.crt`,
+                '--node-trust-tls-key', `${tls}/tls.key`,
+              ], {
+                ports: [{ name: 'reports', containerPort: v.num('nodeTrust.port'), protocol: 'TCP' }],
+                readinessProbe: { httpGet: { path: '/readyz', port: 'reports', scheme: 'HTTPS' }, periodSeconds: 5 },
+                volumeMounts: [{ name: 'services-tls', mountPath: tls, readOnly: true }],
+              }),
             ],
+            volumes: [{ name: 'services-tls', secret: { secretName: NAMES.servicesTls, optional: true } }],
           },
         },
       },
     }),
+    new Service({
+      metadata: { name: NAMES.nodeTrust, namespace: ns, labels: labels('controller') },
+      spec: { selector: selector('controller'), ports: [{ name: 'https', port: 443, targetPort: 'reports', protocol: 'TCP' }] },
+    }),
   ];
 }
 
-function attestation(v: ValuesView): ManifestObject[] {
+type ServeMount = 'attestation' | 'kbs';
+
+/**
+ * The args of `coffer attestation` / `coffer kbs` in a pod: on the pod IP, TLS from the services certificate, the
+ * token issuer set to the in-cluster URL (what the controller and the agents use), TPM manufacturer CAs from a
+ * ConfigMap, KEK from a Secret.
+ */
+function serveContainer(v: ValuesView, mount: ServeMount, portValue: 'attestation.port' | 'kbs.port', extra: Partial<IContainer>): IContainer {
+  const name = mount === 'kbs' ? NAMES.kbs : NAMES.attestation;
+  return container(
+    v,
+    mount,
+    [
+      mount, '--host', '0.0.0.0', '--port', v.text(portValue), '--data', '/var/lib/coffer', '--kek-file', '/etc/coffer/kek/kek',
+      '--public-url', svcUrl(v, name), '--tls-cert', `${TLS_DIR}/tls.crt`, '--tls-key', `${TLS_DIR}/tls.key`, '--tpm-ca-dir', TPM_CA_DIR,
+    ],
+    {
+      ports: [{ name: 'https', containerPort: v.num(portValue), protocol: 'TCP' }],
+      // The service listens on the pod IP (its default is loopback) and answers /healthz once the store is open.
+      readinessProbe: { httpGet: { path: '/healthz', port: 'https', scheme: 'HTTPS' }, periodSeconds: 10 },
+      ...extra,
+      volumeMounts: [
+        { name: 'data', mountPath: '/var/lib/coffer' },
+        { name: 'kek', mountPath: '/etc/coffer/kek', readOnly: true },
+        // A directory mount: the service reloads the certificate when the kubelet swaps the Secret's files.
+        { name: 'tls', mountPath: TLS_DIR, readOnly: true },
+        { name: 'tpm-ca', mountPath: TPM_CA_DIR, readOnly: true },
+      ],
+    },
+  );
+}
+
+function serveVolumes(v: ValuesView, data: Record<string, unknown>) {
+  return [
+    { name: 'data', ...data },
+    // The key-encryption key never lives beside the data it protects: a Secret the operator creates. Not
+    // optional: without it the pod does not start (no key is ever generated next to the database).
+    { name: 'kek', secret: { secretName: v.str('attestation.kekSecret'), defaultMode: 0o440 } },
+    { name: 'tls', secret: { secretName: NAMES.servicesTls } },
+    // Not optional either: without manufacturer CAs no TPM can enrol, and --tpm-ca-dir refuses an empty directory.
+    { name: 'tpm-ca', configMap: { name: v.str('attestation.tpmCaConfigMap') } },
+  ];
+}
+
+function servePod(v: ValuesView, sa: string, c: IContainer, volumes: unknown[]) {
+  return { serviceAccountName: sa, automountServiceAccountToken: false, securityContext: podSecurity, containers: [c], volumes } as never;
+}
+
+function attestationCommon(v: ValuesView): ManifestObject[] {
   const ns = v.str('namespace');
   return [
     serviceAccount(v, NAMES.attestation, 'attestation', false),
+    new Service({
+      metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
+      spec: { selector: selector('attestation'), ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] },
+    }),
+  ];
+}
+
+/** One replica: SQLite on a ReadWriteOnce volume, one pod at a time. */
+function attestationSingle(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  const c = serveContainer(v, 'attestation', 'attestation.port', {
+    // PostgreSQL when the (optional) store Secret exists; else SQLite on the data volume.
+    env: [{ name: 'COFFER_STORE_URL', valueFrom: { secretKeyRef: { name: v.str('attestation.storeSecret'), key: 'url', optional: true } } }],
+  });
+  return [
     new Deployment({
       metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
       spec: {
@@ -356,31 +475,8 @@ function attestation(v: ValuesView): ManifestObject[] {
         selector: { matchLabels: selector('attestation') },
         template: {
           metadata: { labels: labels('attestation') },
-          spec: {
-            serviceAccountName: NAMES.attestation,
-            automountServiceAccountToken: false,
-            securityContext: podSecurity,
-            containers: [
-              container(v, 'attestation', ['attestation', '--host', '0.0.0.0', '--port', v.text('attestation.port'), '--data', '/var/lib/coffer', '--kek-file', '/etc/coffer/kek/kek'], {
-                ports: [{ name: 'http', containerPort: v.num('attestation.port'), protocol: 'TCP' }],
-                // The service listens on the pod IP (its default is loopback) and answers /healthz once the store is open.
-                readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
-                // PostgreSQL (several replicas) when the store Secret exists; else SQLite on the data volume.
-                env: [{ name: 'COFFER_STORE_URL', valueFrom: { secretKeyRef: { name: v.str('attestation.storeSecret'), key: 'url', optional: true } } }],
-                volumeMounts: [
-                  { name: 'data', mountPath: '/var/lib/coffer' },
-                  { name: 'kek', mountPath: '/etc/coffer/kek', readOnly: true },
-                ],
-              }),
-            ],
-            volumes: [
-              // Resources, policies, signing keys and audit survive restarts and rescheduling.
-              { name: 'data', persistentVolumeClaim: { claimName: NAMES.attestationData } },
-              // The key-encryption key never lives beside the data it protects: a Secret the operator creates. Not
-              // optional: without it the pod does not start (no key is ever generated next to the database).
-              { name: 'kek', secret: { secretName: v.str('attestation.kekSecret'), defaultMode: 0o440 } },
-            ],
-          },
+          // Resources, policies, signing keys and audit survive restarts and rescheduling.
+          spec: servePod(v, NAMES.attestation, c, serveVolumes(v, { persistentVolumeClaim: { claimName: NAMES.attestationData } })),
         },
       },
     }),
@@ -388,9 +484,59 @@ function attestation(v: ValuesView): ManifestObject[] {
       metadata: { name: NAMES.attestationData, namespace: ns, labels: labels('attestation') },
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: v.str('attestation.storageSize') } } },
     }),
-    new Service({
+  ];
+}
+
+/**
+ * Several replicas: every pod on the one PostgreSQL database the store Secret names (required now: no shared
+ * SQLite), no ReadWriteOnce volume, rolling updates, spread over nodes, at most one pod down at a time.
+ */
+function attestationReplicated(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  const c = serveContainer(v, 'attestation', 'attestation.port', {
+    env: [{ name: 'COFFER_STORE_URL', valueFrom: { secretKeyRef: { name: v.str('attestation.storeSecret'), key: 'url' } } }],
+  });
+  const pod = servePod(v, NAMES.attestation, c, serveVolumes(v, { emptyDir: {} })) as Record<string, unknown>;
+  pod.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector('attestation') } }];
+  return [
+    new Deployment({
       metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
-      spec: { selector: selector('attestation'), ports: [{ name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' }] },
+      spec: {
+        replicas: v.num('attestation.replicas'),
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 1 } },
+        selector: { matchLabels: selector('attestation') },
+        template: { metadata: { labels: labels('attestation') }, spec: pod as never },
+      },
+    }),
+    new PodDisruptionBudget({
+      metadata: { name: NAMES.attestation, namespace: ns, labels: labels('attestation') },
+      spec: { maxUnavailable: 1, selector: { matchLabels: selector('attestation') } },
+    }),
+  ];
+}
+
+/** The key broker (attestation built in): one replica, SQLite on its own volume, the same KEK Secret. */
+function kbs(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  const c = serveContainer(v, 'kbs', 'kbs.port', {});
+  return [
+    serviceAccount(v, NAMES.kbs, 'kbs', false),
+    new Deployment({
+      metadata: { name: NAMES.kbs, namespace: ns, labels: labels('kbs') },
+      spec: {
+        replicas: 1,
+        strategy: { type: 'Recreate' },
+        selector: { matchLabels: selector('kbs') },
+        template: { metadata: { labels: labels('kbs') }, spec: servePod(v, NAMES.kbs, c, serveVolumes(v, { persistentVolumeClaim: { claimName: NAMES.kbsData } })) },
+      },
+    }),
+    new PersistentVolumeClaim({
+      metadata: { name: NAMES.kbsData, namespace: ns, labels: labels('kbs') },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: v.str('kbs.storageSize') } } },
+    }),
+    new Service({
+      metadata: { name: NAMES.kbs, namespace: ns, labels: labels('kbs') },
+      spec: { selector: selector('kbs'), ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] },
     }),
   ];
 }
@@ -529,6 +675,75 @@ function agentSgx(v: ValuesView): ManifestObject[] {
   ];
 }
 
+const EVENT_LOG_DIR = '/sys/kernel/security';
+const TPM_DEVICE = '/dev/tpmrm0';
+
+/**
+ * `coffer agent attest` on every TPM node (label from discovery): enrols the node's TPM, then attests every
+ * nodeTrust.attestInterval and posts the token to the controller. Its own DaemonSet, not a container of the agent
+ * pod: it must be privileged (a hostPath device is not in the container's device cgroup; only privileged or a
+ * device plugin lets it open /dev/tpmrm0), and so it gets no API token at all (the agent pod's token may patch
+ * Nodes). Host paths: the TPM resource manager device and securityfs (the measured-boot event log), read-only;
+ * the services certificate's ca.crt only (never its key) as the extra CA for both HTTPS peers.
+ */
+function agentAttest(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  const privileged: ISecurityContext = { privileged: true, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true, runAsNonRoot: false, runAsUser: 0, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+  return [
+    serviceAccount(v, NAMES.agentAttest, 'agent-attest', false),
+    new DaemonSet({
+      metadata: { name: NAMES.agentAttest, namespace: ns, labels: labels('agent-attest') },
+      spec: {
+        selector: { matchLabels: selector('agent-attest') },
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
+        template: {
+          metadata: { labels: labels('agent-attest') },
+          spec: {
+            serviceAccountName: NAMES.agentAttest,
+            automountServiceAccountToken: false,
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.tpm': 'true' },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              container(
+                v,
+                'attest',
+                [
+                  'agent', 'attest',
+                  '--attestation-url', svcUrl(v, NAMES.attestation),
+                  '--controller-url', svcUrl(v, NAMES.nodeTrust),
+                  '--tpm-device', TPM_DEVICE,
+                  '--event-log', `/host${EVENT_LOG_DIR}/tpm0/binary_bios_measurements`,
+                  '--attest-interval', v.str('nodeTrust.attestInterval'),
+                ],
+                {
+                  securityContext: privileged,
+                  env: [
+                    { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                    // Node's fetch trusts this bundle besides the public roots: the attestation service and the
+                    // controller serve the services certificate.
+                    { name: 'NODE_EXTRA_CA_CERTS', value: '/etc/coffer/services-ca/ca.crt' },
+                  ],
+                  volumeMounts: [
+                    { name: 'tpm', mountPath: TPM_DEVICE, readOnly: true },
+                    { name: 'securityfs', mountPath: `/host${EVENT_LOG_DIR}`, readOnly: true },
+                    { name: 'services-ca', mountPath: '/etc/coffer/services-ca', readOnly: true },
+                  ],
+                },
+              ),
+            ],
+            volumes: [
+              hostPath('tpm', TPM_DEVICE, 'CharDevice'),
+              hostPath('securityfs', EVENT_LOG_DIR, 'Directory'),
+              { name: 'services-ca', secret: { secretName: NAMES.servicesTls, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            ],
+          },
+        },
+      },
+    }),
+  ];
+}
+
 /** Built-in RuntimeProfiles (Coffer's own kind: shaped by builtinRuntimeProfiles, checked by the CRD loader). */
 function profiles(): ManifestObject[] {
   return builtinRuntimeProfiles() as unknown as ManifestObject[];
@@ -545,8 +760,12 @@ export const PARTS: Part[] = [
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled' }, build: (v) => webhookConfigurations(v, true) },
   { file: 'cert-manager.yaml', when: { path: 'certManager.enabled' }, build: certManager },
   { file: 'controller.yaml', build: controller },
-  { file: 'attestation.yaml', when: { path: 'attestation.enabled' }, build: attestation },
+  { file: 'attestation.yaml', when: { path: 'attestation.enabled' }, build: attestationCommon },
+  { file: 'attestation.yaml', when: [{ path: 'attestation.enabled' }, { path: 'attestation.replicas', le: 1 }], build: attestationSingle },
+  { file: 'attestation.yaml', when: [{ path: 'attestation.enabled' }, { path: 'attestation.replicas', gt: 1 }], build: attestationReplicated },
+  { file: 'kbs.yaml', when: { path: 'kbs.enabled' }, build: kbs },
   { file: 'agent.yaml', when: { path: 'agent.enabled' }, build: agent },
   { file: 'agent-sgx.yaml', when: { path: 'agent.sgx.enabled' }, build: agentSgx },
+  { file: 'agent-attest.yaml', when: [{ path: 'agent.enabled' }, { path: 'agent.attest.enabled' }], build: agentAttest },
   { file: 'runtime-profiles.yaml', build: () => profiles() },
 ];

@@ -20,10 +20,16 @@ export interface Values {
     kekSecret: string;
     /** Optional Secret with a PostgreSQL URL (key `url`); without it the store is SQLite on the data volume. */
     storeSecret: string;
-    /** Size of the data volume (PersistentVolumeClaim). */
+    /** Size of the data volume (PersistentVolumeClaim; only with one replica: more replicas run on PostgreSQL). */
     storageSize: string;
+    /** ConfigMap of TPM manufacturer CA certificates (PEM/DER, one per key) that EK certificates must chain to. */
+    tpmCaConfigMap: string;
   };
-  agent: { enabled: boolean; sgx: { enabled: boolean } };
+  /** The key broker (`coffer kbs`, attestation built in): one replica on SQLite on its own volume. */
+  kbs: { enabled: boolean; port: number; storageSize: string };
+  /** The node-trust controller's report endpoint (agents POST /v1/node-trust/reports to it). */
+  nodeTrust: { port: number; attestInterval: string };
+  agent: { enabled: boolean; sgx: { enabled: boolean }; attest: { enabled: boolean } };
   certManager: { enabled: boolean };
 }
 
@@ -33,8 +39,10 @@ export const DEFAULT_VALUES: Values = {
   webhook: { replicas: 2, port: 8443, timeoutSeconds: 5, cpu: '100m', memory: '128Mi' },
   admission: { epcResource: 'kubernetes.azure.com/sgx_epc_mem_in_MiB', epcDefaultMiB: 10, quoteSocketDir: '/var/run/aesmd' },
   controller: { replicas: 1 },
-  attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi' },
-  agent: { enabled: true, sgx: { enabled: true } },
+  attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi', tpmCaConfigMap: 'coffer-tpm-ca' },
+  kbs: { enabled: true, port: 8081, storageSize: '1Gi' },
+  nodeTrust: { port: 9444, attestInterval: '60s' },
+  agent: { enabled: true, sgx: { enabled: true }, attest: { enabled: true } },
   certManager: { enabled: false },
 };
 
@@ -81,7 +89,13 @@ function checkValues(v: Values): void {
   int('attestation.port', v.attestation.port, 1024, 65535);
   if (!DNS_LABEL.test(v.attestation.kekSecret)) bad('attestation.kekSecret', `'${v.attestation.kekSecret}' is not a Secret name`);
   if (!DNS_LABEL.test(v.attestation.storeSecret)) bad('attestation.storeSecret', `'${v.attestation.storeSecret}' is not a Secret name`);
-  if (!/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(v.attestation.storageSize)) bad('attestation.storageSize', `'${v.attestation.storageSize}' is not a quantity`);
+  const quantity = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
+  if (!quantity.test(v.attestation.storageSize)) bad('attestation.storageSize', `'${v.attestation.storageSize}' is not a quantity`);
+  if (!DNS_LABEL.test(v.attestation.tpmCaConfigMap)) bad('attestation.tpmCaConfigMap', `'${v.attestation.tpmCaConfigMap}' is not a ConfigMap name`);
+  int('kbs.port', v.kbs.port, 1024, 65535);
+  if (!quantity.test(v.kbs.storageSize)) bad('kbs.storageSize', `'${v.kbs.storageSize}' is not a quantity`);
+  int('nodeTrust.port', v.nodeTrust.port, 1024, 65535);
+  if (!/^[1-9][0-9]{0,5}(s|m|h)$/.test(v.nodeTrust.attestInterval)) bad('nodeTrust.attestInterval', `'${v.nodeTrust.attestInterval}' is not a duration like 60s, 5m or 1h`);
   int('admission.epcDefaultMiB', v.admission.epcDefaultMiB, 1, 512 * 1024);
   if (!v.admission.quoteSocketDir.startsWith('/')) bad('admission.quoteSocketDir', 'must be an absolute path');
 }

@@ -87,3 +87,28 @@ test('the webhook is called only for non-controller writes that touch a trust ke
   assert.equal(webhookCalled(CONTROLLER, {}, { labels: attested }), false);
   assert.equal(webhookCalled('system:node:node-1', null, { labels: attested }), true);
 });
+
+test("the keys the node-trust controller really writes (its ANN table, label, taint) are guarded in both layers: agents, kubelets and users cannot forge them, the controller can", async () => {
+  const { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } = await import('../../../src/k8s/controllers/node-trust-reconcile.js');
+  const trustedAnns = Object.fromEntries(Object.values(ANN).map((k) => [k, 'x']));
+  const untrusted = [{ key: UNTRUSTED_TAINT, effect: 'NoSchedule' }];
+  // What the controller writes when a node becomes trusted: the label, every annotation, the taint removed.
+  const trusted: Shape = { labels: { [ATTESTED_LABEL]: 'true' }, annotations: trustedAnns };
+  assert.equal(vapAdmits(CONTROLLER, { taints: untrusted }, trusted), true, 'VAP: controller marks a node trusted');
+  assert.equal(webhookAdmits(CONTROLLER, { taints: untrusted }, trusted), true, 'webhook: controller marks a node trusted');
+  for (const user of [AGENT, 'system:node:node-1', 'alice']) {
+    assert.equal(vapAdmits(user, { taints: untrusted }, trusted), false, `VAP: ${user} forges trust`);
+    assert.equal(webhookAdmits(user, { taints: untrusted }, trusted), false, `webhook: ${user} forges trust`);
+    for (const k of Object.values(ANN)) {
+      // Each annotation alone: set, changed (e.g. pushing expires-at into the future), removed.
+      for (const [o, n] of [[{}, { annotations: { [k]: 'x' } }], [{ annotations: { [k]: 'x' } }, { annotations: { [k]: 'y' } }], [{ annotations: { [k]: 'x' } }, {}]] as [Shape, Shape][]) {
+        assert.equal(vapAdmits(user, o, n), false, `VAP: ${user} writes ${k}`);
+        assert.equal(webhookAdmits(user, o, n), false, `webhook: ${user} writes ${k}`);
+        assert.equal(webhookCalled(user, o, n), true, `the webhook is called for ${user} writing ${k}`);
+      }
+    }
+  }
+  // The agent still updates its discovery labels beside the controller's keys on a trusted node.
+  assert.equal(vapAdmits(AGENT, trusted, { ...trusted, labels: { ...trusted.labels, 'coffer.dev/tee.tdx': 'true' } }), true);
+  assert.equal(webhookAdmits(AGENT, trusted, { ...trusted, labels: { ...trusted.labels, 'coffer.dev/tee.tdx': 'true' } }), true);
+});

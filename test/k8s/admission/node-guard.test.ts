@@ -94,6 +94,11 @@ test('trust annotations and the coffer.dev/untrusted taint: only the controller;
   for (const u of users) {
     assert.equal((await decide(u, {}, { annotations: { 'coffer.dev/attested-at': 'x' } })).allowed, false, `${u}: annotation`);
     assert.equal((await decide(u, {}, { annotations: { 'coffer.dev/trust.token': 'x' } })).allowed, false, `${u}: trust annotation`);
+    // What the node-trust controller really writes (trust.coffer.dev/*): forging the expiry or the state is refused.
+    const forged = await decide(u, { annotations: { 'trust.coffer.dev/expires-at': '2026-01-01T00:00:00Z' } }, { annotations: { 'trust.coffer.dev/expires-at': '2099-01-01T00:00:00Z' } });
+    assert.equal(forged.allowed, false, `${u}: trust.coffer.dev/expires-at`);
+    assert.match(forged.status!.message, /trust annotation\(s\) trust\.coffer\.dev\/expires-at/);
+    assert.equal((await decide(u, {}, { annotations: { 'trust.coffer.dev/state': 'trusted' } })).allowed, false, `${u}: trust.coffer.dev/state`);
     assert.equal((await decide(u, { taints: untrustedTaint }, {})).allowed, false, `${u}: remove taint`);
     assert.equal((await decide(u, {}, { taints: untrustedTaint })).allowed, false, `${u}: add taint`);
     assert.equal((await decide(u, { taints: untrustedTaint }, { taints: [{ key: 'coffer.dev/untrusted', effect: 'NoExecute' }] })).allowed, false, `${u}: change effect`);
@@ -153,7 +158,7 @@ test('manifests: ValidatingAdmissionPolicy + binding keyed on the controller use
   assert.deepEqual(vap.spec.matchConditions, [{ name: 'not-the-controller', expression: `request.userInfo.username != '${CONTROLLER}'` }]);
   const exprs = vap.spec.validations.map((v: { expression: string }) => v.expression).join('\n');
   // Structural checks of the CEL: old vs new object, every trust key family, the taint, the agent's limits.
-  for (const needle of ["startsWith('coffer.dev/attested')", "startsWith('coffer.dev/trust')", "t.key.startsWith('coffer.dev/untrusted')", `request.userInfo.username == '${AGENT}'`, "'authentication.kubernetes.io/node-name' in request.userInfo.extra", "'coffer.dev/tee.sgx'", "startsWith('coffer.dev/runtime.')", 'variables.oldLabels', 'variables.newAnnotations']) {
+  for (const needle of ["startsWith('coffer.dev/attested')", "startsWith('trust.coffer.dev/')", "startsWith('coffer.dev/trust')", "t.key.startsWith('coffer.dev/untrusted')", `request.userInfo.username == '${AGENT}'`, "'authentication.kubernetes.io/node-name' in request.userInfo.extra", "'coffer.dev/tee.sgx'", "startsWith('coffer.dev/runtime.')", 'variables.oldLabels', 'variables.newAnnotations']) {
     assert.ok(exprs.includes(needle), needle);
   }
   for (const v of vap.spec.variables) assert.match(v.expression, /^(oldObject == null \|\| )?!has\((old)?[oO]bject\./);

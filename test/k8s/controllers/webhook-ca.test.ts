@@ -156,3 +156,27 @@ test('rotation before expiry keeps the previous CA trusted; a Secret deleted dur
     fake.beforeRequest = undefined;
   }
 });
+
+test("serving Secret for Coffer's other Services: issued and kept valid, one certificate naming each Service, reissued when deleted", async () => {
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser({ name: 'fake', server: fake.url, skipTLSVerify: true }, { name: 'controller' });
+  const two = await webhookCaController.start(
+    { kubeConfig: kc, log: () => undefined },
+    { namespace: NS, service: 'other-webhook', secret: 'other-webhook-tls', configuration: 'absent', serving: { secret: 'coffer-services-tls', services: ['coffer-attestation', 'coffer-kbs'] }, validityMs: 30 * DAY, now: () => clock },
+  );
+  try {
+    await waitFor('services Secret issued', () => fake.store.get('/secrets', `${NS}/coffer-services-tls`) !== undefined);
+    const s = fake.store.get('/secrets', `${NS}/coffer-services-tls`)!;
+    assert.equal(s.type, 'kubernetes.io/tls');
+    const files = secretFiles(s);
+    const leaf = new X509Certificate(files.cert!);
+    for (const svc of ['coffer-attestation', 'coffer-kbs']) for (const n of serviceDnsNames(svc, NS)) assert.ok(leaf.checkHost(n), `${n} in the certificate`);
+    assert.equal(leaf.checkHost(`coffer-webhook.${NS}.svc`), undefined, 'the webhook name is not in the services certificate');
+    assert.ok(leaf.verify(parseBundle(files.ca!)![0].publicKey), 'ca.crt signs the leaf: what clients trust');
+    // Deleted → reissued, like the webhook's own Secret.
+    fake.remove('secrets', NS, 'coffer-services-tls');
+    await waitFor('services Secret reissued', () => fake.store.get('/secrets', `${NS}/coffer-services-tls`) !== undefined);
+  } finally {
+    await two.stop();
+  }
+});

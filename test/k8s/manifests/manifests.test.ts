@@ -124,7 +124,7 @@ test('RBAC is least privilege; no privileged container (SGX quotes come from aes
       for (const f of ['verbs', 'resources', 'apiGroups']) assert.ok(!r[f].includes('*'), `${role.metadata.name}: wildcard ${f}`);
       if (r.resources.includes('secrets')) {
         assert.equal(role.kind, 'Role', 'secrets only in Coffer\'s namespace');
-        assert.ok(r.verbs.every((v: string) => v === 'create') || r.resourceNames?.includes('coffer-webhook-tls'));
+        assert.ok(r.verbs.every((v: string) => v === 'create') || JSON.stringify(r.resourceNames) === JSON.stringify(['coffer-webhook-tls', 'coffer-services-tls']));
       }
       if (r.resources.some((x: string) => x.endsWith('webhookconfigurations'))) assert.deepEqual(r.resourceNames, ['coffer-webhook']);
     }
@@ -134,7 +134,15 @@ test('RBAC is least privilege; no privileged container (SGX quotes come from aes
     for (const c of w.spec.template.spec.containers) if (c.securityContext?.privileged) privileged.push(`${w.metadata.name}/${c.name}`);
     assert.ok(!w.spec.template.spec.hostNetwork && !w.spec.template.spec.hostPID);
   }
-  assert.deepEqual(privileged, []);
+  // One exception, and why: `coffer agent attest` opens /dev/tpmrm0, which only a privileged container (or a device
+  // plugin) may open — a hostPath device is not in the container's device cgroup. That DaemonSet has no API token.
+  assert.deepEqual(privileged, ['coffer-agent-attest/attest']);
+  const attest = find(objs, 'DaemonSet', 'coffer-agent-attest')[0].spec.template.spec;
+  assert.equal(attest.automountServiceAccountToken, false, 'the privileged attest pod carries no API credential');
+  assert.deepEqual(attest.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.hostPath.path, v.hostPath.type]), [['/dev/tpmrm0', 'CharDevice'], ['/sys/kernel/security', 'Directory']]);
+  for (const m of attest.containers[0].volumeMounts) assert.equal(m.readOnly, true, `attest/${m.name} read-only`);
+  assert.deepEqual(attest.volumes.find((v: any) => v.name === 'services-ca').secret.items, [{ key: 'ca.crt', path: 'ca.crt' }], 'the CA only, never the services key');
+  assert.deepEqual(attest.nodeSelector, { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.tpm': 'true' });
   const sgx = find(objs, 'DaemonSet', 'coffer-agent-sgx')[0];
   assert.deepEqual(sgx.spec.template.spec.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/sys', '/dev']);
   for (const c of sgx.spec.template.spec.containers) for (const m of c.volumeMounts) if (m.name !== 'device-plugins') assert.equal(m.readOnly, true, `${c.name}/${m.name} read-only`);
@@ -222,7 +230,20 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
   const { tmpdir } = await import('node:os');
   const { randomBytes } = await import('node:crypto');
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pod-'));
-  const map = (a: string) => a.replace('/var/lib/coffer', join(dir, 'data')).replace('/etc/coffer/kek', join(dir, 'kek'));
+  const map = (a: string) =>
+    a.replace('/var/lib/coffer', join(dir, 'data')).replace('/etc/coffer/kek', join(dir, 'kek')).replace('/etc/coffer/tls', join(dir, 'tls')).replace('/etc/coffer/tpm-ca', join(dir, 'tpm-ca'));
+  // The mounted Secret and ConfigMap: a serving certificate for the Service name and a TPM manufacturer CA.
+  assert.equal(volume(mountOf(arg('--tls-cert')).name).secret.secretName, 'coffer-services-tls');
+  assert.equal(volume(mountOf(arg('--tpm-ca-dir')).name).configMap.name, DEFAULT_VALUES.attestation.tpmCaConfigMap);
+  assert.equal(arg('--public-url'), 'https://coffer-attestation.coffer-system.svc', 'token issuer = the in-cluster URL');
+  const { createTestCa } = await import('../../support/tls.js');
+  const ca = await createTestCa();
+  const leaf = await ca.issue({ dns: ['coffer-attestation.coffer-system.svc', 'localhost'] });
+  mkdirSync(join(dir, 'tls'));
+  writeFileSync(join(dir, 'tls', 'tls.crt'), leaf.certPem);
+  writeFileSync(join(dir, 'tls', 'tls.key'), leaf.keyPem);
+  mkdirSync(join(dir, 'tpm-ca'));
+  writeFileSync(join(dir, 'tpm-ca', 'manufacturer.pem'), ca.certPem);
   mkdirSync(join(dir, 'kek'));
   writeFileSync(join(dir, 'kek', 'kek'), randomBytes(32).toString('hex'), { mode: 0o440 }); // openssl rand -hex 32
   const args = c.args.map(map).map((a: string, i: number, all: string[]) => (all[i - 1] === '--port' ? '0' : all[i - 1] === '--host' ? '127.0.0.1' : a));
@@ -231,7 +252,20 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
     server = await spawnCofferServer(args, { env: { COFFER_KEK: '', COFFER_STORE_URL: join(dir, 'elsewhere.db') } });
     const { url } = server;
     const out = server.stdout();
-    assert.equal((await fetch(`${url}${c.readinessProbe.httpGet.path}`)).status, 200);
+    assert.match(url, /^https:/);
+    const { get } = await import('node:https');
+    const getJson = (path: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        get(`${url}${path}`, { ca: ca.certPem, servername: 'coffer-attestation.coffer-system.svc' }, (r) => {
+          let b = '';
+          r.on('data', (d) => (b += d));
+          r.on('end', () => resolve({ status: r.statusCode!, body: b ? JSON.parse(b) : undefined }));
+        }).on('error', reject);
+      });
+    assert.equal(c.readinessProbe.httpGet.scheme, 'HTTPS');
+    assert.equal((await getJson(c.readinessProbe.httpGet.path)).status, 200, 'readiness over TLS with the services certificate');
+    assert.equal((await getJson('/.well-known/openid-configuration')).body.issuer, 'https://coffer-attestation.coffer-system.svc');
+    assert.match(out, /TPM AK enrolment .*1 CA certificate/);
     assert.match(out, /store from \$COFFER_STORE_URL/);
     assert.ok(!existsSync(join(dir, 'data', 'keys', 'kek')), 'no KEK written beside the data');
     assert.ok(!existsSync(join(dir, 'data', 'coffer.db')) || statSync(join(dir, 'data', 'coffer.db')).size === 0, 'the SQLite file in the data dir is not the store');
@@ -240,4 +274,84 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
     server?.kill();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('attestation.replicas > 1: every pod on PostgreSQL (store Secret required), no ReadWriteOnce volume, rolling updates — same in the chart', () => {
+  const values = mergeValues({ attestation: { replicas: 3 } });
+  const objs = buildManifests(values).flatMap((f) => f.objects) as any[];
+  const dep = find(objs, 'Deployment', 'coffer-attestation')[0];
+  assert.equal(dep.spec.replicas, 3);
+  assert.equal(dep.spec.strategy.type, 'RollingUpdate');
+  const pod = dep.spec.template.spec;
+  assert.deepEqual(pod.containers[0].env.find((e: any) => e.name === 'COFFER_STORE_URL').valueFrom.secretKeyRef, { name: DEFAULT_VALUES.attestation.storeSecret, key: 'url' }, 'not optional: no SQLite fallback with several replicas');
+  assert.ok(!pod.volumes.some((v: any) => v.persistentVolumeClaim), 'no PVC mounted');
+  assert.deepEqual(find(objs, 'PersistentVolumeClaim').map((p) => p.metadata.name), ['coffer-kbs-data'], 'only the key broker keeps a volume');
+  assert.equal(find(objs, 'PodDisruptionBudget', 'coffer-attestation').length, 1);
+  // One replica: the SQLite shape.
+  const single = find(buildManifests().flatMap((f) => f.objects) as any[], 'Deployment', 'coffer-attestation')[0];
+  assert.equal(single.spec.strategy.type, 'Recreate');
+  assert.equal(single.spec.template.spec.containers[0].env[0].valueFrom.secretKeyRef.optional, true);
+  // The chart's `if gt (int .Values.attestation.replicas) 1` renders the same objects as the generator.
+  const chart = helmChartFiles();
+  const render = (vals: unknown) => [...chart].filter(([n]) => n.startsWith('templates/')).flatMap(([n, t]) => docs(renderHelmSubset(t, vals, n)));
+  assert.match(chart.get('templates/attestation.yaml')!, /\{\{- if gt \(int \.Values\.attestation\.replicas\) 1 \}\}/);
+  const expected = JSON.parse(JSON.stringify(buildManifests(values).filter((f) => f.file !== 'crds.yaml').flatMap((f) => f.objects)));
+  assert.deepEqual(byKey(render(JSON.parse(JSON.stringify(values)))), byKey(expected));
+});
+
+test('in-cluster services: key broker deployed, both services and the report endpoint behind TLS from one services certificate, issuer = in-cluster URL', () => {
+  const objs = buildManifests().flatMap((f) => f.objects) as any[];
+  const ns = DEFAULT_VALUES.namespace;
+  for (const [name, cmd] of [['coffer-attestation', 'attestation'], ['coffer-kbs', 'kbs']]) {
+    const c = find(objs, 'Deployment', name)[0].spec.template.spec.containers[0];
+    const arg = (f: string) => c.args[c.args.indexOf(f) + 1];
+    assert.equal(c.args[0], cmd);
+    assert.equal(arg('--public-url'), `https://${name}.${ns}.svc`);
+    assert.equal(arg('--tls-cert'), '/etc/coffer/tls/tls.crt');
+    assert.equal(c.readinessProbe.httpGet.scheme, 'HTTPS');
+    const svc = find(objs, 'Service', name)[0];
+    assert.deepEqual(svc.spec.ports, [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }]);
+  }
+  // The controller: issues the services certificate (self-signed mode), verifies tokens against the in-cluster
+  // service over TLS, serves the report endpoint behind a Service; readiness = the leader's listener.
+  const ctl = find(objs, 'Deployment', 'coffer-controller')[0].spec.template.spec;
+  const a = ctl.containers[0].args;
+  const arg = (f: string) => a[a.indexOf(f) + 1];
+  assert.equal(arg('--attestation-url'), `https://coffer-attestation.${ns}.svc`);
+  assert.equal(arg('--attestation-ca'), '/etc/coffer/services-tls/ca.crt');
+  assert.equal(arg('--serving-secret'), 'coffer-services-tls');
+  assert.deepEqual(arg('--serving-services').split(','), ['coffer-attestation', 'coffer-kbs', 'coffer-node-trust']);
+  assert.equal(arg('--node-trust-listen'), `0.0.0.0:${DEFAULT_VALUES.nodeTrust.port}`);
+  assert.deepEqual(ctl.containers[0].readinessProbe.httpGet, { path: '/readyz', port: 'reports', scheme: 'HTTPS' });
+  assert.deepEqual(find(objs, 'Service', 'coffer-node-trust')[0].spec.ports, [{ name: 'https', port: 443, targetPort: 'reports', protocol: 'TCP' }]);
+  // The agents post to exactly these URLs.
+  const attest = find(objs, 'DaemonSet', 'coffer-agent-attest')[0].spec.template.spec.containers[0];
+  const aa = (f: string) => attest.args[attest.args.indexOf(f) + 1];
+  assert.equal(aa('--attestation-url'), `https://coffer-attestation.${ns}.svc`);
+  assert.equal(aa('--controller-url'), `https://coffer-node-trust.${ns}.svc`);
+  assert.deepEqual(attest.env.find((e: any) => e.name === 'NODE_NAME').valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+  // cert-manager mode: a Certificate for the same Secret and names.
+  const cm = buildManifests(mergeValues({ certManager: { enabled: true } })).flatMap((f) => f.objects) as any[];
+  const cert = find(cm, 'Certificate', 'coffer-services-tls')[0];
+  assert.equal(cert.spec.secretName, 'coffer-services-tls');
+  for (const n of ['coffer-attestation', 'coffer-kbs', 'coffer-node-trust']) assert.ok(cert.spec.dnsNames.includes(`${n}.${ns}.svc`), n);
+});
+
+test("node trust guard: the webhook's --node-trust-writer and the VAP name the controller's ServiceAccount, in any namespace", () => {
+  const objs = buildManifests(mergeValues({ namespace: 'secure' })).flatMap((f) => f.objects) as any[];
+  const ctlSa = find(objs, 'Deployment', 'coffer-controller')[0].spec.template.spec.serviceAccountName;
+  const user = `system:serviceaccount:secure:${ctlSa}`;
+  const w = find(objs, 'Deployment', 'coffer-webhook')[0].spec.template.spec.containers[0].args;
+  assert.equal(w[w.indexOf('--node-trust-writer') + 1], user);
+  assert.deepEqual(find(objs, 'ValidatingAdmissionPolicy')[0].spec.matchConditions, [{ name: 'not-the-controller', expression: `request.userInfo.username != '${user}'` }]);
+  const entry = find(objs, 'ValidatingWebhookConfiguration')[0].webhooks.find((x: any) => x.name === 'nodes.coffer.dev');
+  assert.equal(entry.matchConditions[0].expression, `request.userInfo.username != '${user}'`);
+  assert.match(entry.matchConditions[1].expression, /startsWith\('trust\.coffer\.dev\/'\)/);
+});
+
+test('new values are checked', () => {
+  assert.throws(() => mergeValues({ nodeTrust: { attestInterval: 'soon' } }), /nodeTrust\.attestInterval/);
+  assert.throws(() => mergeValues({ kbs: { port: 80 } }), /kbs\.port/);
+  assert.throws(() => mergeValues({ attestation: { tpmCaConfigMap: 'Not_A_Name' } }), /tpmCaConfigMap/);
+  assert.throws(() => renderHelmSubset('{{- if gt (int .Values.nope) 1 }}\n{{- end }}', DEFAULT_VALUES), /not defined/);
 });
