@@ -4,7 +4,7 @@ import { CofferError, type ErrorReport, toErrorReport, UsageError } from '../../
 import { createVerifierRegistry, type VerifierRegistry } from '../../tee/index.js';
 import type { TeeType } from '../../tee/common/claims.js';
 import { fromHex } from '../../tee/common/hex.js';
-import { readFileCapped, MAX_COLLATERAL_FILE_BYTES } from '../../tee/common/read-capped.js';
+import { readFileCappedSync, MAX_COLLATERAL_FILE_BYTES } from '../../tee/common/read-capped.js';
 import { verifyEvidenceWith, type VerificationResult } from '../../tee/verify-evidence.js';
 import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../../tee/common/verifier.js';
 import { appraise } from '../../policy/appraise.js';
@@ -15,8 +15,6 @@ import type { VerifyFlags } from './verify.js';
 export const MAX_EVIDENCE_BYTES = 16 * 1024 * 1024;
 export const MAX_POLICY_BYTES = 1024 * 1024;
 const MAX_SMALL_FILE_BYTES = 1024 * 1024;
-/** Evidence files read ahead of the one being verified (the reads overlap the CPU-bound verification). */
-const READ_AHEAD = 32;
 /** Output is written in chunks of about this size rather than one write per file. */
 const FLUSH_BYTES = 64 * 1024;
 
@@ -90,9 +88,9 @@ function human(line: VerifyLine): string {
 /** An evidence file that could not be read (or is over the cap): its own result line, exit status 2. */
 type Read = { ok: true; bytes: Uint8Array } | { ok: false; error: ErrorReport };
 
-async function readEvidence(file: string): Promise<Read> {
+function readEvidence(file: string): Read {
   try {
-    return { ok: true, bytes: await readFileCapped(file, MAX_EVIDENCE_BYTES, 'evidence file') };
+    return { ok: true, bytes: readFileCappedSync(file, MAX_EVIDENCE_BYTES, 'evidence file') };
   } catch (e) {
     if (e instanceof CofferError) return { ok: false, error: toErrorReport(e) };
     return { ok: false, error: { code: 'IO_ERROR', message: `cannot read evidence '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` } };
@@ -187,20 +185,13 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
   const registry = createVerifierRegistry();
   const collateral = new CollateralOptions(flags.collateral, base);
 
-  // Files are read READ_AHEAD at a time while earlier ones are verified; results are printed in input order.
-  const reads: (Promise<Read> | undefined)[] = new Array(files.length);
-  let started = 0;
+  // Files are read synchronously, one at a time: from the page cache open+fstat+read+close cost a few µs, far less
+  // CPU than the thread-pool round trips of asynchronous reads, and verification is CPU-bound on this thread anyway.
   let out = '';
   let allVerified = true;
   let ioFailed = false;
   for (let i = 0; i < files.length; i++) {
-    while (started < files.length && started < i + READ_AHEAD) reads[started] = readEvidence(files[started++]);
-    if (out.length > 0 && !(await isSettled(reads[i]!))) {
-      ctx.io.out(out); // about to wait for the disk: show what is done
-      out = '';
-    }
-    const read = await reads[i]!;
-    reads[i] = undefined;
+    const read = readEvidence(files[i]);
     let line: VerifyLine;
     if (!read.ok) {
       ioFailed = true;
@@ -218,10 +209,4 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
   }
   if (out.length > 0) ctx.io.out(out);
   ctx.setExit(ioFailed ? EXIT.USAGE : allVerified ? EXIT.OK : EXIT.REJECTED);
-}
-
-/** Whether a promise has settled, without waiting for it (one microtask turn). */
-async function isSettled(p: Promise<unknown>): Promise<boolean> {
-  const pending = Symbol('pending');
-  return (await Promise.race([p, Promise.resolve(pending)])) !== pending;
 }

@@ -1,5 +1,14 @@
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * Lower-case hex. Claims hold a dozen short fields (≤ 64 bytes) per verification: a string built from a byte
+ * table costs a fraction of a Buffer view plus the native hex encoder's call overhead; long inputs take the encoder.
+ */
 export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  if (b.length > 64) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += HEX_BYTE[b[i]];
+  return s;
 }
 
 /** Strict hex decoding: odd length or non-hex characters are an error, never silently truncated. */

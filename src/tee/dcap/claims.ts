@@ -7,7 +7,8 @@ export function dcapPlatform(v: DcapVerified): Record<string, string> {
 
 /** Raw DCAP fields shared by SGX and TDX claims (JSON-safe). */
 export function dcapCommonRaw(v: DcapVerified): Record<string, unknown> {
-  return {
+  // Built by assignment, not spreads: callers add their fields to this object (V8's spread path is slow here).
+  const raw: Record<string, unknown> = {
     quoteVersion: v.quote.version,
     qeVendorId: toHex(v.quote.qeVendorId),
     userData: toHex(v.quote.userData),
@@ -17,8 +18,9 @@ export function dcapCommonRaw(v: DcapVerified): Record<string, unknown> {
     tcbDate: v.tcb.tcbDate,
     platformTcbStatus: v.tcb.platformStatus,
     qeTcbStatus: v.tcb.qeStatus,
-    ...(v.tcb.moduleStatus ? { tdxModuleTcbStatus: v.tcb.moduleStatus } : {}),
     tcbEvaluationDataNumber: v.tcbInfo.tcbEvaluationDataNumber,
     qeIsvSvn: v.qeReport.isvSvn,
   };
+  if (v.tcb.moduleStatus) raw.tdxModuleTcbStatus = v.tcb.moduleStatus;
+  return raw;
 }

@@ -11,6 +11,8 @@ export interface TcbLevel {
   pceSvn: number;
   tdxComponents?: number[];
   tcbDate: string;
+  /** Date.parse(tcbDate), read once at parse time: the evaluation compares dates on every quote. */
+  tcbDateMs?: number;
   tcbStatus: TcbStatus;
   advisoryIds: string[];
 }
@@ -18,6 +20,8 @@ export interface TcbLevel {
 export interface IsvLevel {
   isvSvn: number;
   tcbDate: string;
+  /** Date.parse(tcbDate), read once at parse time: the evaluation compares dates on every quote. */
+  tcbDateMs?: number;
   tcbStatus: TcbStatus;
   advisoryIds: string[];
 }
@@ -120,9 +124,11 @@ function isvLevels(v: unknown, what: string, field: string): IsvLevel[] {
   return arr(v, what, field).map((l, i) => {
     const lv = obj(l, what, `${field}[${i}]`);
     const tcb = obj(lv.tcb, what, `${field}[${i}].tcb`);
+    const tcbDate = str(lv.tcbDate, what, `${field}[${i}].tcbDate`);
     return {
       isvSvn: int(tcb.isvsvn, what, `${field}[${i}].tcb.isvsvn`),
-      tcbDate: str(lv.tcbDate, what, `${field}[${i}].tcbDate`),
+      tcbDate,
+      tcbDateMs: Date.parse(tcbDate),
       tcbStatus: status(lv.tcbStatus, what, `${field}[${i}].tcbStatus`),
       advisoryIds: advisories(lv.advisoryIDs, what, `${field}[${i}].advisoryIDs`),
     };
@@ -160,11 +166,13 @@ export function parseTcbInfo(text: string): TcbInfo {
         tdx = t.map((c, k) => int(obj(c, what, `${f}.tdx[${k}]`).svn, what, `${f}.tcb.tdxtcbcomponents[${k}].svn`));
       }
     }
+    const tcbDate = str(lv.tcbDate, what, `${f}.tcbDate`);
     return {
       sgxComponents: sgx,
       pceSvn: int(tcb.pcesvn, what, `${f}.tcb.pcesvn`),
       tdxComponents: tdx,
-      tcbDate: str(lv.tcbDate, what, `${f}.tcbDate`),
+      tcbDate,
+      tcbDateMs: Date.parse(tcbDate),
       tcbStatus: status(lv.tcbStatus, what, `${f}.tcbStatus`),
       advisoryIds: advisories(lv.advisoryIDs, what, `${f}.advisoryIDs`),
     };

@@ -94,6 +94,10 @@ export class BundleCollateralProvider implements DcapCollateralProvider {
   readonly crls: Uint8Array[];
 
   async getCollateral(req: DcapCollateralRequest): Promise<DcapCollateral> {
+    // The indexed lists never change after construction: the set picked for a (tee, FMSPC) stays the right one.
+    const key = `${req.tee}:${req.fmspc}`;
+    const handed = this.handedOut.get(key);
+    if (handed) return handed;
     const teeId = req.tee === 'sgx' ? 'SGX' : 'TDX';
     const pick = (xs: Indexed[]) => xs.reduce<Indexed | undefined>((best, x) => (!best || x.evalNumber > best.evalNumber ? x : best), undefined)?.item;
     const tcbInfo = pick(this.tcbInfos.filter((t) => t.id === teeId && t.fmspc === req.fmspc));
@@ -106,12 +110,8 @@ export class BundleCollateralProvider implements DcapCollateralProvider {
     if (!qeIdentity) throw missing(`${this.where} has no ${qeId} identity (needed for a ${teeId} quote)`);
     // Frozen and reused per (tee, FMSPC): the bytes are private to this provider, so the verifier may hash a
     // frozen set once instead of on every quote.
-    const key = `${req.tee}:${req.fmspc}`;
-    let c = this.handedOut.get(key);
-    if (!c || c.tcbInfo !== tcbInfo || c.qeIdentity !== qeIdentity) {
-      c = Object.freeze({ tcbInfo, qeIdentity, certs: Object.freeze([...this.certs]) as Uint8Array[], crls: Object.freeze([...this.crls]) as Uint8Array[] });
-      this.handedOut.set(key, c);
-    }
+    const c: DcapCollateral = Object.freeze({ tcbInfo, qeIdentity, certs: Object.freeze([...this.certs]) as Uint8Array[], crls: Object.freeze([...this.crls]) as Uint8Array[] });
+    this.handedOut.set(key, c);
     return c;
   }
   private readonly handedOut = new Map<string, DcapCollateral>();

@@ -120,6 +120,10 @@ function evaluateQe(qe: QeIdentity, report: EnclaveReport, tee: 'sgx' | 'tdx'): 
   return level;
 }
 
+function dateMs(l: { tcbDate: string; tcbDateMs?: number }): number {
+  return l.tcbDateMs ?? Date.parse(l.tcbDate);
+}
+
 /** QVL-new convergeTcbStatuses: a component OutOfDate downgrades the platform, a component Revoked revokes it. */
 export function convergeStatus(platform: TcbStatus, components: TcbStatus[]): TcbStatus {
   if (components.includes('Revoked') || platform === 'Revoked') return 'Revoked';
@@ -171,9 +175,9 @@ export function evaluateTcb(args: {
   components.push(qeLevel.tcbStatus);
   // QVL-new finalizeTcbEvaluation: platform ++ QE ++ module advisories (deduped here), tcbDate = the earliest.
   const advisories = [...level.advisoryIds, ...qeLevel.advisoryIds, ...(moduleLevel?.advisoryIds ?? [])];
-  const tcbDate = [level.tcbDate, qeLevel.tcbDate, ...(moduleLevel ? [moduleLevel.tcbDate] : [])].reduce((a, b) =>
-    new Date(b).getTime() < new Date(a).getTime() ? b : a,
-  );
+  let earliest: { tcbDate: string; tcbDateMs?: number } = level;
+  for (const l of moduleLevel ? [qeLevel, moduleLevel] : [qeLevel]) if (dateMs(l) < dateMs(earliest)) earliest = l;
+  const tcbDate = earliest.tcbDate;
   const status = convergeStatus(level.tcbStatus, components);
   if (status === 'Revoked') {
     throw fail('TCB_REVOKED', `the platform TCB is Revoked (platform ${level.tcbStatus}, QE ${qeLevel.tcbStatus}${moduleStatus ? `, TDX module ${moduleStatus}` : ''})`);

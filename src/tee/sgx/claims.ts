@@ -6,6 +6,10 @@ import { dcapCommonRaw, dcapPlatform } from '../dcap/claims.js';
 
 /** Normalized claims of a verified SGX quote. */
 export function sgxClaims(v: DcapVerified, r: EnclaveReport): Claims {
+  const raw = dcapCommonRaw(v);
+  raw.cpuSvn = toHex(r.cpuSvn);
+  raw.miscSelect = toHex(r.miscSelect);
+  raw.attributes = toHex(r.attributes);
   return {
     tee: 'sgx',
     measurements: { mrenclave: toHex(r.mrEnclave), mrsigner: toHex(r.mrSigner) },
@@ -16,11 +20,6 @@ export function sgxClaims(v: DcapVerified, r: EnclaveReport): Claims {
     tcbStatus: v.tcb.status,
     advisories: v.tcb.advisories,
     warnings: v.warnings,
-    raw: {
-      ...dcapCommonRaw(v),
-      cpuSvn: toHex(r.cpuSvn),
-      miscSelect: toHex(r.miscSelect),
-      attributes: toHex(r.attributes),
-    },
+    raw,
   };
 }

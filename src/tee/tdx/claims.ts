@@ -6,6 +6,18 @@ import type { TdReport } from './td-report.js';
 
 /** Normalized claims of a verified TDX quote. */
 export function tdxClaims(v: DcapVerified, r: TdReport): Claims {
+  const raw = dcapCommonRaw(v);
+  raw.teeTcbSvn = toHex(r.teeTcbSvn);
+  raw.tdAttributes = toHex(r.tdAttributes);
+  raw.seamAttributes = toHex(r.seamAttributes);
+  raw.xfam = toHex(r.xfam);
+  if (r.teeTcbSvn2) raw.teeTcbSvn2 = toHex(r.teeTcbSvn2);
+  if (r.mrServiceTd) raw.mrServiceTd = toHex(r.mrServiceTd);
+  if (v.tcb.moduleId) raw.tdxModuleId = v.tcb.moduleId;
+  if (v.tcb.tdRelaunchAdvised) {
+    raw.tdRelaunchAdvised = true;
+    raw.currentTcbStatus = v.tcb.tdRelaunchAdvised.currentStatus;
+  }
   return {
     tee: 'tdx',
     measurements: {
@@ -34,16 +46,6 @@ export function tdxClaims(v: DcapVerified, r: TdReport): Claims {
     warnings: v.tcb.tdRelaunchAdvised
       ? [...v.warnings, `TD relaunch advised: the TD launched on an ${v.tcb.status} TCB, the platform's current TCB is ${v.tcb.tdRelaunchAdvised.currentStatus}`]
       : v.warnings,
-    raw: {
-      ...dcapCommonRaw(v),
-      teeTcbSvn: toHex(r.teeTcbSvn),
-      tdAttributes: toHex(r.tdAttributes),
-      seamAttributes: toHex(r.seamAttributes),
-      xfam: toHex(r.xfam),
-      ...(r.teeTcbSvn2 ? { teeTcbSvn2: toHex(r.teeTcbSvn2) } : {}),
-      ...(r.mrServiceTd ? { mrServiceTd: toHex(r.mrServiceTd) } : {}),
-      ...(v.tcb.moduleId ? { tdxModuleId: v.tcb.moduleId } : {}),
-      ...(v.tcb.tdRelaunchAdvised ? { tdRelaunchAdvised: true, currentTcbStatus: v.tcb.tdRelaunchAdvised.currentStatus } : {}),
-    },
+    raw,
   };
 }
