@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '200' },
     connections: { type: 'string', default: '10' },
     cold: { type: 'string', default: '200' },
+    // Write a V8 CPU profile of the cold server (node --cpu-prof) into this directory.
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -125,11 +127,14 @@ async function serve(kind: string, dir: string): Promise<void> {
     });
     ({ port } = await server.start());
   }
+  // A clean exit on SIGTERM, so that --cpu-prof writes its profile.
+  process.once('SIGTERM', () => process.exit(0));
   process.stdout.write(`PORT ${port}\n`);
 }
 
-function startChild(kind: string, dir: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL(import.meta.url).pathname, '--serve', kind, '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startChild(kind: string, dir: string, profileDir?: string): Promise<{ child: ChildProcess; port: number }> {
+  const prof = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', new URL(import.meta.url).pathname, '--serve', kind, '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let buf = '';
     child.stdout!.on('data', (c) => {
@@ -239,7 +244,7 @@ async function main(): Promise<void> {
     const body = Buffer.from(reviewFor(images));
     const floor = await startChild('floor', dir);
     const warm = await startChild('warm', dir);
-    const cold = await startChild('cold', dir);
+    const cold = await startChild('cold', dir, args['cpu-prof']);
     const recheck = await startChild('recheck', dir);
     const plain = await startChild('plain', dir);
     children.push(floor.child, warm.child, cold.child, recheck.child, plain.child);
