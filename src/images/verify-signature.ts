@@ -2,6 +2,7 @@ import { constants, createHash, verify as cryptoVerify, X509Certificate } from '
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { toSignedEntity, Verifier, VerificationError as SigstoreVerificationError, PolicyError } from '@sigstore/verify';
 import { ImageError } from './errors.js';
+import { memoizeEncoding } from './sigstore-der.js';
 import { parseSimpleSigning, type SignatureCandidate } from './cosign.js';
 import type { CompiledSigner } from './policy.js';
 import type { LoadedTrustRoot } from './trust-root.js';
@@ -154,6 +155,8 @@ function runSigstore(bundle: Bundle, artifact: Buffer | undefined, s: Extract<Co
     let signer;
     try {
       const entity = toSignedEntity(bundle, artifact);
+      // The leaf is compared and re-encoded several times during chain building: encode each part once.
+      if (entity.key.$case === 'certificate') memoizeEncoding(entity.key.certificate);
       signer = new Verifier(t.trustRoot.material, { ctlogThreshold: s.ctlogThreshold, tlogThreshold: 1 }).verify(entity);
     } catch (e) {
       throw mapSigstoreError(e, where);
