@@ -37,7 +37,7 @@ export interface ManifestObject {
 /** One file of the output; `when` is a top-level boolean value the whole file depends on (Helm `if`). */
 export interface Part {
   file: string;
-  when?: { path: 'certManager.enabled' | 'attestation.enabled' | 'agent.enabled' | 'agent.sgx.enabled'; negate?: boolean };
+  when?: { path: 'certManager.enabled' | 'attestation.enabled' | 'agent.enabled' | 'agent.sgx.enabled' | 'webhook.images.trustedRootConfigMap'; negate?: boolean };
   /** The RuntimeProfiles are Coffer's own kind (no kubernetes-models class): checked by the CRD loader instead. */
   build(v: ValuesView): ManifestObject[];
 }
@@ -238,7 +238,11 @@ function nodeGuardEntry(v: ValuesView) {
   };
 }
 
-function webhook(v: ValuesView): ManifestObject[] {
+/** Where the webhook reads the Sigstore trusted root from (webhook.images.trustedRootConfigMap). */
+export const TRUSTED_ROOT = { dir: '/etc/coffer/sigstore', key: 'trusted_root.json' } as const;
+
+/** `trustedRoot`: mount webhook.images.trustedRootConfigMap and pass --trusted-root (keyless signers verify in-cluster). */
+function webhook(v: ValuesView, trustedRoot: boolean): ManifestObject[] {
   const ns = v.str('namespace');
   const args = [
     'webhook',
@@ -251,6 +255,7 @@ function webhook(v: ValuesView): ManifestObject[] {
     '--quote-socket-dir', v.str('admission.quoteSocketDir'),
     '--node-trust-writer', serviceAccountUser(ns, NAMES.controller),
     '--node-agent', serviceAccountUser(ns, NAMES.agent),
+    ...(trustedRoot ? ['--trusted-root', `${TRUSTED_ROOT.dir}/${TRUSTED_ROOT.key}`] : []),
   ];
   const probe = (path: string) => ({ httpGet: { path, port: 'https', scheme: 'HTTPS' as const }, periodSeconds: 10 });
   return [
@@ -271,11 +276,18 @@ function webhook(v: ValuesView): ManifestObject[] {
                 readinessProbe: probe('/readyz'),
                 livenessProbe: probe('/healthz'),
                 resources: { requests: { cpu: v.str('webhook.cpu'), memory: v.str('webhook.memory') }, limits: { memory: v.str('webhook.memory') } },
-                volumeMounts: [{ name: 'tls', mountPath: '/etc/coffer/tls', readOnly: true }],
+                volumeMounts: [
+                  { name: 'tls', mountPath: '/etc/coffer/tls', readOnly: true },
+                  ...(trustedRoot ? [{ name: 'sigstore', mountPath: TRUSTED_ROOT.dir, readOnly: true }] : []),
+                ],
               }),
             ],
             // Mounted as a directory so rotation (the Secret's ..data symlink swap) reaches the running server.
-            volumes: [{ name: 'tls', secret: { secretName: NAMES.webhookTls } }],
+            // The trusted root's ConfigMap is not optional: a webhook told to use a root it cannot read must not start.
+            volumes: [
+              { name: 'tls', secret: { secretName: NAMES.webhookTls } },
+              ...(trustedRoot ? [{ name: 'sigstore', configMap: { name: v.str('webhook.images.trustedRootConfigMap'), items: [{ key: TRUSTED_ROOT.key, path: TRUSTED_ROOT.key }] } }] : []),
+            ],
             topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector('webhook') } }],
           },
         },
@@ -539,7 +551,8 @@ export const PARTS: Part[] = [
   { file: 'crds.yaml', build: () => crds() },
   { file: 'namespace.yaml', build: namespace },
   { file: 'rbac.yaml', build: rbac },
-  { file: 'webhook.yaml', build: webhook },
+  { file: 'webhook.yaml', when: { path: 'webhook.images.trustedRootConfigMap', negate: true }, build: (v) => webhook(v, false) },
+  { file: 'webhook.yaml', when: { path: 'webhook.images.trustedRootConfigMap' }, build: (v) => webhook(v, true) },
   { file: 'node-guard.yaml', build: (v) => nodeGuard(v, { controller: NAMES.controller, agent: NAMES.agent }, labels('controller')) },
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled', negate: true }, build: (v) => webhookConfigurations(v, false) },
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled' }, build: (v) => webhookConfigurations(v, true) },
