@@ -1,4 +1,5 @@
 import { ImageError } from './errors.js';
+import { sha256Digest } from './digest.js';
 import { MEDIA, type Descriptor, type ImageManifest } from './oci.js';
 import type { ImageSource, Repo } from './source.js';
 
@@ -58,7 +59,7 @@ export async function* signatureBatches(src: ImageSource, repo: Repo, digest: st
   let left: number = SIG_LIMITS.candidates;
   const tag = signatureTag(digest);
   const [first, api] = await Promise.all([
-    src.manifest(repo, tag).then((sig) => (sig && sig.doc.kind === 'manifest' ? fromSignatureManifest(src, repo, sig.doc, `tag ${tag}`) : [])),
+    src.manifest(repo, tag).then((sig) => (sig && sig.doc.kind === 'manifest' ? fromSignatureManifest(src, repo, sig.doc, `tag ${tag}`, digest) : [])),
     src.referrers(repo, digest),
   ]);
   const fromApi = api ? await fromReferrers(src, repo, digest, api) : [];
@@ -84,13 +85,35 @@ async function fromReferrers(src: ImageSource, repo: Repo, digest: string, refs:
       if (!m || m.doc.kind !== 'manifest') return [];
       // The referrer must actually point at this digest (a referrers index is only a hint).
       if (m.doc.subject?.digest !== digest) return [];
-      return fromSignatureManifest(src, repo, m.doc, `referrer ${d.digest}`);
+      return fromSignatureManifest(src, repo, m.doc, `referrer ${d.digest}`, digest);
     }),
   );
   return found.flat();
 }
 
-async function fromSignatureManifest(src: ImageSource, repo: Repo, m: ImageManifest, origin: string): Promise<SignatureCandidate[]> {
+/**
+ * The payloads `cosign sign` writes for `digest` without annotations: Go's json.Marshal of sigstore's
+ * payload.Cosign (fields in struct order, no spaces, `"optional":null`), naming the repository as cosign does
+ * (go-containerregistry's Repository.Name(): Docker Hub is index.docker.io). Only a guess: see knownPayload.
+ */
+export function expectedPayloads(repo: Repo, digest: string): Buffer[] {
+  const names = [`${repo.registry}/${repo.path}`];
+  if (repo.registry === 'docker.io') names.push(`index.docker.io/${repo.path}`);
+  return names.map((n) => Buffer.from(JSON.stringify({ critical: { identity: { 'docker-reference': n }, image: { 'docker-manifest-digest': digest }, type: 'cosign container image signature' }, optional: null })));
+}
+
+/**
+ * A payload blob need not be fetched when its bytes are already known: the layer descriptor (inside a manifest the
+ * source digest-checked) names the payload by sha256, and bytes that hash to it are the blob. A cold admission of
+ * a cosign-signed image thus costs one registry round trip less. A wrong guess only means a fetch.
+ */
+function knownPayload(guesses: readonly Buffer[], layerDigest: string, size: number): Buffer | undefined {
+  for (const g of guesses) if (g.length === size && sha256Digest(g) === layerDigest) return g;
+  return undefined;
+}
+
+async function fromSignatureManifest(src: ImageSource, repo: Repo, m: ImageManifest, origin: string, digest: string): Promise<SignatureCandidate[]> {
+  const guesses = expectedPayloads(repo, digest);
   // Layers are checked in order (a cap error stays where it was), their blobs fetched concurrently.
   const found = await Promise.all(
     m.layers.slice(0, SIG_LIMITS.candidates).map(async (layer, i): Promise<SignatureCandidate | undefined> => {
@@ -101,7 +124,7 @@ async function fromSignatureManifest(src: ImageSource, repo: Repo, m: ImageManif
         if (sig === undefined) return undefined;
         if (layer.size > SIG_LIMITS.payloadBytes) throw new ImageError('TOO_LARGE', `${where}: payload of ${layer.size} bytes exceeds ${SIG_LIMITS.payloadBytes}`);
         if (Object.values(a).some((v) => v.length > SIG_LIMITS.annotationBytes)) throw new ImageError('TOO_LARGE', `${where}: annotation larger than ${SIG_LIMITS.annotationBytes} bytes`);
-        const payload = await src.blob(repo, layer.digest, SIG_LIMITS.payloadBytes);
+        const payload = knownPayload(guesses, layer.digest, layer.size) ?? (await src.blob(repo, layer.digest, SIG_LIMITS.payloadBytes));
         return {
           kind: 'simple-signing',
           origin: where,

@@ -260,7 +260,7 @@ test('webhook.images.trustedRootConfigMap: mounts the ConfigMap and passes --tru
   // The Helm chart's conditional renders the same objects.
   const chart = helmChartFiles();
   const rendered = [...chart].filter(([n]) => n.startsWith('templates/')).flatMap(([n, t]) => docs(renderHelmSubset(t, JSON.parse(JSON.stringify(vals)), n)));
-  const expected = JSON.parse(JSON.stringify(buildManifests(vals).flatMap((f) => f.objects).filter((o) => o.kind !== 'CustomResourceDefinition')));
+  const expected = JSON.parse(JSON.stringify(buildManifests(vals).flatMap((f) => f.objects).filter((o: any) => o.kind !== 'CustomResourceDefinition')));
   assert.deepEqual(byKey(rendered), byKey(expected));
   assert.throws(() => mergeValues({ webhook: { images: { trustedRootConfigMap: 'Not_A_Name' } } }), /trustedRootConfigMap: 'Not_A_Name' is not a ConfigMap name/);
   assert.throws(() => mergeValues({ webhook: { images: { trustedRootConfigMap: 7 } } }), /must be a string/);
