@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toTrustMaterial, type TrustMaterial } from '@sigstore/verify';
 import { ImageError } from './errors.js';
+import { memoizeTrustedCertificate } from './sigstore-der.js';
 
 /**
  * A Sigstore trusted root (protobuf-specs TrustedRoot JSON, what `cosign trusted-root create` / TUF's
@@ -29,6 +30,7 @@ export function parseTrustedRoot(bytes: Uint8Array, what = 'trusted root'): Load
     if (root.certificateAuthorities.length === 0) throw new Error('it names no certificate authority');
     if (root.tlogs.length === 0) throw new Error('it names no transparency log');
     material = toTrustMaterial(root);
+    for (const ca of [...material.certificateAuthorities, ...material.timestampAuthorities]) for (const c of ca.certChain) memoizeTrustedCertificate(c);
   } catch (e) {
     throw new ImageError('TRUST_ROOT_INVALID', `${what}: ${(e as Error).message}`);
   }

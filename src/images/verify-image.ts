@@ -1,5 +1,5 @@
 import { ImageError, type CandidateFailure } from './errors.js';
-import { discoverSignatures } from './cosign.js';
+import { signatureBatches } from './cosign.js';
 import { formatPlatform, selectPlatform, type Fetched } from './oci.js';
 import type { CompiledImagePolicy } from './policy.js';
 import { parseImageRef, pinnedRef, repositoryOf, type ImageRef } from './reference.js';
@@ -58,16 +58,18 @@ export async function verifyImage(image: string, o: VerifyImageOptions): Promise
   const failures: CandidateFailure[] = [];
   let found = 0;
   for (const t of targets) {
-    const candidates = await discoverSignatures(o.source, ref, t.digest);
-    found += candidates.length;
-    for (const c of candidates) {
-      for (const s of p.signers) {
-        try {
-          const sig = verifyCandidate(c, s, { digest: t.digest, manifest: t.bytes, repository, trustRoot: o.trustRoot, sigstoreMemo: o.sigstoreMemo });
-          return { image, digest: t.digest, pinned: pinnedRef(ref, t.digest), signature: sig, ...(platform ? { platform } : {}) };
-        } catch (e) {
-          if (!(e instanceof ImageError)) throw e;
-          failures.push({ signature: c.origin, code: e.code, message: e.message });
+    // Batches cheapest first: the first verifying signature ends the search (later ones could only admit too).
+    for await (const candidates of signatureBatches(o.source, ref, t.digest)) {
+      found += candidates.length;
+      for (const c of candidates) {
+        for (const s of p.signers) {
+          try {
+            const sig = verifyCandidate(c, s, { digest: t.digest, manifest: t.bytes, repository, trustRoot: o.trustRoot, sigstoreMemo: o.sigstoreMemo });
+            return { image, digest: t.digest, pinned: pinnedRef(ref, t.digest), signature: sig, ...(platform ? { platform } : {}) };
+          } catch (e) {
+            if (!(e instanceof ImageError)) throw e;
+            failures.push({ signature: c.origin, code: e.code, message: e.message });
+          }
         }
       }
     }

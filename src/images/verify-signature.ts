@@ -2,6 +2,7 @@ import { constants, createHash, verify as cryptoVerify, X509Certificate } from '
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { toSignedEntity, Verifier, VerificationError as SigstoreVerificationError, PolicyError } from '@sigstore/verify';
 import { ImageError } from './errors.js';
+import { memoizeEncoding } from './sigstore-der.js';
 import { parseSimpleSigning, type SignatureCandidate } from './cosign.js';
 import type { CompiledSigner } from './policy.js';
 import type { LoadedTrustRoot } from './trust-root.js';
@@ -87,9 +88,16 @@ function verifySimpleSigning(c: Extract<SignatureCandidate, { kind: 'simple-sign
   }
   if (!c.certificate) throw new ImageError('CERTIFICATE_INVALID', `${where}: keyless signer "${s.name}" needs a certificate and the signature carries none`);
   if (!c.rekorBundle) throw new ImageError('TLOG_INVALID', `${where}: keyless signature has no Rekor bundle (${'dev.sigstore.cosign/bundle'}), so its log entry cannot be checked offline`);
-  const bundle = rekorBundleToSigstore(c, where);
+  // The certificate is parsed once here; its DER goes into the bundle and is what the log entry must name.
+  let der: Buffer;
+  try {
+    der = Buffer.from(new X509Certificate(c.certificate).raw);
+  } catch (e) {
+    throw new ImageError('CERTIFICATE_INVALID', `${where}: certificate annotation is not a PEM certificate: ${(e as Error).message}`);
+  }
+  const bundle = rekorBundleToSigstore(c, der, where);
   const identity = runSigstore(bundle, c.payload, s, t, where, `${c.certificate}\0${c.rekorBundle}\0${c.signature.toString('base64')}`);
-  checkBodyBindsCertificate(bundle, c.certificate, where);
+  checkBodyBindsCertificate(bundle, der, where);
   checkPayloadBinding(c.payload, t, where);
   return { signer: s.name, origin: where, identity };
 }
@@ -147,6 +155,8 @@ function runSigstore(bundle: Bundle, artifact: Buffer | undefined, s: Extract<Co
     let signer;
     try {
       const entity = toSignedEntity(bundle, artifact);
+      // The leaf is compared and re-encoded several times during chain building: encode each part once.
+      if (entity.key.$case === 'certificate') memoizeEncoding(entity.key.certificate);
       signer = new Verifier(t.trustRoot.material, { ctlogThreshold: s.ctlogThreshold, tlogThreshold: 1 }).verify(entity);
     } catch (e) {
       throw mapSigstoreError(e, where);
@@ -178,7 +188,7 @@ function mapSigstoreError(e: unknown, where: string): ImageError {
  * digest and signature, and the Rekor bundle annotation (pkg/bundle/rekor.go: {SignedEntryTimestamp, Payload:
  * {body, integratedTime, logIndex, logID}}) as a tlog entry whose SET @sigstore/verify checks.
  */
-function rekorBundleToSigstore(c: Extract<SignatureCandidate, { kind: 'simple-signing' }>, where: string): Bundle {
+function rekorBundleToSigstore(c: Extract<SignatureCandidate, { kind: 'simple-signing' }>, der: Buffer, where: string): Bundle {
   let rb: { SignedEntryTimestamp?: unknown; Payload?: { body?: unknown; integratedTime?: unknown; logIndex?: unknown; logID?: unknown } };
   try {
     rb = JSON.parse(c.rekorBundle!);
@@ -198,12 +208,6 @@ function rekorBundleToSigstore(c: Extract<SignatureCandidate, { kind: 'simple-si
     apiVersion = body.apiVersion;
   } catch {
     throw new ImageError('TLOG_INVALID', `${where}: Rekor entry body is not a JSON entry with kind and apiVersion`);
-  }
-  let der: Buffer;
-  try {
-    der = Buffer.from(new X509Certificate(c.certificate!).raw);
-  } catch (e) {
-    throw new ImageError('CERTIFICATE_INVALID', `${where}: certificate annotation is not a PEM certificate: ${(e as Error).message}`);
   }
   const json = {
     mediaType: 'application/vnd.dev.sigstore.bundle+json;version=0.1',
@@ -233,17 +237,27 @@ function rekorBundleToSigstore(c: Extract<SignatureCandidate, { kind: 'simple-si
   }
 }
 
-/** The logged hashedrekord entry must name this certificate (as cosign checks), not only this signature. */
-function checkBodyBindsCertificate(bundle: Bundle, certPem: string, where: string): void {
+/**
+ * The logged hashedrekord entry must name this certificate (as cosign checks), not only this signature. The entry
+ * holds the certificate as base64 of its PEM (or DER); its DER must equal the verified certificate's, byte for byte (no
+ * second X.509 parse: equal bytes are the same certificate, and anything that is not one PEM block is refused).
+ */
+function checkBodyBindsCertificate(bundle: Bundle, der: Buffer, where: string): void {
   const entry = bundle.verificationMaterial.tlogEntries[0];
-  const body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8')) as { spec?: { signature?: { publicKey?: { content?: string } } } };
+  const body = JSON.parse(Buffer.from(entry.canonicalizedBody).toString('utf8')) as { spec?: { signature?: { publicKey?: { content?: unknown } } } };
   const logged = body.spec?.signature?.publicKey?.content;
   if (logged === undefined) return;
-  let same = false;
-  try {
-    same = Buffer.from(new X509Certificate(Buffer.from(logged, 'base64')).raw).equals(Buffer.from(new X509Certificate(certPem).raw));
-  } catch {
-    same = false;
-  }
-  if (!same) throw new ImageError('TLOG_INVALID', `${where}: the Rekor entry names a different certificate`);
+  // Rekor stores base64(PEM); a bare base64(DER) is compared as is.
+  const raw = typeof logged === 'string' ? Buffer.from(logged, 'base64') : undefined;
+  const loggedDer = raw && (raw.subarray(0, 64).includes('-----BEGIN') ? pemCertificateDer(raw.toString('latin1')) : raw);
+  if (!loggedDer || !loggedDer.equals(der)) throw new ImageError('TLOG_INVALID', `${where}: the Rekor entry names a different certificate`);
+}
+
+/** The DER inside exactly one PEM CERTIFICATE block (RFC 7468 strict base64), else undefined. */
+function pemCertificateDer(pem: string): Buffer | undefined {
+  const m = /^\s*-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/.exec(pem);
+  if (!m) return undefined;
+  const b64 = m[1].replace(/\r?\n/g, '');
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) return undefined;
+  return Buffer.from(b64, 'base64');
 }

@@ -121,12 +121,17 @@ ${key.publicPem.trim().split('\n').map((l) => `        ${l}`).join('\n')}
     assert.equal(d.code, 1);
     assert.match(d.err, /denied: IsolationPolicy "signed-only" rule image-signature: container "web" image ".*unsigned:v1": .*no OCI layout is mapped/);
 
-    // Corrupt the payload blob in the layout: the digest check catches it.
+    // Corrupt the payload blob in the layout: cosign's default payload is derived from the digest its descriptor
+    // names (never read), so the corrupt copy is not used and the image still verifies.
     const idx = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
     const sigDesc = idx.manifests.find((m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'] === sigTag);
-    const sigManifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', sigDesc.digest.slice(7)), 'utf8'));
+    const sigPath = join(layout, 'blobs', 'sha256', sigDesc.digest.slice(7));
+    const sigManifest = JSON.parse(readFileSync(sigPath, 'utf8'));
     const payloadPath = join(layout, 'blobs', 'sha256', sigManifest.layers[0].digest.slice(7));
     writeFileSync(payloadPath, readFileSync(payloadPath, 'utf8').replace('cosign container image signature', 'cosign container image signaturE'));
+    assert.equal((await cli(['image', 'verify', `${reg.host}/app:v1`, ...args, '--json'])).code, 0);
+    // Corrupt the signature manifest (read by digest from index.json): the digest check catches it.
+    writeFileSync(sigPath, readFileSync(sigPath, 'utf8').replace('"schemaVersion"', ' "schemaVersion"'));
     const t = await cli(['image', 'verify', `${reg.host}/app:v1`, ...args, '--json']);
     assert.equal(t.code, 1);
     assert.equal(JSON.parse(t.out).code, 'DIGEST_MISMATCH');

@@ -6,6 +6,7 @@ import { compileImagePolicy, type ImagePolicySpec } from '../../src/images/polic
 import { parseTrustedRoot, type LoadedTrustRoot } from '../../src/images/trust-root.js';
 import { ImageError } from '../../src/images/errors.js';
 import { SigstoreMemo } from '../../src/images/verify-signature.js';
+import type { ImageSource } from '../../src/images/source.js';
 import { haveRegistry, startRegistry, pushImage, pushIndex, pushBlob, pushManifest, OCI_MANIFEST, OCI_INDEX, sha256, type TestRegistry } from '../support/registry.js';
 import { generateSigningKey, keyedLayer, pushSignatureImage, simpleSigningPayload, signBytes, LocalSigstore } from '../support/cosign.js';
 
@@ -58,6 +59,33 @@ describe('image verification against a real docker-registry', { skip }, () => {
     assert.equal(v.signature.signer, 'release');
     // By digest too.
     assert.equal((await verify(ref('app', img.digest))).digest, img.digest);
+  });
+
+  test("cosign's default payload is recognised by its digest and not fetched; any other payload is fetched and checked", async () => {
+    let blobs = 0;
+    const counting: ImageSource = {
+      manifest: (r, x) => client.manifest(r, x),
+      referrers: (r, d) => client.referrers(r, d),
+      blob: (r, d, max) => (blobs++, client.blob(r, d, max)),
+    };
+    const t = repoOf('app-payload');
+    const img = await pushImage(t, 'v1');
+    await pushSignatureImage(t, img.digest, [keyedLayer(key, `${reg.host}/app-payload`, img.digest)]);
+    assert.equal((await verifyImage(ref('app-payload', 'v1'), { source: counting, policy: keyed() })).digest, img.digest);
+    assert.equal(blobs, 0, 'the payload was derived from the digest, not fetched');
+    // With annotations (cosign sign -a) the payload differs from the guess: fetched, digest-checked, verified.
+    const t2 = repoOf('app-annotated');
+    const img2 = await pushImage(t2, 'v1');
+    const payload = simpleSigningPayload(`${reg.host}/app-annotated`, img2.digest, { team: 'shop' });
+    await pushSignatureImage(t2, img2.digest, [{ payload, annotations: { 'dev.cosignproject.cosign/signature': signBytes(key, payload).toString('base64') } }]);
+    assert.equal((await verifyImage(ref('app-annotated', 'v1'), { source: counting, policy: keyed() })).digest, img2.digest);
+    assert.equal(blobs, 1);
+    // The guess binds nothing by itself: a signature made over other bytes still fails on the derived payload.
+    const t3 = repoOf('app-forged');
+    const img3 = await pushImage(t3, 'v1');
+    const good = simpleSigningPayload(`${reg.host}/app-forged`, img3.digest);
+    await pushSignatureImage(t3, img3.digest, [{ payload: good, annotations: { 'dev.cosignproject.cosign/signature': signBytes(key, Buffer.from('other bytes')).toString('base64') } }]);
+    await rejects(verifyImage(ref('app-forged', 'v1'), { source: counting, policy: keyed() }), 'SIGNATURE_INVALID');
   });
 
   test('Ed25519 and RSA keys verify cosign signatures too', async () => {

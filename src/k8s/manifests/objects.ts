@@ -36,7 +36,7 @@ export interface ManifestObject {
 
 /** A value the part depends on: a boolean (optionally negated) or an integer compared with a bound. */
 export type Condition =
-  | { path: 'certManager.enabled' | 'attestation.enabled' | 'kbs.enabled' | 'agent.enabled' | 'agent.sgx.enabled' | 'agent.attest.enabled'; negate?: boolean; gt?: undefined; le?: undefined }
+  | { path: 'certManager.enabled' | 'attestation.enabled' | 'kbs.enabled' | 'agent.enabled' | 'agent.sgx.enabled' | 'agent.attest.enabled' | 'webhook.images.trustedRootConfigMap'; negate?: boolean; gt?: undefined; le?: undefined }
   | { path: 'attestation.replicas'; gt: number; le?: undefined; negate?: undefined }
   | { path: 'attestation.replicas'; le: number; gt?: undefined; negate?: undefined };
 
@@ -257,7 +257,11 @@ function nodeGuardEntry(v: ValuesView) {
   };
 }
 
-function webhook(v: ValuesView): ManifestObject[] {
+/** Where the webhook reads the Sigstore trusted root from (webhook.images.trustedRootConfigMap). */
+export const TRUSTED_ROOT = { dir: '/etc/coffer/sigstore', key: 'trusted_root.json' } as const;
+
+/** `trustedRoot`: mount webhook.images.trustedRootConfigMap and pass --trusted-root (keyless signers verify in-cluster). */
+function webhook(v: ValuesView, trustedRoot: boolean): ManifestObject[] {
   const ns = v.str('namespace');
   const args = [
     'webhook',
@@ -270,6 +274,7 @@ function webhook(v: ValuesView): ManifestObject[] {
     '--quote-socket-dir', v.str('admission.quoteSocketDir'),
     '--node-trust-writer', serviceAccountUser(ns, NAMES.controller),
     '--node-agent', serviceAccountUser(ns, NAMES.agent),
+    ...(trustedRoot ? ['--trusted-root', `${TRUSTED_ROOT.dir}/${TRUSTED_ROOT.key}`] : []),
   ];
   const probe = (path: string) => ({ httpGet: { path, port: 'https', scheme: 'HTTPS' as const }, periodSeconds: 10 });
   return [
@@ -290,11 +295,18 @@ function webhook(v: ValuesView): ManifestObject[] {
                 readinessProbe: probe('/readyz'),
                 livenessProbe: probe('/healthz'),
                 resources: { requests: { cpu: v.str('webhook.cpu'), memory: v.str('webhook.memory') }, limits: { memory: v.str('webhook.memory') } },
-                volumeMounts: [{ name: 'tls', mountPath: '/etc/coffer/tls', readOnly: true }],
+                volumeMounts: [
+                  { name: 'tls', mountPath: '/etc/coffer/tls', readOnly: true },
+                  ...(trustedRoot ? [{ name: 'sigstore', mountPath: TRUSTED_ROOT.dir, readOnly: true }] : []),
+                ],
               }),
             ],
             // Mounted as a directory so rotation (the Secret's ..data symlink swap) reaches the running server.
-            volumes: [{ name: 'tls', secret: { secretName: NAMES.webhookTls } }],
+            // The trusted root's ConfigMap is not optional: a webhook told to use a root it cannot read must not start.
+            volumes: [
+              { name: 'tls', secret: { secretName: NAMES.webhookTls } },
+              ...(trustedRoot ? [{ name: 'sigstore', configMap: { name: v.str('webhook.images.trustedRootConfigMap'), items: [{ key: TRUSTED_ROOT.key, path: TRUSTED_ROOT.key }] } }] : []),
+            ],
             topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector('webhook') } }],
           },
         },
@@ -754,7 +766,8 @@ export const PARTS: Part[] = [
   { file: 'crds.yaml', build: () => crds() },
   { file: 'namespace.yaml', build: namespace },
   { file: 'rbac.yaml', build: rbac },
-  { file: 'webhook.yaml', build: webhook },
+  { file: 'webhook.yaml', when: { path: 'webhook.images.trustedRootConfigMap', negate: true }, build: (v) => webhook(v, false) },
+  { file: 'webhook.yaml', when: { path: 'webhook.images.trustedRootConfigMap' }, build: (v) => webhook(v, true) },
   { file: 'node-guard.yaml', build: (v) => nodeGuard(v, { controller: NAMES.controller, agent: NAMES.agent }, labels('controller')) },
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled', negate: true }, build: (v) => webhookConfigurations(v, false) },
   { file: 'webhook-configurations.yaml', when: { path: 'certManager.enabled' }, build: (v) => webhookConfigurations(v, true) },

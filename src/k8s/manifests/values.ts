@@ -9,7 +9,21 @@ import { K8sInputError } from '../errors.js';
 export interface Values {
   namespace: string;
   image: { repository: string; tag: string; pullPolicy: 'Always' | 'IfNotPresent' | 'Never' };
-  webhook: { replicas: number; port: number; timeoutSeconds: number; cpu: string; memory: string };
+  webhook: {
+    replicas: number;
+    port: number;
+    timeoutSeconds: number;
+    cpu: string;
+    memory: string;
+    images: {
+      /**
+       * ConfigMap (in the install namespace) whose key `trusted_root.json` is the Sigstore trusted root for keyless
+       * signers (`cosign trusted-root create` / TUF's trusted_root.json); mounted and passed as --trusted-root.
+       * Empty: no trusted root, so keyless signers deny (keyed signers work either way).
+       */
+      trustedRootConfigMap: string;
+    };
+  };
   admission: { epcResource: string; epcDefaultMiB: number; quoteSocketDir: string };
   controller: { replicas: number };
   attestation: {
@@ -36,7 +50,7 @@ export interface Values {
 export const DEFAULT_VALUES: Values = {
   namespace: 'coffer-system',
   image: { repository: 'ghcr.io/coffer-dev/coffer', tag: '0.1.0', pullPolicy: 'IfNotPresent' },
-  webhook: { replicas: 2, port: 8443, timeoutSeconds: 5, cpu: '100m', memory: '128Mi' },
+  webhook: { replicas: 2, port: 8443, timeoutSeconds: 5, cpu: '100m', memory: '128Mi', images: { trustedRootConfigMap: '' } },
   admission: { epcResource: 'kubernetes.azure.com/sgx_epc_mem_in_MiB', epcDefaultMiB: 10, quoteSocketDir: '/var/run/aesmd' },
   controller: { replicas: 1 },
   attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi', tpmCaConfigMap: 'coffer-tpm-ca' },
@@ -84,6 +98,8 @@ function checkValues(v: Values): void {
   int('webhook.replicas', v.webhook.replicas, 1, 20);
   int('webhook.port', v.webhook.port, 1024, 65535);
   int('webhook.timeoutSeconds', v.webhook.timeoutSeconds, 1, 30);
+  const cm = v.webhook.images.trustedRootConfigMap;
+  if (cm !== '' && !(cm.length <= 253 && cm.split('.').every((l) => DNS_LABEL.test(l)))) bad('webhook.images.trustedRootConfigMap', `'${cm}' is not a ConfigMap name`);
   int('controller.replicas', v.controller.replicas, 1, 5);
   int('attestation.replicas', v.attestation.replicas, 1, 20);
   int('attestation.port', v.attestation.port, 1024, 65535);

@@ -355,3 +355,27 @@ test('new values are checked', () => {
   assert.throws(() => mergeValues({ attestation: { tpmCaConfigMap: 'Not_A_Name' } }), /tpmCaConfigMap/);
   assert.throws(() => renderHelmSubset('{{- if gt (int .Values.nope) 1 }}\n{{- end }}', DEFAULT_VALUES), /not defined/);
 });
+
+test('webhook.images.trustedRootConfigMap: mounts the ConfigMap and passes --trusted-root (keyless signers verify in-cluster); off by default', () => {
+  const webhookPod = (vals: ReturnType<typeof mergeValues>) => (buildManifests(vals).flatMap((f) => f.objects) as any[]).find((o) => o.kind === 'Deployment' && o.metadata.name === 'coffer-webhook').spec.template.spec;
+  const off = webhookPod(DEFAULT_VALUES);
+  assert.ok(!off.containers[0].args.includes('--trusted-root'));
+  assert.ok(!off.volumes.some((v: any) => v.configMap));
+  const vals = mergeValues({ webhook: { images: { trustedRootConfigMap: 'sigstore-trusted-root' } } });
+  const pod = webhookPod(vals);
+  const c = pod.containers[0];
+  const file = c.args[c.args.indexOf('--trusted-root') + 1];
+  const mount = c.volumeMounts.find((m: any) => file.startsWith(`${m.mountPath}/`));
+  assert.ok(mount?.readOnly, `${file} is on a read-only mount`);
+  const vol = pod.volumes.find((v: any) => v.name === mount.name);
+  assert.equal(vol.configMap.name, 'sigstore-trusted-root');
+  assert.notEqual(vol.configMap.optional, true, 'a webhook told to use a trusted root it cannot read must not start');
+  assert.deepEqual(vol.configMap.items, [{ key: 'trusted_root.json', path: file.slice(mount.mountPath.length + 1) }]);
+  // The Helm chart's conditional renders the same objects.
+  const chart = helmChartFiles();
+  const rendered = [...chart].filter(([n]) => n.startsWith('templates/')).flatMap(([n, t]) => docs(renderHelmSubset(t, JSON.parse(JSON.stringify(vals)), n)));
+  const expected = JSON.parse(JSON.stringify(buildManifests(vals).flatMap((f) => f.objects).filter((o: any) => o.kind !== 'CustomResourceDefinition')));
+  assert.deepEqual(byKey(rendered), byKey(expected));
+  assert.throws(() => mergeValues({ webhook: { images: { trustedRootConfigMap: 'Not_A_Name' } } }), /trustedRootConfigMap: 'Not_A_Name' is not a ConfigMap name/);
+  assert.throws(() => mergeValues({ webhook: { images: { trustedRootConfigMap: 7 } } }), /must be a string/);
+});
