@@ -54,6 +54,8 @@ interface SandboxFacts {
   pid?: number;
   /** /proc/<pid>/net/dev, joined once */
   netDev?: string;
+  /** a sandbox's labels, annotations and handler never change: its label values are worked out once */
+  labels?: { runtimeClass: string; isolation: string };
 }
 interface RunningContainer {
   id: string;
@@ -183,14 +185,15 @@ export class StatsCollector {
     const out: PodSample[] = [];
     const needCriNet: PodSample[] = [];
     for (const p of pods) {
-      const netDev = this.sandboxes.get(p.id)?.netDev;
-      const text = netDev ? this.reader.read(netDev) : undefined;
+      const facts = this.sandboxes.get(p.id);
+      const text = facts?.netDev ? this.reader.read(facts.netDev) : undefined;
+      const labels = facts?.labels ?? { runtimeClass: podRuntimeClass(p), isolation: podIsolation(p) };
+      if (facts) facts.labels = labels;
       const sample: PodSample = {
         id: p.id,
         namespace: p.metadata?.namespace ?? '',
         name: p.metadata?.name ?? '',
-        runtimeClass: podRuntimeClass(p),
-        isolation: podIsolation(p),
+        ...labels,
         containers: byPod.get(p.id) ?? [],
         network: text === undefined ? [] : capInterfaces(parseNetDev(text)),
       };

@@ -28,7 +28,6 @@ export interface Container {
   id: string;
   pod_sandbox_id: string;
   metadata?: { name?: string; attempt?: number };
-  state?: 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
 }
 export interface CpuUsage {
   usage_core_nano_seconds?: UInt64Value;
