@@ -8,6 +8,7 @@ import { CriClient } from '../src/node/stats/cri-client.js';
 
 // as the CLI's stats action does
 v8.setFlagsFromString('--semi-space-growth-factor=1');
+v8.setFlagsFromString('--compact-on-every-full-gc');
 const settler = new QuietGc();
 import { StatsExporter } from '../src/node/stats/exporter.js';
 
