@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { ISOLATION_LEVELS } from '../../k8s/crds/types.js';
 import { cgroupFiles, cgroupsPathToRel, CgroupFileReader, readCgroupFiles, type CgroupFiles, type CgroupVersion } from './cgroup.js';
-import { GRPC_UNIMPLEMENTED, grpcCode, type ContainerStats, type CriClient, type NetworkInterfaceUsage, type PodSandbox } from './cri-client.js';
+import { GRPC_UNIMPLEMENTED, grpcCode, type ContainerStats, type CriClient, type NetworkInterfaceUsage, type PodSandbox, type PodSandboxStatus } from './cri-client.js';
 import { parseNetDev, type InterfaceCounters } from './netdev.js';
 
 export interface ContainerSample {
@@ -54,7 +54,7 @@ interface SandboxFacts {
   pid?: number;
   /** /proc/<pid>/net/dev, joined once */
   netDev?: string;
-  /** a sandbox's labels, annotations and handler never change: its label values are worked out once */
+  /** from PodSandboxStatus once: a sandbox's labels, annotations and handler never change */
   labels?: { runtimeClass: string; isolation: string };
 }
 interface RunningContainer {
@@ -85,7 +85,7 @@ function capInterfaces<T extends { name: string }>(ifs: T[]): T[] {
 }
 
 /** Coffer's isolation level of the pod: label or annotation coffer.dev/isolation, else the admission decision; only known levels (bounded label values). */
-export function podIsolation(p: Pick<PodSandbox, 'labels' | 'annotations'>): string {
+export function podIsolation(p: Pick<PodSandboxStatus, 'labels' | 'annotations'>): string {
   const known = (v: unknown) => (typeof v === 'string' && (ISOLATION_LEVELS as readonly string[]).includes(v) ? v : undefined);
   const direct = known(p.labels?.[ISOLATION_KEY]) ?? known(p.annotations?.[ISOLATION_KEY]);
   if (direct) return direct;
@@ -101,7 +101,7 @@ export function podIsolation(p: Pick<PodSandbox, 'labels' | 'annotations'>): str
 }
 
 /** The pod's runtime class as the node sees it: its CRI runtime handler ("" = the runtime's default). */
-export function podRuntimeClass(p: Pick<PodSandbox, 'runtime_handler' | 'annotations'>): string {
+export function podRuntimeClass(p: Pick<PodSandboxStatus, 'runtime_handler' | 'annotations'>): string {
   return p.runtime_handler || p.annotations?.[HANDLER_ANNOTATION] || 'default';
 }
 
@@ -155,7 +155,7 @@ export class StatsCollector {
     ]);
     const pods = podsRes.items ?? [];
     const ctrs = await this.runningContainers(statsRes?.stats);
-    await this.learn(pods.map((p) => p.id), ctrs);
+    await this.learn(pods, ctrs);
 
     const cpuMem = new Map<string, { cpu?: number; mem?: number }>();
     for (const s of statsRes?.stats ?? []) {
@@ -187,8 +187,8 @@ export class StatsCollector {
     for (const p of pods) {
       const facts = this.sandboxes.get(p.id);
       const text = facts?.netDev ? this.reader.read(facts.netDev) : undefined;
-      const labels = facts?.labels ?? { runtimeClass: podRuntimeClass(p), isolation: podIsolation(p) };
-      if (facts) facts.labels = labels;
+      // a sandbox whose status could not be had (asked again next sample) has no isolation label yet
+      const labels = facts?.labels ?? { runtimeClass: podRuntimeClass(p), isolation: '' };
       const sample: PodSample = {
         id: p.id,
         namespace: p.metadata?.namespace ?? '',
@@ -261,7 +261,8 @@ export class StatsCollector {
   }
 
   /** Verbose status once per new sandbox/container; forget ids the runtime no longer lists. */
-  private async learn(podIds: string[], ctrs: RunningContainer[]): Promise<void> {
+  private async learn(pods: PodSandbox[], ctrs: RunningContainer[]): Promise<void> {
+    const podIds = pods.map((p) => p.id);
     const ctrIds = ctrs.map((c) => c.id);
     const { cri } = this.opts;
     const livePods = new Set(podIds);
@@ -270,14 +271,18 @@ export class StatsCollector {
     for (const id of this.containers.keys()) if (!liveCtrs.has(id)) this.containers.delete(id);
     const n = this.opts.statusConcurrency ?? 16;
     await pool(
-      podIds.filter((id) => !this.sandboxes.has(id)),
+      pods.filter((p) => !this.sandboxes.has(p.id)),
       n,
-      async (id) => {
+      async (p) => {
+        const id = p.id;
         try {
-          const info = parseInfo((await cri.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info);
+          const res = await cri.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+          const info = parseInfo(res.info);
           const pid = info?.pid;
           const ok = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
-          this.sandboxes.set(id, ok ? { pid, netDev: path.join(this.opts.procRoot, String(pid), 'net/dev') } : {});
+          const st = res.status ?? {};
+          const labels = { runtimeClass: podRuntimeClass({ runtime_handler: p.runtime_handler || st.runtime_handler, annotations: st.annotations }), isolation: podIsolation(st) };
+          this.sandboxes.set(id, ok ? { pid, netDev: path.join(this.opts.procRoot, String(pid), 'net/dev'), labels } : { labels });
         } catch {
           // gone between the list and this call, or the runtime is struggling: asked again next scrape
         }
