@@ -228,3 +228,13 @@ test('inputs: endpoint and listen address are checked; unknown isolation values 
   const badListen = await cli(['agent', 'stats', '--listen', 'nowhere']);
   assert.equal(badListen.code, 2);
 });
+
+test('per-pod series text escapes label values exactly as prom-client does (backslash, quote, newline)', async () => {
+  const { escapeLabelValue } = await import('../../../src/node/stats/metrics.js');
+  const { Gauge, Registry } = await import('prom-client');
+  const v = 'a\\b"c\nd';
+  const r = new Registry();
+  new Gauge({ name: 'x', help: 'x', labelNames: ['l'], registers: [r] }).set({ l: v }, 1);
+  assert.match(await r.metrics(), new RegExp(`x\\{l="${escapeLabelValue(v).replace(/[\\"]/g, (c) => `\\${c}`)}"\\} 1`));
+  assert.equal(escapeLabelValue(v), 'a\\\\b\\"c\\nd');
+});
