@@ -74,7 +74,7 @@ export async function startFakeCri(socket: string, pods: FakePod[] = []): Promis
     })),
     PodSandboxStatus: handle('PodSandboxStatus', (r) => {
       const p = pod(r.pod_sandbox_id);
-      return { info: { info: JSON.stringify({ pid: p.pid, runtimeHandler: p.handler, runtimeSpec: { linux: { cgroupsPath: `${p.containers[0]?.cgroupsPath.split('/').slice(0, -1).join('/')}/${p.id}` } } }) } };
+      return { status: { id: p.id, metadata: { name: p.name, uid: p.uid, namespace: p.namespace, attempt: 0 }, state: 'SANDBOX_READY', labels: p.labels ?? {}, annotations: p.annotations ?? {}, runtime_handler: p.handler }, info: { info: JSON.stringify({ pid: p.pid, runtimeHandler: p.handler, runtimeSpec: { linux: { cgroupsPath: `${p.containers[0]?.cgroupsPath.split('/').slice(0, -1).join('/')}/${p.id}` } } }) } };
     }),
     ListContainers: handle('ListContainers', () => ({
       containers: fake.pods.flatMap((p) => p.containers.map((c) => ({ id: c.id, pod_sandbox_id: p.id, metadata: { name: c.name, attempt: 0 }, image: { image: 'img' }, image_ref: 'img', state: 'CONTAINER_RUNNING', created_at: 1 }))),

@@ -4,13 +4,13 @@
  * when the runtime does not report them; /proc/<sandbox pid>/net/dev for the pod network (packets too, which CRI
  * lacks), falling back to CRI's pod network stats.
  *
- * Per-sandbox and per-container facts that never change (sandbox pid, cgroup path) are asked once with a verbose
+ * Per-sandbox and per-container facts that never change (sandbox pid, cgroup path, a container's pod) are asked once with a verbose
  * *Status call and cached; the caches keep only ids the runtime still lists, so they stay bounded.
  */
 import path from 'node:path';
 import { ISOLATION_LEVELS } from '../../k8s/crds/types.js';
 import { cgroupFiles, cgroupsPathToRel, CgroupFileReader, readCgroupFiles, type CgroupFiles, type CgroupVersion } from './cgroup.js';
-import { GRPC_UNIMPLEMENTED, grpcCode, type CriClient, type NetworkInterfaceUsage, type PodSandbox } from './cri-client.js';
+import { GRPC_UNIMPLEMENTED, grpcCode, type ContainerStats, type CriClient, type NetworkInterfaceUsage, type PodSandbox, type PodSandboxStatus } from './cri-client.js';
 import { parseNetDev, type InterfaceCounters } from './netdev.js';
 
 export interface ContainerSample {
@@ -54,9 +54,18 @@ interface SandboxFacts {
   pid?: number;
   /** /proc/<pid>/net/dev, joined once */
   netDev?: string;
+  /** from PodSandboxStatus once: a sandbox's labels, annotations and handler never change */
+  labels?: { runtimeClass: string; isolation: string };
+}
+interface RunningContainer {
+  id: string;
+  podId: string;
+  name: string;
 }
 interface ContainerFacts {
   files?: CgroupFiles;
+  /** pod and name (from ListContainers), kept so a sample needs only ListContainerStats */
+  running?: RunningContainer;
 }
 
 const ISOLATION_KEY = 'coffer.dev/isolation';
@@ -76,7 +85,7 @@ function capInterfaces<T extends { name: string }>(ifs: T[]): T[] {
 }
 
 /** Coffer's isolation level of the pod: label or annotation coffer.dev/isolation, else the admission decision; only known levels (bounded label values). */
-export function podIsolation(p: Pick<PodSandbox, 'labels' | 'annotations'>): string {
+export function podIsolation(p: Pick<PodSandboxStatus, 'labels' | 'annotations'>): string {
   const known = (v: unknown) => (typeof v === 'string' && (ISOLATION_LEVELS as readonly string[]).includes(v) ? v : undefined);
   const direct = known(p.labels?.[ISOLATION_KEY]) ?? known(p.annotations?.[ISOLATION_KEY]);
   if (direct) return direct;
@@ -92,7 +101,7 @@ export function podIsolation(p: Pick<PodSandbox, 'labels' | 'annotations'>): str
 }
 
 /** The pod's runtime class as the node sees it: its CRI runtime handler ("" = the runtime's default). */
-export function podRuntimeClass(p: Pick<PodSandbox, 'runtime_handler' | 'annotations'>): string {
+export function podRuntimeClass(p: Pick<PodSandboxStatus, 'runtime_handler' | 'annotations'>): string {
   return p.runtime_handler || p.annotations?.[HANDLER_ANNOTATION] || 'default';
 }
 
@@ -140,14 +149,13 @@ export class StatsCollector {
   /** Throws the CRI error when the runtime cannot list pods or containers (the caller backs off). */
   async collect(): Promise<Snapshot> {
     const { cri } = this.opts;
-    const [podsRes, ctrsRes, statsRes] = await Promise.all([
+    const [podsRes, statsRes] = await Promise.all([
       cri.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_READY' } } }),
-      cri.call('ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' } } }),
       this.containerStatsUnimplemented ? Promise.resolve(undefined) : cri.call('ListContainerStats', { filter: {} }).catch((e) => this.optional(e, 'container')),
     ]);
     const pods = podsRes.items ?? [];
-    const ctrs = ctrsRes.containers ?? [];
-    await this.learn(pods.map((p) => p.id), ctrs.map((c) => c.id));
+    const ctrs = await this.runningContainers(statsRes?.stats);
+    await this.learn(pods, ctrs);
 
     const cpuMem = new Map<string, { cpu?: number; mem?: number }>();
     for (const s of statsRes?.stats ?? []) {
@@ -164,27 +172,28 @@ export class StatsCollector {
       const cg = facts?.files ? readCgroupFiles(this.reader, facts.files, { cpuMemory: needCpuMem }) : {};
       const sample: ContainerSample = {
         id: c.id,
-        name: c.metadata?.name ?? '',
+        name: c.name,
         ...cg,
         cpuSeconds: crs?.cpu ?? cg.cpuSeconds,
         memoryWorkingSetBytes: crs?.mem ?? cg.memoryWorkingSetBytes,
       };
-      let list = byPod.get(c.pod_sandbox_id);
-      if (!list) byPod.set(c.pod_sandbox_id, (list = []));
+      let list = byPod.get(c.podId);
+      if (!list) byPod.set(c.podId, (list = []));
       list.push(sample);
     }
 
     const out: PodSample[] = [];
     const needCriNet: PodSample[] = [];
     for (const p of pods) {
-      const netDev = this.sandboxes.get(p.id)?.netDev;
-      const text = netDev ? this.reader.read(netDev) : undefined;
+      const facts = this.sandboxes.get(p.id);
+      const text = facts?.netDev ? this.reader.read(facts.netDev) : undefined;
+      // a sandbox whose status could not be had (asked again next sample) has no isolation label yet
+      const labels = facts?.labels ?? { runtimeClass: podRuntimeClass(p), isolation: '' };
       const sample: PodSample = {
         id: p.id,
         namespace: p.metadata?.namespace ?? '',
         name: p.metadata?.name ?? '',
-        runtimeClass: podRuntimeClass(p),
-        isolation: podIsolation(p),
+        ...labels,
         containers: byPod.get(p.id) ?? [],
         network: text === undefined ? [] : capInterfaces(parseNetDev(text)),
       };
@@ -193,6 +202,35 @@ export class StatsCollector {
     }
     if (needCriNet.length > 0 && !this.podStatsUnimplemented) await this.criNetwork(needCriNet);
     return { pods: out };
+  }
+
+  /**
+   * The running containers and their pods. ListContainerStats lists the running containers with their stats, but
+   * not their pod: the pod and name of each container id are kept from ListContainers, which is asked only when
+   * the stats name an id not seen before (a container's pod never changes). A runtime without ListContainerStats
+   * is asked ListContainers every sample. An id the runtime's running list lacks is not remembered, so a runtime
+   * whose stats also list stopped containers costs the list call every sample but never exports them.
+   */
+  private async runningContainers(stats: ContainerStats[] | undefined): Promise<RunningContainer[]> {
+    const list = async () => {
+      const res = await this.opts.cri.call('ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' } } });
+      return (res.containers ?? []).map((c) => ({ id: c.id, podId: c.pod_sandbox_id, name: c.metadata?.name ?? '' }));
+    };
+    if (!stats) return list();
+    const out: RunningContainer[] = [];
+    let listed: Map<string, RunningContainer> | undefined;
+    for (const s of stats) {
+      const id = s.attributes?.id;
+      if (!id) continue;
+      let known = this.containers.get(id)?.running;
+      if (!known) {
+        listed ??= new Map((await list()).map((c) => [c.id, c]));
+        known = listed.get(id);
+        if (!known) continue;
+      }
+      out.push(known);
+    }
+    return out;
   }
 
   /** Pod network from CRI (bytes and errors; CRI v1 has no packet counts) for pods whose netns could not be read. */
@@ -223,7 +261,9 @@ export class StatsCollector {
   }
 
   /** Verbose status once per new sandbox/container; forget ids the runtime no longer lists. */
-  private async learn(podIds: string[], ctrIds: string[]): Promise<void> {
+  private async learn(pods: PodSandbox[], ctrs: RunningContainer[]): Promise<void> {
+    const podIds = pods.map((p) => p.id);
+    const ctrIds = ctrs.map((c) => c.id);
     const { cri } = this.opts;
     const livePods = new Set(podIds);
     const liveCtrs = new Set(ctrIds);
@@ -231,27 +271,32 @@ export class StatsCollector {
     for (const id of this.containers.keys()) if (!liveCtrs.has(id)) this.containers.delete(id);
     const n = this.opts.statusConcurrency ?? 16;
     await pool(
-      podIds.filter((id) => !this.sandboxes.has(id)),
+      pods.filter((p) => !this.sandboxes.has(p.id)),
       n,
-      async (id) => {
+      async (p) => {
+        const id = p.id;
         try {
-          const info = parseInfo((await cri.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info);
+          const res = await cri.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+          const info = parseInfo(res.info);
           const pid = info?.pid;
           const ok = typeof pid === 'number' && Number.isInteger(pid) && pid > 0;
-          this.sandboxes.set(id, ok ? { pid, netDev: path.join(this.opts.procRoot, String(pid), 'net/dev') } : {});
+          const st = res.status ?? {};
+          const labels = { runtimeClass: podRuntimeClass({ runtime_handler: p.runtime_handler || st.runtime_handler, annotations: st.annotations }), isolation: podIsolation(st) };
+          this.sandboxes.set(id, ok ? { pid, netDev: path.join(this.opts.procRoot, String(pid), 'net/dev'), labels } : { labels });
         } catch {
           // gone between the list and this call, or the runtime is struggling: asked again next scrape
         }
       },
     );
     await pool(
-      ctrIds.filter((id) => !this.containers.has(id)),
+      ctrs.filter((c) => !this.containers.has(c.id)),
       n,
-      async (id) => {
+      async (c) => {
+        const id = c.id;
         try {
           const info = parseInfo((await cri.call('ContainerStatus', { container_id: id, verbose: true })).info);
           const rel = specCgroup(info);
-          this.containers.set(id, rel ? { files: cgroupFiles(this.opts.cgroupRoot, this.opts.cgroupVersion, rel) } : {});
+          this.containers.set(id, rel ? { files: cgroupFiles(this.opts.cgroupRoot, this.opts.cgroupVersion, rel), running: c } : { running: c });
         } catch {
           // as above
         }

@@ -16,10 +16,15 @@ export interface PodSandboxMetadata {
   namespace?: string;
   attempt?: number;
 }
+/** ListPodSandbox's items: labels and annotations are left out of the decode (PodSandboxStatus has them). */
 export interface PodSandbox {
   id: string;
   metadata?: PodSandboxMetadata;
   state?: 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+  runtime_handler?: string;
+}
+export interface PodSandboxStatus {
+  id?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   runtime_handler?: string;
@@ -28,7 +33,6 @@ export interface Container {
   id: string;
   pod_sandbox_id: string;
   metadata?: { name?: string; attempt?: number };
-  state?: 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
 }
 export interface CpuUsage {
   usage_core_nano_seconds?: UInt64Value;
@@ -65,7 +69,7 @@ interface Methods {
   Version: [{ version: string }, { version?: string; runtime_name?: string; runtime_version?: string; runtime_api_version?: string }];
   Status: [{ verbose: boolean }, StatusResponse];
   ListPodSandbox: [{ filter?: { state?: { state: 'SANDBOX_READY' } } }, { items?: PodSandbox[] }];
-  PodSandboxStatus: [{ pod_sandbox_id: string; verbose: boolean }, { info?: Record<string, string> }];
+  PodSandboxStatus: [{ pod_sandbox_id: string; verbose: boolean }, { status?: PodSandboxStatus; info?: Record<string, string> }];
   ListContainers: [{ filter?: { state?: { state: 'CONTAINER_RUNNING' } } }, { containers?: Container[] }];
   ContainerStatus: [{ container_id: string; verbose: boolean }, { info?: Record<string, string> }];
   ListContainerStats: [{ filter?: Record<string, never> }, { stats?: ContainerStats[] }];

@@ -76,7 +76,7 @@ export class StatsExporter {
   /** Sample, then the exposition text (what GET /metrics returns). */
   async scrape(): Promise<string> {
     await this.sample();
-    return this.metrics.registry.metrics();
+    return this.metrics.text();
   }
 
   async start(): Promise<AddressInfo> {
@@ -96,7 +96,7 @@ export class StatsExporter {
       }
       this.scrape().then(
         (text) => {
-          res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(req.method === 'HEAD' ? undefined : text);
+          res.writeHead(200, { 'content-type': this.metrics.contentType }).end(req.method === 'HEAD' ? undefined : text);
           this.opts.afterScrape?.();
         },
         (e: Error) => {

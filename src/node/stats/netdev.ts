@@ -14,17 +14,47 @@ export interface InterfaceCounters {
   txErrors: number;
 }
 
+/**
+ * The whitespace-separated decimal fields of s from index `from`, or undefined when any field is not all digits.
+ * A hand-written scan: a scrape parses one net/dev per pod, and split + regex per field was most of that cost.
+ */
+function decimalFields(s: string, from: number, to: number): number[] | undefined {
+  const out: number[] = [];
+  let i = from;
+  while (i < to) {
+    let c = s.charCodeAt(i);
+    if (c === 32 || c === 9) {
+      i++;
+      continue;
+    }
+    const start = i;
+    let v = 0;
+    while (i < to && (c = s.charCodeAt(i)) >= 48 && c <= 57) {
+      v = v * 10 + (c - 48);
+      i++;
+    }
+    if (i === start || (i < to && c !== 32 && c !== 9)) return undefined;
+    // beyond 2^53 the running sum can differ from Number()'s rounding: parse those few exactly as before
+    out.push(v <= Number.MAX_SAFE_INTEGER ? v : Number(s.slice(start, i)));
+  }
+  return out;
+}
+
 /** Every interface but loopback (traffic inside the pod is not the pod's network use). */
 export function parseNetDev(text: string): InterfaceCounters[] {
   const out: InterfaceCounters[] = [];
-  for (const line of text.split('\n')) {
-    const colon = line.indexOf(':');
-    if (colon < 0) continue;
-    const name = line.slice(0, colon).trim();
+  let at = 0;
+  while (at < text.length) {
+    let end = text.indexOf('\n', at);
+    if (end < 0) end = text.length;
+    const colon = text.indexOf(':', at);
+    const lineStart = at;
+    at = end + 1;
+    if (colon < 0 || colon > end) continue;
+    const name = text.slice(lineStart, colon).trim();
     if (!name || name === 'lo' || name.includes('|')) continue;
-    const f = line.slice(colon + 1).trim().split(/\s+/);
-    if (f.length < 16 || !f.every((x) => /^\d+$/.test(x))) continue;
-    const n = f.map(Number);
+    const n = decimalFields(text, colon + 1, end);
+    if (!n || n.length < 16) continue;
     out.push({ name, rxBytes: n[0]!, rxPackets: n[1]!, rxErrors: n[2]!, txBytes: n[8]!, txPackets: n[9]!, txErrors: n[10]! });
   }
   return out;

@@ -67,6 +67,16 @@ test('labels per pod and container (runtime_class from the handler, isolation fr
     await ex.scrape();
     assert.equal(fake.calls.get('PodSandboxStatus'), 3);
     assert.equal(fake.calls.get('ContainerStatus'), 3);
+    // a container's pod is learned once from ListContainers: steady samples ask ListContainerStats alone
+    assert.equal(fake.calls.get('ListContainers'), 1);
+    // a new container is an id the stats have not named before: the list is asked again, once
+    fake.pods[0]!.containers.push({ id: 'ctr0b', name: 'sidecar', cgroupsPath: '/kubepods/pod0/ctr0b', cpuNs: 7e9, workingSet: 7e6 });
+    assert.equal(pick(parseMetrics(await ex.scrape()), 'coffer_pod_container_cpu_usage_seconds_total', { pod: 'web-0', container: 'sidecar' }), 7);
+    await ex.scrape();
+    assert.equal(fake.calls.get('ListContainers'), 2);
+    // a container that stops leaves the stats list and its series go
+    fake.pods[0]!.containers.pop();
+    assert.equal(pick(parseMetrics(await ex.scrape()), 'coffer_pod_container_cpu_usage_seconds_total', { container: 'sidecar' }), undefined);
     // a pod that goes is dropped at once, with its cached facts
     fake.pods.splice(1, 1);
     const after = parseMetrics(await ex.scrape());
@@ -217,4 +227,14 @@ test('inputs: endpoint and listen address are checked; unknown isolation values 
   assert.match(bad.err, /must be unix:\/\/\//);
   const badListen = await cli(['agent', 'stats', '--listen', 'nowhere']);
   assert.equal(badListen.code, 2);
+});
+
+test('per-pod series text escapes label values exactly as prom-client does (backslash, quote, newline)', async () => {
+  const { escapeLabelValue } = await import('../../../src/node/stats/metrics.js');
+  const { Gauge, Registry } = await import('prom-client');
+  const v = 'a\\b"c\nd';
+  const r = new Registry();
+  new Gauge({ name: 'x', help: 'x', labelNames: ['l'], registers: [r] }).set({ l: v }, 1);
+  assert.match(await r.metrics(), new RegExp(`x\\{l="${escapeLabelValue(v).replace(/[\\"]/g, (c) => `\\${c}`)}"\\} 1`));
+  assert.equal(escapeLabelValue(v), 'a\\\\b\\"c\\nd');
 });
