@@ -67,7 +67,7 @@ export class KubeRest {
         let bytes = 0;
         res.on('data', (c: Buffer) => {
           bytes += c.length;
-          if (bytes > maxBytes) return req.destroy(new Error(`answer larger than ${maxBytes} bytes: ${method} ${path}`));
+          if (bytes > maxBytes) return void res.destroy(new Error(`answer larger than ${maxBytes} bytes: ${method} ${path}`));
           chunks.push(c);
         });
         res.on('end', () => {
