@@ -74,7 +74,7 @@ function view(root: HTMLElement, c: View): void {
     h('div', { class: 'grid' },
       card('Trust', 'cl-trust',
         h('div', { class: 'stats' }, stat(c.counts.trusted, 'trusted'), stat(c.counts.untrusted + c.counts.expired, 'untrusted'), stat(c.counts.unknown, 'not attested')),
-        c.counts.expired ? h('p', { class: 'small warn-text' }, `${c.counts.expired} of the untrusted node${c.counts.expired === 1 ? ' is' : 's are'} past the attestation's expiry.`) : null,
+        c.counts.expired ? h('p', { class: 'small warn-text' }, `${c.counts.expired} of the untrusted nodes ${c.counts.expired === 1 ? 'is' : 'are'} labelled trusted but past the attestation's expiry.`) : null,
         h('p', { class: 'muted small' }, `${c.counts.total} node${c.counts.total === 1 ? '' : 's'} in all. Trust comes from the node-trust controller's coffer.dev/attested label and its expiry.`)),
       card('Pods per isolation level', 'cl-pods',
         table('Running pods by isolation level', ['Isolation', 'Pods'], iso.map((k) => [ISOLATION_LABEL[k] ?? k, String(c.pods.byIsolation[k])]), 'No running pods.'),
