@@ -170,5 +170,10 @@ describe('coffer up with a bad --kubeconfig', () => {
     const k = await cli(['kbs', '--dev', '--port', '0', '--data', data, '--swtpm', 'off', '--kubeconfig', kubeconfig]);
     assert.equal(k.code, 2);
     assert.match(k.err, /does not serve/);
+    if (process.env.KUBERNETES_SERVICE_HOST === undefined) {
+      const ic = await cli(['up', '--dev', '--port', '0', '--data', data, '--swtpm', 'off', '--kubeconfig', 'in-cluster']);
+      assert.equal(ic.code, 2);
+      assert.match(ic.err, /in-cluster: not running in a Kubernetes pod/);
+    }
   });
 });
