@@ -115,18 +115,21 @@ export class ClusterViewSource {
   get(): Promise<ClusterRead> {
     const now = this.clock();
     if (this.cached && now - this.cached.at < this.ttlMs) return Promise.resolve(this.cached.value);
-    this.inflight ??= this.o
-      .read()
-      .then(
-        (objs): ClusterRead => clusterView(objs, { now: this.clock(), source: this.o.source, maxNodesShown: this.o.maxNodesShown ?? 500 }),
-        (e): ClusterRead => ({ available: false, at: new Date(this.clock()).toISOString(), source: this.o.source, error: oneLine(`cannot read the cluster: ${(e as Error).message}`) }),
-      )
-      .then((value) => {
-        this.cached = { at: this.clock(), value };
-        this.inflight = undefined;
-        return value;
-      });
+    this.inflight ??= this.refresh();
     return this.inflight;
+  }
+
+  /** Never rejects: a failed read, or objects that do not compute (malformed), become the unavailable view. */
+  private async refresh(): Promise<ClusterRead> {
+    let value: ClusterRead;
+    try {
+      value = clusterView(await this.o.read(), { now: this.clock(), source: this.o.source, maxNodesShown: this.o.maxNodesShown ?? 500 });
+    } catch (e) {
+      value = { available: false, at: new Date(this.clock()).toISOString(), source: this.o.source, error: oneLine(`cannot read the cluster: ${(e as Error)?.message ?? String(e)}`) };
+    }
+    this.cached = { at: this.clock(), value };
+    this.inflight = undefined;
+    return value;
   }
 }
 

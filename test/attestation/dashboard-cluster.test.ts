@@ -159,6 +159,16 @@ describe('cluster view bounds', () => {
     await Promise.all(Array.from({ length: 20 }, () => src.get()));
     assert.equal(reads, 1);
   });
+
+  test('objects that do not compute (a node without metadata) give the unavailable view, and the next read recovers', async () => {
+    let now = 0;
+    let objs: any = { nodes: [{ spec: {} }], pods: [], runtimeClasses: [], truncated: { nodes: false, pods: false, runtimeClasses: false } };
+    const src = new ClusterViewSource({ read: async () => objs, source: 'x', clock: () => now });
+    assert.equal((await src.get()).available, false);
+    objs = { ...objs, nodes: [] };
+    now += 6_000;
+    assert.equal((await src.get()).available, true);
+  });
 });
 
 describe('coffer up with a bad --kubeconfig', () => {
