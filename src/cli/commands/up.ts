@@ -23,7 +23,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from '../../k8s/admission/tls-files.js';
 import { devAkPublic, startDevSwtpm, swtpmOnPath, type DevSwtpm } from '../../node/tpm/dev.js';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 interface ServeFlags {
   port: string;
@@ -383,6 +383,8 @@ async function openClusterSource(flag: string, env: Record<string, string | unde
   let kc;
   if (flag === 'in-cluster') {
     if (env.KUBERNETES_SERVICE_HOST === undefined) throw new CliUsageError('--kubeconfig in-cluster: not running in a Kubernetes pod (no KUBERNETES_SERVICE_HOST)');
+    // Without the token the default chain would fall back to ~/.kube/config: in-cluster means the service account only.
+    if (!existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new CliUsageError('--kubeconfig in-cluster: no service account token is mounted (automountServiceAccountToken)');
     kc = await loadKubeConfig(undefined, { ...env, KUBECONFIG: undefined });
   } else kc = await loadKubeConfig(flag, env);
   const rest = await KubeRest.fromKubeConfig(kc, 'coffer-dashboard', { timeoutMs: 5_000, maxBytes: 32 * 1024 * 1024 });
