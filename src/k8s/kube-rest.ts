@@ -18,6 +18,12 @@ export class KubeApiError extends Error {
   }
 }
 
+/** Per-request bounds: the time an answer may take and the bytes it may carry (defaults: 30 s, unbounded). */
+export interface KubeRestLimits {
+  timeoutMs?: number;
+  maxBytes?: number;
+}
+
 export class KubeRest {
   private readonly agent: http.Agent;
   private readonly base: URL;
@@ -26,12 +32,13 @@ export class KubeRest {
     base: URL,
     private readonly opts: https.RequestOptions,
     private readonly userAgent: string,
+    private readonly limits: KubeRestLimits,
   ) {
     this.base = base;
     this.agent = base.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized !== false }) : new http.Agent({ keepAlive: true });
   }
 
-  static async fromKubeConfig(kc: KubeConfig, userAgent = 'coffer-controller/0.1'): Promise<KubeRest> {
+  static async fromKubeConfig(kc: KubeConfig, userAgent = 'coffer-controller/0.1', limits: KubeRestLimits = {}): Promise<KubeRest> {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     const opts: https.RequestOptions = {};
@@ -39,7 +46,7 @@ export class KubeRest {
     // client-node refuses to build options for plain http; there is no TLS to configure then, only a token.
     if (base.protocol === 'https:') await kc.applyToHTTPSOptions(opts);
     else if (kc.getCurrentUser()?.token) opts.headers = { Authorization: `Bearer ${kc.getCurrentUser()!.token}` };
-    return new KubeRest(base, opts, userAgent);
+    return new KubeRest(base, opts, userAgent, limits);
   }
 
   request<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
@@ -52,10 +59,19 @@ export class KubeRest {
     }
     const request = url.protocol === 'https:' ? https.request : http.request;
     return new Promise<T>((resolve, reject) => {
-      const req = request(url, { method, headers, agent: this.agent, timeout: 30_000 }, (res) => {
+      const { timeoutMs = 30_000, maxBytes = Infinity } = this.limits;
+      // `timeout` is socket idleness; the deadline bounds the whole answer (a slow trickle too).
+      const deadline = setTimeout(() => req.destroy(new Error(`timeout after ${timeoutMs} ms: ${method} ${path}`)), timeoutMs);
+      const req = request(url, { method, headers, agent: this.agent, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let bytes = 0;
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (bytes > maxBytes) return void res.destroy(new Error(`answer larger than ${maxBytes} bytes: ${method} ${path}`));
+          chunks.push(c);
+        });
         res.on('end', () => {
+          clearTimeout(deadline);
           const text = Buffer.concat(chunks).toString('utf8');
           let doc: any;
           try {
@@ -68,9 +84,16 @@ export class KubeRest {
           else reject(new KubeApiError(code, doc?.reason ?? '', doc?.message ?? `HTTP ${code} from ${method} ${path}`));
         });
         res.on('error', reject);
+        res.on('close', () => {
+          clearTimeout(deadline);
+          if (!res.complete) reject(new Error(`answer cut short: ${method} ${path}`));
+        });
       });
       req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${path}`)));
-      req.on('error', reject);
+      req.on('error', (e) => {
+        clearTimeout(deadline);
+        reject(e);
+      });
       if (payload) req.write(payload);
       req.end();
     });

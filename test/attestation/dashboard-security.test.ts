@@ -61,6 +61,15 @@ describe('dashboard security (coffer up --dev over HTTP)', () => {
     assert.equal((await fetch(`${url}/v1/dashboard/overview`, { headers: { cookie: s.cookie, authorization: 'Bearer x.y.z' } })).status, 401);
   });
 
+  test('without --kubeconfig the cluster view and the overview say what would feed them', async () => {
+    const c = (await (await fetch(`${url}/v1/dashboard/cluster`, { headers: bearer(viewer) })).json()) as { available: boolean; note: string; panels: unknown[] };
+    assert.equal(c.available, false);
+    assert.match(c.note, /--kubeconfig/);
+    assert.equal(c.panels.length, 4);
+    const o = (await (await fetch(`${url}/v1/dashboard/overview`, { headers: bearer(viewer) })).json()) as { nodes: { available: boolean; note: string } };
+    assert.deepEqual([o.nodes.available, /node-trust controller/.test(o.nodes.note)], [false, true]);
+  });
+
   test('a viewer token reads and never writes (API and KBS admin)', async () => {
     assert.equal((await fetch(`${url}/v1/dashboard/overview`, { headers: bearer(viewer) })).status, 200);
     assert.equal((await fetch(`${url}/v1/admin/policies`, { headers: bearer(viewer) })).status, 200);

@@ -13,6 +13,8 @@ import type { Page } from 'playwright-core';
 import { cli, spawnCofferServer, type CofferServer } from '../support/cli.js';
 import { axe, chromiumSkip, describeViolations, launchChromium, type Browser } from '../support/browser.js';
 import { haveVectors, repoRoot, vectorsDir, vectorsSkip } from '../support/vectors.js';
+import { startFakeApiServer, type FakeApiServer } from '../support/fake-apiserver.js';
+import { putFleet, writeKubeconfig } from '../support/cluster-fixture.js';
 
 // page.evaluate callbacks run in the browser; the project compiles without the DOM lib, so its globals are loose here.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -27,6 +29,7 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
   let browser: Browser;
   let page: Page;
   let adminToken: string;
+  let kubeApi: FakeApiServer;
   const consoleErrors: string[] = [];
 
   before(async () => {
@@ -34,7 +37,11 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
     mkdirSync(SHOTS, { recursive: true });
     // The test PKI root for the project's sample quote and, when the vectors are here, Intel's real root.
     const anchors = [join(repoRoot, 'samples/test-pki-root.pem'), ...(haveVectors ? [join(vectorsDir, 'roots/Intel_SGX_RootCA.pem')] : [])];
-    server = await spawnCofferServer(['up', '--dev', '--port', '0', '--data', dir, '--swtpm', 'off', '--pcs-url', 'off', '--kds-url', 'off', '--trust-anchor', ...anchors], { timeoutMs: 120_000 });
+    // The cluster side: the fake kube-apiserver holding a node in each trust state, read through --kubeconfig.
+    kubeApi = await startFakeApiServer({ namespaces: ['apps'] });
+    putFleet(kubeApi);
+    writeKubeconfig(join(dir, 'kubeconfig'), kubeApi.url);
+    server = await spawnCofferServer(['up', '--dev', '--port', '0', '--data', dir, '--swtpm', 'off', '--pcs-url', 'off', '--kds-url', 'off', '--kubeconfig', join(dir, 'kubeconfig'), '--trust-anchor', ...anchors], { timeoutMs: 120_000 });
     adminToken = (await cli(['admin-token', '--data', dir])).out.trim();
     // A stored secret: the dashboard lists its path and must never show its value.
     const secretFile = join(dir, 'secret.bin');
@@ -49,6 +56,7 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
   after(async () => {
     await browser?.close();
     server?.kill();
+    await kubeApi?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -233,10 +241,23 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
     await shots('kbs');
   });
 
-  test('cluster page says what would feed it', async () => {
+  test('cluster page shows each node\'s trust state, pods per isolation level, edge nodes and runtime classes', async () => {
     await page.goto(`${server.url}/#/cluster`);
-    await page.waitForSelector('h1');
-    assert.match(await page.textContent('main') ?? '', /node-trust controller/);
+    await page.waitForSelector('section[aria-labelledby=cl-nodes] table');
+    const rows = await page.$$eval('section[aria-labelledby=cl-nodes] tbody tr', (trs: any[]) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td: any) => td.textContent.trim())));
+    // Untrusted first; each row: node, TEE, trust (with the reason), TCB (with advisories), ..., edge, confidential pods.
+    assert.deepEqual(rows.map((r) => [r[0], r[1], r[2].split(' ')[0]]), [
+      ['tpm-node-bad', 'tpm', 'untrusted'], ['sgx-node-old', 'sgx', 'expired'], ['plain-node', '–', 'not'], ['snp-node-1', 'snp', 'trusted'], ['tdx-node-1', 'tdx', 'trusted'],
+    ]);
+    assert.match(rows[0][2], /pcr 7 does not match/);
+    assert.match(rows[1][3], /OutOfDate INTEL-SA-00837/);
+    assert.deepEqual([rows[4][6], rows[4][7], rows[4][8]], ['kata-cc-tdx', 'online', '2']);
+    assert.equal(rows[3][7], 'autonomous');
+    const trust = await page.textContent('section[aria-labelledby=cl-trust]') ?? '';
+    assert.match(trust, /2\s*trusted\s*2\s*untrusted\s*1\s*not attested/);
+    assert.match(await page.textContent('section[aria-labelledby=cl-pods]') ?? '', /confidential-vm\s*2.*enclave\s*1|enclave\s*1.*confidential-vm\s*2/s);
+    assert.match(await page.textContent('section[aria-labelledby=cl-edge]') ?? '', /1\s*online\s*1\s*autonomous/);
+    assert.match(await page.textContent('section[aria-labelledby=cl-rc]') ?? '', /kata-cc-snp.*kata-qemu-snp/s);
     await checkAxe('cluster');
     await shots('cluster');
   });
@@ -254,6 +275,8 @@ describe('dashboard in Chromium', { skip: chromiumSkip }, () => {
     }
     await page.waitForFunction(() => /: 4 in all; 2 affirming, 1 warning, 1 contraindicated/.test(document.querySelector('svg.chart')?.getAttribute('aria-label') ?? ''), null, { timeout: 10_000 });
     assert.match(await page.textContent('section[aria-labelledby=h-kbs]') ?? '', /1\s*refused/);
+    // Trusted vs untrusted nodes from the cluster (the expired one counts as untrusted).
+    assert.match(await page.textContent('section[aria-labelledby=h-nodes]') ?? '', /2\s*trusted\s*2\s*untrusted\s*1\s*not attested\s*All 5 nodes/);
     await checkAxe('overview (after)');
     await shots('overview-after');
   });

@@ -12,7 +12,8 @@ import { decodeBase64, type AttestationService } from '../service.js';
 import { HttpProblem, sendProblem, toProblem } from '../problem.js';
 import type { UiAssets } from './assets.js';
 import { checkSameOrigin, type DashboardSessions } from './session.js';
-import { advisoryUrl, CLUSTER_FEEDS, NODES_NOTE, overview, sanitizeRecord, type CollateralRow } from './views.js';
+import type { ClusterRead } from '../../k8s/cluster-view.js';
+import { advisoryUrl, CLUSTER_FEEDS, NODES_NOTE, nodesSummary, overview, sanitizeRecord, type CollateralRow } from './views.js';
 
 export interface DashboardRoutesOptions {
   service: AttestationService;
@@ -23,6 +24,8 @@ export interface DashboardRoutesOptions {
   pollMs?: number;
   /** Concurrent event streams per service. */
   maxStreams?: number;
+  /** The cluster's trust posture (`--kubeconfig`), cached by its source; absent: the Cluster page says what would feed it. */
+  cluster?: { get(): Promise<ClusterRead> };
 }
 
 /** No inline script or style anywhere: every byte of code comes from this origin's own files. */
@@ -143,7 +146,7 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
       }
       before = rows[rows.length - 1].id;
     }
-    return overview(records, { now, windowMs: hours * 3_600_000, buckets: 24, truncated, collateral: await collateralRows(service, now), lastId: records[0]?.id ?? 0 });
+    return overview(records, { now, windowMs: hours * 3_600_000, buckets: 24, truncated, collateral: await collateralRows(service, now), lastId: records[0]?.id ?? 0, nodes: nodesSummary(await o.cluster?.get()) });
   });
 
   app.get('/v1/dashboard/audit', async (req) => {
@@ -168,7 +171,9 @@ export async function dashboardRoutes(app: FastifyInstance, o: DashboardRoutesOp
 
   app.get('/v1/dashboard/cluster', async (req) => {
     await read(req);
-    return { available: false, note: NODES_NOTE, panels: CLUSTER_FEEDS };
+    if (!o.cluster) return { available: false, note: NODES_NOTE, panels: CLUSTER_FEEDS };
+    const c = await o.cluster.get();
+    return c.available ? c : { ...c, note: c.error, panels: CLUSTER_FEEDS };
   });
 
   app.get('/v1/dashboard/tees', async (req) => {

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AuditRecord } from '../../store/types.js';
+import type { ClusterRead, TrustCounts } from '../../k8s/cluster-view.js';
 
 export interface UiAuditRecord {
   id: number;
@@ -61,12 +62,21 @@ export interface Overview {
   tcb: { statuses: Record<string, number>; advisories: { id: string; url: string | null; count: number; lastSeen: string }[] };
   kbs: { released: number; refused: number; recent: UiAuditRecord[] };
   collateral: CollateralRow[];
-  nodes: { available: false; note: string };
+  nodes: NodesSummary;
   lastId: number;
 }
 
+/** The overview's node panel: the trust counts when a cluster is configured and readable, else what would feed it. */
+export type NodesSummary = ({ available: true; at: string } & TrustCounts) | { available: false; note: string };
+
+export function nodesSummary(c: ClusterRead | undefined): NodesSummary {
+  if (!c) return { available: false, note: NODES_NOTE };
+  if (!c.available) return { available: false, note: c.error };
+  return { available: true, at: c.at, ...c.counts };
+}
+
 /** `records` newest first, all at or after `from` (the caller stops scanning there). */
-export function overview(records: AuditRecord[], o: { now: number; windowMs: number; buckets: number; truncated: boolean; collateral: CollateralRow[]; lastId: number }): Overview {
+export function overview(records: AuditRecord[], o: { now: number; windowMs: number; buckets: number; truncated: boolean; collateral: CollateralRow[]; lastId: number; nodes?: NodesSummary }): Overview {
   const from = o.now - o.windowMs;
   const bucketMs = o.windowMs / o.buckets;
   const series = Array.from({ length: o.buckets }, (_, i) => ({ start: new Date(from + i * bucketMs).toISOString(), counts: Object.fromEntries(RESULTS.map((r) => [r, 0])) as Record<string, number> }));
@@ -108,13 +118,13 @@ export function overview(records: AuditRecord[], o: { now: number; windowMs: num
     },
     kbs: { released, refused, recent },
     collateral: o.collateral,
-    nodes: { available: false, note: NODES_NOTE },
+    nodes: o.nodes ?? { available: false, note: NODES_NOTE },
     lastId: o.lastId,
   };
 }
 
 export const NODES_NOTE =
-  'No node-trust data yet: trusted and untrusted nodes come from the node-trust controller (coffer controller), which verifies each node agent\'s attestation token and sets the coffer.dev/attested label. That controller is not part of this service yet.';
+  'No node-trust data yet: trusted and untrusted nodes come from the node-trust controller (coffer controller), which verifies each node agent\'s attestation token and sets the coffer.dev/attested label. Start this service with --kubeconfig FILE to read them from the cluster.';
 
 export const CLUSTER_FEEDS = [
   { panel: 'Nodes', shows: 'TEE, trust state and its expiry per node', feed: 'the node-trust controller: the coffer.dev/attested label and its expiry annotation, set after verifying each node agent\'s attestation' },

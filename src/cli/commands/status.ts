@@ -34,6 +34,8 @@ async function getJson(url: string, ca: Buffer | undefined): Promise<any> {
   });
 }
 
+const STATUS_LIMITS = { maxNodes: 10_000, maxPods: 200_000, maxRuntimeClasses: 1_000 };
+
 export function registerStatus(program: Command, ctx: CommandContext): void {
   program
     .command('status')
@@ -46,6 +48,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
     .action(async (f: StatusFlags) => {
       const { KubeRest } = await import('../../k8s/kube-rest.js');
       const { clusterStatus, identityStatus, nodeStatuses } = await import('../../k8s/cluster-status.js');
+      const { readClusterObjects } = await import('../../k8s/cluster-read.js');
       let pinned: Record<string, unknown> | undefined;
       if (f.pinJwk) {
         try {
@@ -69,11 +72,10 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
       const rest = await KubeRest.fromKubeConfig(kc, 'coffer-status');
       let status;
       try {
-        const [nodes, pods, rcs] = await Promise.all([
-          rest.request('GET', '/api/v1/nodes'),
-          rest.request('GET', '/api/v1/pods'),
-          rest.request('GET', '/apis/node.k8s.io/v1/runtimeclasses').catch(() => ({ items: [] })),
-        ]);
+        // The same reader as the dashboard's cluster view, with caps far above it: a fleet larger than them cannot
+        // be vouched for from one page of each list, so that is a failure rather than a partial "ok".
+        const objs = await readClusterObjects(rest, STATUS_LIMITS);
+        if (objs.truncated.nodes || objs.truncated.pods) throw new Error(`more than ${STATUS_LIMITS.maxNodes} nodes or ${STATUS_LIMITS.maxPods} pods: too large to read in one list`);
         const now = Date.now();
         let identity;
         if (f.attestationUrl) {
@@ -84,7 +86,7 @@ export function registerStatus(program: Command, ctx: CommandContext): void {
             identity = { url, keys: [], pinned: null, verified: false, detail: `cannot read the service's keys: ${(e as Error).message}` };
           }
         }
-        status = clusterStatus(nodeStatuses(nodes.items ?? [], pods.items ?? [], rcs.items ?? [], now), identity, now);
+        status = clusterStatus(nodeStatuses(objs.nodes, objs.pods, objs.runtimeClasses, now), identity, now);
       } catch (e) {
         ctx.io.err(`coffer: status: cannot read the cluster: ${(e as Error).message}\n`);
         return ctx.setExit(EXIT.REJECTED);

@@ -23,7 +23,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { loadTlsFiles, reloadServingTls, TlsFileWatcher, type TlsMaterial } from '../../k8s/admission/tls-files.js';
 import { devAkPublic, startDevSwtpm, swtpmOnPath, type DevSwtpm } from '../../node/tpm/dev.js';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 
 interface ServeFlags {
   port: string;
@@ -45,6 +45,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   auditRetentionDays?: string;
+  kubeconfig?: string;
 }
 
 /** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
@@ -149,6 +150,8 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   }
   if (flags.store !== undefined && redactUrl(flags.store) !== flags.store) ctx.io.err('coffer: warning: --store carries a password, which every local user can read in `ps`; set COFFER_STORE_URL instead\n');
   const collateral = flags.collateralConfig ? loadCollateralConfig(flags.collateralConfig) : undefined;
+  if (flags.kubeconfig !== undefined && mount === 'kbs') throw new CliUsageError('--kubeconfig feeds the dashboard, which `coffer kbs` does not serve (use `coffer up` or `coffer attestation`)');
+  const cluster = flags.kubeconfig !== undefined ? await openClusterSource(flags.kubeconfig, env) : undefined;
   const data = openDataDir(flags.data ?? defaultDataDir(env), { create: true, lock: true, kekFile: flags.kekFile, env });
   const lock = data.lock!;
   let swtpm: DevSwtpm | undefined;
@@ -205,7 +208,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     // The dashboard rides on the attestation service: its page at /, sessions, and the read API it uses.
     const sessions = mount !== 'kbs' ? new DashboardSessions({ store, admin, clock: () => service.now(), secureCookies: tls !== undefined }) : undefined;
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl, sessions });
-    if (sessions) await app.register(dashboardRoutes, { service, sessions, assets: await loadUiAssets() });
+    if (sessions) await app.register(dashboardRoutes, { service, sessions, assets: await loadUiAssets(), ...(cluster ? { cluster: cluster.source } : {}) });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
     service.metrics.install(app);
@@ -229,6 +232,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (flags.dev) ctx.io.err(DEV_WARNING);
     if (mount !== 'kbs') ctx.io.out(`coffer: attestation service  ${url}/v1/challenge, ${url}/v1/attest  (JWKS ${url}/.well-known/jwks.json)\n`);
     if (mount !== 'kbs') ctx.io.out(`coffer: dashboard            ${url}/  (sign in with coffer admin-token, or --viewer for read-only)\n`);
+    if (mount !== 'kbs') ctx.io.out(`coffer: cluster view         ${cluster ? `${cluster.server} (read-only, cached ${CLUSTER_TTL_MS / 1000} s)` : 'off (no --kubeconfig)'}\n`);
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
     ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? `from --store ${redactUrl(flags.store)}` : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
     ctx.io.out(`coffer: audit                kept ${retentionDays > 0 ? `${retentionDays} days` : 'forever'} (GET /v1/admin/audit)\n`);
@@ -250,12 +254,14 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
         await app.close();
         await openedStore.close();
         await swtpm?.stop();
+        cluster?.close();
         lock.release();
       },
     };
   } catch (e) {
     await store?.close().catch(() => undefined);
     await swtpm?.stop();
+    cluster?.close();
     lock.release();
     throw e;
   }
@@ -341,6 +347,7 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--audit-retention-days <n>', 'remove audit records older than this many days (0 = keep forever)', '90')
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM, chain allowed); reloaded when the file changes')
     .option('--tls-key <file>', 'private key for --tls-cert (PEM)')
+    .option('--kubeconfig <file>', "read the cluster's trust posture (nodes, pods, runtime classes; read-only) for the dashboard's Cluster page and node counts; 'in-cluster' = this pod's service account")
     .action(async (flags: ServeFlags) => {
       const s = await startServices(mount, flags, ctx, process.env);
       ctx.keepRunning();
@@ -361,6 +368,28 @@ export function registerAttestation(program: Command, ctx: CommandContext): void
 }
 export function registerKbs(program: Command, ctx: CommandContext): void {
   registerServe(program, ctx, 'kbs', 'run the Trustee-compatible key broker (with the attestation service built in)');
+}
+
+const CLUSTER_TTL_MS = 5_000;
+
+/**
+ * `--kubeconfig FILE` (or `in-cluster`: the pod's service account) for the dashboard's cluster view. Read-only
+ * GETs with a 5 s deadline and a 32 MiB cap per answer, lists capped (cluster-read.ts), one read per 5 s at most.
+ */
+async function openClusterSource(flag: string, env: Record<string, string | undefined>) {
+  const { loadKubeConfig } = await import('../kubeconfig.js');
+  const { KubeRest } = await import('../../k8s/kube-rest.js');
+  const { ClusterViewSource, restClusterReader } = await import('../../k8s/cluster-view.js');
+  let kc;
+  if (flag === 'in-cluster') {
+    if (env.KUBERNETES_SERVICE_HOST === undefined) throw new CliUsageError('--kubeconfig in-cluster: not running in a Kubernetes pod (no KUBERNETES_SERVICE_HOST)');
+    // Without the token the default chain would fall back to ~/.kube/config: in-cluster means the service account only.
+    if (!existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) throw new CliUsageError('--kubeconfig in-cluster: no service account token is mounted (automountServiceAccountToken)');
+    kc = await loadKubeConfig(undefined, { ...env, KUBECONFIG: undefined });
+  } else kc = await loadKubeConfig(flag, env);
+  const rest = await KubeRest.fromKubeConfig(kc, 'coffer-dashboard', { timeoutMs: 5_000, maxBytes: 32 * 1024 * 1024 });
+  const server = kc.getCurrentCluster()!.server;
+  return { server, source: new ClusterViewSource({ read: restClusterReader(rest), source: server, ttlMs: CLUSTER_TTL_MS }), close: () => rest.close() };
 }
 
 /** `--store` / COFFER_STORE_URL: PostgreSQL URL, `sqlite:PATH` or a file path; any other scheme is refused. */

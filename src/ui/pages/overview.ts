@@ -9,7 +9,7 @@ interface Overview {
   tcb: { statuses: Record<string, number>; advisories: { id: string; url: string | null; count: number; lastSeen: string }[] };
   kbs: { released: number; refused: number; recent: AuditRecord[] };
   collateral: { key: string; source: string; fetchedAt: string; ageSeconds: number; stale: string | null }[];
-  nodes: { available: boolean; note: string };
+  nodes: { available: false; note: string } | { available: true; at: string; total: number; trusted: number; untrusted: number; expired: number; unknown: number };
 }
 
 const RESULTS = ['affirming', 'warning', 'contraindicated', 'rejected'] as const;
@@ -84,9 +84,13 @@ function render(root: HTMLElement, o: Overview, at: Date): void {
         h('p', null, h('a', { href: '#/kbs' }, 'All key-broker decisions'))),
       card('Nodes', 'h-nodes',
         h('div', { class: 'stats' },
-          h('div', null, h('span', { class: 'big' }, '–'), h('span', { class: 'muted' }, 'trusted')),
-          h('div', null, h('span', { class: 'big' }, '–'), h('span', { class: 'muted' }, 'untrusted'))),
-        h('p', { class: 'muted small' }, o.nodes.note))));
+          h('div', null, h('span', { class: 'big' }, o.nodes.available ? String(o.nodes.trusted) : '–'), h('span', { class: 'muted' }, 'trusted')),
+          // Past its expiry counts as untrusted: this panel never shows more trust than the tokens carry.
+          h('div', null, h('span', { class: 'big' }, o.nodes.available ? String(o.nodes.untrusted + o.nodes.expired) : '–'), h('span', { class: 'muted' }, 'untrusted')),
+          o.nodes.available ? h('div', null, h('span', { class: 'big' }, String(o.nodes.unknown)), h('span', { class: 'muted' }, 'not attested')) : null),
+        o.nodes.available
+          ? h('p', null, h('a', { href: '#/cluster' }, `All ${o.nodes.total} node${o.nodes.total === 1 ? '' : 's'}`))
+          : h('p', { class: 'muted small' }, o.nodes.note))));
 }
 
 export const overviewPage: Page = async (root, ctx) => {
