@@ -20,6 +20,7 @@ import { serializeSignature } from '../../src/tee/tpm/abi/signature.js';
 import { ByteWriter } from '../../src/tee/tpm/abi/writer.js';
 import { buildAttestationApp, loadTpmCaDir } from '../../src/attestation/index.js';
 import { fakeClock, tempStore } from '../support/service.js';
+import { manufactureSwtpm } from '../support/swtpm-manufacture.js';
 
 /**
  * TPM AK enrolment against the services started WITHOUT --dev, from the attacker's side: real swtpms manufactured
@@ -39,17 +40,7 @@ let epB: string;
 let svc: Awaited<ReturnType<typeof startServices>>;
 let adminToken: string;
 
-/** swtpm_setup with a private swtpm-localca in `ca` (created on first use, shared after). */
-function manufacture(name: string, ca: string): string {
-  const d = join(dir, name);
-  const state = join(d, 'state');
-  mkdirSync(state, { recursive: true });
-  writeFileSync(join(d, 'localca.conf'), `statedir = ${ca}\nsigningkey = ${ca}/signkey.pem\nissuercert = ${ca}/issuercert.pem\ncertserial = ${ca}/certserial\n`);
-  writeFileSync(join(d, 'localca.options'), '--platform-manufacturer Coffer\n--platform-version 2.1\n--platform-model test\n');
-  writeFileSync(join(d, 'setup.conf'), `create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = ${d}/localca.conf\ncreate_certs_tool_options = ${d}/localca.options\nactive_pcr_banks = sha256\n`);
-  execFileSync('swtpm_setup', ['--tpm2', '--tpmstate', state, '--create-ek-cert', '--config', join(d, 'setup.conf'), '--overwrite'], { stdio: 'pipe', timeout: 60000 });
-  return state;
-}
+const manufacture = (name: string, ca: string): string => manufactureSwtpm(dir, name, ca);
 
 /** Gives the TPM an ECC P-256 (template L-2) EK certificate signed by the CA's issuer, at NV 0x01C0000A. */
 async function addEccEkCert(tpm: Swtpm, ca: string): Promise<void> {

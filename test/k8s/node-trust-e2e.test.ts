@@ -24,6 +24,7 @@ import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from '../../src/k8s/controllers/
 import { decideAdmission } from '../../src/k8s/admission/engine.js';
 import { builtinRuntimeProfiles } from '../../src/k8s/crds/builtin-profiles.js';
 import { TPM_ALG } from '../../src/tee/tpm/abi/constants.js';
+import { manufactureSwtpm } from '../support/swtpm-manufacture.js';
 
 const skip = swtpmSkip || tpm2ToolsSkip || (spawnSync('swtpm_setup', ['--help']).status === 0 ? false : 'swtpm_setup (swtpm-tools) is not installed');
 const INTERVAL_MS = 1500;
@@ -55,16 +56,7 @@ const BIN = new URL('../../bin/coffer.js', import.meta.url).pathname;
 const nodes: Node[] = [];
 const results: Record<string, string[]> = {};
 
-function manufacture(name: string, ca: string): string {
-  const d = join(dir, name);
-  const state = join(d, 'state');
-  mkdirSync(state, { recursive: true });
-  writeFileSync(join(d, 'localca.conf'), `statedir = ${ca}\nsigningkey = ${ca}/signkey.pem\nissuercert = ${ca}/issuercert.pem\ncertserial = ${ca}/certserial\n`);
-  writeFileSync(join(d, 'localca.options'), '--platform-manufacturer Coffer\n--platform-version 2.1\n--platform-model test\n');
-  writeFileSync(join(d, 'setup.conf'), `create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = ${d}/localca.conf\ncreate_certs_tool_options = ${d}/localca.options\nactive_pcr_banks = sha256\n`);
-  execFileSync('swtpm_setup', ['--tpm2', '--tpmstate', state, '--create-ek-cert', '--config', join(d, 'setup.conf'), '--overwrite'], { stdio: 'pipe', timeout: 60000 });
-  return state;
-}
+const manufacture = (name: string, ca: string): string => manufactureSwtpm(dir, name, ca);
 
 /** Firmware's part: measure the log's events into the TPM and leave the log where the agent reads it. */
 async function boot(n: Node, events: BuiltEvent[]): Promise<void> {
