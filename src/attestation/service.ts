@@ -16,7 +16,7 @@ import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
 import type { TpmEnrolment } from './tpm-enrol.js';
-import { checkTeePublicKey, TeeKeyError } from '../kbs/tee-key.js';
+import { checkTeePublicKey, TeeKeyError } from '../tee/common/tee-pubkey.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };

@@ -1,13 +1,13 @@
 import { constants, createCipheriv, createECDH, createHash, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { KbsError } from './errors.js';
-import { checkTeePublicKey, EC_CURVES, TeeKeyError } from './tee-key.js';
+import { checkTeePublicKey, EC_CURVES, TeeKeyError } from '../tee/common/tee-pubkey.js';
 
 /**
  * The KBS resource response: a flattened JWE exactly as Trustee's KBS emits it (kbs/src/jwe/mod.rs + kbs-types
  * Response): {protected, encrypted_key, iv, ciphertext, tag}, base64url without padding, no `aad` member, content
  * encrypted with A256GCM under a fresh CEK, GCM AAD = the ASCII of the `protected` string (RFC 7516 §5.1).
  * Key management by the TEE key: RSA-OAEP-256 (RSA ≥ 2048 bits, e = 65537), ECDH-ES+A256KW on P-256/P-384/P-521
- * (EC, point on the curve): checked by tee-key.ts at attest time and again here. Trustee also still accepts RSA1_5
+ * (EC, point on the curve): checked by tee/common/tee-pubkey.ts at attest time and again here. Trustee also still accepts RSA1_5
  * (PKCS#1 v1.5); Coffer refuses it (padding-oracle prone, deprecated).
  */
 export interface KbsJweResponse {

@@ -2,7 +2,7 @@ import { canonicalJson } from '../tee/common/jcs.js';
 import type { TeeType } from '../tee/common/claims.js';
 import { KbsError } from './errors.js';
 import type { TeePubKey } from './jwe.js';
-import { checkTeePublicKey, TeeKeyError } from './tee-key.js';
+import { checkTeePublicKey, TeeKeyError } from '../tee/common/tee-pubkey.js';
 
 /** KBS protocol version this server speaks; Trustee requires an exact semver match (`=0.4.0`). */
 export const KBS_PROTOCOL_VERSION = '0.4.0';

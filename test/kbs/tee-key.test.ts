@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { buildKbsApp } from '../../src/kbs/index.js';
 import { buildAttestationApp } from '../../src/attestation/index.js';
-import { checkTeePublicKey, isOnCurve } from '../../src/kbs/tee-key.js';
+import { checkTeePublicKey, isOnCurve } from '../../src/tee/common/tee-pubkey.js';
 import { encryptResource } from '../../src/kbs/jwe.js';
 import { canonicalJson } from '../../src/tee/common/jcs.js';
 import { tempStore } from '../support/service.js';

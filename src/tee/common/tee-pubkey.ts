@@ -1,4 +1,4 @@
-import { CofferError } from '../tee/common/errors.js';
+import { CofferError } from './errors.js';
 
 /**
  * Checks a TEE public key (JWK members, base64url) before anything is encrypted to it, so a weak or malformed key is
