@@ -13,7 +13,8 @@ function servedSerial(port: number, ca: string): Promise<string> {
     const s = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
       const c: PeerCertificate = s.getPeerCertificate();
       s.end();
-      resolve(c.serialNumber.toLowerCase());
+      // Node prints whole bytes (a leading 0 nibble stays); the issued serial is compared without leading zeros.
+      resolve(c.serialNumber.toLowerCase().replace(/^0+/, ''));
     });
     s.on('error', reject);
   });
