@@ -6,23 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from './controllers/node-trust-reconcile.js';
+import type { NodeStatus } from './cluster-types.js';
+
+export type { NodeStatus };
 
 type Obj = Record<string, any>;
 
-export interface NodeStatus {
-  name: string;
-  tee: string | null;
-  trust: 'trusted' | 'untrusted' | 'expired' | 'unknown';
-  reason: string | null;
-  tcbStatus: string | null;
-  advisories: string[];
-  lastAttestation: string | null;
-  expiresAt: string | null;
-  taint: string | null;
-  runtimeClasses: string[];
-  autonomy: 'off' | 'connected' | 'autonomous';
-  confidentialPods: number;
-}
 
 export interface IdentityStatus {
   url: string;

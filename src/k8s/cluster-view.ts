@@ -3,47 +3,15 @@
  * Cluster page and the overview show. Read-only, bounded (capped lists, a deadline per API call) and cached for a
  * few seconds with one read in flight at a time, so page loads and live overviews never hammer the API server.
  */
-import { nodeStatuses, type NodeStatus } from './cluster-status.js';
+import { nodeStatuses } from './cluster-status.js';
+import type { ClusterRead, ClusterUnavailable, ClusterView, NodeStatus, TrustCounts } from './cluster-types.js';
+
+export type { ClusterRead, ClusterUnavailable, ClusterView, TrustCounts };
 import { ISOLATION_LEVELS } from './crds/types.js';
 import { readClusterObjects, type ClusterObjects, type ClusterReadLimits } from './cluster-read.js';
 
 type Obj = Record<string, any>;
 
-export interface TrustCounts {
-  total: number;
-  trusted: number;
-  /** Attested and refused, or trusted once and no longer labelled. */
-  untrusted: number;
-  /** Labelled trusted but past the token's expiry (the controller may be down): not trusted. */
-  expired: number;
-  /** Never attested by the node-trust controller. */
-  unknown: number;
-}
-
-export interface ClusterView {
-  available: true;
-  at: string;
-  /** Where the data comes from (the API server URL). */
-  source: string;
-  counts: TrustCounts;
-  /** The first `maxNodesShown` nodes, untrusted ones first. */
-  nodes: NodeStatus[];
-  runtimeClasses: { name: string; handler: string; nodes: number }[];
-  /** Running pods by the isolation level the admission webhook chose (its decision annotation); `unmanaged` = none. */
-  pods: { total: number; byIsolation: Record<string, number> };
-  edge: { nodes: number; online: number; autonomous: number };
-  truncated: { nodes: boolean; pods: boolean; runtimeClasses: boolean; nodesShown: boolean };
-}
-
-export interface ClusterUnavailable {
-  available: false;
-  at: string;
-  source: string;
-  /** One line: why the cluster could not be read. */
-  error: string;
-}
-
-export type ClusterRead = ClusterView | ClusterUnavailable;
 
 const TRUST_ORDER: Record<NodeStatus['trust'], number> = { untrusted: 0, expired: 1, unknown: 2, trusted: 3 };
 

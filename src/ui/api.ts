@@ -44,12 +44,4 @@ export class Api {
   }
 }
 
-export interface AuditRecord {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  result: string;
-  details: Record<string, unknown>;
-}
+export type { UiAuditRecord as AuditRecord } from '../attestation/dashboard/wire.js';

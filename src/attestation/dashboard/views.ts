@@ -5,17 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { AuditRecord } from '../../store/types.js';
+import type { UiAuditRecord } from './wire.js';
+
+export type { UiAuditRecord };
 import type { ClusterRead, TrustCounts } from '../../k8s/cluster-view.js';
 
-export interface UiAuditRecord {
-  id: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  result: string;
-  details: Record<string, unknown>;
-}
 
 const DETAIL_KEYS = [
   'evidenceDigest', 'policy', 'failures', 'tcbStatus', 'advisories', 'staleCollateral', 'status', 'rule', 'reason', 'tokenId',

@@ -1,5 +1,6 @@
 import type { Page } from '../app.js';
 import { badge, fmtTime, h, replace, table } from '../dom.js';
+import type { ClusterView as View, NodeStatus as NodeRow } from '../../k8s/cluster-types.js';
 
 interface Feeds {
   available: false;
@@ -7,33 +8,6 @@ interface Feeds {
   error?: string;
   source?: string;
   panels: { panel: string; shows: string; feed: string }[];
-}
-
-interface NodeRow {
-  name: string;
-  tee: string | null;
-  trust: 'trusted' | 'untrusted' | 'expired' | 'unknown';
-  reason: string | null;
-  tcbStatus: string | null;
-  advisories: string[];
-  lastAttestation: string | null;
-  expiresAt: string | null;
-  taint: string | null;
-  runtimeClasses: string[];
-  autonomy: 'off' | 'connected' | 'autonomous';
-  confidentialPods: number;
-}
-
-interface View {
-  available: true;
-  at: string;
-  source: string;
-  counts: { total: number; trusted: number; untrusted: number; expired: number; unknown: number };
-  nodes: NodeRow[];
-  runtimeClasses: { name: string; handler: string; nodes: number }[];
-  pods: { total: number; byIsolation: Record<string, number> };
-  edge: { nodes: number; online: number; autonomous: number };
-  truncated: { nodes: boolean; pods: boolean; runtimeClasses: boolean; nodesShown: boolean };
 }
 
 const TRUST_LABEL: Record<NodeRow['trust'], string> = { trusted: 'trusted', untrusted: 'untrusted', expired: 'expired', unknown: 'not attested' };
