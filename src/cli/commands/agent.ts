@@ -39,6 +39,29 @@ interface QuoteFlags {
   socketDir: string;
   socketName: string;
   tsmDir: string;
+  tpmDevice?: string;
+  swtpm?: string;
+  tpmPcrs: string;
+  eventLog: string;
+}
+
+function parsePcrList(flag: string, v: string): number[] {
+  const pcrs = v.split(',').map((x) => x.trim());
+  if (pcrs.length === 0 || pcrs.some((p) => !/^\d{1,2}$/.test(p) || Number(p) > 23)) throw new CliUsageError(`${flag} must be a comma-separated list of PCR indexes 0..23`);
+  return [...new Set(pcrs.map(Number))].sort((a, b) => a - b);
+}
+
+function parseSwtpm(v: string | undefined): { host: string; port: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(.+):(\d{1,5})$/.exec(v);
+  if (!m) throw new CliUsageError('--swtpm must be host:port');
+  return { host: m[1], port: Number(m[2]) };
+}
+
+/** Opens the TPM: a swtpm data socket (tests) or the character device. */
+async function openTpm(swtpm: { host: string; port: number } | undefined, device: string) {
+  const { TpmClient, SocketTransport, DeviceTransport } = await import('../../node/tpm/index.js');
+  return new TpmClient(swtpm ? await SocketTransport.connect(swtpm.port, swtpm.host) : await DeviceTransport.open(device));
 }
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -186,31 +209,53 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
 
   agent
     .command('quote-helper')
-    .description('Quote service for TDX/SNP guest nodes: 64 bytes of report data → quote via configfs-tsm, over HTTP on a unix socket in --socket-dir')
+    .description('Quote service for pods: report data → quote via configfs-tsm (TDX/SNP guests) and/or the node TPM (--tpm-device), over HTTP on a unix socket in --socket-dir')
     .requiredOption('--socket-dir <dir>', 'host directory pods mount to reach the socket')
     .option('--socket-name <file>', 'socket file name', 'coffer-quote.sock')
     .option('--tsm-dir <dir>', 'configfs-tsm report directory', '/sys/kernel/config/tsm/report')
+    .option('--tpm-device <path>', 'also serve TPM quotes (POST /v1/tpm/quote) from this device, e.g. /dev/tpmrm0')
+    .option('--swtpm <host:port>', 'serve TPM quotes from a swtpm data socket instead of a device (tests)')
+    .option('--tpm-pcrs <list>', 'SHA-256 PCRs the TPM quotes cover', '0,1,2,3,4,5,6,7')
+    .option('--event-log <file>', 'measured-boot event log returned with TPM quotes', '/sys/kernel/security/tpm0/binary_bios_measurements')
     .action(async (flags: QuoteFlags) => {
       if (flags.socketName.includes('/')) throw new CliUsageError('--socket-name must be a file name');
+      const pcrs = parsePcrList('--tpm-pcrs', flags.tpmPcrs);
+      const swtpm = parseSwtpm(flags.swtpm);
       const { TsmReportClient } = await import('../../node/quote/tsm-report.js');
       const { QuoteServer } = await import('../../node/quote/quote-server.js');
       const client = new TsmReportClient(flags.tsmDir);
-      if (!(await client.available())) {
+      let tpm: import('../../node/quote/tpm-quote.js').TpmQuoter | undefined;
+      if (swtpm || flags.tpmDevice) {
+        const { TpmQuoter } = await import('../../node/quote/tpm-quote.js');
+        const device = flags.tpmDevice ?? '/dev/tpmrm0';
+        tpm = new TpmQuoter({ open: () => openTpm(swtpm, device), describe: swtpm ? `swtpm ${flags.swtpm}` : device, pcrs, eventLogPath: flags.eventLog, ak: 'ecc' });
+      }
+      const tsmOk = await client.available();
+      const tpmOk = tpm ? await tpm.available() : false;
+      if (!tsmOk && !tpmOk) {
         // Fail closed and say why: SGX quotes need Intel's quoting enclave (aesmd), which a Node program cannot run.
+        await tpm?.close();
         ctx.io.err(
-          `coffer: TSM_UNAVAILABLE: ${flags.tsmDir} not found: this node is not a TDX or SEV-SNP guest with configfs-tsm (Linux 6.7+, configfs mounted). ` +
+          `coffer: TSM_UNAVAILABLE: ${flags.tsmDir} not found: this node is not a TDX or SEV-SNP guest with configfs-tsm (Linux 6.7+, configfs mounted)` +
+            (tpm ? ` and ${tpm.description} does not open (TPM_UNAVAILABLE)` : ' and no --tpm-device was given') + '. ' +
             'SGX nodes get quotes from Intel aesmd (on AKS: the confcom addon with the SGX quote helper enabled).\n',
         );
         return ctx.setExit(EXIT.REJECTED);
       }
-      const server = new QuoteServer({ socketDir: flags.socketDir, socketName: flags.socketName, client, log: jsonLog(ctx, 'quote-helper') });
+      const log = jsonLog(ctx, 'quote-helper');
+      const server = new QuoteServer({ socketDir: flags.socketDir, socketName: flags.socketName, client, tpm, log });
       try {
         await server.start();
       } catch (e) {
+        await tpm?.close();
         // A socket directory that cannot be used is an expected start failure: one line, exit 2.
         throw new CliUsageError(`cannot listen on ${server.socketPath} (--socket-dir): ${describeFsError(e)}`);
       }
-      onSignal(() => server.stop());
+      log('providers', { tsm: tsmOk, tpm: tpmOk });
+      onSignal(async () => {
+        await server.stop();
+        await tpm?.close();
+      });
       ctx.keepRunning();
     });
 
