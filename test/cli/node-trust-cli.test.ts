@@ -9,7 +9,7 @@ test('agent attest, controller node-trust and node-trust learn refuse bad flags 
     [['agent', 'attest', '--attestation-url', 'ftp://x', '--controller-url', 'http://127.0.0.1:2', '--node-name', 'n1'], /--attestation-url must be http\(s\)/],
     [['agent', 'attest', '--attestation-url', 'http://127.0.0.1:1', '--controller-url', 'http://127.0.0.1:2', '--node-name', 'n1', '--pcrs', '0,24'], /--pcrs must be/],
     [['agent', 'attest', '--attestation-url', 'http://127.0.0.1:1', '--controller-url', 'http://127.0.0.1:2', '--node-name', 'n1', '--attest-interval', '10ms'], /at least 1s/],
-    [['agent', 'attest', '--attestation-url', 'http://127.0.0.1:1', '--controller-url', 'http://127.0.0.1:2', '--node-name', 'n1', '--evidence', 'sgx'], /--evidence must be 'tpm' or 'tsm'/],
+    [['agent', 'attest', '--attestation-url', 'http://127.0.0.1:1', '--controller-url', 'http://127.0.0.1:2', '--node-name', 'n1', '--evidence', 'sgx'], /--evidence must be 'auto', 'tpm', 'tsm' or 'az-vtpm'/],
     [['controller', '--controllers', 'node-trust', '--kubeconfig', '/dev/null'], /node-trust needs --attestation-url/],
     [['controller', '--controllers', 'node-trust', '--attestation-url', 'http://127.0.0.1:1', '--node-trust-listen', 'nope', '--kubeconfig', '/dev/null'], /--node-trust-listen 'nope' must be host:port/],
     [['controller', '--leader-elect=true', '--lease-duration', '5s', '--renew-deadline', '10s', '--kubeconfig', '/dev/null'], /--lease-duration > --renew-deadline > --retry-period/],

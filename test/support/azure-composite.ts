@@ -78,6 +78,8 @@ export interface CompositeKnobs extends QuoteKnobs {
   vmpl?: number;
   /** Sign the SNP report with another key than the VCEK's. */
   badReportKey?: boolean;
+  /** Size the HCL report is padded to (default 2600, as Azure's TDX NV blob; swtpm's NV indexes hold 2048). */
+  padTo?: number;
   /** TDX: report data in the HCL's TDREPORT (default: the quote's). */
   tdReportData?: Uint8Array;
 }
@@ -104,7 +106,7 @@ export function snpComposite(k: CompositeKnobs = {}): SnpComposite {
   const varData = k.varData ?? runtimeJson();
   const rep = reportFields({ product: 'Milan', vmpl: k.vmpl ?? 0, reportData: reportDataFor(k.boundData ?? varData) });
   const hwReport = signReport(rep, k.badReportKey ? p384().privateKey : vcekKey.privateKey);
-  const hcl = serializeHclReport({ reportType: 'snp', hwReport, varData, padTo: 2600 });
+  const hcl = serializeHclReport({ reportType: 'snp', hwReport, varData, padTo: k.padTo ?? 2600 });
   const quote = vtpmQuote(k);
   const pcrs = k.pcrs ?? PCRS;
   const doc = {

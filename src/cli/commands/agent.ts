@@ -317,23 +317,25 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
 
   agent
     .command('attest')
-    .description("Node attestation: enrols this node's TPM AK (EK certificate → credential activation), then at start and every --attest-interval: challenge → TPM quote (+ event log) or TEE report (configfs-tsm) bound to the node name → /v1/attest → EAR token → the node-trust controller")
+    .description("Node attestation: enrols this node's TPM AK (EK certificate → credential activation), then at start and every --attest-interval: challenge → TPM quote (+ event log), TEE report (configfs-tsm) or Azure-style vTPM-in-CVM evidence (HCL report + vTPM quote) bound to the node name → /v1/attest → EAR token → the node-trust controller")
     .requiredOption('--attestation-url <url>', 'attestation service base URL')
     .requiredOption('--controller-url <url>', "node-trust controller's report endpoint base URL")
     .option('--node-name <name>', 'this node (default: $NODE_NAME, set from spec.nodeName by the DaemonSet)')
-    .option('--evidence <kind>', 'tpm (quote over --pcrs + event log) or tsm (TDX/SNP report through configfs-tsm)', 'tpm')
+    .option('--evidence <kind>', 'auto (az-vtpm when the TPM holds an HCL report, else tsm when configfs-tsm exists, else tpm), tpm (quote over --pcrs + event log), tsm (TDX/SNP report through configfs-tsm) or az-vtpm (HCL report + vTPM quote: az-snp-vtpm)', 'auto')
     .option('--tpm-device <path>', 'TPM character device', '/dev/tpmrm0')
     .option('--swtpm <host:port>', 'use a swtpm data socket instead of the device (tests)')
-    .option('--pcrs <list>', 'SHA-256 PCRs to quote', '0,1,2,3,4,5,6,7')
+    .option('--pcrs <list>', 'SHA-256 PCRs to quote (az-vtpm: PCRs 0..n-1; all 24 unless given)', '0,1,2,3,4,5,6,7')
     .option('--event-log <file>', 'measured-boot event log', '/sys/kernel/security/tpm0/binary_bios_measurements')
     .option('--ek <kind>', 'EK to enrol with: rsa or ecc', 'rsa')
     .option('--tsm-dir <dir>', 'configfs-tsm report directory', '/sys/kernel/config/tsm/report')
+    .option('--vcek <file>', 'az-vtpm: the VCEK (PEM or DER) instead of asking IMDS')
+    .option('--imds-url <url>', 'az-vtpm: Azure IMDS base URL (the VCEK from /metadata/THIM/amd/certification)', 'http://169.254.169.254')
     .option('--attest-interval <duration>', 'how often the node attests', '60s')
-    .action(async (f: { attestationUrl: string; controllerUrl: string; nodeName?: string; evidence: string; tpmDevice: string; swtpm?: string; pcrs: string; eventLog: string; ek: string; tsmDir: string; attestInterval: string }, cmd: Command) => {
+    .action(async (f: { attestationUrl: string; controllerUrl: string; nodeName?: string; evidence: string; tpmDevice: string; swtpm?: string; pcrs: string; eventLog: string; ek: string; tsmDir: string; vcek?: string; imdsUrl: string; attestInterval: string }, cmd: Command) => {
       // `coffer agent` has --node-name too: commander hands the flag to the parent command.
       const nodeName = f.nodeName ?? (cmd.parent?.opts().nodeName as string | undefined) ?? process.env.NODE_NAME;
       if (!nodeName || !NODE_NAME.test(nodeName) || nodeName.length > 253) throw new CliUsageError('--node-name (or $NODE_NAME) must be a valid Node name');
-      for (const [flag, u] of [['--attestation-url', f.attestationUrl], ['--controller-url', f.controllerUrl]]) {
+      for (const [flag, u] of [['--attestation-url', f.attestationUrl], ['--controller-url', f.controllerUrl], ['--imds-url', f.imdsUrl]]) {
         let url: URL;
         try {
           url = new URL(u);
@@ -342,43 +344,82 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         }
         if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliUsageError(`${flag} must be http(s)`);
       }
-      if (f.evidence !== 'tpm' && f.evidence !== 'tsm') throw new CliUsageError("--evidence must be 'tpm' or 'tsm'");
+      if (!['auto', 'tpm', 'tsm', 'az-vtpm'].includes(f.evidence)) throw new CliUsageError("--evidence must be 'auto', 'tpm', 'tsm' or 'az-vtpm'");
       if (f.ek !== 'rsa' && f.ek !== 'ecc') throw new CliUsageError("--ek must be 'rsa' or 'ecc'");
-      const pcrs = f.pcrs.split(',').map((x) => x.trim());
-      if (pcrs.some((p) => !/^\d{1,2}$/.test(p) || Number(p) > 23)) throw new CliUsageError('--pcrs must be a comma-separated list of PCR indexes 0..23');
+      const pcrs = parsePcrList('--pcrs', f.pcrs);
+      // az-vtpm quotes PCRs 0..n-1 (Trustee's evidence lists them without gaps); Azure's own quotes cover all 24.
+      const azPcrs = cmd.getOptionValueSource('pcrs') === 'default' ? 24 : pcrs.length;
+      if (f.evidence === 'az-vtpm' && pcrs.some((p, i) => p !== i)) throw new CliUsageError('--pcrs for az-vtpm must be 0..n-1 without gaps');
+      const swtpm = parseSwtpm(f.swtpm);
       const intervalMs = parseDuration('--attest-interval', f.attestInterval);
       if (intervalMs < 1000) throw new CliUsageError('--attest-interval must be at least 1s');
       const log = jsonLog(ctx, 'agent-attest');
       const { NodeAttester, runAttestLoop, backoffDelay } = await import('../../node/attest/node-attester.js');
-      let source;
-      let close = async () => {};
-      if (f.evidence === 'tsm') {
-        const { TsmReportClient } = await import('../../node/quote/tsm-report.js');
-        const { TsmEvidenceSource } = await import('../../node/attest/evidence.js');
-        source = new TsmEvidenceSource(new TsmReportClient(f.tsmDir));
-      } else {
-        const { TpmClient, SocketTransport, DeviceTransport, enrolAk, httpEnrolPost } = await import('../../node/tpm/index.js');
-        const { TpmEvidenceSource } = await import('../../node/attest/evidence.js');
-        const m = f.swtpm ? /^(.+):(\d{1,5})$/.exec(f.swtpm) : null;
-        if (f.swtpm && !m) throw new CliUsageError('--swtpm must be host:port');
-        // Enrolment at start (Keylime's agents register on every start): retried with backoff, never a crash loop.
-        let client;
+      const { TsmReportClient } = await import('../../node/quote/tsm-report.js');
+      const tsm = new TsmReportClient(f.tsmDir);
+      // Opening the TPM (and enrolling) is retried with backoff: a DaemonSet pod must never crash-loop.
+      type Client = Awaited<ReturnType<typeof openTpm>>;
+      const retry = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
         for (let attempt = 0; ; attempt++) {
           try {
-            client = new TpmClient(m ? await SocketTransport.connect(Number(m[2]), m[1]) : await DeviceTransport.open(f.tpmDevice));
-            const r = await enrolAk(client, { attester: nodeName, ek: f.ek as 'rsa' | 'ecc', ak: 'ecc', post: httpEnrolPost(f.attestationUrl) });
-            log('enrolled', { node: nodeName, akId: r.akId, fingerprint: r.fingerprint });
-            break;
+            return await step();
           } catch (e) {
-            await client?.close().catch(() => {});
-            client = undefined;
             const wait = Math.max(100, backoffDelay(attempt, 1000, intervalMs));
-            log('enrol_failed', { node: nodeName, error: String((e as Error).message), code: (e as { code?: string }).code, retryInMs: wait });
+            log(`${what}_failed`, { node: nodeName, error: String((e as Error).message), code: (e as { code?: string }).code, retryInMs: wait });
             await new Promise((r) => setTimeout(r, wait));
           }
         }
-        const c = client!;
-        source = new TpmEvidenceSource(c, { pcrs: pcrs.map(Number), eventLogPath: f.eventLog, ak: 'ecc' });
+      };
+      let kind = f.evidence;
+      let client: Client | undefined;
+      if (kind === 'auto') {
+        // Safe autodetection: an HCL report in the TPM's NV is what an Azure-style CVM has (its SNP report is not
+        // reachable through configfs-tsm), then configfs-tsm, then a plain TPM. Nothing is trusted by being found:
+        // the service verifies whichever evidence arrives.
+        const { hasHclReport } = await import('../../node/attest/az-vtpm.js');
+        try {
+          client = await openTpm(swtpm, f.tpmDevice);
+          kind = (await hasHclReport(client)) ? 'az-vtpm' : (await tsm.available()) ? 'tsm' : 'tpm';
+        } catch (e) {
+          await client?.close().catch(() => {});
+          client = undefined;
+          kind = (await tsm.available()) ? 'tsm' : 'tpm';
+          log('tpm_probe_failed', { node: nodeName, error: String((e as Error).message) });
+        }
+        if (kind === 'tsm') {
+          await client?.close().catch(() => {});
+          client = undefined;
+        }
+      }
+      log('evidence', { kind });
+      let source;
+      let close = async () => {};
+      if (kind === 'tsm') {
+        const { TsmEvidenceSource } = await import('../../node/attest/evidence.js');
+        source = new TsmEvidenceSource(tsm);
+      } else if (kind === 'az-vtpm') {
+        const { AzVtpmEvidenceSource, vcekFromFile, vcekFromImds } = await import('../../node/attest/az-vtpm.js');
+        // The AK is trusted through the HCL report the SNP report binds: no enrolment.
+        const c = client ?? (await retry('tpm_open', () => openTpm(swtpm, f.tpmDevice)));
+        source = new AzVtpmEvidenceSource(c, { pcrs: azPcrs, vcek: f.vcek ? vcekFromFile(f.vcek) : vcekFromImds(f.imdsUrl), eventLogPath: f.eventLog });
+        close = () => c.close();
+      } else {
+        const { enrolAk, httpEnrolPost } = await import('../../node/tpm/index.js');
+        const { TpmEvidenceSource } = await import('../../node/attest/evidence.js');
+        // Enrolment at start (Keylime's agents register on every start).
+        const c = await retry('enrol', async () => {
+          const c = client ?? (await openTpm(swtpm, f.tpmDevice));
+          client = undefined;
+          try {
+            const r = await enrolAk(c, { attester: nodeName, ek: f.ek as 'rsa' | 'ecc', ak: 'ecc', post: httpEnrolPost(f.attestationUrl) });
+            log('enrolled', { node: nodeName, akId: r.akId, fingerprint: r.fingerprint });
+            return c;
+          } catch (e) {
+            await c.close().catch(() => {});
+            throw e;
+          }
+        });
+        source = new TpmEvidenceSource(c, { pcrs, eventLogPath: f.eventLog, ak: 'ecc' });
         close = () => c.close();
       }
       const attester = new NodeAttester({ nodeName, attestationUrl: f.attestationUrl, controllerUrl: f.controllerUrl, source });

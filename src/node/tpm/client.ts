@@ -17,6 +17,9 @@ export const TPM_CC = {
   Shutdown: 0x145,
   Create: 0x153,
   ActivateCredential: 0x147,
+  NV_DefineSpace: 0x12a,
+  NV_UndefineSpace: 0x122,
+  NV_Write: 0x137,
   NV_Read: 0x14e,
   NV_ReadPublic: 0x169,
   PolicySecret: 0x151,
@@ -357,6 +360,32 @@ export class TpmClient {
     }
     if (raw.length >= 4 && raw[0] === 0x30 && raw[1] === 0x82) return raw.subarray(0, 4 + ((raw[2] << 8) | raw[3]));
     return raw;
+  }
+
+  /**
+   * TPM2_NV_DefineSpace under the owner hierarchy with an empty auth value. Default attributes: owner and auth may
+   * read and write (OWNERWRITE|AUTHWRITE|OWNERREAD|AUTHREAD|NO_DA), as the Azure HCL's report index allows reads.
+   */
+  async nvDefineSpace(index: number, size: number, attributes = 0x02060006): Promise<void> {
+    const nvPublic = new ByteWriter().u32(index).u16(TPM_ALG.SHA256).u32(attributes).tpm2b(new Uint8Array(0)).u16(size).finish();
+    await this.run('NV_DefineSpace', TPM_CC.NV_DefineSpace, [TPM_RH.OWNER], new ByteWriter().tpm2b(new Uint8Array(0)).tpm2b(nvPublic).finish(), 1);
+  }
+
+  async nvUndefineSpace(index: number): Promise<void> {
+    await this.run('NV_UndefineSpace', TPM_CC.NV_UndefineSpace, [TPM_RH.OWNER, index], new Uint8Array(0), 1);
+  }
+
+  /** Writes `data` at offset 0 in chunks (TPM2B_MAX_NV_BUFFER is 1024 on libtpms), authorized by the owner. */
+  async nvWrite(index: number, data: Uint8Array, authHandle: number = TPM_RH.OWNER, chunk = 512): Promise<void> {
+    for (let off = 0; off < data.length; off += chunk) {
+      const part = data.subarray(off, Math.min(data.length, off + chunk));
+      await this.run('NV_Write', TPM_CC.NV_Write, [authHandle, index], new ByteWriter().tpm2b(part).u16(off).finish(), 1);
+    }
+  }
+
+  /** TPM2_EvictControl (owner): makes a loaded object persistent at `persistent`, or evicts a persistent one. */
+  async evictControl(object: number, persistent: number): Promise<void> {
+    await this.run('EvictControl', TPM_CC.EvictControl, [TPM_RH.OWNER, object], new ByteWriter().u32(persistent).finish(), 1);
   }
 
   async flush(handle: number): Promise<void> {
