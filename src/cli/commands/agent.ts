@@ -85,7 +85,7 @@ function onSignal(stop: () => Promise<void>): void {
 export function registerAgent(program: Command, ctx: CommandContext): void {
   const agent = program
     .command('agent')
-    .description('Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper, stats)')
+    .description('Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, tpm-device-plugin, quote-helper, stats, attest)')
         .option('--host-sys <dir>', "where the host's /sys is mounted", '/sys')
     .option('--host-dev <dir>', "where the host's /dev is mounted", '/dev')
     .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, then ~/.kube/config)')
@@ -203,6 +203,59 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         return ctx.setExit(EXIT.REJECTED);
       }
       log('running', { resource: flags.resource, devices: source.devices().length, unitMiB, epcMiB });
+      onSignal(() => server.stop());
+      ctx.keepRunning();
+    });
+
+  agent
+    .command('tpm-device-plugin')
+    .description('Kubelet device plugin (v1beta1) sharing the node TPM as --shares units of coffer.dev/tpm: each allocation gets /dev/tpmrm0 (and the event log directory, read-only), so TPM users run unprivileged')
+    .option('--resource <name>', 'extended resource name', 'coffer.dev/tpm')
+    .option('--kubelet-dir <dir>', "the kubelet's device-plugin directory (kubelet.sock lives there)", '/var/lib/kubelet/device-plugins')
+    .option('--endpoint <file>', 'socket file name of this plugin inside --kubelet-dir', 'coffer-tpm.sock')
+    .option('--shares <n>', 'how many containers may hold the TPM at once', '4')
+    .option('--health-interval <duration>', 'how often device presence is re-checked', '5s')
+    .configureHelp({ showGlobalOptions: true })
+    // --host-sys/--host-dev are the agent's own options: read from the merged options (as sgx-device-plugin does).
+    .action(async (_flags: unknown, cmd: Command) => {
+      const flags = cmd.optsWithGlobals() as { resource: string; kubeletDir: string; endpoint: string; shares: string; healthInterval: string; hostSys: string; hostDev: string };
+      const shares = positiveInt('--shares', flags.shares);
+      const healthIntervalMs = parseDuration('--health-interval', flags.healthInterval);
+      const { TpmDeviceSource } = await import('../../node/deviceplugin/tpm.js');
+      const { DevicePluginServer, checkResourceName } = await import('../../node/deviceplugin/server.js');
+      const { DevicePluginError } = await import('../../node/deviceplugin/errors.js');
+      try {
+        checkResourceName(flags.resource);
+      } catch (e) {
+        throw new CliUsageError(`--resource: ${(e as Error).message}`);
+      }
+      let source: Awaited<ReturnType<typeof TpmDeviceSource.create>>;
+      try {
+        source = await TpmDeviceSource.create({ shares, hostDev: flags.hostDev, hostSys: flags.hostSys, healthIntervalMs });
+      } catch (e) {
+        if (!(e instanceof DevicePluginError)) throw e;
+        throw new CliUsageError(`--shares: ${e.message}`);
+      }
+      const log = jsonLog(ctx, 'tpm-device-plugin');
+      const server = new DevicePluginServer({
+        dir: flags.kubeletDir,
+        endpoint: flags.endpoint,
+        resourceName: flags.resource,
+        source,
+        log,
+        onFatal: (err) => {
+          ctx.io.err(`coffer: ${err.message}\n`);
+          void server.stop().finally(() => process.exit(EXIT.REJECTED));
+        },
+      });
+      try {
+        await server.start();
+      } catch (e) {
+        await server.stop();
+        ctx.io.err(`coffer: ${e instanceof DevicePluginError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+        return ctx.setExit(EXIT.REJECTED);
+      }
+      log('running', { resource: flags.resource, shares, healthy: source.devices()[0]?.health });
       onSignal(() => server.stop());
       ctx.keepRunning();
     });
