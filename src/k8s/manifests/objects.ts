@@ -36,7 +36,7 @@ export interface ManifestObject {
 
 /** A value the part depends on: a boolean (optionally negated) or an integer compared with a bound. */
 export type Condition =
-  | { path: 'certManager.enabled' | 'attestation.enabled' | 'kbs.enabled' | 'agent.enabled' | 'agent.sgx.enabled' | 'agent.attest.enabled' | 'webhook.images.trustedRootConfigMap'; negate?: boolean; gt?: undefined; le?: undefined }
+  | { path: 'certManager.enabled' | 'attestation.enabled' | 'kbs.enabled' | 'agent.enabled' | 'agent.sgx.enabled' | 'agent.attest.enabled' | 'agent.quoteHelper.enabled' | 'webhook.images.trustedRootConfigMap'; negate?: boolean; gt?: undefined; le?: undefined }
   | { path: 'attestation.replicas'; gt: number; le?: undefined; negate?: undefined }
   | { path: 'attestation.replicas'; le: number; gt?: undefined; negate?: undefined };
 
@@ -57,6 +57,8 @@ export const NAMES = {
   agent: 'coffer-agent',
   agentSgx: 'coffer-agent-sgx',
   agentAttest: 'coffer-agent-attest',
+  agentTpm: 'coffer-agent-tpm',
+  quoteHelper: 'coffer-quote-helper',
   kbs: 'coffer-kbs',
   kbsData: 'coffer-kbs-data',
   /** The node-trust controller's report endpoint (a Service in front of the controller's leader). */
@@ -689,18 +691,67 @@ function agentSgx(v: ValuesView): ManifestObject[] {
 
 const EVENT_LOG_DIR = '/sys/kernel/security';
 const TPM_DEVICE = '/dev/tpmrm0';
+/** The shared TPM resource (src/node/deviceplugin/tpm.ts) and where its allocation mounts the event log. */
+const TPM_RESOURCE = 'coffer.dev/tpm';
+const TPM_EVENT_LOG = '/run/coffer/tpm0/binary_bios_measurements';
+/** uid 0 for a root-owned device node, socket or plugin directory, but nothing else: no capabilities, no privilege. */
+const rootNoCaps: ISecurityContext = { ...restricted, runAsNonRoot: false, runAsUser: 0 };
+const tpmUnit = { requests: { cpu: '50m', memory: '64Mi', [TPM_RESOURCE]: '1' }, limits: { memory: '256Mi', [TPM_RESOURCE]: '1' } };
 
 /**
- * `coffer agent attest` on every TPM node (label from discovery): enrols the node's TPM, then attests every
- * nodeTrust.attestInterval and posts the token to the controller. Its own DaemonSet, not a container of the agent
- * pod: it must be privileged (a hostPath device is not in the container's device cgroup; only privileged or a
- * device plugin lets it open /dev/tpmrm0), and so it gets no API token at all (the agent pod's token may patch
- * Nodes). Host paths: the TPM resource manager device and securityfs (the measured-boot event log), read-only;
+ * Only on TPM nodes (label from discovery): the device plugin that shares /dev/tpmrm0 as `coffer.dev/tpm` units, so
+ * the attest agent and the quote helper get the device from the kubelet (device cgroup + node) instead of running
+ * privileged. Root for the kubelet's 0750 device-plugin directory; host /dev and securityfs read-only, for presence
+ * checks only (the kubelet, not this pod, hands the device and the event log to containers). No API access.
+ */
+function agentTpm(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  return [
+    serviceAccount(v, NAMES.agentTpm, 'agent-tpm', false),
+    new DaemonSet({
+      metadata: { name: NAMES.agentTpm, namespace: ns, labels: labels('agent-tpm') },
+      spec: {
+        selector: { matchLabels: selector('agent-tpm') },
+        template: {
+          metadata: { labels: labels('agent-tpm') },
+          spec: {
+            serviceAccountName: NAMES.agentTpm,
+            automountServiceAccountToken: false,
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.tpm': 'true' },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              container(v, 'device-plugin', ['agent', 'tpm-device-plugin', '--resource', TPM_RESOURCE, '--host-dev', '/host/dev', '--host-sys', '/host/sys'], {
+                securityContext: rootNoCaps,
+                volumeMounts: [
+                  { name: 'device-plugins', mountPath: '/var/lib/kubelet/device-plugins' },
+                  { name: 'host-dev', mountPath: '/host/dev', readOnly: true },
+                  { name: 'securityfs', mountPath: `/host${EVENT_LOG_DIR}`, readOnly: true },
+                ],
+              }),
+            ],
+            volumes: [
+              hostPath('device-plugins', '/var/lib/kubelet/device-plugins', 'Directory'),
+              hostPath('host-dev', '/dev', 'Directory'),
+              hostPath('securityfs', EVENT_LOG_DIR, 'Directory'),
+            ],
+          },
+        },
+      },
+    }),
+  ];
+}
+
+/**
+ * `coffer agent attest` on every TPM node (label from discovery): enrols the node's TPM (or, on an Azure-style CVM,
+ * uses the HCL report; --evidence auto), then attests every nodeTrust.attestInterval and posts the token to the
+ * controller. Unprivileged: the TPM and the event log come from one `coffer.dev/tpm` unit (agent-tpm's device
+ * plugin), so the pod has no hostPath at all; uid 0 only because /dev/tpmrm0 and the event log are root's, every
+ * capability dropped, read-only root. Its own DaemonSet with no API token (the agent pod's token may patch Nodes);
  * the services certificate's ca.crt only (never its key) as the extra CA for both HTTPS peers.
  */
 function agentAttest(v: ValuesView): ManifestObject[] {
   const ns = v.str('namespace');
-  const privileged: ISecurityContext = { privileged: true, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true, runAsNonRoot: false, runAsUser: 0, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
   return [
     serviceAccount(v, NAMES.agentAttest, 'agent-attest', false),
     new DaemonSet({
@@ -725,30 +776,62 @@ function agentAttest(v: ValuesView): ManifestObject[] {
                   '--attestation-url', svcUrl(v, NAMES.attestation),
                   '--controller-url', svcUrl(v, NAMES.nodeTrust),
                   '--tpm-device', TPM_DEVICE,
-                  '--event-log', `/host${EVENT_LOG_DIR}/tpm0/binary_bios_measurements`,
+                  '--event-log', TPM_EVENT_LOG,
                   '--attest-interval', v.str('nodeTrust.attestInterval'),
                 ],
                 {
-                  securityContext: privileged,
+                  securityContext: rootNoCaps,
+                  resources: tpmUnit,
                   env: [
                     { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
                     // Node's fetch trusts this bundle besides the public roots: the attestation service and the
                     // controller serve the services certificate.
                     { name: 'NODE_EXTRA_CA_CERTS', value: '/etc/coffer/services-ca/ca.crt' },
                   ],
-                  volumeMounts: [
-                    { name: 'tpm', mountPath: TPM_DEVICE, readOnly: true },
-                    { name: 'securityfs', mountPath: `/host${EVENT_LOG_DIR}`, readOnly: true },
-                    { name: 'services-ca', mountPath: '/etc/coffer/services-ca', readOnly: true },
-                  ],
+                  volumeMounts: [{ name: 'services-ca', mountPath: '/etc/coffer/services-ca', readOnly: true }],
                 },
               ),
             ],
-            volumes: [
-              hostPath('tpm', TPM_DEVICE, 'CharDevice'),
-              hostPath('securityfs', EVENT_LOG_DIR, 'Directory'),
-              { name: 'services-ca', secret: { secretName: NAMES.servicesTls, items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            volumes: [{ name: 'services-ca', secret: { secretName: NAMES.servicesTls, items: [{ key: 'ca.crt', path: 'ca.crt' }] } }],
+          },
+        },
+      },
+    }),
+  ];
+}
+
+/**
+ * `coffer agent quote-helper` on TPM nodes: pods that the webhook gives the quote socket directory
+ * (admission.quoteSocketDir, shared with aesmd's socket on SGX nodes) ask it for TPM quotes bound to their report
+ * data (POST /v1/tpm/quote). The TPM from one `coffer.dev/tpm` unit, the socket directory as its only hostPath;
+ * uid 0 for the root-owned device, no capabilities, no API token. (TDX/SNP guests without a TPM run it with
+ * configfs-tsm: see the README; configfs is not mounted here.)
+ */
+function quoteHelper(v: ValuesView): ManifestObject[] {
+  const ns = v.str('namespace');
+  return [
+    serviceAccount(v, NAMES.quoteHelper, 'quote-helper', false),
+    new DaemonSet({
+      metadata: { name: NAMES.quoteHelper, namespace: ns, labels: labels('quote-helper') },
+      spec: {
+        selector: { matchLabels: selector('quote-helper') },
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } },
+        template: {
+          metadata: { labels: labels('quote-helper') },
+          spec: {
+            serviceAccountName: NAMES.quoteHelper,
+            automountServiceAccountToken: false,
+            priorityClassName: 'system-node-critical',
+            nodeSelector: { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.tpm': 'true' },
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              container(v, 'quote-helper', ['agent', 'quote-helper', '--socket-dir', '/run/coffer/quote', '--tpm-device', TPM_DEVICE, '--event-log', TPM_EVENT_LOG], {
+                securityContext: rootNoCaps,
+                resources: tpmUnit,
+                volumeMounts: [{ name: 'quote-socket', mountPath: '/run/coffer/quote' }],
+              }),
             ],
+            volumes: [hostPath('quote-socket', v.str('admission.quoteSocketDir'), 'DirectoryOrCreate')],
           },
         },
       },
@@ -779,6 +862,8 @@ export const PARTS: Part[] = [
   { file: 'kbs.yaml', when: { path: 'kbs.enabled' }, build: kbs },
   { file: 'agent.yaml', when: { path: 'agent.enabled' }, build: agent },
   { file: 'agent-sgx.yaml', when: { path: 'agent.sgx.enabled' }, build: agentSgx },
+  { file: 'agent-tpm.yaml', when: { path: 'agent.enabled' }, build: agentTpm },
   { file: 'agent-attest.yaml', when: [{ path: 'agent.enabled' }, { path: 'agent.attest.enabled' }], build: agentAttest },
+  { file: 'quote-helper.yaml', when: [{ path: 'agent.enabled' }, { path: 'agent.quoteHelper.enabled' }], build: quoteHelper },
   { file: 'runtime-profiles.yaml', build: () => profiles() },
 ];

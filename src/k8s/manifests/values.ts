@@ -43,7 +43,8 @@ export interface Values {
   kbs: { enabled: boolean; port: number; storageSize: string };
   /** The node-trust controller's report endpoint (agents POST /v1/node-trust/reports to it). */
   nodeTrust: { port: number; attestInterval: string };
-  agent: { enabled: boolean; sgx: { enabled: boolean }; attest: { enabled: boolean } };
+  /** quoteHelper: `coffer agent quote-helper` with the node TPM on TPM nodes (socket in admission.quoteSocketDir). */
+  agent: { enabled: boolean; sgx: { enabled: boolean }; attest: { enabled: boolean }; quoteHelper: { enabled: boolean } };
   certManager: { enabled: boolean };
 }
 
@@ -56,7 +57,7 @@ export const DEFAULT_VALUES: Values = {
   attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi', tpmCaConfigMap: 'coffer-tpm-ca' },
   kbs: { enabled: true, port: 8081, storageSize: '1Gi' },
   nodeTrust: { port: 9444, attestInterval: '60s' },
-  agent: { enabled: true, sgx: { enabled: true }, attest: { enabled: true } },
+  agent: { enabled: true, sgx: { enabled: true }, attest: { enabled: true }, quoteHelper: { enabled: true } },
   certManager: { enabled: false },
 };
 

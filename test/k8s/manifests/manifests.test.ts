@@ -134,12 +134,11 @@ test('RBAC is least privilege; no privileged container (SGX quotes come from aes
     for (const c of w.spec.template.spec.containers) if (c.securityContext?.privileged) privileged.push(`${w.metadata.name}/${c.name}`);
     assert.ok(!w.spec.template.spec.hostNetwork && !w.spec.template.spec.hostPID);
   }
-  // One exception, and why: `coffer agent attest` opens /dev/tpmrm0, which only a privileged container (or a device
-  // plugin) may open — a hostPath device is not in the container's device cgroup. That DaemonSet has no API token.
-  assert.deepEqual(privileged, ['coffer-agent-attest/attest']);
+  // No exception: the TPM users (attest agent, quote helper) get /dev/tpmrm0 from the coffer.dev/tpm device plugin.
+  assert.deepEqual(privileged, []);
   const attest = find(objs, 'DaemonSet', 'coffer-agent-attest')[0].spec.template.spec;
-  assert.equal(attest.automountServiceAccountToken, false, 'the privileged attest pod carries no API credential');
-  assert.deepEqual(attest.volumes.filter((v: any) => v.hostPath).map((v: any) => [v.hostPath.path, v.hostPath.type]), [['/dev/tpmrm0', 'CharDevice'], ['/sys/kernel/security', 'Directory']]);
+  assert.equal(attest.automountServiceAccountToken, false, 'the attest pod carries no API credential');
+  assert.deepEqual(attest.volumes.filter((v: any) => v.hostPath), [], 'no hostPath: the device and the event log come from the device plugin');
   for (const m of attest.containers[0].volumeMounts) assert.equal(m.readOnly, true, `attest/${m.name} read-only`);
   assert.deepEqual(attest.volumes.find((v: any) => v.name === 'services-ca').secret.items, [{ key: 'ca.crt', path: 'ca.crt' }], 'the CA only, never the services key');
   assert.deepEqual(attest.nodeSelector, { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.tpm': 'true' });
@@ -147,6 +146,7 @@ test('RBAC is least privilege; no privileged container (SGX quotes come from aes
   assert.deepEqual(sgx.spec.template.spec.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/sys', '/dev']);
   for (const c of sgx.spec.template.spec.containers) for (const m of c.volumeMounts) if (m.name !== 'device-plugins') assert.equal(m.readOnly, true, `${c.name}/${m.name} read-only`);
   assert.equal(find(objs, 'RuntimeProfile').length, 9);
+  assert.ok(find(objs, 'DaemonSet', 'coffer-agent-tpm').length === 1 && find(objs, 'DaemonSet', 'coffer-quote-helper').length === 1);
   assert.equal(find(objs, 'CustomResourceDefinition').length, 3);
 });
 
@@ -378,4 +378,39 @@ test('webhook.images.trustedRootConfigMap: mounts the ConfigMap and passes --tru
   assert.deepEqual(byKey(rendered), byKey(expected));
   assert.throws(() => mergeValues({ webhook: { images: { trustedRootConfigMap: 'Not_A_Name' } } }), /trustedRootConfigMap: 'Not_A_Name' is not a ConfigMap name/);
   assert.throws(() => mergeValues({ webhook: { images: { trustedRootConfigMap: 7 } } }), /must be a string/);
+});
+
+test('TPM users run unprivileged: coffer.dev/tpm requested, capabilities dropped, read-only root; the plugin and the helper mount only what they need', () => {
+  const objs = buildManifests().flatMap((f) => f.objects) as any[];
+  const ds = (n: string) => find(objs, 'DaemonSet', n)[0].spec.template.spec;
+  for (const name of ['coffer-agent-attest', 'coffer-quote-helper']) {
+    const spec = ds(name);
+    const c = spec.containers[0];
+    assert.equal(c.resources.limits['coffer.dev/tpm'], '1', `${name} requests a TPM unit`);
+    assert.equal(c.resources.requests['coffer.dev/tpm'], '1');
+    assert.equal(c.securityContext.privileged, undefined);
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.equal(c.securityContext.readOnlyRootFilesystem, true);
+    assert.deepEqual(c.securityContext.capabilities, { drop: ['ALL'] });
+    assert.equal(spec.automountServiceAccountToken, false);
+    assert.deepEqual(spec.nodeSelector, { 'kubernetes.io/os': 'linux', 'coffer.dev/tee.tpm': 'true' });
+    const arg = (f: string) => c.args[c.args.indexOf(f) + 1];
+    assert.equal(arg('--tpm-device'), '/dev/tpmrm0');
+    assert.equal(arg('--event-log'), '/run/coffer/tpm0/binary_bios_measurements', 'where the plugin mounts the event log');
+  }
+  // The helper: its socket directory (the one the webhook gives pods) is its only host path.
+  const helper = ds('coffer-quote-helper');
+  assert.deepEqual(helper.volumes.map((v: any) => [v.hostPath.path, v.hostPath.type]), [[DEFAULT_VALUES.admission.quoteSocketDir, 'DirectoryOrCreate']]);
+  assert.deepEqual(helper.containers[0].args.slice(0, 4), ['agent', 'quote-helper', '--socket-dir', helper.containers[0].volumeMounts[0].mountPath]);
+  // The plugin: the kubelet's directory (rw), host /dev and securityfs read-only for presence checks; no API access.
+  const plugin = ds('coffer-agent-tpm');
+  assert.deepEqual(plugin.volumes.map((v: any) => v.hostPath.path), ['/var/lib/kubelet/device-plugins', '/dev', '/sys/kernel/security']);
+  for (const m of plugin.containers[0].volumeMounts) if (m.name !== 'device-plugins') assert.equal(m.readOnly, true, `${m.name} read-only`);
+  assert.equal(plugin.containers[0].securityContext.privileged, undefined);
+  assert.deepEqual(plugin.containers[0].args.slice(0, 4), ['agent', 'tpm-device-plugin', '--resource', 'coffer.dev/tpm']);
+  assert.equal(plugin.automountServiceAccountToken, false);
+  // The quote helper can be turned off on its own.
+  const off = buildManifests(mergeValues({ agent: { quoteHelper: { enabled: false } } })).flatMap((f) => f.objects) as any[];
+  assert.equal(find(off, 'DaemonSet', 'coffer-quote-helper').length, 0);
+  assert.equal(find(off, 'DaemonSet', 'coffer-agent-tpm').length, 1);
 });
