@@ -428,21 +428,33 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       if (kind === 'auto') {
         // Safe autodetection: an HCL report in the TPM's NV is what an Azure-style CVM has (its SNP report is not
         // reachable through configfs-tsm), then configfs-tsm, then a plain TPM. Nothing is trusted by being found:
-        // the service verifies whichever evidence arrives.
+        // the service verifies whichever evidence arrives. A TPM that fails the probe is retried (it may be a
+        // device plugin not ready yet), never silently taken for a plain TPM.
         const { hasHclReport } = await import('../../node/attest/az-vtpm.js');
-        try {
-          client = await openTpm(swtpm, f.tpmDevice);
-          kind = (await hasHclReport(client)) ? 'az-vtpm' : (await tsm.available()) ? 'tsm' : 'tpm';
-        } catch (e) {
-          await client?.close().catch(() => {});
-          client = undefined;
-          kind = (await tsm.available()) ? 'tsm' : 'tpm';
-          log('tpm_probe_failed', { node: nodeName, error: String((e as Error).message) });
-        }
-        if (kind === 'tsm') {
-          await client?.close().catch(() => {});
-          client = undefined;
-        }
+        kind = await retry('detect', async () => {
+          let c: Client;
+          try {
+            c = await openTpm(swtpm, f.tpmDevice);
+          } catch (e) {
+            if (await tsm.available()) return 'tsm';
+            throw e;
+          }
+          try {
+            if (await hasHclReport(c)) {
+              client = c;
+              return 'az-vtpm';
+            }
+            if (await tsm.available()) {
+              await c.close();
+              return 'tsm';
+            }
+            client = c;
+            return 'tpm';
+          } catch (e) {
+            await c.close().catch(() => {});
+            throw e;
+          }
+        });
       }
       log('evidence', { kind });
       let source;

@@ -169,3 +169,21 @@ test('coffer agent attest --evidence auto detects the HCL report and attests as 
     client = new TpmClient(await SocketTransport.connect(tpm.port));
   }
 });
+
+test('coffer agent attest --evidence auto on a TPM without the HCL index (and no configfs-tsm) takes the enrolled-TPM path', { skip }, async () => {
+  const bare = await startSwtpm();
+  const child = spawn(process.execPath, [BIN, 'agent', 'attest', '--attestation-url', attestationUrl, '--controller-url', controllerUrl, '--node-name', 'plain-node', '--swtpm', `127.0.0.1:${bare.port}`, '--tsm-dir', '/nonexistent/tsm', '--attest-interval', '5s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  try {
+    // This service has no TPM manufacturer CA: enrolment is refused and retried, never a crash.
+    await waitFor('an enrolment attempt', () => /"event":"enrol_failed"/.test(stderr), 30_000);
+    assert.match(stderr, /"event":"evidence","kind":"tpm"/);
+    assert.equal(child.exitCode, null, 'still running');
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+    await bare.stop();
+  }
+});
