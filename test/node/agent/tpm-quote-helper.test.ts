@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { QuoteServer } from '../../../src/node/quote/quote-server.js';
@@ -16,6 +16,8 @@ import { SocketTransport, TpmClient } from '../../../src/node/tpm/index.js';
 import { serializePublic2b } from '../../../src/tee/tpm/abi/public.js';
 import { createVerifierRegistry, verifyEvidence } from '../../../src/index.js';
 import { toHex } from '../../../src/tee/common/hex.js';
+import { TPM_ALG } from '../../../src/tee/tpm/abi/constants.js';
+import { buildEventLog } from '../../support/eventlog-builder.js';
 import { startSwtpm, swtpmSkip, type Swtpm } from '../../support/swtpm.js';
 import { waitFor } from '../../support/wait.js';
 import { hostTree, type HostTree } from './host-tree.js';
@@ -26,6 +28,7 @@ const registry = createVerifierRegistry();
 let tpm: Swtpm;
 let t: HostTree;
 let akPub: Uint8Array;
+let eventLogPath: string;
 
 before(async () => {
   if (skip) return;
@@ -34,6 +37,11 @@ before(async () => {
   // The AK the agent enrols, derived independently of the helper: the pin the verifier uses.
   const c = new TpmClient(await SocketTransport.connect(tpm.port));
   try {
+    // Firmware's part: measure a boot log (separators on PCRs 0, 1, 2, 7) into the PCRs and leave the log on disk.
+    const { log, digests } = buildEventLog([0, 1, 2, 7].map((pcr) => ({ pcr, type: 4, data: Buffer.alloc(4) })));
+    for (const d of digests) await c.pcrExtend(d.pcr, [{ alg: TPM_ALG.SHA256, digest: d.digest }]);
+    eventLogPath = path.join(t.root, 'binary_bios_measurements');
+    writeFileSync(eventLogPath, log);
     const ak = await c.createAk('ecc');
     akPub = serializePublic2b(ak.public);
     await c.flush(ak.handle);
@@ -65,7 +73,7 @@ async function verify(answer: { tee: string; evidence: string; attachments: Reco
 }
 
 test('POST /v1/tpm/quote: quote bound to the report data verifies with the pinned AK; concurrent requests are serialized', { skip }, async () => {
-  const quoter = new TpmQuoter({ open: async () => new TpmClient(await SocketTransport.connect(tpm.port)), pcrs: [0, 1, 2, 7, 16], eventLogPath: path.join(t.root, 'no-log'), ak: 'ecc' });
+  const quoter = new TpmQuoter({ open: async () => new TpmClient(await SocketTransport.connect(tpm.port)), pcrs: [0, 1, 2, 7, 16], eventLogPath, ak: 'ecc' });
   const server = new QuoteServer({ socketDir: t.root, socketName: 'inproc.sock', client: new TsmReportClient(path.join(t.root, 'no-tsm')), tpm: quoter });
   await server.start();
   try {
@@ -74,11 +82,13 @@ test('POST /v1/tpm/quote: quote bound to the report data verifies with the pinne
     const r = await call(server.socketPath, 'POST', '/v1/tpm/quote', JSON.stringify({ reportData: nonce.toString('hex') }));
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.equal(r.json.tee, 'tpm');
-    assert.deepEqual(Object.keys(r.json.attachments).sort(), ['ak', 'pcrs', 'signature']);
+    assert.deepEqual(Object.keys(r.json.attachments).sort(), ['ak', 'eventlog', 'pcrs', 'signature']);
     assert.deepEqual(Buffer.from(r.json.attachments.ak, 'base64'), Buffer.from(akPub));
     const v = await verify(r.json, nonce);
     assert.equal(v.verified, true, JSON.stringify(v.errors));
     assert.equal(v.claims!.reportData, toHex(nonce));
+    // The event log came along and replays to the quoted PCRs it has events for.
+    assert.deepEqual((v.claims!.raw.eventLog as { replayedPcrs: string[] }).replayedPcrs.sort(), ['sha256:0', 'sha256:1', 'sha256:2', 'sha256:7']);
     assert.deepEqual(Object.keys(v.claims!.measurements).filter((k) => k.startsWith('pcrsha256_')).sort(), ['pcrsha256_0', 'pcrsha256_1', 'pcrsha256_16', 'pcrsha256_2', 'pcrsha256_7']);
     // Another nonce does not verify against this quote (the verifier checks extraData).
     const wrong = await verify(r.json, randomBytes(32));
