@@ -7,7 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { TPM_ALG } from '../../tee/tpm/abi/constants.js';
 import { selection, serializePcrsSerialized } from '../../tee/tpm/abi/pcrs.js';
 import { serializePublic2b } from '../../tee/tpm/abi/public.js';
-import type { TpmClient } from '../tpm/client.js';
+import { TPM_RH, type TpmClient } from '../tpm/client.js';
+import type { TpmtPublic } from '../../tee/tpm/abi/public.js';
 import type { TsmReportClient } from '../quote/tsm-report.js';
 
 export interface NodeEvidence {
@@ -32,6 +33,8 @@ export interface TpmSourceOptions {
   /** Measured-boot event log (default the kernel's securityfs file); absent file → quote without a log. */
   eventLogPath?: string;
   ak?: 'rsa' | 'ecc';
+  /** A primary template for the AK instead of the enrolled one (the quote helper's workload AK). */
+  akTemplate?: TpmtPublic;
   /** The log could be large; bounded like the controller's limit. */
   maxEventLogBytes?: number;
 }
@@ -46,7 +49,7 @@ export class TpmEvidenceSource implements EvidenceSource {
 
   async collect(reportData: Uint8Array): Promise<NodeEvidence> {
     const sel = selection([[TPM_ALG.SHA256, this.o.pcrs ?? [0, 1, 2, 3, 4, 5, 6, 7]]]);
-    const ak = await this.client.createAk(this.o.ak ?? 'ecc');
+    const ak = this.o.akTemplate ? await this.client.createPrimary(TPM_RH.ENDORSEMENT, this.o.akTemplate) : await this.client.createAk(this.o.ak ?? 'ecc');
     try {
       const q = await this.client.quote(ak.handle, reportData, sel);
       // PCRs read after the quote; if one was extended in between the service's digest check refuses the pair

@@ -1,8 +1,9 @@
 /**
  * The quote helper's TPM provider: a workload's report data (the TPM's qualifyingData, 1..64 bytes) in, a TPM
- * quote over the helper's configured SHA-256 PCRs out, signed by the node's AK (the deterministic ECC primary in
- * the endorsement hierarchy that `coffer agent attest` enrols, so the attestation service already trusts it), with
- * the AK public, the PCR values and the measured-boot event log: exactly the `tee: tpm` fields of `/v1/attest`.
+ * quote over the helper's configured SHA-256 PCRs out, with the AK public, the PCR values and the measured-boot
+ * event log: exactly the `tee: tpm` fields of `/v1/attest`. The signer is the workload AK (workloadAkTemplate: a
+ * deterministic ECC primary in the endorsement hierarchy, distinct from the node AK the attest agent enrols), so a
+ * pod can never obtain node-attestation evidence through this socket; relying parties pin or enrol that AK.
  *
  * One quote at a time: a quote is a sequence (CreatePrimary, Quote, PCR_Read, FlushContext) and the TPM has few
  * transient slots (3 on swtpm), so sequences are queued, not interleaved. Other processes (the attest agent) open
@@ -11,6 +12,7 @@
  */
 import type { TpmClient } from '../tpm/client.js';
 import { TpmEvidenceSource, type TpmSourceOptions } from '../attest/evidence.js';
+import { workloadAkTemplate } from '../tpm/templates.js';
 
 export const TPM_QUALIFYING_DATA_MAX = 64;
 
@@ -75,7 +77,7 @@ export class TpmQuoter {
     return this.exclusive(async () => {
       const client = await this.connect();
       try {
-        const ev = await new TpmEvidenceSource(client, this.o).collect(reportData);
+        const ev = await new TpmEvidenceSource(client, { ...this.o, akTemplate: workloadAkTemplate() }).collect(reportData);
         return { tee: 'tpm', evidence: ev.evidence, attachments: ev.attachments ?? {} };
       } catch (e) {
         // The connection may be out of step (a timeout, a TPM reset): reopen on the next request.

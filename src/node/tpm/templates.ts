@@ -23,3 +23,14 @@ export function akTemplate(kind: 'rsa' | 'ecc'): TpmtPublic {
   }
   return { ...base, type: TPM_ALG.ECC, scheme: { alg: TPM_ALG.ECDSA, hash: TPM_ALG.SHA256 }, curveId: TPM_ECC_CURVE.NIST_P256, kdf: { alg: TPM_ALG.NULL }, x: new Uint8Array(0), y: new Uint8Array(0) };
 }
+
+/**
+ * The quote helper's AK for workloads: the ECC AK template with a distinct `unique` (a primary's key derives from
+ * the seed and the whole template), so it is a different key from the node AK `coffer agent attest` enrols. A pod
+ * that asks the helper for quotes over arbitrary report data must not get signatures by the enrolled node AK: with
+ * them it could produce node-attestation evidence naming any node. Relying parties pin this AK (or enrol it).
+ */
+export function workloadAkTemplate(): TpmtPublic {
+  const t = akTemplate('ecc');
+  return { ...t, x: new Uint8Array(Buffer.from('coffer quote-helper workload AK\0', 'latin1')), y: new Uint8Array(0) } as TpmtPublic;
+}

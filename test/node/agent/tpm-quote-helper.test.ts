@@ -1,7 +1,7 @@
 // The quote helper's TPM provider against a real swtpm: a pod's report data over HTTP on the unix socket → a TPM
-// quote that Coffer's TPM verifier accepts with the node's AK pinned (read from the TPM beforehand, not from the
-// answer), one quote at a time under concurrent requests, typed errors for bad input and a missing TPM, and the
-// `coffer agent quote-helper --swtpm` process serving it.
+// quote that Coffer's TPM verifier accepts with the workload AK pinned (derived from the TPM beforehand, not taken
+// from the answer) and never as the node's enrolled AK, one quote at a time under concurrent requests, typed errors
+// for bad input and a missing TPM, and the `coffer agent quote-helper --swtpm` process serving it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { QuoteServer } from '../../../src/node/quote/quote-server.js';
 import { TpmQuoter } from '../../../src/node/quote/tpm-quote.js';
 import { TsmReportClient } from '../../../src/node/quote/tsm-report.js';
-import { SocketTransport, TpmClient } from '../../../src/node/tpm/index.js';
+import { SocketTransport, TpmClient, TPM_RH, workloadAkTemplate } from '../../../src/node/tpm/index.js';
 import { serializePublic2b } from '../../../src/tee/tpm/abi/public.js';
 import { createVerifierRegistry, verifyEvidence } from '../../../src/index.js';
 import { toHex } from '../../../src/tee/common/hex.js';
@@ -28,6 +28,7 @@ const registry = createVerifierRegistry();
 let tpm: Swtpm;
 let t: HostTree;
 let akPub: Uint8Array;
+let nodeAkPub: Uint8Array;
 let eventLogPath: string;
 
 before(async () => {
@@ -42,9 +43,12 @@ before(async () => {
     for (const d of digests) await c.pcrExtend(d.pcr, [{ alg: TPM_ALG.SHA256, digest: d.digest }]);
     eventLogPath = path.join(t.root, 'binary_bios_measurements');
     writeFileSync(eventLogPath, log);
-    const ak = await c.createAk('ecc');
+    const ak = await c.createPrimary(TPM_RH.ENDORSEMENT, workloadAkTemplate());
     akPub = serializePublic2b(ak.public);
     await c.flush(ak.handle);
+    const nodeAk = await c.createAk('ecc');
+    nodeAkPub = serializePublic2b(nodeAk.public);
+    await c.flush(nodeAk.handle);
   } finally {
     await c.close();
   }
@@ -67,9 +71,9 @@ function call(socketPath: string, method: string, p: string, body?: string): Pro
   });
 }
 
-async function verify(answer: { tee: string; evidence: string; attachments: Record<string, string> }, nonce: Uint8Array) {
+async function verify(answer: { tee: string; evidence: string; attachments: Record<string, string> }, nonce: Uint8Array, pin = akPub) {
   const attachments = Object.fromEntries(Object.entries(answer.attachments).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]));
-  return verifyEvidence({ evidence: new Uint8Array(Buffer.from(answer.evidence, 'base64')), attachments }, { tee: 'tpm', nonce, registry, tpm: { akTrust: { kind: 'pinned', ak: akPub } } });
+  return verifyEvidence({ evidence: new Uint8Array(Buffer.from(answer.evidence, 'base64')), attachments }, { tee: 'tpm', nonce, registry, tpm: { akTrust: { kind: 'pinned', ak: pin } } });
 }
 
 test('POST /v1/tpm/quote: quote bound to the report data verifies with the pinned AK; concurrent requests are serialized', { skip }, async () => {
@@ -90,6 +94,11 @@ test('POST /v1/tpm/quote: quote bound to the report data verifies with the pinne
     // The event log came along and replays to the quoted PCRs it has events for.
     assert.deepEqual((v.claims!.raw.eventLog as { replayedPcrs: string[] }).replayedPcrs.sort(), ['sha256:0', 'sha256:1', 'sha256:2', 'sha256:7']);
     assert.deepEqual(Object.keys(v.claims!.measurements).filter((k) => k.startsWith('pcrsha256_')).sort(), ['pcrsha256_0', 'pcrsha256_1', 'pcrsha256_16', 'pcrsha256_2', 'pcrsha256_7']);
+    // Not the node's enrolled AK: a pod cannot turn helper quotes into node-attestation evidence.
+    assert.notDeepEqual(Buffer.from(akPub), Buffer.from(nodeAkPub));
+    const asNode = await verify(r.json, nonce, nodeAkPub);
+    assert.equal(asNode.verified, false);
+    assert.match(asNode.errors[0].code, /AK/);
     // Another nonce does not verify against this quote (the verifier checks extraData).
     const wrong = await verify(r.json, randomBytes(32));
     assert.equal(wrong.verified, false);
