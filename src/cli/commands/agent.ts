@@ -374,7 +374,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
     .requiredOption('--attestation-url <url>', 'attestation service base URL')
     .requiredOption('--controller-url <url>', "node-trust controller's report endpoint base URL")
     .option('--node-name <name>', 'this node (default: $NODE_NAME, set from spec.nodeName by the DaemonSet)')
-    .option('--evidence <kind>', 'auto (az-vtpm when the TPM holds an HCL report, else tsm when configfs-tsm exists, else tpm), tpm (quote over --pcrs + event log), tsm (TDX/SNP report through configfs-tsm) or az-vtpm (HCL report + vTPM quote: az-snp-vtpm)', 'auto')
+    .option('--evidence <kind>', 'auto (az-vtpm when the TPM holds an HCL report, else tsm when configfs-tsm exists, else tpm), tpm (quote over --pcrs + event log), tsm (TDX/SNP report through configfs-tsm) or az-vtpm (HCL report + vTPM quote: az-snp-vtpm / az-tdx-vtpm)', 'auto')
     .option('--tpm-device <path>', 'TPM character device', '/dev/tpmrm0')
     .option('--swtpm <host:port>', 'use a swtpm data socket instead of the device (tests)')
     .option('--pcrs <list>', 'SHA-256 PCRs to quote (az-vtpm: PCRs 0..n-1; all 24 unless given)', '0,1,2,3,4,5,6,7')
@@ -382,7 +382,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
     .option('--ek <kind>', 'EK to enrol with: rsa or ecc', 'rsa')
     .option('--tsm-dir <dir>', 'configfs-tsm report directory', '/sys/kernel/config/tsm/report')
     .option('--vcek <file>', 'az-vtpm: the VCEK (PEM or DER) instead of asking IMDS')
-    .option('--imds-url <url>', 'az-vtpm: Azure IMDS base URL (the VCEK from /metadata/THIM/amd/certification)', 'http://169.254.169.254')
+    .option('--imds-url <url>', 'az-vtpm: Azure IMDS base URL (SNP: the VCEK from /metadata/THIM/amd/certification; TDX: the TD quote from /acc/tdquote)', 'http://169.254.169.254')
     .option('--attest-interval <duration>', 'how often the node attests', '60s')
     .action(async (f: { attestationUrl: string; controllerUrl: string; nodeName?: string; evidence: string; tpmDevice: string; swtpm?: string; pcrs: string; eventLog: string; ek: string; tsmDir: string; vcek?: string; imdsUrl: string; attestInterval: string }, cmd: Command) => {
       // `coffer agent` has --node-name too: commander hands the flag to the parent command.
@@ -463,10 +463,10 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         const { TsmEvidenceSource } = await import('../../node/attest/evidence.js');
         source = new TsmEvidenceSource(tsm);
       } else if (kind === 'az-vtpm') {
-        const { AzVtpmEvidenceSource, vcekFromFile, vcekFromImds } = await import('../../node/attest/az-vtpm.js');
+        const { AzVtpmEvidenceSource, vcekFromFile, vcekFromImds, tdQuoteFromImds } = await import('../../node/attest/az-vtpm.js');
         // The AK is trusted through the HCL report the SNP report binds: no enrolment.
         const c = client ?? (await retry('tpm_open', () => openTpm(swtpm, f.tpmDevice)));
-        source = new AzVtpmEvidenceSource(c, { pcrs: azPcrs, vcek: f.vcek ? vcekFromFile(f.vcek) : vcekFromImds(f.imdsUrl), eventLogPath: f.eventLog });
+        source = new AzVtpmEvidenceSource(c, { pcrs: azPcrs, vcek: f.vcek ? vcekFromFile(f.vcek) : vcekFromImds(f.imdsUrl), tdQuote: tdQuoteFromImds(f.imdsUrl), eventLogPath: f.eventLog });
         close = () => c.close();
       } else {
         const { enrolAk, httpEnrolPost } = await import('../../node/tpm/index.js');

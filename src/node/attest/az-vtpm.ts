@@ -5,7 +5,9 @@
  * extraData carrying Coffer's binding value (nonce + node name), and sends Trustee's az-snp-vtpm evidence v1 JSON
  * with the VCEK (from IMDS/THIM as Azure serves it, or a file). The service checks every link: VCEK chain → SNP
  * report → runtime data → HCLAkPub = the quoting AK → nonce and PCRs. Nothing here is trusted by the agent itself.
- * (TDX CVMs also need the TD quote from IMDS /acc/tdquote: not done here, refused with a typed error.)
+ * On a TDX CVM the HCL report holds a TDREPORT (MAC'd, verifiable only on the host): the agent has it turned into a
+ * TD quote by IMDS (`POST /acc/tdquote {"report": base64url(TDREPORT)}` → `{"quote": base64url}`, as Azure's
+ * az-tdx-vtpm does) and sends az-tdx-vtpm evidence v1 with `td_quote` instead of `vcek`.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -13,7 +15,7 @@ import { TPM_ALG } from '../../tee/tpm/abi/constants.js';
 import { selection } from '../../tee/tpm/abi/pcrs.js';
 import { serializePublic2b } from '../../tee/tpm/abi/public.js';
 import { serializeSignature } from '../../tee/tpm/abi/signature.js';
-import { hclReportType } from '../../tee/azure/abi/hcl-report.js';
+import { HCL_HW_REPORT_OFFSET, TDREPORT_SIZE, hclReportType } from '../../tee/azure/abi/hcl-report.js';
 import { TpmResponseError } from '../tpm/rc.js';
 import type { TpmClient } from '../tpm/client.js';
 import type { EvidenceSource, NodeEvidence } from './evidence.js';
@@ -27,7 +29,7 @@ const MAX_THIM_BYTES = 64 * 1024;
 
 export class AzVtpmError extends Error {
   constructor(
-    readonly code: 'AZ_HCL_REPORT_MISSING' | 'AZ_HCL_REPORT_MALFORMED' | 'AZ_TDX_UNSUPPORTED' | 'AZ_AK_MISSING' | 'AZ_VCEK_UNAVAILABLE' | 'AZ_PCRS_UNSUPPORTED',
+    readonly code: 'AZ_HCL_REPORT_MISSING' | 'AZ_HCL_REPORT_MALFORMED' | 'AZ_AK_MISSING' | 'AZ_VCEK_UNAVAILABLE' | 'AZ_TD_QUOTE_UNAVAILABLE' | 'AZ_PCRS_UNSUPPORTED',
     message: string,
   ) {
     super(message);
@@ -102,10 +104,42 @@ export function vcekFromImds(base = 'http://169.254.169.254', o: { fetch?: typeo
   };
 }
 
+const MAX_TD_QUOTE_BYTES = 64 * 1024;
+
+/**
+ * The TD quote for a TDREPORT from Azure IMDS: POST {base}/acc/tdquote {"report": base64url(TDREPORT)} →
+ * {"quote": base64url}. Cached per TDREPORT (the HCL report's TDREPORT is fixed until the HCL regenerates it).
+ */
+export function tdQuoteFromImds(base = 'http://169.254.169.254', o: { fetch?: typeof fetch; timeoutMs?: number } = {}): (tdReport: Uint8Array) => Promise<Uint8Array> {
+  let cached: { key: string; quote: Uint8Array } | undefined;
+  const url = `${base.replace(/\/$/, '')}/acc/tdquote`;
+  return async (tdReport) => {
+    const key = Buffer.from(tdReport).toString('base64');
+    if (cached?.key === key) return cached.quote;
+    let doc: { quote?: unknown };
+    try {
+      const res = await (o.fetch ?? fetch)(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ report: Buffer.from(tdReport).toString('base64url') }), signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
+      const body = new Uint8Array(await res.arrayBuffer());
+      if (body.length > MAX_TD_QUOTE_BYTES) throw new Error(`answer over ${MAX_TD_QUOTE_BYTES} bytes`);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      doc = JSON.parse(Buffer.from(body).toString('utf8'));
+    } catch (e) {
+      throw new AzVtpmError('AZ_TD_QUOTE_UNAVAILABLE', `${url}: ${(e as Error).message}`);
+    }
+    if (typeof doc?.quote !== 'string' || !/^[A-Za-z0-9_-]+={0,2}$/.test(doc.quote)) throw new AzVtpmError('AZ_TD_QUOTE_UNAVAILABLE', `${url}: the answer has no base64url quote`);
+    const quote = new Uint8Array(Buffer.from(doc.quote, 'base64url'));
+    cached = { key, quote };
+    return quote;
+  };
+}
+
 export interface AzVtpmSourceOptions {
   /** SHA-256 PCRs 0..n-1 (Trustee's evidence lists PCRs from 0 without gaps); default all 24, as Azure quotes. */
   pcrs?: number;
-  vcek: () => Promise<Uint8Array>;
+  /** SNP CVMs: the VCEK (DER). */
+  vcek?: () => Promise<Uint8Array>;
+  /** TDX CVMs: the TD quote for the HCL report's TDREPORT. */
+  tdQuote?: (tdReport: Uint8Array) => Promise<Uint8Array>;
   /** Measured-boot event log attached for replay (absent file → none). */
   eventLogPath?: string;
   maxEventLogBytes?: number;
@@ -137,7 +171,6 @@ export class AzVtpmEvidenceSource implements EvidenceSource {
     const hcl = await this.client.nvRead(HCL_REPORT_NV_INDEX);
     const kind = hclReportType(hcl);
     if (!kind) throw new AzVtpmError('AZ_HCL_REPORT_MALFORMED', `NV index 0x${HCL_REPORT_NV_INDEX.toString(16)} does not hold an HCL report ("HCLA" with an SNP or TDX report)`);
-    if (kind === 'tdx') throw new AzVtpmError('AZ_TDX_UNSUPPORTED', 'the HCL report holds a TDX report: az-tdx-vtpm evidence needs the TD quote from IMDS /acc/tdquote, which this agent does not fetch yet');
     return hcl;
   }
 
@@ -157,19 +190,27 @@ export class AzVtpmEvidenceSource implements EvidenceSource {
     // interval), never accept a wrong value.
     const values = await this.client.pcrRead(sel);
     const bank = values.get(TPM_ALG.SHA256)!;
-    const vcek = await this.o.vcek();
+    const tdx = hclReportType(hcl) === 'tdx';
+    let hw: Record<string, string>;
+    if (tdx) {
+      if (!this.o.tdQuote) throw new AzVtpmError('AZ_TD_QUOTE_UNAVAILABLE', 'the HCL report holds a TDX report and no TD quote source is configured');
+      hw = { td_quote: b64url(await this.o.tdQuote(hcl.slice(HCL_HW_REPORT_OFFSET, HCL_HW_REPORT_OFFSET + TDREPORT_SIZE))) };
+    } else {
+      if (!this.o.vcek) throw new AzVtpmError('AZ_VCEK_UNAVAILABLE', 'the HCL report holds an SNP report and no VCEK source is configured');
+      hw = { vcek: b64url(await this.o.vcek()) };
+    }
     // Trustee's tpm_quote.signature is the bare RSASSA signature; any other scheme goes as a TPMT_SIGNATURE.
     const sig = q.signature.sigAlg === TPM_ALG.RSASSA ? q.signature.sig : serializeSignature(q.signature);
     const doc = {
       version: 1,
       hcl_report: b64url(hcl),
       tpm_quote: { signature: hex(sig), message: hex(q.attest), pcrs: [...Array(n).keys()].map((i) => hex(bank.get(i)!)) },
-      vcek: b64url(vcek),
+      ...hw,
     };
     const eventLog = await this.readLog();
     const attachments: Record<string, string> = { ak: Buffer.from(serializePublic2b(ak.public)).toString('base64') };
     if (eventLog) attachments.eventlog = Buffer.from(eventLog).toString('base64');
-    return { tee: 'az-snp-vtpm', evidence: Buffer.from(JSON.stringify(doc)).toString('base64'), attachments, ...(eventLog ? { eventLog } : {}) };
+    return { tee: tdx ? 'az-tdx-vtpm' : 'az-snp-vtpm', evidence: Buffer.from(JSON.stringify(doc)).toString('base64'), attachments, ...(eventLog ? { eventLog } : {}) };
   }
 
   private async readLog(): Promise<Uint8Array | undefined> {

@@ -1,4 +1,5 @@
-// Azure-style vTPM-in-CVM node attestation end to end with a real swtpm: the test plays the paravisor (an RSA AK
+// Azure-style vTPM-in-CVM node attestation (SNP, and TDX with IMDS turning the TDREPORT into a TD quote) end to
+// end with a real swtpm: the test plays the paravisor (an RSA AK
 // made persistent at 0x81000003, an HCL report signed by a generated AMD-like ARK/ASK/VCEK chain written to NV
 // 0x01400001, its runtime data naming that AK) and IMDS/THIM (the VCEK on loopback); the agent reads the HCL
 // report, quotes with the vTPM AK bound to (nonce, node name) and sends az-snp-vtpm evidence to Coffer's real
@@ -9,12 +10,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import { buildAttestationApp } from '../../../src/attestation/index.js';
 import { NodeAttester, NodeAttestError } from '../../../src/node/attest/node-attester.js';
-import { AzVtpmEvidenceSource, AzVtpmError, AZ_AK_HANDLE, HCL_REPORT_NV_INDEX, hasHclReport, vcekFromImds } from '../../../src/node/attest/az-vtpm.js';
+import { AzVtpmEvidenceSource, AzVtpmError, AZ_AK_HANDLE, HCL_REPORT_NV_INDEX, hasHclReport, tdQuoteFromImds, vcekFromImds } from '../../../src/node/attest/az-vtpm.js';
+import { serializeHclReport } from '../../../src/tee/azure/abi/hcl-report.js';
+import { world } from '../../support/dcap-helpers.js';
 import { SocketTransport, TpmClient } from '../../../src/node/tpm/index.js';
 import { publicToKeyObject } from '../../../src/tee/tpm/abi/public.js';
 import { jwkOf, otherAk, pki, snpComposite, SNP_AT } from '../../support/azure-composite.js';
@@ -185,5 +188,65 @@ test('coffer agent attest --evidence auto on a TPM without the HCL index (and no
     child.kill('SIGKILL');
     await exited;
     await bare.stop();
+  }
+});
+
+test('TDX CVM: the HCL report holds a TDREPORT, IMDS turns it into a TD quote → az-tdx-vtpm token; another AK refused', { skip }, async () => {
+  const w = await world();
+  const t2 = await startSwtpm();
+  const c = new TpmClient(await SocketTransport.connect(t2.port));
+  const ts = tempStore();
+  let app2: FastifyInstance | undefined;
+  const quoted: Buffer[] = [];
+  // IMDS /acc/tdquote: the TD quoting service signs a quote over the posted TDREPORT's REPORTDATA (offset 128).
+  const tdImds = http.createServer((req, res) => {
+    let b = '';
+    req.on('data', (d) => (b += d));
+    req.on('end', async () => {
+      if (req.method !== 'POST' || req.url !== '/acc/tdquote') return void res.writeHead(404).end();
+      const report = Buffer.from((JSON.parse(b) as { report: string }).report, 'base64url');
+      quoted.push(report);
+      const quote = await w.quote({ tee: 'tdx', version: 4, reportData: new Uint8Array(report.subarray(128, 192)) });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ quote: Buffer.from(quote).toString('base64url') }));
+    });
+  });
+  const tdImdsUrl = await listen(tdImds);
+  try {
+    const ak = await c.createAk('rsa');
+    await c.evictControl(ak.handle, AZ_AK_HANDLE);
+    await c.flush(ak.handle);
+    const akKey = publicToKeyObject((await c.readPublic(AZ_AK_HANDLE)).public);
+    await c.nvDefineSpace(HCL_REPORT_NV_INDEX, NV_SIZE);
+    const writeTdx = async (named: KeyObject) => {
+      const varData = runtimeData(named);
+      const tdreport = new Uint8Array(1024);
+      tdreport.set(createHash('sha256').update(varData).digest(), 128);
+      await c.nvWrite(HCL_REPORT_NV_INDEX, serializeHclReport({ reportType: 'tdx', hwReport: tdreport, varData, padTo: NV_SIZE }));
+    };
+    await writeTdx(akKey);
+    ({ app: app2 } = await buildAttestationApp({ store: ts.store, adminKeys: [], clock: fakeClock(w.at.getTime()).now, verifyOptions: { trustAnchors: w.trustAnchors, dcap: { collateral: await w.collateral('tdx') } } }));
+    const url2 = await app2.listen({ port: 0, host: '127.0.0.1' });
+    const source = new AzVtpmEvidenceSource(c, { tdQuote: tdQuoteFromImds(tdImdsUrl) });
+    const attester = new NodeAttester({ nodeName: 'tdx-node', attestationUrl: url2, controllerUrl, source });
+    const r = await attester.attestOnce();
+    assert.match(r.status, /^(affirming|warning)$/);
+    const claims = decodeJwt(delivered.at(-1)!.token) as Record<string, any>;
+    assert.equal(claims.submods['az-tdx-vtpm']['ear.veraison.annotated-evidence'].runtime_data_claims.node, 'tdx-node');
+    assert.equal(quoted.length, 1);
+    assert.equal(quoted[0].length, 1024, 'IMDS got the TDREPORT');
+    await attester.attestOnce();
+    assert.equal(quoted.length, 1, 'the TD quote is reused while the TDREPORT is unchanged');
+    // The attacker's HCL report names another AK: a new TD quote, and the service refuses the AK.
+    await writeTdx(otherAk.publicKey);
+    await assert.rejects(attester.attestOnce(), (e: unknown) => e instanceof NodeAttestError && e.status === 422 && /AZ_AK_NOT_BOUND/.test(e.message));
+    assert.equal(quoted.length, 2);
+    // SNP-only configuration on a TDX CVM: a typed refusal, nothing sent.
+    await assert.rejects(new AzVtpmEvidenceSource(c, { vcek: vcekFromImds(imdsUrl) }).collect(new Uint8Array(32)), (e: unknown) => e instanceof AzVtpmError && e.code === 'AZ_TD_QUOTE_UNAVAILABLE');
+  } finally {
+    await c.close();
+    await t2.stop();
+    await app2?.close();
+    await ts.cleanup();
+    tdImds.close();
   }
 });
