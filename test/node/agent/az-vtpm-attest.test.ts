@@ -1,10 +1,9 @@
-// Azure-style vTPM-in-CVM node attestation (SNP, and TDX with IMDS turning the TDREPORT into a TD quote) end to
-// end with a real swtpm: the test plays the paravisor (an RSA AK
-// made persistent at 0x81000003, an HCL report signed by a generated AMD-like ARK/ASK/VCEK chain written to NV
-// 0x01400001, its runtime data naming that AK) and IMDS/THIM (the VCEK on loopback); the agent reads the HCL
-// report, quotes with the vTPM AK bound to (nonce, node name) and sends az-snp-vtpm evidence to Coffer's real
-// attestation app over HTTP → a token for the az-snp-vtpm TEE naming the node. The attacker's HCL report binding
-// another AK is refused, and so is a quote without the vTPM's bound AK.
+// Azure-style vTPM-in-CVM node attestation end to end with a real swtpm. The test plays the paravisor (an RSA AK
+// made persistent at 0x81000003; an HCL report written to NV 0x01400001 whose runtime data names that AK, with an
+// SNP report signed by a generated AMD-like ARK/ASK/VCEK chain, or a TDREPORT) and IMDS on loopback (THIM's VCEK;
+// /acc/tdquote over the DCAP test world). The agent reads the HCL report, quotes with the vTPM AK bound to (nonce,
+// node name) and sends az-snp-vtpm / az-tdx-vtpm evidence to Coffer's real attestation app over HTTP → a token for
+// that TEE naming the node. The attacker's HCL report binding another AK is refused.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
