@@ -6,9 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import { TPM_ALG } from '../../tee/tpm/abi/constants.js';
 import { selection, serializePcrsSerialized } from '../../tee/tpm/abi/pcrs.js';
-import { serializePublic2b } from '../../tee/tpm/abi/public.js';
+import { serializePublic2b, type TpmtPublic } from '../../tee/tpm/abi/public.js';
 import { TPM_RH, type TpmClient } from '../tpm/client.js';
-import type { TpmtPublic } from '../../tee/tpm/abi/public.js';
 import type { TsmReportClient } from '../quote/tsm-report.js';
 
 export interface NodeEvidence {

@@ -28,7 +28,8 @@ export function akTemplate(kind: 'rsa' | 'ecc'): TpmtPublic {
  * The quote helper's AK for workloads: the ECC AK template with a distinct `unique` (a primary's key derives from
  * the seed and the whole template), so it is a different key from the node AK `coffer agent attest` enrols. A pod
  * that asks the helper for quotes over arbitrary report data must not get signatures by the enrolled node AK: with
- * them it could produce node-attestation evidence naming any node. Relying parties pin this AK (or enrol it).
+ * them it could produce node-attestation evidence naming any node. Relying parties pin this AK (enrolling it is
+ * safe only where node trust also checks the AK's enrolled attester name against the token's node).
  */
 export function workloadAkTemplate(): TpmtPublic {
   const t = akTemplate('ecc');
