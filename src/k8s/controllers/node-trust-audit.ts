@@ -157,7 +157,7 @@ export class NodeTrustAuditSink {
         }
         this.stats.failures++;
         this.o.log('node_trust_audit_retry', { pending: this.pending.size, code: err.code ?? 'ERROR', error: String(err.message).slice(0, 300), retryInMs: this.backoffMs });
-        this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 30_000);
+        this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 5000);
         return;
       }
     }
