@@ -181,8 +181,8 @@ export const nodeTrustController: NodeTrustFactory = {
     const identity = o.identity ?? `coffer-controller-${process.pid}`;
     const eventNs = o.eventNamespace ?? 'default';
     const logAudit = o.audit ?? ((r) => ctx.log('audit', { ...r }));
-    const sink = o.auditKey !== undefined ? new NodeTrustAuditSink({ url: o.attestationUrl, ca: o.caFile ? readFileSync(o.caFile) : undefined, keyPem: o.auditKey, identity, log: ctx.log }) : undefined;
     await waitForFiles([o.caFile, o.tlsCertFile, o.tlsKeyFile].filter((f): f is string => f !== undefined), o.filesWaitMs ?? 300_000, ctx.log);
+    const sink = o.auditKey !== undefined ? new NodeTrustAuditSink({ url: o.attestationUrl, ca: o.caFile ? readFileSync(o.caFile) : undefined, keyPem: o.auditKey, identity, log: ctx.log }) : undefined;
     const jwks = new JwksSource(o.attestationUrl, o.caFile ? readFileSync(o.caFile) : undefined, o.jwksMinReloadMs ?? 5000, clock);
     const rest = await KubeRest.fromKubeConfig(ctx.kubeConfig, 'coffer-controller/node-trust');
     const nodes = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodes', path: '/api/v1/nodes' });
