@@ -197,6 +197,7 @@ test('three nodes with enrolled TPMs and matching event logs become trusted', { 
   const ann = nodeOf('node-2').metadata.annotations;
   assert.equal(ann[ANN.tee], 'tpm');
   assert.ok(Date.parse(ann[ANN.expiresAt]) > Date.now());
+  assert.equal(Date.parse(ann[ANN.expiresAt]) - Date.parse(ann[ANN.attestedAt]), TOKEN_TTL_S * 1000, 'the token lifetime is --token-ttl');
   assert.ok(results['node-1'].every((r) => r === 'affirming'), JSON.stringify(results['node-1']));
   // A confidential pod runs on node-2 (the webhook's decision says so): `coffer status` watches it.
   const pod = makePod('secure', 'ledger-0', 'node-2');
