@@ -348,4 +348,11 @@ test("every trust change is a Node Event and exactly one record in the service's
   assert.deepEqual(got, want, 'one audit record per transition Event: none lost, none twice');
   for (const n of NODES) assert.ok(got.some((g) => g.startsWith(`${n} `) && g.endsWith(' AttestationExpired')), `${n}'s expiry (decided while the service was down) is audited`);
   assert.equal(got.filter((g) => g.startsWith('node-3 ') && g.endsWith(' AttestationRejected')).length, 1, 'the transition replayed after the SIGKILL is recorded once');
+  // The dashboard's audit view (a read-only viewer) shows them with their details.
+  const viewer = (await cli(['admin-token', '--data', join(dir, 'data'), '--viewer'])).out.trim();
+  const dash = (await (await fetch(`${svc.url}/v1/dashboard/audit?action=node-trust.untrusted&limit=500`, { headers: { authorization: `Bearer ${viewer}` } })).json()) as any[];
+  const rejected = dash.find((r) => r.target === 'node-2' && r.result === 'AttestationRejected');
+  assert.ok(rejected, JSON.stringify(dash.slice(0, 3)));
+  assert.match(rejected.details.message, /grub 2\.12-evil/);
+  assert.deepEqual([rejected.details.from, rejected.details.to, rejected.details.effect], ['trusted', 'untrusted', 'NoSchedule']);
 });
