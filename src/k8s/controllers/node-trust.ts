@@ -366,7 +366,7 @@ export const nodeTrustController: NodeTrustFactory = {
     const addr = app.server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
-    ctx.log('controller_started', { controller: 'node-trust', url, issuer, audience });
+    ctx.log('controller_started', { controller: 'node-trust', url, issuer, audience, audit: sink ? `${o.attestationUrl.replace(/\/$/, '')}/v1/node-trust/audit` : 'log only (no --node-trust-audit-key)' });
     return {
       name: 'node-trust',
       url,
