@@ -10,6 +10,7 @@ import { attestationRoutes } from './routes.js';
 import { AttestationService, type AttestationServiceOptions } from './service.js';
 import { TokenIssuer } from './tokens.js';
 import { TpmEnrolment } from './tpm-enrol.js';
+import { nodeTrustAuditAuth, nodeTrustAuditRoutes } from './node-trust-audit.js';
 
 export interface BuildAttestationOptions {
   store: Store;
@@ -32,6 +33,8 @@ export interface BuildAttestationOptions {
   tpmPins?: Uint8Array[];
   collateralOptions?: AttestationServiceOptions['collateralOptions'];
   clock?: () => number;
+  /** Public keys (PEM) of the node-trust controller's audit key: enables POST /v1/node-trust/audit. */
+  nodeTrustAuditKeys?: string[];
   bodyLimit?: number;
   logger?: boolean;
 }
@@ -62,6 +65,7 @@ export async function buildAttestationApp(o: BuildAttestationOptions): Promise<{
   const { service, admin } = await createAttestationService(o);
   const app = createHttpApp({ logger: o.logger, bodyLimit: o.bodyLimit ?? 1024 * 1024 });
   await app.register(attestationRoutes, { service, admin, publicUrl: o.publicUrl });
+  if (o.nodeTrustAuditKeys) await app.register(nodeTrustAuditRoutes, { store: o.store, auth: await nodeTrustAuditAuth(o.nodeTrustAuditKeys), now: () => service.now() });
   app.get('/healthz', async () => ({ ok: true }));
   service.metrics.install(app);
   return { app, service };

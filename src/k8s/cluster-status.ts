@@ -4,6 +4,7 @@
  * controller's label and annotations; a trust record past its expiry counts as untrusted even if the label is
  * still there (the controller may be down), so this view never reports more trust than the tokens carry.
  */
+import { AUTONOMOUS_SINCE, AUTONOMY_ANNOTATION } from './controllers/autonomy-reconcile.js';
 import { createHash } from 'node:crypto';
 import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from './controllers/node-trust-reconcile.js';
 import type { NodeStatus } from './cluster-types.js';
@@ -69,7 +70,8 @@ export function nodeStatuses(nodes: Obj[], pods: Obj[], runtimeClasses: Obj[], n
         expiresAt: ann[ANN.expiresAt] ?? null,
         taint: taint ? `${UNTRUSTED_TAINT}:${taint.effect}` : null,
         runtimeClasses: runtimeClasses.filter((rc) => matches(rc.scheduling?.nodeSelector, labels)).map((rc) => rc.metadata.name).sort(),
-        autonomy: ann['coffer.dev/autonomy'] !== 'true' ? 'off' : ann['coffer.dev/autonomous-since'] ? 'autonomous' : 'connected',
+        // What the autonomy controller records (autonomy-reconcile.ts): the opt-in, and an outage in progress.
+        autonomy: ann[AUTONOMY_ANNOTATION] !== 'true' ? 'off' : ann[AUTONOMOUS_SINCE] ? 'autonomous' : 'connected',
         confidentialPods: pods.filter((p) => p.spec?.nodeName === n.metadata.name && isConfidentialPod(p) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length,
       };
     })

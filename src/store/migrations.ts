@@ -56,4 +56,14 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX tpm_challenges_expiry ON tpm_challenges (expires_at)`,
     ],
   },
+  {
+    version: 3,
+    name: 'audit idempotency keys',
+    sql: () => [
+      // Records that a writer may replay (the node-trust controller after a crash) carry a key: a replay is the
+      // same row, not a second one. NULL for every other record (NULLs never collide in a UNIQUE index).
+      `ALTER TABLE audit ADD COLUMN idem TEXT`,
+      `CREATE UNIQUE INDEX audit_idem ON audit (idem)`,
+    ],
+  },
 ];

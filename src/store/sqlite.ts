@@ -68,6 +68,8 @@ export class SqliteStore implements Store {
       sesDel: p(`DELETE FROM sessions WHERE id=?`),
       sesPurge: p(`DELETE FROM sessions WHERE expires_at<=?`),
       auditInsert: p(`INSERT INTO audit (at,actor,action,target,result,details) VALUES (?,?,?,?,?,?)`),
+      auditInsertOnce: p(`INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES (?,?,?,?,?,?,?) ON CONFLICT(idem) DO NOTHING RETURNING id`),
+      auditByKey: p(`SELECT id FROM audit WHERE idem=?`),
       auditFirstKept: p(`SELECT id FROM audit WHERE at >= ? ORDER BY id LIMIT 1`),
       auditPurge: p(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT ?)`),
       colPut: p(`INSERT INTO collateral (key,body,content_type,source,fetched_at,next_update) VALUES (?,?,?,?,?,?)
@@ -279,6 +281,16 @@ export class SqliteStore implements Store {
     return Number(await this.write(['auditInsert', [e.at, e.actor, e.action, e.target, e.result, details]]));
   }
 
+  async appendAuditOnce(e: AuditEntry, key: string): Promise<{ id: number; created: boolean }> {
+    const details = e.details ? JSON.stringify(e.details) : null;
+    // Rare writes (transitions): on this connection, committed (synchronous=FULL) before the promise resolves.
+    return this.db.transaction(() => {
+      const r = this.stmt.auditInsertOnce.get(e.at, e.actor, e.action, e.target, e.result, details, key) as Row | undefined;
+      if (r) return { id: Number(r.id), created: true };
+      return { id: Number((this.stmt.auditByKey.get(key) as Row).id), created: false };
+    }).immediate();
+  }
+
   async purgeAudit(before: number, maxRows = 10_000): Promise<number> {
     const keep = this.stmt.auditFirstKept.get(before) as Row | undefined;
     return this.stmt.auditPurge.run(keep ? Number(keep.id) : Number.MAX_SAFE_INTEGER, maxRows).changes;
@@ -367,7 +379,7 @@ export class SqliteStore implements Store {
 export function auditRow(r: Row): AuditRecord {
   return {
     id: Number(r.id), at: Number(r.at), actor: String(r.actor), action: String(r.action), target: String(r.target),
-    result: String(r.result), ...(r.details ? { details: JSON.parse(String(r.details)) } : {}),
+    result: String(r.result), ...(r.details ? { details: JSON.parse(String(r.details)) } : {}), ...(r.idem ? { key: String(r.idem) } : {}),
   };
 }
 

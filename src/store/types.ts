@@ -56,6 +56,8 @@ export interface AuditQuery {
 
 export interface AuditRecord extends AuditEntry {
   id: number;
+  /** The idempotency key of a record written with appendAuditOnce. */
+  key?: string;
 }
 
 export interface CollateralEntry {
@@ -127,6 +129,11 @@ export interface Store {
   purgeSessions(now: number): Promise<number>;
 
   appendAudit(e: AuditEntry): Promise<number>;
+  /**
+   * Appends `e` under the idempotency key `key` unless a record with that key exists; durable when it resolves.
+   * Returns the record's id and whether this call created it (false: a replay, the first record stands).
+   */
+  appendAuditOnce(e: AuditEntry, key: string): Promise<{ id: number; created: boolean }>;
   /** Oldest first after `afterId`; with `newestFirst`, newest first before `beforeId` (the dashboard's recent view). */
   listAudit(q?: AuditQuery): Promise<AuditRecord[]>;
   /**

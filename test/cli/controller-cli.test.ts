@@ -2,6 +2,7 @@
 // child process against the fake kube-apiserver over HTTPS with client certificates; then `coffer webhook
 // --from-cluster` serving the certificate the controller issued, called the way the API server calls it (TLS to
 // <service>.<namespace>.svc trusting only the configuration's caBundle). Results read back with kubectl.
+import { generateKeyPairSync } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -78,7 +79,10 @@ test('coffer controller + coffer webhook end to end against the fake API server'
     const tlsMount = deployment.spec.template.spec.containers[0].volumeMounts.find((m: any) => m.name === 'services-tls').mountPath;
     // The pod's paths mapped to this test: the services certificate directory, and a free loopback port.
     const args: string[] = deployment.spec.template.spec.containers[0].args.map((a: string) =>
-      a.replace(tlsMount, join(dir, 'services-tls')).replace(/^0\.0\.0\.0:\d+$/, '127.0.0.1:0'));
+      a.replace(tlsMount, join(dir, 'services-tls')).replace('/etc/coffer/node-trust-audit', join(dir, 'audit')).replace(/^0\.0\.0\.0:\d+$/, '127.0.0.1:0'));
+    // The operator's audit key Secret (key.pem), as the kubelet projects it.
+    mkdirSync(join(dir, 'audit'));
+    writeFileSync(join(dir, 'audit', 'key.pem'), generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
     assert.deepEqual(args.slice(0, 2), ['controller', '--namespace']);
     // The kubelet's part: once webhook-ca has written the services Secret, project it into the pod's directory
     // (the node-trust reconciler waits for it: the first controller start issues the Secret it mounts).

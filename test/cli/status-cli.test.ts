@@ -10,6 +10,7 @@ import { makeNode, makePod } from '../support/k8s-objects.js';
 import { cli } from '../support/cli.js';
 import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from '../../src/k8s/controllers/node-trust-reconcile.js';
 import { jwkThumbprint } from '../../src/k8s/cluster-status.js';
+import { AUTONOMY_ANNOTATION, AUTONOMOUS_SINCE } from '../../src/k8s/controllers/autonomy-reconcile.js';
 import { startTestAttestation, type TestAttestation } from '../k8s/controllers/node-trust-support.js';
 
 let fake: FakeApiServer;
@@ -56,6 +57,35 @@ test('every node with confidential pods trusted → exit 0; JSON carries each no
   const text = await cli(['status', '--kubeconfig', kubeconfig]);
   assert.match(text.out, /^NODE\s+TEE\s+TRUST/);
   assert.match(text.out, /ok: every node that runs confidential pods is trusted/);
+});
+
+test('RUNTIMECLASSES and AUTONOMY per node: classes whose nodeSelector matches (none = every node), autonomy as the autonomy controller records it', async () => {
+  fake.put('runtimeclasses', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'runc-everywhere' }, handler: 'runc' }, 'node.k8s.io');
+  fake.put('runtimeclasses', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'gvisor' }, handler: 'runsc', scheduling: { nodeSelector: { 'coffer.dev/runtime.runsc': 'true' } } }, 'node.k8s.io');
+  // An edge node in an outage: the autonomy controller's annotations (AUTONOMY_ANNOTATION, AUTONOMOUS_SINCE).
+  fake.put('nodes', makeNode('edge-1', { labels: { 'coffer.dev/runtime.runsc': 'true' }, annotations: { [AUTONOMY_ANNOTATION]: 'true', [AUTONOMOUS_SINCE]: new Date(Date.now() - 60_000).toISOString() } }));
+  try {
+    const r = await cli(['status', '--kubeconfig', kubeconfig, '--json']);
+    assert.equal(r.code, 0, r.err + r.out);
+    const by = Object.fromEntries(JSON.parse(r.out).nodes.map((n: any) => [n.name, [n.runtimeClasses, n.autonomy]]));
+    assert.deepEqual(by, {
+      'edge-1': [['gvisor', 'runc-everywhere'], 'autonomous'],
+      n1: [['kata-cc', 'runc-everywhere'], 'connected'],
+      plain: [['runc-everywhere'], 'off'],
+    });
+    const text = (await cli(['status', '--kubeconfig', kubeconfig])).out.split('\n');
+    const header = text[0].split(/\s{2,}/);
+    const row = (name: string) => text.find((l) => l.startsWith(`${name} `))!;
+    const col = (line: string, h: string) => line.slice(text[0].indexOf(h)).split(/\s{2,}/)[0];
+    assert.ok(header.includes('RUNTIMECLASSES') && header.includes('AUTONOMY'));
+    assert.equal(col(row('edge-1'), 'RUNTIMECLASSES'), 'gvisor,runc-everywhere');
+    assert.equal(col(row('edge-1'), 'AUTONOMY'), 'autonomous');
+    assert.equal(col(row('plain'), 'AUTONOMY'), 'off');
+  } finally {
+    fake.remove('nodes', undefined, 'edge-1');
+    fake.remove('runtimeclasses', undefined, 'runc-everywhere', 'node.k8s.io');
+    fake.remove('runtimeclasses', undefined, 'gvisor', 'node.k8s.io');
+  }
 });
 
 test('the service identity: pinned key published → verified; another key → exit 1; no pin → not verified', async () => {

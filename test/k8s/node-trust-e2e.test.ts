@@ -25,9 +25,13 @@ import { decideAdmission } from '../../src/k8s/admission/engine.js';
 import { builtinRuntimeProfiles } from '../../src/k8s/crds/builtin-profiles.js';
 import { TPM_ALG } from '../../src/tee/tpm/abi/constants.js';
 import { manufactureSwtpm } from '../support/swtpm-manufacture.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { TRANSITION_ANNOTATION } from '../../src/k8s/controllers/node-trust-audit.js';
 
 const skip = swtpmSkip || tpm2ToolsSkip || (spawnSync('swtpm_setup', ['--help']).status === 0 ? false : 'swtpm_setup (swtpm-tools) is not installed');
 const INTERVAL_MS = 1500;
+// `coffer up --token-ttl`: short, so that "service down → trust kept until the tokens expire" takes seconds.
+const TOKEN_TTL_S = 6;
 const NODES = ['node-1', 'node-2', 'node-3'];
 
 const BOOT: BuiltEvent[] = [
@@ -47,6 +51,9 @@ interface Node {
 
 let dir: string;
 let svc: Awaited<ReturnType<typeof startServices>>;
+let svcFlags: Parameters<typeof startServices>[1];
+let nodePolicy: any;
+let auditKeyFile = '';
 let fake: FakeApiServer;
 let ctl: ChildProcess | undefined;
 let ctlUrl = '';
@@ -55,6 +62,8 @@ let ctlLog = '';
 const BIN = new URL('../../bin/coffer.js', import.meta.url).pathname;
 const nodes: Node[] = [];
 const results: Record<string, string[]> = {};
+/** The agent loop's last retry delay and consecutive failure count (onError). */
+const backoffs: Record<string, { nextMs: number; failures: number }> = {};
 
 const manufacture = (name: string, ca: string): string => manufactureSwtpm(dir, name, ca);
 
@@ -79,7 +88,10 @@ async function reboot(n: Node, events: BuiltEvent[]): Promise<void> {
 function startAgent(n: Node): void {
   const attester = new NodeAttester({ nodeName: n.name, attestationUrl: svc.url, controllerUrl: ctlUrl, source: new TpmEvidenceSource(n.client, { pcrs: [0, 4, 7], eventLogPath: n.logFile }) });
   results[n.name] = [];
-  n.loop = runAttestLoop(attester, { intervalMs: INTERVAL_MS, baseBackoffMs: 200, onResult: (r) => results[n.name].push(r.status), onError: (e) => results[n.name].push(`error: ${e.message.slice(0, 300)}`) });
+  n.loop = runAttestLoop(attester, { intervalMs: INTERVAL_MS, baseBackoffMs: 200, onResult: (r) => results[n.name].push(r.status), onError: (e, nextMs, failures) => {
+    results[n.name].push(`error: ${e.message.slice(0, 300)}`);
+    backoffs[n.name] = { nextMs, failures };
+  } });
 }
 
 const nodeOf = (name: string) => fake.store.get('/nodes', name)!;
@@ -96,7 +108,11 @@ before(async () => {
   mkdirSync(caDir);
   writeFileSync(join(caDir, 'root.pem'), readFileSync(join(ca, 'swtpm-localca-rootca-cert.pem')));
   writeFileSync(join(caDir, 'issuer.pem'), readFileSync(join(ca, 'issuercert.pem')));
-  svc = await startServices('up', { port: '0', host: '127.0.0.1', data: join(dir, 'data'), pcsUrl: 'off', kdsUrl: 'off', swtpm: 'off', tpmCaDir: caDir }, captureContext(), {});
+  // The controller's audit key: the service trusts its public half for POST /v1/node-trust/audit.
+  auditKeyFile = join(dir, 'node-trust-audit.pem');
+  writeFileSync(auditKeyFile, generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  svcFlags = { port: '0', host: '127.0.0.1', data: join(dir, 'data'), pcsUrl: 'off', kdsUrl: 'off', swtpm: 'off', tpmCaDir: caDir, tokenTtl: `${TOKEN_TTL_S}s`, nodeTrustAuditKey: [auditKeyFile] };
+  svc = await startServices('up', svcFlags, captureContext(), {});
   const t = await cli(['admin-token', '--data', join(dir, 'data')]);
   assert.equal(t.code, 0, t.err);
   const put = await fetch(`${svc.url}/v1/admin/reference-values/default`, { method: 'PUT', headers: { authorization: `Bearer ${t.out.trim()}`, 'content-type': 'application/json' }, body: JSON.stringify({ tees: ['tpm'] }) });
@@ -130,12 +146,13 @@ before(async () => {
   assert.deepEqual(policy.spec.eventLog.events.map((e: any) => [e.pcr, e.description]), BOOT.map((e) => [e.pcr, e.data.toString()]));
   assert.deepEqual(Object.keys(policy.spec.referenceValues.tpm), ['pcrsha256_7'], 'PCRs covered by events are named by their events');
   fake.put('nodetrustpolicies', policy, 'coffer.dev');
+  nodePolicy = policy;
 });
 
 /** `coffer controller` with only node-trust, as a process (so that it can be SIGKILLed). */
 async function startController(): Promise<void> {
   const port = new URL(ctlUrl).port;
-  const p = spawn(process.execPath, [BIN, 'controller', '--controllers', 'node-trust', '--attestation-url', svc.url, '--node-trust-listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, 'controller', '--controllers', 'node-trust', '--attestation-url', svc.url, '--node-trust-listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig, '--node-trust-audit-key', auditKeyFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   ctl = p;
   let out = '';
   p.stdout!.on('data', (c) => (out += c));
@@ -180,6 +197,7 @@ test('three nodes with enrolled TPMs and matching event logs become trusted', { 
   const ann = nodeOf('node-2').metadata.annotations;
   assert.equal(ann[ANN.tee], 'tpm');
   assert.ok(Date.parse(ann[ANN.expiresAt]) > Date.now());
+  assert.equal(Date.parse(ann[ANN.expiresAt]) - Date.parse(ann[ANN.attestedAt]), TOKEN_TTL_S * 1000, 'the token lifetime is --token-ttl');
   assert.ok(results['node-1'].every((r) => r === 'affirming'), JSON.stringify(results['node-1']));
   // A confidential pod runs on node-2 (the webhook's decision says so): `coffer status` watches it.
   const pod = makePod('secure', 'ledger-0', 'node-2');
@@ -258,4 +276,83 @@ test('controller SIGKILLed mid-reconcile (after the Event, before the Node patch
   startAgent(n3);
   await waitFor('node-3 trusted again', () => isTrusted('node-3'), 10_000);
   assert.deepEqual(ev3().map((e: any) => e.reason).sort(), ['AttestationRejected', 'NodeTrusted', 'NodeTrusted']);
+});
+
+test('attestation service down: nodes keep trust while their tokens are valid, lose it at expiry (agents back off, no crash loop); service back → trusted again', { skip }, async () => {
+  // From here on no grace period past a token's expiry: trust ends with the token.
+  nodePolicy.spec.gracePeriodSeconds = 0;
+  fake.put('nodetrustpolicies', nodePolicy, 'coffer.dev');
+  await waitFor('all trusted', () => NODES.every(isTrusted), 10_000);
+  const url = svc.url;
+  const errorsBefore = Object.fromEntries(NODES.map((n) => [n, results[n].filter((r) => r.startsWith('error')).length]));
+  await svc.stop();
+  const downAt = Date.now();
+  // Let a report that was in flight at the stop reach the controller, then read each node's newest token expiry.
+  await new Promise((r) => setTimeout(r, 300));
+  const expiry: Record<string, number> = {};
+  for (const n of NODES) {
+    const r = await fetch(`${ctlUrl}/v1/node-trust/nodes/${n}`);
+    assert.equal(r.status, 200);
+    expiry[n] = Date.parse(((await r.json()) as any).expiresAt);
+    assert.ok(expiry[n] > Date.now(), `${n}'s token is still valid`);
+  }
+  assert.ok(NODES.every(isTrusted), 'trusted right after the service went down');
+  assert.equal((await status()).code, 0, 'the cluster is still trusted while the tokens are valid');
+  // Watch every 100 ms: no node loses trust before its token expires; every node loses it after.
+  const lostAt: Record<string, number> = {};
+  await waitFor('all tainted after expiry', () => {
+    for (const n of NODES) if (lostAt[n] === undefined && !isTrusted(n)) lostAt[n] = Date.now();
+    return NODES.every(isTainted);
+  }, (TOKEN_TTL_S + 10) * 1000, 100);
+  for (const n of NODES) {
+    assert.ok(lostAt[n] >= expiry[n], `${n} kept trust until its token expired (lost ${lostAt[n] - expiry[n]} ms after)`);
+    assert.match(nodeOf(n).metadata.annotations[ANN.reason], /^AttestationExpired: the last token \(.+\) expired at /);
+  }
+  const st = await status();
+  assert.equal(st.code, 1, 'a node running confidential pods is untrusted');
+  assert.deepEqual(st.s.nodes.map((n: any) => [n.name, n.trust]), NODES.map((n) => [n, 'untrusted']));
+  // The agents kept trying with backoff (jittered, growing to one interval, never under 100 ms), and never stopped.
+  const downMs = Date.now() - downAt;
+  for (const n of NODES) {
+    const errors = results[n].filter((r) => r.startsWith('error')).length - errorsBefore[n];
+    assert.ok(errors >= 2, `${n}'s agent kept trying (${errors} failures)`);
+    assert.ok(errors <= downMs / 100, `${n}'s agent backed off (${errors} failures in ${downMs} ms)`);
+    assert.ok(backoffs[n].failures >= errors, `${n}: consecutive failures counted (the backoff grows with them)`);
+    assert.ok(backoffs[n].nextMs <= INTERVAL_MS, 'the retry delay is capped at one interval');
+  }
+  const running = await Promise.race([Promise.all(nodes.map((n) => n.loop!.done)).then(() => false), new Promise((r) => setTimeout(() => r(true), 50))]);
+  assert.equal(running, true, 'the agent loops are still running');
+
+  // The service comes back on the same address, with the same store (signing keys, enrolled AKs).
+  svc = await startServices('up', { ...svcFlags, port: new URL(url).port }, captureContext(), {});
+  assert.equal(svc.url, url);
+  await waitFor('all trusted again', () => NODES.every(isTrusted), 15_000);
+  assert.equal((await status()).code, 0);
+  for (const n of NODES) {
+    const reasons = [...fake.store.collection('/events').values()].filter((e: any) => e.involvedObject?.name === n).map((e: any) => e.reason);
+    assert.equal(reasons.filter((r) => r === 'AttestationExpired').length, 1, `${n}: one expiry Event`);
+  }
+});
+
+test("every trust change is a Node Event and exactly one record in the service's audit log (also those made while it was down, and across the SIGKILL)", { skip }, async () => {
+  const t = await cli(['admin-token', '--data', join(dir, 'data')]);
+  const events = [...fake.store.collection('/events').values()].filter((e: any) => e.source?.component === 'coffer-node-trust');
+  const want = events.map((e: any) => JSON.parse(e.metadata.annotations[TRANSITION_ANNOTATION])).map((r: any) => `${r.node} ${r.id} ${r.reason}`).sort();
+  let got: string[] = [];
+  await waitFor('audit log complete', async () => {
+    const r = await fetch(`${svc.url}/v1/admin/audit?limit=1000`, { headers: { authorization: `Bearer ${t.out.trim()}` } });
+    const rows = ((await r.json()) as any[]).filter((x) => x.action.startsWith('node-trust.'));
+    got = rows.map((x) => `${x.target} ${x.details.transition} ${x.result}`).sort();
+    return got.length >= want.length;
+  }, 15_000).catch(() => undefined);
+  assert.deepEqual(got, want, 'one audit record per transition Event: none lost, none twice');
+  for (const n of NODES) assert.ok(got.some((g) => g.startsWith(`${n} `) && g.endsWith(' AttestationExpired')), `${n}'s expiry (decided while the service was down) is audited`);
+  assert.equal(got.filter((g) => g.startsWith('node-3 ') && g.endsWith(' AttestationRejected')).length, 1, 'the transition replayed after the SIGKILL is recorded once');
+  // The dashboard's audit view (a read-only viewer) shows them with their details.
+  const viewer = (await cli(['admin-token', '--data', join(dir, 'data'), '--viewer'])).out.trim();
+  const dash = (await (await fetch(`${svc.url}/v1/dashboard/audit?action=node-trust.untrusted&limit=500`, { headers: { authorization: `Bearer ${viewer}` } })).json()) as any[];
+  const rejected = dash.find((r) => r.target === 'node-2' && r.result === 'AttestationRejected');
+  assert.ok(rejected, JSON.stringify(dash.slice(0, 3)));
+  assert.match(rejected.details.message, /grub 2\.12-evil/);
+  assert.deepEqual([rejected.details.from, rejected.details.to, rejected.details.effect], ['trusted', 'untrusted', 'NoSchedule']);
 });

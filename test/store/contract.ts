@@ -22,7 +22,7 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     });
 
   withStore('migrations are applied and recorded', async (s) => {
-    assert.deepEqual(await s.migrations(), [1, 2]);
+    assert.deepEqual(await s.migrations(), [1, 2, 3]);
   });
 
   withStore('TPM activation challenges: taken once, atomically; expired and unknown ones explain themselves', async (s) => {
@@ -194,6 +194,23 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     await s.putSession('s3', {}, 100);
     await s.deleteSession('s3');
     assert.equal(await s.getSession('s3', 0), undefined);
+  });
+
+  withStore('audit log: appendAuditOnce keeps one record per idempotency key, also under concurrent replays', async (s) => {
+    const e = { at: 5, actor: 'node-trust-controller:c', action: 'node-trust.untrusted', target: 'n1', result: 'AttestationRejected', details: { transition: 'ab' } };
+    const plain = await s.appendAudit({ at: 4, actor: 'a', action: 'x', target: 't', result: 'ok' });
+    const first = await s.appendAuditOnce(e, 'node-trust:n1:ab');
+    assert.equal(first.created, true);
+    assert.ok(first.id > plain);
+    const replays = await Promise.all([1, 2, 3].map(() => s.appendAuditOnce({ ...e, at: 9, result: 'other' }, 'node-trust:n1:ab')));
+    assert.deepEqual(replays, [1, 2, 3].map(() => ({ id: first.id, created: false })));
+    const other = await s.appendAuditOnce(e, 'node-trust:n2:ab');
+    assert.equal(other.created, true);
+    const rows = await s.listAudit({ action: 'node-trust.untrusted' });
+    assert.deepEqual(rows.map((r) => [r.id, r.result, r.key]), [[first.id, 'AttestationRejected', 'node-trust:n1:ab'], [other.id, 'AttestationRejected', 'node-trust:n2:ab']]);
+    // Records without a key never collide with each other.
+    await s.appendAudit({ at: 4, actor: 'a', action: 'x', target: 't', result: 'ok' });
+    assert.equal((await s.listAudit({ action: 'x' })).length, 2);
   });
 
   withStore('audit log: append-only ids, filter by action, paging', async (s) => {

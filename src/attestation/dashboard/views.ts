@@ -14,6 +14,8 @@ import type { ClusterRead, TrustCounts } from '../../k8s/cluster-view.js';
 const DETAIL_KEYS = [
   'evidenceDigest', 'policy', 'failures', 'tcbStatus', 'advisories', 'staleCollateral', 'status', 'rule', 'reason', 'tokenId',
   'version', 'bytes', 'via', 'type', 'detail',
+  // node-trust transitions (POST /v1/node-trust/audit)
+  'transition', 'from', 'to', 'message', 'effect', 'decidedAt',
 ] as const;
 
 /** A KBS session id is a bearer cookie while the session lives: shown as a fingerprint only. */

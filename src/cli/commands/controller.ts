@@ -7,6 +7,8 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { CONTROLLERS } from '../../k8s/controllers/index.js';
 import { KubeRest } from '../../k8s/kube-rest.js';
+import { loadAuditKey } from '../../k8s/controllers/node-trust-audit.js';
+import { FILE_CAPS, readUserFileSync } from '../files.js';
 import type { RunningController } from '../../k8s/controllers/types.js';
 
 interface ControllerFlags {
@@ -29,6 +31,7 @@ interface ControllerFlags {
   nodeTrustListen: string;
   nodeTrustTlsCert?: string;
   nodeTrustTlsKey?: string;
+  nodeTrustAuditKey?: string;
   leaderElect: string;
   leaderElectionId: string;
   leaseDuration: string;
@@ -84,6 +87,7 @@ export function registerController(program: Command, ctx: CommandContext): void 
     .option('--node-trust-listen <host:port>', 'node-trust: where agents post reports (POST /v1/node-trust/reports)', '0.0.0.0:9444')
     .option('--node-trust-tls-cert <file>', 'node-trust: serve reports over TLS with this certificate (with --node-trust-tls-key)')
     .option('--node-trust-tls-key <file>', 'node-trust: TLS private key')
+    .option('--node-trust-audit-key <file>', "node-trust: PEM private key (Ed25519 or P-256) the attestation service trusts (its --node-trust-audit-key): every trust transition is appended to the service's audit log")
     .option('--leader-elect <bool>', 'run the controllers only while holding a coordination.k8s.io Lease (set true when replicas > 1)', 'false')
     .option('--leader-election-id <name>', 'the Lease name (in --namespace)', 'coffer-controller')
     .option('--lease-duration <duration>', 'leader election: how long a standby waits before taking over an unrenewed lease', '15s')
@@ -127,7 +131,17 @@ export function registerController(program: Command, ctx: CommandContext): void 
         const m = /^(.*):(\d{1,5})$/.exec(flags.nodeTrustListen);
         if (!m || Number(m[2]) > 65535) throw new CliUsageError(`--node-trust-listen '${flags.nodeTrustListen}' must be host:port`);
         if (!!flags.nodeTrustTlsCert !== !!flags.nodeTrustTlsKey) throw new CliUsageError('--node-trust-tls-cert and --node-trust-tls-key go together');
+        let auditKey: Buffer | undefined;
+        if (flags.nodeTrustAuditKey !== undefined) {
+          auditKey = readUserFileSync(flags.nodeTrustAuditKey, '--node-trust-audit-key', FILE_CAPS.key);
+          try {
+            loadAuditKey(auditKey);
+          } catch (e) {
+            throw new CliUsageError(`--node-trust-audit-key '${flags.nodeTrustAuditKey}': ${(e as Error).message}`);
+          }
+        }
         nodeTrust = {
+          ...(auditKey ? { auditKey } : {}),
           attestationUrl: flags.attestationUrl, caFile: flags.attestationCa, issuer: flags.tokenIssuer, audience: flags.tokenAudience,
           host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]), tlsCertFile: flags.nodeTrustTlsCert, tlsKeyFile: flags.nodeTrustTlsKey,
         };

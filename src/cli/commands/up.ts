@@ -5,8 +5,8 @@ import { defaultDataDir, ensureSampleDevKey, loadKek, openDataDir } from '../dat
 import { openStore } from '../../store/index.js';
 import { describeFsError, FILE_CAPS, oneLine, readUserFileSync } from '../files.js';
 import { parseHttpUrl, redactUrl } from '../flags.js';
-import { MAX_TIMER_MS } from '../duration.js';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { MAX_TIMER_MS, parseDuration } from '../duration.js';
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import type { Store } from '../../store/types.js';
 import { createAttestationService } from '../../attestation/index.js';
 import { loadTpmCaDir } from '../../attestation/tpm-enrol.js';
@@ -16,6 +16,7 @@ import { DashboardSessions } from '../../attestation/dashboard/session.js';
 import { dashboardRoutes } from '../../attestation/dashboard/routes.js';
 import { loadUiAssets } from '../../attestation/dashboard/assets.js';
 import { kbsRoutes } from '../../kbs/routes.js';
+import { NODE_TRUST_AUDIT_PATH, nodeTrustAuditAuth, nodeTrustAuditRoutes } from '../../attestation/node-trust-audit.js';
 import { TEE_TYPES } from '../../tee/common/claims.js';
 import type { CollateralConfig } from '../../attestation/collateral.js';
 import type { AttestationService } from '../../attestation/service.js';
@@ -46,6 +47,41 @@ interface ServeFlags {
   tlsKey?: string;
   auditRetentionDays?: string;
   kubeconfig?: string;
+  tokenTtl?: string;
+  adminKeys?: string[];
+  nodeTrustAuditKey?: string[];
+}
+
+/** The longest `--token-ttl`: an EAR token is a bearer credential; a day bounds what a stolen one is worth. */
+export const MAX_TOKEN_TTL_MS = 24 * 3_600_000;
+
+/** `--token-ttl`: a positive whole number of seconds (JWT `exp` has second resolution), at most a day. */
+export function parseTokenTtl(v: string): number {
+  const ms = parseDuration('--token-ttl', v, MAX_TOKEN_TTL_MS);
+  if (ms % 1000 !== 0) throw new CliUsageError(`--token-ttl '${oneLine(v, 40)}' must be a whole number of seconds (JWT exp has second resolution)`);
+  return ms / 1000;
+}
+
+/**
+ * A PEM file of one or more public keys (`--admin-keys`, `--node-trust-audit-key`). A private key is accepted
+ * too and only its public half is kept (in-cluster one Secret then serves the signer and the verifier).
+ */
+export function loadPublicKeyBundle(file: string, flag: string): string[] {
+  const text = readUserFileSync(file, flag, FILE_CAPS.key).toString('utf8');
+  const blocks = text.match(/-----BEGIN ([A-Z ]+)-----[\s\S]*?-----END \1-----/g) ?? [];
+  if (blocks.length === 0) throw new CliUsageError(`${flag} '${file}' holds no PEM key`);
+  if (blocks.length > 16) throw new CliUsageError(`${flag} '${file}' holds ${blocks.length} keys (at most 16)`);
+  return blocks.map((b, i) => {
+    try {
+      const key = /PRIVATE KEY/.test(b) ? createPublicKey(createPrivateKey(b)) : createPublicKey(b);
+      if (key.asymmetricKeyType !== 'ed25519' && !(key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1')) {
+        throw new Error(`a ${key.asymmetricKeyType} key (Ed25519 or P-256 only)`);
+      }
+      return key.export({ format: 'pem', type: 'spki' }).toString();
+    } catch (e) {
+      throw new CliUsageError(`${flag} '${file}': key #${i + 1} is not usable: ${oneLine((e as Error).message, 120)}`);
+    }
+  });
 }
 
 /** `--pcs-url` / `--kds-url`: an http(s) base URL, or `off`. */
@@ -104,6 +140,11 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliUsageError(`--port '${flags.port}' is not a TCP port`);
   const upstream = upstreamOptions(flags);
   if (flags.publicUrl !== undefined) parseHttpUrl('--public-url', flags.publicUrl, { noQuery: true });
+  const tokenTtlSeconds = parseTokenTtl(flags.tokenTtl ?? '5m');
+  // Replicas share one admin key set (a ConfigMap in the cluster) instead of each trusting its own data dir's key.
+  const sharedAdminKeys = flags.adminKeys?.flatMap((f) => loadPublicKeyBundle(f, '--admin-keys'));
+  const auditWriterKeys = flags.nodeTrustAuditKey?.flatMap((f) => loadPublicKeyBundle(f, '--node-trust-audit-key'));
+  if (auditWriterKeys && mount === 'kbs') throw new CliUsageError('--node-trust-audit-key belongs to the attestation service (`coffer up` or `coffer attestation`)');
   const rotateHours = Number(flags.rotateKeysHours ?? 24);
   if (!Number.isFinite(rotateHours) || rotateHours < 0 || rotateHours > 24 * 365 * 10) throw new CliUsageError(`--rotate-keys-hours '${flags.rotateKeysHours}' is not a number of hours between 0 and ${24 * 365 * 10}`);
   const trustAnchors = (flags.trustAnchor ?? []).map((f) => {
@@ -186,7 +227,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     }
     const openedStore = store;
     const { service, admin } = await createAttestationService({
-      store, adminKeys: [readUserFileSync(data.adminPubPath, 'admin public key', FILE_CAPS.key).toString('utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
+      store, adminKeys: sharedAdminKeys ?? [readUserFileSync(data.adminPubPath, 'admin public key', FILE_CAPS.key).toString('utf8')], dev: flags.dev ?? false, publicUrl: flags.publicUrl,
       issuer: flags.publicUrl ?? `${scheme}://${flags.host}:${port}`,
       ...(collateral ? { collateral } : {}),
       upstream,
@@ -197,7 +238,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
         // Replaces the pinned Intel / AMD roots: only for private PKIs and tests.
         ...(trustAnchors.length ? { trustAnchors } : {}),
       },
-      tpmCaCerts, tpmPins,
+      tpmCaCerts, tpmPins, tokenTtlSeconds,
     });
     const logRefresh = (results: { key: string; ok: boolean; error?: string }[]) => {
       for (const r of results.filter((x) => !x.ok)) ctx.io.err(`coffer: collateral ${r.key} not refreshed (cached copy kept): ${r.error}\n`);
@@ -209,6 +250,7 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     const sessions = mount !== 'kbs' ? new DashboardSessions({ store, admin, clock: () => service.now(), secureCookies: tls !== undefined }) : undefined;
     if (mount !== 'kbs') await app.register(attestationRoutes, { service, admin, publicUrl: flags.publicUrl, sessions });
     if (sessions) await app.register(dashboardRoutes, { service, sessions, assets: await loadUiAssets(), ...(cluster ? { cluster: cluster.source } : {}) });
+    if (auditWriterKeys && mount !== 'kbs') await app.register(nodeTrustAuditRoutes, { store, auth: await nodeTrustAuditAuth(auditWriterKeys), now: () => service.now() });
     if (mount !== 'attestation') await app.register(kbsRoutes, { prefix: '/kbs', service, admin });
     app.get('/healthz', async () => ({ ok: true }));
     service.metrics.install(app);
@@ -236,7 +278,10 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     if (mount !== 'attestation') ctx.io.out(`coffer: key broker (KBS)     ${url}/kbs/v0  (Trustee protocol ${'0.4.0'})\n`);
     ctx.io.out(`coffer: data                 ${data.dir} (store ${flags.store ? `from --store ${redactUrl(flags.store)}` : env.COFFER_STORE_URL ? 'from $COFFER_STORE_URL' : data.dbPath})\n`);
     ctx.io.out(`coffer: audit                kept ${retentionDays > 0 ? `${retentionDays} days` : 'forever'} (GET /v1/admin/audit)\n`);
-    ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
+    if (sharedAdminKeys) ctx.io.out(`coffer: admin credential     ${sharedAdminKeys.length} admin public key(s) from --admin-keys (this data dir's own admin key is not trusted)\n`);
+    else ctx.io.out(`coffer: admin credential     coffer admin-token --data ${data.dir}   (signs with ${data.adminKeyPath})\n`);
+    ctx.io.out(`coffer: EAR tokens           valid ${tokenTtlSeconds} s (--token-ttl)\n`);
+    if (mount !== 'kbs') ctx.io.out(`coffer: node-trust audit     ${auditWriterKeys ? `${url}${NODE_TRUST_AUDIT_PATH} (controller key(s) from --node-trust-audit-key)` : 'off (no --node-trust-audit-key)'}\n`);
     ctx.io.out(`coffer: TEEs                 ${service.supportedTees().join(', ') || '(none)'}\n`);
     const pcs = upstream.pcsUrl === false ? 'off' : (upstream.pcsUrl ?? 'Intel PCS');
     const kds = upstream.kdsUrl === false ? 'off' : (upstream.kdsUrl ?? 'AMD KDS');
@@ -335,6 +380,9 @@ function registerServe(program: Command, ctx: CommandContext, mount: Mount, desc
     .option('--store <url>', 'postgres://... to use PostgreSQL instead of the SQLite file in the data dir (default $COFFER_STORE_URL; prefer the variable: a password in argv is visible to every user in `ps`)')
     .option('--kek-file <file>', 'key-encryption key file (default <data>/keys/kek; COFFER_KEK overrides)')
     .option('--public-url <url>', 'external base URL used as token issuer and in discovery')
+    .option('--token-ttl <duration>', 'lifetime of the EAR tokens the service issues (whole seconds, at most 24h); node agents must attest more often than this', '5m')
+    .option('--admin-keys <file...>', "PEM file(s) of admin public keys (Ed25519 or P-256) replacing the data dir's own admin key: replicas share one admin key set")
+    .option('--node-trust-audit-key <file...>', "PEM file(s) of the node-trust controller's audit key (public, or the private key whose public half is used): enables POST /v1/node-trust/audit")
     .option('--rotate-keys-hours <h>', 'rotate the token signing key when older than this (0 = never)', '24')
     .option('--pcs-url <url>', "Intel PCS or PCCS base URL for SGX/TDX collateral, or 'off' (default https://api.trustedservices.intel.com)")
     .option('--root-ca-crl-url <url>', 'Intel SGX Root CA CRL URL (default: Intel\'s distribution point, or <pcs-url>/sgx/certification/v4/rootcacrl for a PCCS)')

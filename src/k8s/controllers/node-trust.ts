@@ -31,6 +31,7 @@ import { NodeTokenError, tokenKid, verifyNodeToken, type NodeReport } from './no
 import { withConflictRetry } from './conflict.js';
 import type { ControllerContext, ControllerFactory, RunningController } from './types.js';
 import { WorkQueue } from './work-queue.js';
+import { NodeTrustAuditSink, recordFromEvent, TRANSITION_ANNOTATION } from './node-trust-audit.js';
 
 export const NODE_TRUST_AUDIENCE = 'coffer-node-trust';
 export const REPORTS_PATH = '/v1/node-trust/reports';
@@ -54,6 +55,11 @@ export interface NodeTrustOptions {
   identity?: string;
   /** Where transitions are recorded besides the Event (default: the controller log, event "audit"). */
   audit?: (record: TransitionRecord & { at: string }) => void;
+  /**
+   * PEM private key (Ed25519 / P-256) the attestation service trusts for node-trust audit records
+   * (--node-trust-audit-key there): every transition is also appended to the service's audit log.
+   */
+  auditKey?: string | Buffer;
   clock?: () => number;
   /** A token with an unknown kid reloads the JWKS at most this often. */
   jwksMinReloadMs?: number;
@@ -84,6 +90,8 @@ export interface NodeTrustController extends RunningController {
   url: string;
   /** Reports accepted / reconciles run (bench, tests). */
   stats(): { reports: number; rejected: number; reconciles: number; reconcileMs: number[] };
+  /** The audit delivery queue, when an audit key is configured. */
+  auditSink?: NodeTrustAuditSink;
 }
 
 interface Latest {
@@ -172,8 +180,9 @@ export const nodeTrustController: NodeTrustFactory = {
     const audience = o.audience ?? NODE_TRUST_AUDIENCE;
     const identity = o.identity ?? `coffer-controller-${process.pid}`;
     const eventNs = o.eventNamespace ?? 'default';
-    const audit = o.audit ?? ((r) => ctx.log('audit', { ...r }));
+    const logAudit = o.audit ?? ((r) => ctx.log('audit', { ...r }));
     await waitForFiles([o.caFile, o.tlsCertFile, o.tlsKeyFile].filter((f): f is string => f !== undefined), o.filesWaitMs ?? 300_000, ctx.log);
+    const sink = o.auditKey !== undefined ? new NodeTrustAuditSink({ url: o.attestationUrl, ca: o.caFile ? readFileSync(o.caFile) : undefined, keyPem: o.auditKey, identity, log: ctx.log }) : undefined;
     const jwks = new JwksSource(o.attestationUrl, o.caFile ? readFileSync(o.caFile) : undefined, o.jwksMinReloadMs ?? 5000, clock);
     const rest = await KubeRest.fromKubeConfig(ctx.kubeConfig, 'coffer-controller/node-trust');
     const nodes = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodes', path: '/api/v1/nodes' });
@@ -206,7 +215,8 @@ export const nodeTrustController: NodeTrustFactory = {
         await rest.request('POST', `/api/v1/namespaces/${encodeURIComponent(eventNs)}/events`, {
           apiVersion: 'v1',
           kind: 'Event',
-          metadata: { name: `${node.metadata.name}.trust-${t.id}`, namespace: eventNs },
+          // The audit record rides on the Event (the durable outbox a restarted controller re-delivers from).
+          metadata: { name: `${node.metadata.name}.trust-${t.id}`, namespace: eventNs, annotations: { [TRANSITION_ANNOTATION]: JSON.stringify({ ...t, message: t.message.slice(0, 1024), at }) } },
           involvedObject: { apiVersion: 'v1', kind: 'Node', name: node.metadata.name, uid: node.metadata.uid },
           reason: t.reason,
           message: t.message.slice(0, 1024),
@@ -245,7 +255,10 @@ export const nodeTrustController: NodeTrustFactory = {
         const verdict = l ? appraiseNode(l.report, pols.map((p) => p.spec), (spec: NodeTrustPolicySpec) => l.events.get(polByName.get(spec) ?? '')) : undefined;
         const plan = reconcileNodeTrust({ node, policies: pols.map((p) => p.spec), latest: l && verdict ? { report: l.report, verdict } : undefined, now });
         if (plan.transition) {
-          if (await createEvent(node, plan.transition, now)) audit({ ...plan.transition, at: new Date(now).toISOString() });
+          const record = { ...plan.transition, at: new Date(now).toISOString() };
+          if (await createEvent(node, plan.transition, now)) logAudit(record);
+          // Also on a replay (409): the crash may have come before the delivery; the service keeps one row per id.
+          sink?.add(record);
         }
         if (plan.patch) {
           try {
@@ -337,19 +350,33 @@ export const nodeTrustController: NodeTrustFactory = {
       synced = true;
       for (const n of nodes.list()) queue.add(n.metadata.name);
     });
+    if (sink) {
+      // Records of transitions a previous process recorded as Events but may not have delivered.
+      rest.request<{ items?: Obj[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(eventNs)}/events?fieldSelector=${encodeURIComponent('source=coffer-node-trust')}&limit=500`).then(
+        (l) => {
+          for (const ev of l.items ?? []) {
+            const r = recordFromEvent(ev);
+            if (r) sink.add(r);
+          }
+        },
+        (e: Error) => ctx.log('node_trust_audit_recover_failed', { error: e.message }),
+      );
+    }
     await app.listen({ host: o.host ?? '127.0.0.1', port: o.port ?? 0 });
     const addr = app.server.address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     const url = `${tls ? 'https' : 'http'}://${host}:${addr.port}`;
-    ctx.log('controller_started', { controller: 'node-trust', url, issuer, audience });
+    ctx.log('controller_started', { controller: 'node-trust', url, issuer, audience, audit: sink ? `${o.attestationUrl.replace(/\/$/, '')}/v1/node-trust/audit` : 'log only (no --node-trust-audit-key)' });
     return {
       name: 'node-trust',
       url,
       stats: () => stats,
+      auditSink: sink,
       settled: () => queue.settled(),
       async stop() {
         cancel();
         queue.stop();
+        sink?.stop();
         for (const t of timers.values()) clearTimeout(t);
         timers.clear();
         await app.close();

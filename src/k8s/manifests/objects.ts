@@ -72,6 +72,8 @@ const SERVED = [NAMES.attestation, NAMES.kbs, NAMES.nodeTrust] as const;
 const svcUrl = (v: ValuesView, name: string) => `https://${name}.${v.str('namespace')}.svc`;
 const TLS_DIR = '/etc/coffer/tls';
 const TPM_CA_DIR = '/etc/coffer/tpm-ca';
+const ADMIN_KEYS_DIR = '/etc/coffer/admin-keys';
+const AUDIT_KEY_DIR = '/etc/coffer/node-trust-audit';
 
 
 import { ISOLATION_NS_LABEL } from '../crds/types.js';
@@ -175,7 +177,8 @@ function rbac(v: ValuesView): ManifestObject[] {
       // Keeps the CA bundle of its own webhook configurations only. list/watch by name work because the
       // controller's informers send fieldSelector=metadata.name=<name> (the authorizer then sees the name).
       { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'], resourceNames: [NAMES.webhook], verbs: [...READ, 'update', 'patch'] },
-      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+      // list: a restarted controller re-delivers the audit records its node-trust Events carry (source=coffer-node-trust).
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch', 'list'] },
     ]),
     ...namespacedRbac(v, NAMES.controller, 'controller', [
       // Self-signed mode: writes the webhook's and the services' serving certificates (create cannot be limited by name).
@@ -395,13 +398,19 @@ function controller(v: ValuesView): ManifestObject[] {
                 '--node-trust-listen', `0.0.0.0:${v.text('nodeTrust.port')}`,
                 '--node-trust-tls-cert', `${tls}/tls.crt`,
                 '--node-trust-tls-key', `${tls}/tls.key`,
+                // Trust transitions go to the attestation service's audit log, signed with this key.
+                '--node-trust-audit-key', `${AUDIT_KEY_DIR}/key.pem`,
               ], {
                 ports: [{ name: 'reports', containerPort: v.num('nodeTrust.port'), protocol: 'TCP' }],
                 readinessProbe: { httpGet: { path: '/readyz', port: 'reports', scheme: 'HTTPS' }, periodSeconds: 5 },
-                volumeMounts: [{ name: 'services-tls', mountPath: tls, readOnly: true }],
+                volumeMounts: [{ name: 'services-tls', mountPath: tls, readOnly: true }, { name: 'audit-key', mountPath: AUDIT_KEY_DIR, readOnly: true }],
               }),
             ],
-            volumes: [{ name: 'services-tls', secret: { secretName: NAMES.servicesTls, optional: true } }],
+            volumes: [
+              { name: 'services-tls', secret: { secretName: NAMES.servicesTls, optional: true } },
+              // Created by the operator (like the KEK): not optional, the private half only.
+              { name: 'audit-key', secret: { secretName: v.str('nodeTrust.auditKeySecret'), items: [{ key: 'key.pem', path: 'key.pem' }], defaultMode: 0o440 } },
+            ],
           },
         },
       },
@@ -428,6 +437,9 @@ function serveContainer(v: ValuesView, mount: ServeMount, portValue: 'attestatio
     [
       mount, '--host', '0.0.0.0', '--port', v.text(portValue), '--data', '/var/lib/coffer', '--kek-file', '/etc/coffer/kek/kek',
       '--public-url', svcUrl(v, name), '--tls-cert', `${TLS_DIR}/tls.crt`, '--tls-key', `${TLS_DIR}/tls.key`, '--tpm-ca-dir', TPM_CA_DIR,
+      // Every replica (and the key broker) trusts the one admin key set: an admin token works whichever pod answers.
+      '--admin-keys', `${ADMIN_KEYS_DIR}/admin.pub`, '--token-ttl', v.str('attestation.tokenTtl'),
+      ...(mount === 'attestation' ? ['--node-trust-audit-key', `${AUDIT_KEY_DIR}/public.pem`] : []),
     ],
     {
       ports: [{ name: 'https', containerPort: v.num(portValue), protocol: 'TCP' }],
@@ -440,12 +452,14 @@ function serveContainer(v: ValuesView, mount: ServeMount, portValue: 'attestatio
         // A directory mount: the service reloads the certificate when the kubelet swaps the Secret's files.
         { name: 'tls', mountPath: TLS_DIR, readOnly: true },
         { name: 'tpm-ca', mountPath: TPM_CA_DIR, readOnly: true },
+        { name: 'admin-keys', mountPath: ADMIN_KEYS_DIR, readOnly: true },
+        ...(mount === 'attestation' ? [{ name: 'audit-key', mountPath: AUDIT_KEY_DIR, readOnly: true }] : []),
       ],
     },
   );
 }
 
-function serveVolumes(v: ValuesView, data: Record<string, unknown>) {
+function serveVolumes(v: ValuesView, data: Record<string, unknown>, mount: ServeMount) {
   return [
     { name: 'data', ...data },
     // The key-encryption key never lives beside the data it protects: a Secret the operator creates. Not
@@ -454,6 +468,10 @@ function serveVolumes(v: ValuesView, data: Record<string, unknown>) {
     { name: 'tls', secret: { secretName: NAMES.servicesTls } },
     // Not optional either: without manufacturer CAs no TPM can enrol, and --tpm-ca-dir refuses an empty directory.
     { name: 'tpm-ca', configMap: { name: v.str('attestation.tpmCaConfigMap') } },
+    // Not optional: without the shared admin keys a pod would trust a key of its own, different per replica.
+    { name: 'admin-keys', configMap: { name: v.str('attestation.adminKeysConfigMap'), items: [{ key: 'admin.pub', path: 'admin.pub' }] } },
+    // The public half of the controller's audit key only (never key.pem).
+    ...(mount === 'attestation' ? [{ name: 'audit-key', secret: { secretName: v.str('nodeTrust.auditKeySecret'), items: [{ key: 'public.pem', path: 'public.pem' }] } }] : []),
   ];
 }
 
@@ -490,7 +508,7 @@ function attestationSingle(v: ValuesView): ManifestObject[] {
         template: {
           metadata: { labels: labels('attestation') },
           // Resources, policies, signing keys and audit survive restarts and rescheduling.
-          spec: servePod(v, NAMES.attestation, c, serveVolumes(v, { persistentVolumeClaim: { claimName: NAMES.attestationData } })),
+          spec: servePod(v, NAMES.attestation, c, serveVolumes(v, { persistentVolumeClaim: { claimName: NAMES.attestationData } }, 'attestation')),
         },
       },
     }),
@@ -510,7 +528,7 @@ function attestationReplicated(v: ValuesView): ManifestObject[] {
   const c = serveContainer(v, 'attestation', 'attestation.port', {
     env: [{ name: 'COFFER_STORE_URL', valueFrom: { secretKeyRef: { name: v.str('attestation.storeSecret'), key: 'url' } } }],
   });
-  const pod = servePod(v, NAMES.attestation, c, serveVolumes(v, { emptyDir: {} })) as Record<string, unknown>;
+  const pod = servePod(v, NAMES.attestation, c, serveVolumes(v, { emptyDir: {} }, 'attestation')) as Record<string, unknown>;
   pod.topologySpreadConstraints = [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector('attestation') } }];
   return [
     new Deployment({
@@ -541,7 +559,7 @@ function kbs(v: ValuesView): ManifestObject[] {
         replicas: 1,
         strategy: { type: 'Recreate' },
         selector: { matchLabels: selector('kbs') },
-        template: { metadata: { labels: labels('kbs') }, spec: servePod(v, NAMES.kbs, c, serveVolumes(v, { persistentVolumeClaim: { claimName: NAMES.kbsData } })) },
+        template: { metadata: { labels: labels('kbs') }, spec: servePod(v, NAMES.kbs, c, serveVolumes(v, { persistentVolumeClaim: { claimName: NAMES.kbsData } }, 'kbs')) },
       },
     }),
     new PersistentVolumeClaim({

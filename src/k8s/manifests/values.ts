@@ -38,11 +38,27 @@ export interface Values {
     storageSize: string;
     /** ConfigMap of TPM manufacturer CA certificates (PEM/DER, one per key) that EK certificates must chain to. */
     tpmCaConfigMap: string;
+    /**
+     * ConfigMap whose key `admin.pub` holds the admin public keys (PEM, Ed25519 or P-256, several for rotation):
+     * every attestation replica and the key broker trust this one set (`--admin-keys`), so an admin token works
+     * against whichever pod answers. The private key stays with the operator (`coffer admin-token --key`).
+     */
+    adminKeysConfigMap: string;
+    /** Lifetime of the EAR tokens (`--token-ttl`): longer than nodeTrust.attestInterval, or nodes flap. */
+    tokenTtl: string;
   };
   /** The key broker (`coffer kbs`, attestation built in): one replica on SQLite on its own volume. */
   kbs: { enabled: boolean; port: number; storageSize: string };
   /** The node-trust controller's report endpoint (agents POST /v1/node-trust/reports to it). */
-  nodeTrust: { port: number; attestInterval: string };
+  nodeTrust: {
+    port: number;
+    attestInterval: string;
+    /**
+     * Secret with the node-trust controller's audit key: `key.pem` (private, mounted into the controller only) and
+     * `public.pem` (mounted into the attestation service): trust transitions are appended to the service's audit log.
+     */
+    auditKeySecret: string;
+  };
   /** quoteHelper: `coffer agent quote-helper` with the node TPM on TPM nodes (socket in admission.quoteSocketDir). */
   agent: { enabled: boolean; sgx: { enabled: boolean }; attest: { enabled: boolean }; quoteHelper: { enabled: boolean } };
   certManager: { enabled: boolean };
@@ -54,9 +70,9 @@ export const DEFAULT_VALUES: Values = {
   webhook: { replicas: 2, port: 8443, timeoutSeconds: 5, cpu: '100m', memory: '128Mi', images: { trustedRootConfigMap: '' } },
   admission: { epcResource: 'kubernetes.azure.com/sgx_epc_mem_in_MiB', epcDefaultMiB: 10, quoteSocketDir: '/var/run/aesmd' },
   controller: { replicas: 1 },
-  attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi', tpmCaConfigMap: 'coffer-tpm-ca' },
+  attestation: { enabled: true, replicas: 1, port: 8080, kekSecret: 'coffer-attestation-kek', storeSecret: 'coffer-attestation-store', storageSize: '1Gi', tpmCaConfigMap: 'coffer-tpm-ca', adminKeysConfigMap: 'coffer-admin-keys', tokenTtl: '5m' },
   kbs: { enabled: true, port: 8081, storageSize: '1Gi' },
-  nodeTrust: { port: 9444, attestInterval: '60s' },
+  nodeTrust: { port: 9444, attestInterval: '60s', auditKeySecret: 'coffer-node-trust-audit' },
   agent: { enabled: true, sgx: { enabled: true }, attest: { enabled: true }, quoteHelper: { enabled: true } },
   certManager: { enabled: false },
 };
@@ -109,10 +125,17 @@ function checkValues(v: Values): void {
   const quantity = /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/;
   if (!quantity.test(v.attestation.storageSize)) bad('attestation.storageSize', `'${v.attestation.storageSize}' is not a quantity`);
   if (!DNS_LABEL.test(v.attestation.tpmCaConfigMap)) bad('attestation.tpmCaConfigMap', `'${v.attestation.tpmCaConfigMap}' is not a ConfigMap name`);
+  if (!DNS_LABEL.test(v.attestation.adminKeysConfigMap)) bad('attestation.adminKeysConfigMap', `'${v.attestation.adminKeysConfigMap}' is not a ConfigMap name`);
+  if (!DNS_LABEL.test(v.nodeTrust.auditKeySecret)) bad('nodeTrust.auditKeySecret', `'${v.nodeTrust.auditKeySecret}' is not a Secret name`);
+  const seconds = (d: string) => Number(d.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[d.slice(-1) as 's'];
+  const ttlOk = /^[1-9][0-9]{0,5}(s|m|h)$/.test(v.attestation.tokenTtl) && seconds(v.attestation.tokenTtl) <= 86_400;
+  if (!ttlOk) bad('attestation.tokenTtl', `'${v.attestation.tokenTtl}' is not a duration like 300s, 5m or 1h (at most 24h)`);
   int('kbs.port', v.kbs.port, 1024, 65535);
   if (!quantity.test(v.kbs.storageSize)) bad('kbs.storageSize', `'${v.kbs.storageSize}' is not a quantity`);
   int('nodeTrust.port', v.nodeTrust.port, 1024, 65535);
   if (!/^[1-9][0-9]{0,5}(s|m|h)$/.test(v.nodeTrust.attestInterval)) bad('nodeTrust.attestInterval', `'${v.nodeTrust.attestInterval}' is not a duration like 60s, 5m or 1h`);
+  // A token must outlive the interval between attestations (plus a retry), or every node loses trust between two.
+  if (ttlOk && seconds(v.attestation.tokenTtl) < 2 * seconds(v.nodeTrust.attestInterval)) bad('attestation.tokenTtl', `'${v.attestation.tokenTtl}' must be at least twice nodeTrust.attestInterval (${v.nodeTrust.attestInterval})`);
   int('admission.epcDefaultMiB', v.admission.epcDefaultMiB, 1, 512 * 1024);
   if (!v.admission.quoteSocketDir.startsWith('/')) bad('admission.quoteSocketDir', 'must be an absolute path');
 }

@@ -10,6 +10,10 @@ import { adminKeys, tempStore } from '../../support/service.js';
 
 export interface TestAttestation {
   url: string;
+  /** The node-trust controller's audit key (PEM PKCS#8, P-256) the service trusts. */
+  auditKeyPem: string;
+  /** An admin token (reads /v1/admin/audit). */
+  adminToken(): Promise<string>;
   app: FastifyInstance;
   /** challenge → sample evidence whose launch digest plays the node's boot measurement → EAR token. */
   tokenFor(node: string | undefined, digest: string, o?: { audience?: string; runtimeData?: unknown }): Promise<string>;
@@ -20,10 +24,12 @@ export async function startTestAttestation(o: { ttlSeconds?: number; digests: st
   const ts = tempStore();
   const adm = await adminKeys();
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const audit = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const auditKeyPem = audit.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const devKey = { ...privateKey.export({ format: 'jwk' }), kid: 'node-dev' } as any;
   const { d: _d, ...devPub } = devKey;
   // The issuer is the URL, known only after listen: set it then (as `coffer up` does).
-  const { app, service } = await buildAttestationApp({ store: ts.store, adminKeys: [adm.publicJwk as Record<string, unknown>], dev: true, tokenTtlSeconds: o.ttlSeconds ?? 300, verifyOptions: { sample: { devKeys: [devPub], requireSignature: true } } });
+  const { app, service } = await buildAttestationApp({ store: ts.store, adminKeys: [adm.publicJwk as Record<string, unknown>], dev: true, tokenTtlSeconds: o.ttlSeconds ?? 300, nodeTrustAuditKeys: [audit.publicKey.export({ format: 'pem', type: 'spki' }).toString()], verifyOptions: { sample: { devKeys: [devPub], requireSignature: true } } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   service.tokens.setIssuer(url);
@@ -32,6 +38,8 @@ export async function startTestAttestation(o: { ttlSeconds?: number; digests: st
   return {
     url,
     app,
+    auditKeyPem,
+    adminToken: () => adm.token(),
     async tokenFor(node, digest, x = {}) {
       const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json();
       const runtimeData = 'runtimeData' in x ? x.runtimeData : node === undefined ? undefined : { node };

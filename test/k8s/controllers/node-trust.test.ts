@@ -10,6 +10,8 @@ import { waitFor } from '../../support/wait.js';
 import { nodeTrustController, type NodeTrustController } from '../../../src/k8s/controllers/node-trust.js';
 import { ANN, ATTESTED_LABEL, UNTRUSTED_TAINT } from '../../../src/k8s/controllers/node-trust-reconcile.js';
 import { nodeTrustPolicy, postReport, startTestAttestation, type TestAttestation } from './node-trust-support.js';
+import { NodeTrustAuditSink, TRANSITION_ANNOTATION } from '../../../src/k8s/controllers/node-trust-audit.js';
+import { generateKeyPairSync } from 'node:crypto';
 
 const GOOD = 'a0'.repeat(32);
 const BAD = 'b0'.repeat(32);
@@ -24,7 +26,7 @@ const nodeOf = (n: string) => fake.store.get('/nodes', n)!;
 const trusted = (n: string) => nodeOf(n).metadata.labels?.[ATTESTED_LABEL] === 'true' && !(nodeOf(n).spec?.taints ?? []).some((t: any) => t.key === UNTRUSTED_TAINT);
 const tainted = (n: string) => nodeOf(n).metadata.labels?.[ATTESTED_LABEL] === undefined && (nodeOf(n).spec?.taints ?? []).some((t: any) => t.key === UNTRUSTED_TAINT);
 const events = (n: string) => [...fake.store.collection('/events').values()].filter((e: any) => e.involvedObject?.name === n);
-const start = () => nodeTrustController.start({ kubeConfig: kc, log: (event, detail) => logs.push({ event, detail }) }, { attestationUrl: svc.url, audit: (r) => audits.push(r), jwksMinReloadMs: 0 });
+const start = () => nodeTrustController.start({ kubeConfig: kc, log: (event, detail) => logs.push({ event, detail }) }, { attestationUrl: svc.url, audit: (r) => audits.push(r), jwksMinReloadMs: 0, auditKey: svc.auditKeyPem });
 
 before(async () => {
   svc = await startTestAttestation({ digests: [GOOD, BAD], ttlSeconds: 4 });
@@ -133,4 +135,63 @@ test('restart: a new controller keeps recorded trust until the tokens expire, th
   assert.equal(events('n3').filter((e: any) => e.reason === 'AttestationExpired').length, 1);
   assert.equal(nodeOf('plain').metadata.labels?.[ATTESTED_LABEL], undefined);
   assert.deepEqual(logs.filter((l) => l.event === 'node_trust_retry'), []);
+});
+
+/** The service's audit log, node-trust records only (GET /v1/admin/audit, what the dashboard's audit view reads). */
+async function auditLog(): Promise<any[]> {
+  const r = await fetch(`${svc.url}/v1/admin/audit?limit=1000`, { headers: { authorization: `Bearer ${await svc.adminToken()}` } });
+  assert.equal(r.status, 200);
+  return ((await r.json()) as any[]).filter((x) => x.action.startsWith('node-trust.'));
+}
+
+test("every transition is one record in the service's audit log, also across the restart's replays", async () => {
+  await ctl.auditSink!.drained();
+  const evs = [...fake.store.collection('/events').values()].filter((e: any) => e.source?.component === 'coffer-node-trust');
+  const fromEvents = evs.map((e: any) => JSON.parse(e.metadata.annotations[TRANSITION_ANNOTATION])).map((r: any) => `${r.node} ${r.id} ${r.to} ${r.reason}`).sort();
+  const rows = await auditLog();
+  const fromAudit = rows.map((x) => `${x.target} ${x.details.transition} ${x.details.to} ${x.result}`).sort();
+  assert.deepEqual(fromAudit, fromEvents, 'one audit record per Event, none missing, none twice');
+  assert.ok(rows.every((x) => x.actor.startsWith('node-trust-controller:') && x.action === `node-trust.${x.details.to}`));
+  const expired = rows.find((x) => x.target === 'n3' && x.result === 'AttestationExpired');
+  assert.ok(expired, 'the expiry is audited');
+  assert.equal(expired.details.from, 'trusted');
+  // The restarted controller re-sent the records of the Events it found: the service answered "replay" for them.
+  assert.ok(ctl.auditSink!.stats.replays > 0, JSON.stringify(ctl.auditSink!.stats));
+  assert.equal(ctl.auditSink!.stats.rejected + ctl.auditSink!.stats.dropped, 0);
+});
+
+test("the audit endpoint: only the controller's key writes, records are shape-checked and bounded", async () => {
+  const url = `${svc.url}/v1/node-trust/audit`;
+  const rec = { id: '0123456789abcdef', node: 'n1', from: 'trusted', to: 'untrusted', reason: 'AttestationRejected', message: 'forged', at: new Date().toISOString() };
+  const post = (auth: string | undefined, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) }, body: JSON.stringify(body) });
+  const before = (await auditLog()).length;
+  // No credential, an admin token, a token signed by another key: 401, nothing written.
+  for (const auth of [undefined, `Bearer ${await svc.adminToken()}`, 'Bearer x.y.z']) {
+    const r = await post(auth, { records: [rec] });
+    assert.equal(r.status, 401, String(auth));
+    assert.equal(((await r.json()) as any).type, 'https://coffer.dev/problems/node-trust-audit-unauthenticated');
+  }
+  const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const forger = new NodeTrustAuditSink({ url: svc.url, keyPem: other, identity: 'mallory', log: () => {}, baseBackoffMs: 60_000 });
+  forger.add({ ...rec, from: 'trusted', to: 'untrusted' } as never);
+  await waitFor('forger refused', () => forger.stats.failures > 0);
+  forger.stop();
+  // The controller's audit token is no admin credential.
+  const sink = new NodeTrustAuditSink({ url: svc.url, keyPem: svc.auditKeyPem, identity: 'probe', log: () => {} });
+  const tok = await (sink as any).token();
+  sink.stop();
+  assert.equal((await fetch(`${svc.url}/v1/admin/audit`, { headers: { authorization: `Bearer ${tok}` } })).status, 401);
+  // With the right key: malformed or oversized batches are typed 400s.
+  for (const body of [{ records: [{ ...rec, id: 'not-hex' }] }, { records: [{ ...rec, node: 'Bad_Name' }] }, { records: [{ ...rec, extra: 1 }] }, { records: [] }, { records: Array.from({ length: 101 }, () => rec) }, { records: [{ ...rec, message: 'x'.repeat(1025) }] }]) {
+    const r = await post(`Bearer ${tok}`, body);
+    assert.equal(r.status, 400, JSON.stringify(body).slice(0, 100));
+  }
+  assert.equal((await post(`Bearer ${tok}`, { records: [{ ...rec, message: 'x'.repeat(300_000) }] })).status, 413);
+  assert.equal((await auditLog()).length, before, 'nothing written by any of these');
+  // A valid record twice: one row.
+  const first = (await (await post(`Bearer ${tok}`, { records: [rec] })).json()) as any;
+  const again = (await (await post(`Bearer ${tok}`, { records: [rec, rec] })).json()) as any;
+  assert.equal(first.results[0].created, true);
+  assert.deepEqual(again.results.map((x: any) => [x.created, x.auditId]), [[false, first.results[0].auditId], [false, first.results[0].auditId]]);
+  assert.equal((await auditLog()).length, before + 1);
 });

@@ -231,7 +231,8 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
   const { randomBytes } = await import('node:crypto');
   const dir = mkdtempSync(join(tmpdir(), 'coffer-pod-'));
   const map = (a: string) =>
-    a.replace('/var/lib/coffer', join(dir, 'data')).replace('/etc/coffer/kek', join(dir, 'kek')).replace('/etc/coffer/tls', join(dir, 'tls')).replace('/etc/coffer/tpm-ca', join(dir, 'tpm-ca'));
+    a.replace('/var/lib/coffer', join(dir, 'data')).replace('/etc/coffer/kek', join(dir, 'kek')).replace('/etc/coffer/tls', join(dir, 'tls')).replace('/etc/coffer/tpm-ca', join(dir, 'tpm-ca'))
+      .replace('/etc/coffer/admin-keys', join(dir, 'admin-keys')).replace('/etc/coffer/node-trust-audit', join(dir, 'audit'));
   // The mounted Secret and ConfigMap: a serving certificate for the Service name and a TPM manufacturer CA.
   assert.equal(volume(mountOf(arg('--tls-cert')).name).secret.secretName, 'coffer-services-tls');
   assert.equal(volume(mountOf(arg('--tpm-ca-dir')).name).configMap.name, DEFAULT_VALUES.attestation.tpmCaConfigMap);
@@ -246,6 +247,14 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
   writeFileSync(join(dir, 'tpm-ca', 'manufacturer.pem'), ca.certPem);
   mkdirSync(join(dir, 'kek'));
   writeFileSync(join(dir, 'kek', 'kek'), randomBytes(32).toString('hex'), { mode: 0o440 }); // openssl rand -hex 32
+  // The admin-keys ConfigMap (admin.pub) and the public half of the controller's audit key (the Secret's public.pem).
+  const { generateKeyPairSync } = await import('node:crypto');
+  assert.equal(volume(mountOf(arg('--admin-keys')).name).configMap.name, DEFAULT_VALUES.attestation.adminKeysConfigMap);
+  assert.deepEqual(volume(mountOf(arg('--node-trust-audit-key')).name).secret, { secretName: DEFAULT_VALUES.nodeTrust.auditKeySecret, items: [{ key: 'public.pem', path: 'public.pem' }] }, 'the service never mounts the private key.pem');
+  mkdirSync(join(dir, 'admin-keys'));
+  writeFileSync(join(dir, 'admin-keys', 'admin.pub'), generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }));
+  mkdirSync(join(dir, 'audit'));
+  writeFileSync(join(dir, 'audit', 'public.pem'), generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }));
   const args = c.args.map(map).map((a: string, i: number, all: string[]) => (all[i - 1] === '--port' ? '0' : all[i - 1] === '--host' ? '127.0.0.1' : a));
   let server: CofferServer | undefined;
   try {
@@ -267,6 +276,9 @@ test('attestation Deployment: KEK from a Secret (never beside the data), data on
     assert.equal((await getJson('/.well-known/openid-configuration')).body.issuer, 'https://coffer-attestation.coffer-system.svc');
     assert.match(out, /TPM AK enrolment .*1 CA certificate/);
     assert.match(out, /store from \$COFFER_STORE_URL/);
+    assert.match(out, /1 admin public key\(s\) from --admin-keys/);
+    assert.match(out, /EAR tokens +valid 300 s/);
+    assert.match(out, /node-trust audit .*\/v1\/node-trust\/audit/);
     assert.ok(!existsSync(join(dir, 'data', 'keys', 'kek')), 'no KEK written beside the data');
     assert.ok(!existsSync(join(dir, 'data', 'coffer.db')) || statSync(join(dir, 'data', 'coffer.db')).size === 0, 'the SQLite file in the data dir is not the store');
     assert.ok(statSync(join(dir, 'elsewhere.db')).size > 0, 'the store is the one COFFER_STORE_URL names');
@@ -413,4 +425,37 @@ test('TPM users run unprivileged: coffer.dev/tpm requested, capabilities dropped
   const off = buildManifests(mergeValues({ agent: { quoteHelper: { enabled: false } } })).flatMap((f) => f.objects) as any[];
   assert.equal(find(off, 'DaemonSet', 'coffer-quote-helper').length, 0);
   assert.equal(find(off, 'DaemonSet', 'coffer-agent-tpm').length, 1);
+});
+
+test('one admin key set and the node-trust audit key: every attestation replica and the key broker mount the same ConfigMap; the controller alone gets the private audit key; --token-ttl from values', () => {
+  for (const replicas of [1, 3]) {
+    const objs = buildManifests(mergeValues({ attestation: { replicas, tokenTtl: '10m' } })).flatMap((f) => f.objects) as any[];
+    for (const name of ['coffer-attestation', 'coffer-kbs']) {
+      const pod = find(objs, 'Deployment', name)[0].spec.template.spec;
+      const c = pod.containers[0];
+      const arg = (f: string) => c.args[c.args.indexOf(f) + 1];
+      assert.equal(arg('--admin-keys'), '/etc/coffer/admin-keys/admin.pub', name);
+      assert.equal(arg('--token-ttl'), '10m');
+      const vol = pod.volumes.find((v: any) => v.name === c.volumeMounts.find((m: any) => m.mountPath === '/etc/coffer/admin-keys').name);
+      assert.deepEqual(vol.configMap, { name: 'coffer-admin-keys', items: [{ key: 'admin.pub', path: 'admin.pub' }] }, 'required: no replica falls back to a key of its own');
+      assert.equal(c.args.includes('--node-trust-audit-key'), name === 'coffer-attestation', 'the audit endpoint is the attestation service\'s');
+    }
+    const ctl = find(objs, 'Deployment', 'coffer-controller')[0].spec.template.spec;
+    const a = ctl.containers[0].args;
+    assert.equal(a[a.indexOf('--node-trust-audit-key') + 1], '/etc/coffer/node-trust-audit/key.pem');
+    assert.deepEqual(ctl.volumes.find((v: any) => v.name === 'audit-key').secret, { secretName: 'coffer-node-trust-audit', items: [{ key: 'key.pem', path: 'key.pem' }], defaultMode: 0o440 });
+    const rbac = find(objs, 'ClusterRole', 'coffer-controller')[0].rules.find((r: any) => r.resources.includes('events'));
+    assert.ok(rbac.verbs.includes('list'), 'the restarted controller lists its Events to re-deliver audit records');
+  }
+  // The chart renders the same (values.yaml is generated from the defaults).
+  const chart = helmChartFiles();
+  const vals = JSON.parse(JSON.stringify(mergeValues({ attestation: { replicas: 2 } })));
+  const rendered = [...chart].filter(([n]) => n.startsWith('templates/')).flatMap(([n, t]) => docs(renderHelmSubset(t, vals, n)));
+  const expected = JSON.parse(JSON.stringify(buildManifests(mergeValues({ attestation: { replicas: 2 } })).filter((f) => f.file !== 'crds.yaml').flatMap((f) => f.objects)));
+  assert.deepEqual(byKey(rendered), byKey(expected));
+  assert.throws(() => mergeValues({ attestation: { adminKeysConfigMap: 'No_Name' } }), /adminKeysConfigMap/);
+  assert.throws(() => mergeValues({ nodeTrust: { auditKeySecret: '' } }), /auditKeySecret/);
+  assert.throws(() => mergeValues({ attestation: { tokenTtl: '90s' } }), /at least twice nodeTrust.attestInterval/);
+  assert.throws(() => mergeValues({ attestation: { tokenTtl: '25h' } }), /at most 24h/);
+  assert.throws(() => mergeValues({ attestation: { tokenTtl: '0s' } }), /tokenTtl/);
 });
