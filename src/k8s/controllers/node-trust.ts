@@ -25,7 +25,7 @@ import { matchesSelector } from '../admission/selector.js';
 import { COFFER_GROUP, COFFER_VERSION, type NodeTrustPolicy, type NodeTrustPolicySpec } from '../crds/types.js';
 import { makeCachedInformer, startAll, type Obj } from './informers.js';
 import { appraiseNode, type AttestedEvents } from './node-trust-appraise.js';
-import { attestedEvents, NodeEventLogError } from './node-trust-eventlog.js';
+import { AttestedEventsCache, NodeEventLogError } from './node-trust-eventlog.js';
 import { reconcileNodeTrust, type TransitionRecord } from './node-trust-reconcile.js';
 import { NodeKeyRing, NodeTokenError, tokenKid, verifyNodeToken, type NodeReport } from './node-trust-token.js';
 import { withConflictRetry } from './conflict.js';
@@ -179,6 +179,7 @@ export const nodeTrustController: NodeTrustFactory = {
     const nodes = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodes', path: '/api/v1/nodes' });
     const policyInf = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodetrustpolicies', path: `/apis/${COFFER_GROUP}/${COFFER_VERSION}/nodetrustpolicies` });
     const latest = new Map<string, Latest>();
+    const eventsCache = new AttestedEventsCache();
     const timers = new Map<string, NodeJS.Timeout>();
     const stats = { reports: 0, rejected: 0, reconciles: 0, reconcileMs: [] as number[] };
     let synced = false;
@@ -298,7 +299,7 @@ export const nodeTrustController: NodeTrustFactory = {
           if (!log) continue; // undefined → "no event log sent"
           const el = p.spec.eventLog!;
           try {
-            events.set(p.metadata.name, { events: attestedEvents(log, Object.assign({}, ...report.tees.map((t) => t.measurements)), el.pcrs, el.bank ?? 'sha256') });
+            events.set(p.metadata.name, { events: eventsCache.events(log, Object.assign({}, ...report.tees.map((t) => t.measurements)), el.pcrs, el.bank ?? 'sha256') });
           } catch (e) {
             if (!(e instanceof NodeEventLogError)) throw e;
             events.set(p.metadata.name, { error: `${e.code}: ${e.message}` });
