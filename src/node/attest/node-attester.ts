@@ -76,6 +76,8 @@ export class NodeAttester {
    * as it is taken, and only taken while it outlives one request timeout.
    */
   private next?: { nonce: string; expiresAt: number };
+  /** The service refused `nextChallenge` (it predates the extension). */
+  private legacyService = false;
 
   private async challenge(base: string): Promise<string> {
     const ch = await this.post('CHALLENGE_FAILED', `${base}/v1/challenge`, undefined);
@@ -111,10 +113,21 @@ export class NodeAttester {
     } catch (e) {
       throw new NodeAttestError('EVIDENCE_FAILED', (e as Error).message);
     }
-    const att = await this.post('ATTEST_FAILED', `${base}/v1/attest`, {
+    const body = {
       tee: ev.tee, evidence: ev.evidence, ...(ev.attachments ? { attachments: ev.attachments } : {}), nonce, runtimeData,
-      audience: this.o.audience ?? 'coffer-node-trust', ...(this.o.policyId ? { policyId: this.o.policyId } : {}), nextChallenge: true,
-    });
+      audience: this.o.audience ?? 'coffer-node-trust', ...(this.o.policyId ? { policyId: this.o.policyId } : {}),
+    };
+    let att;
+    try {
+      att = await this.post('ATTEST_FAILED', `${base}/v1/attest`, this.legacyService ? body : { ...body, nextChallenge: true });
+    } catch (e) {
+      // A service from before the extension refuses the unknown field by schema, before it consumes the nonce:
+      // the same request without it still counts, and this agent stops asking (two requests per round, as before).
+      const older = !this.legacyService && e instanceof NodeAttestError && e.status === 400 && /\/invalid-request$/.test(e.problem ?? '') && /additional properties/.test(e.message);
+      if (!older) throw e;
+      this.legacyService = true;
+      att = await this.post('ATTEST_FAILED', `${base}/v1/attest`, body);
+    }
     if (typeof att?.token !== 'string') throw new NodeAttestError('ATTEST_FAILED', 'the attestation answer has no token');
     const exp = typeof att.nextNonceExpiresAt === 'string' ? Date.parse(att.nextNonceExpiresAt) : NaN;
     if (typeof att.nextNonce === 'string' && Number.isFinite(exp)) this.next = { nonce: att.nextNonce, expiresAt: exp };

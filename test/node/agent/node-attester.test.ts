@@ -113,3 +113,33 @@ test('other refusals with a held nonce are not retried: the error reaches the lo
   await a.attestOnce();
   assert.deepEqual(calls, ['/v1/challenge', '/v1/attest', '/v1/node-trust/reports']);
 });
+
+test('a service from before nextChallenge (schema refuses the field): the same round is sent without it, and never asked again', async () => {
+  // The older service's wire behaviour: an unknown body field is a 400 invalid-request problem before the handler.
+  const old = Fastify();
+  old.post('/v1/attest', async (req, reply) => {
+    const b = req.body as Record<string, unknown>;
+    if ('nextChallenge' in b) return reply.code(400).type('application/problem+json').send({ type: 'https://coffer.dev/problems/invalid-request', title: 'Invalid request', status: 400, detail: 'body must NOT have additional properties' });
+    const r = await svc.inject({ method: 'POST', url: '/v1/attest', payload: b });
+    return reply.code(r.statusCode).send(r.json());
+  });
+  old.post('/v1/challenge', async (_req, reply) => {
+    const r = await svc.inject({ method: 'POST', url: '/v1/challenge' });
+    return reply.code(r.statusCode).send(r.json());
+  });
+  await old.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const calls: string[] = [];
+    const f: typeof fetch = (u, i) => {
+      calls.push(new URL(String(u)).pathname);
+      return fetch(u, i);
+    };
+    const a = new NodeAttester({ nodeName: 'node-c', attestationUrl: `http://127.0.0.1:${(old.server.address() as AddressInfo).port}`, controllerUrl: ctlUrl, source, fetch: f, clock: svcClock.now });
+    assert.equal((await a.attestOnce()).status, 'affirming');
+    assert.deepEqual(calls.splice(0), ['/v1/challenge', '/v1/attest', '/v1/attest', '/v1/node-trust/reports']);
+    assert.equal((await a.attestOnce()).status, 'affirming');
+    assert.deepEqual(calls.splice(0), ['/v1/challenge', '/v1/attest', '/v1/node-trust/reports']);
+  } finally {
+    await old.close();
+  }
+});
