@@ -14,7 +14,7 @@
  *   work: AK lookup, quote signature, PCR digest, event-log replay, appraisal, ES256 token, audit row, nonce.
  *
  * Time is simulated: one interval = every node attesting once, as fast as the machine goes, and the service's and
- * controller's clocks move 60 s per interval (BENCH_INTERVAL_S), so token lifetimes, nonce lifetimes and the
+ * controller's clocks stand at the interval's start, 60 s (BENCH_INTERVAL_S) after the previous one's, so token lifetimes, nonce lifetimes and the
  * controller's annotation refreshes fall as they would in real time. Quotes need the node's challenge nonce, so
  * each interval first has the swtpms quote for every node (ahead of the requests: their CPU and the time are not
  * the service's), then the measured phase: each node POSTs /v1/attest and delivers its token (and event log) to
@@ -92,10 +92,14 @@ function spawnRole(role: string, env: Record<string, string> = {}): Child {
   return new Child(fork(SELF, [role], { execArgv: ['--import', 'tsx', ...prof], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
 }
 
-/** Simulated clock: real time plus an offset the orchestrator moves by one interval at a time. */
-function simClock(): { now: () => number; advance(ms: number): void } {
-  let offset = 0;
-  return { now: () => Date.now() + offset, advance: (ms) => void (offset += ms) };
+/**
+ * Simulated clock: real time until the orchestrator sets it, then frozen at the start of the current simulated
+ * interval (T0 + k × interval). Frozen, not offset: an interval takes longer than 60 s of real time at 10,000 nodes,
+ * and time must neither run faster than simulated (tokens would age too fast) nor ever go back.
+ */
+function simClock(): { now: () => number; set(ms: number): void } {
+  let frozen: number | undefined;
+  return { now: () => frozen ?? Date.now(), set: (ms) => void (frozen = ms) };
 }
 
 async function serviceRole(): Promise<void> {
@@ -119,7 +123,7 @@ async function serviceRole(): Promise<void> {
       return { url };
     },
     cpu: () => process.cpuUsage(),
-    advance: (m: { ms: number }) => clock.advance(m.ms),
+    at: (m: { ms: number }) => clock.set(m.ms),
     async stop() {
       await app?.close();
       await store?.close();
@@ -150,7 +154,7 @@ async function controllerRole(): Promise<void> {
       return { url: ctl.url };
     },
     cpu: () => process.cpuUsage(),
-    advance: (m: { ms: number }) => clock.advance(m.ms),
+    at: (m: { ms: number }) => clock.set(m.ms),
     quiet,
     stats: () => {
       const s = ctl!.stats();
@@ -291,8 +295,11 @@ async function main(): Promise<void> {
         attachments: { signature: Buffer.from(q.signatureBytes).toString('base64'), ak: t.akPublic, pcrs: t.pcrs, eventlog: t.log.toString('base64') },
       };
     };
+    const T0 = Date.now() + 1000;
+    let k = 0;
     const interval = async (legacy: boolean) => {
-      await Promise.all([svc.call('advance', { ms: INTERVAL_S * 1000 }), ctlChild.call('advance', { ms: INTERVAL_S * 1000 })]);
+      const at = T0 + k++ * INTERVAL_S * 1000;
+      await Promise.all([svc.call('at', { ms: at }), ctlChild.call('at', { ms: at })]);
       const s0 = await svc.call<NodeJS.CpuUsage>('cpu');
       const w0 = performance.now();
       // Challenges: only where no piggybacked nonce is at hand (legacy interval, first contact).
