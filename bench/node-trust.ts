@@ -27,7 +27,7 @@
  * signature verification, one ES256 sign, one ES256 verify) and the ratios, controller reconcile p99, and the time
  * from a changed node's evidence (a PCR 4 event added on its TPM) reaching the service to the taint being visible.
  * BENCH_NODES (default 10000), BENCH_TPMS (4), BENCH_CONCURRENCY (32), BENCH_INTERVALS (steady intervals, 3),
- * BENCH_TOKEN_TTL_S (300), BENCH_PIGGYBACK=0 (never ask for nextNonce), BENCH_PROFILE=service|controller (.cpuprofile
+ * BENCH_TOKEN_TTL_S (300), BENCH_LOG_EVENTS (4: the e2e's boot log, ~0.6 KB; e.g. 200 for a ~45 KB log), BENCH_PIGGYBACK=0 (never ask for nextNonce), BENCH_PROFILE=service|controller (.cpuprofile
  * files of that process in ./bench-profile-<role>/; bench/cpuprofile-top.ts sums them by function).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -45,7 +45,8 @@ const INTERVAL_S = Number(process.env.BENCH_INTERVAL_S ?? 60);
 const TOKEN_TTL_S = Number(process.env.BENCH_TOKEN_TTL_S ?? 300);
 /** BENCH_PIGGYBACK=0: never ask for the next challenge (the service before the nextNonce extension refuses the field). */
 const PIGGYBACK = process.env.BENCH_PIGGYBACK !== '0';
-const PCRS = [0, 4, 7];
+const LOG_EVENTS = Number(process.env.BENCH_LOG_EVENTS ?? 4);
+const PCRS = LOG_EVENTS > 4 ? [0, 2, 4, 7] : [0, 4, 7];
 const SELF = new URL(import.meta.url).pathname;
 
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
@@ -218,7 +219,7 @@ async function main(): Promise<void> {
   const { KubeConfig } = await import('@kubernetes/client-node');
   const { KubeRest } = await import('../src/k8s/kube-rest.js');
   const load = () => execSync('cat /proc/loadavg').toString().split(' ').slice(0, 3).join(' ');
-  console.log(`bench:node-trust: ${N} nodes, ${TPMS} swtpm (+1 for the changed node), concurrency ${CONCURRENCY}, token TTL ${TOKEN_TTL_S} s, interval ${INTERVAL_S} s simulated; load ${load()}`);
+  console.log(`bench:node-trust: ${N} nodes, ${TPMS} swtpm (+1 for the changed node), concurrency ${CONCURRENCY}, event log ${LOG_EVENTS} events, token TTL ${TOKEN_TTL_S} s, interval ${INTERVAL_S} s simulated; load ${load()}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'coffer-bench-nt-'));
   const children: Child[] = [];
@@ -233,6 +234,8 @@ async function main(): Promise<void> {
       { pcr: 4, type: 0x80000007, data: Buffer.from('Calling EFI Application from Boot Option') },
       { pcr: 4, type: 0x80000003, data: Buffer.from('shim 15.8') },
       { pcr: 4, type: 0x80000003, data: Buffer.from('grub 2.12') },
+      // BENCH_LOG_EVENTS > 4: firmware driver loads on PCR 2 (~200-byte device paths), as real logs of 10-60 KB have.
+      ...Array.from({ length: Math.max(0, LOG_EVENTS - 4) }, (_, i) => ({ pcr: 2, type: 0x80000004, data: Buffer.from(`PciRoot(0x0)/Pci(0x1,0x${i.toString(16)})/driver-${i}`.padEnd(200, '.')) })),
     ];
     const sel = selection([[TPM_ALG.SHA256, PCRS]]);
     const svc = spawnRole('service');
@@ -277,7 +280,7 @@ async function main(): Promise<void> {
       apiVersion: 'coffer.dev/v1alpha1', kind: 'NodeTrustPolicy', metadata: { name: 'fleet' },
       spec: {
         allowedTees: ['tpm'], referenceValues: { tpm: { pcrsha256_7: [pcr7] } }, gracePeriodSeconds: 3600,
-        eventLog: { pcrs: [0, 4], events: BOOT.map((e, k) => ({ pcr: e.pcr, type: eventTypeName(e.type), digest: digests[k].digest.toString('hex') })) },
+        eventLog: { pcrs: PCRS.filter((p) => p !== 7), events: BOOT.map((e, k) => ({ pcr: e.pcr, type: eventTypeName(e.type), digest: digests[k].digest.toString('hex') })) },
       },
     });
     const { url: ctlUrl } = await ctlChild.call('start', { apiUrl: fake.url, attestationUrl: svcUrl });
