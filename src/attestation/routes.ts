@@ -38,6 +38,9 @@ const attestSchema = {
       policyId: { type: 'string', maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' },
       // The token's `aud` (e.g. coffer-node-trust): a relying party checks that a token was meant for it.
       audience: { type: 'string', minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9._:/-]+$' },
+      // Extension: also hand out the next challenge (nextNonce) with the answer, so a periodic attester (the node
+      // agent) needs one request per interval instead of two. Opt-in: other callers do not grow the nonce table.
+      nextChallenge: { type: 'boolean' },
     },
   },
 } as const;
@@ -96,7 +99,15 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
 
   app.post('/v1/challenge', async (_req, reply) => reply.code(201).send(await service.nonces.issue(service.now())));
 
-  app.post('/v1/attest', { schema: attestSchema }, async (req) => service.attest(req.body as AttestRequest, `attester@${req.ip}`));
+  app.post('/v1/attest', { schema: attestSchema }, async (req) => {
+    const { nextChallenge, ...body } = req.body as AttestRequest & { nextChallenge?: boolean };
+    const r = await service.attest(body, `attester@${req.ip}`);
+    if (nextChallenge !== true) return r;
+    // Issued only after a completed attestation (a refused request gets no nonce): an ordinary single-use,
+    // store-backed challenge with the service's nonce lifetime, which must cover the caller's interval.
+    const next = await service.nonces.issue(service.now());
+    return { ...r, nextNonce: next.nonce, nextNonceExpiresAt: next.expiresAt };
+  });
 
   if (service.tpm) tpmEnrolRoutes(app, service.tpm, admin);
 

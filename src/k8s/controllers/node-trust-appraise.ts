@@ -19,7 +19,7 @@ export interface NodeVerdict {
 }
 
 /** The node's measured-boot events after replay against the token, or why they are not available. */
-export type AttestedEvents = { events: NodeTrustEvent[] } | { error: string } | undefined;
+export type AttestedEvents = { events: readonly NodeTrustEvent[] } | { error: string } | undefined;
 
 /** `eventsFor(policy)`: the node's events for that policy's eventLog PCRs and bank (undefined: no log sent). */
 export function appraiseNode(report: NodeReport, policies: readonly NodeTrustPolicySpec[], eventsFor: (p: NodeTrustPolicySpec) => AttestedEvents = () => undefined): NodeVerdict {

@@ -4,6 +4,7 @@
  * AK), so each event it contains is then as trustworthy as the quote. Then a policy can name the events it expects,
  * and a change can be explained as "event #n on PCR p changed" instead of "PCR p differs".
  */
+import { createHash } from 'node:crypto';
 import { hashAlgByName } from '../../tee/tpm/abi/constants.js';
 import { parseEventLog } from '../../tee/tpm/eventlog/parse.js';
 import { replayEventLog } from '../../tee/tpm/eventlog/replay.js';
@@ -54,6 +55,29 @@ export function attestedEvents(log: Uint8Array, measurements: Record<string, str
     out.push({ pcr: ev.pcr, type: eventTypeName(ev.type), digest: Buffer.from(d.digest).toString('hex'), ...describe(ev.data) });
   }
   return out;
+}
+
+/**
+ * Memo of attestedEvents, keyed by everything its result depends on: the SHA-256 of the log bytes, the bank, and
+ * the listed PCRs with the values the token attests for them. Nodes re-send an unchanged boot log every interval
+ * (and a fleet shares a few logs): a hit costs one hash instead of a parse and a replay. A changed log or a
+ * changed attested PCR value is a different key, so it is always recomputed. Failures are not stored. Bounded.
+ */
+export class AttestedEventsCache {
+  private readonly entries = new Map<string, readonly NodeTrustEvent[]>();
+  constructor(private readonly max = 1024) {}
+
+  events(log: Uint8Array, measurements: Record<string, string>, pcrs: readonly number[], bank = 'sha256'): readonly NodeTrustEvent[] {
+    if (log.length > EVENT_LOG_MAX_BYTES) return attestedEvents(log, measurements, pcrs, bank); // refuses it
+    const values = pcrs.map((p) => `${p}=${measurements[`pcr${bank}_${p}`]?.toLowerCase() ?? '-'}`).join(',');
+    const key = `${createHash('sha256').update(log).digest('hex')}\n${bank}\n${values}`;
+    const hit = this.entries.get(key);
+    if (hit) return hit;
+    const out = Object.freeze(attestedEvents(log, measurements, pcrs, bank).map((e) => Object.freeze(e)));
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, out);
+    return out;
+  }
 }
 
 /** Printable event data (EV_EFI_ACTION strings, EV_IPL command lines) as a short label; nothing for binary data. */

@@ -19,15 +19,15 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { createLocalJWKSet, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { KubeApiError, KubeRest } from '../kube-rest.js';
 import { matchesSelector } from '../admission/selector.js';
 import { COFFER_GROUP, COFFER_VERSION, type NodeTrustPolicy, type NodeTrustPolicySpec } from '../crds/types.js';
 import { makeCachedInformer, startAll, type Obj } from './informers.js';
 import { appraiseNode, type AttestedEvents } from './node-trust-appraise.js';
-import { attestedEvents, NodeEventLogError } from './node-trust-eventlog.js';
+import { AttestedEventsCache, NodeEventLogError } from './node-trust-eventlog.js';
 import { reconcileNodeTrust, type TransitionRecord } from './node-trust-reconcile.js';
-import { NodeTokenError, tokenKid, verifyNodeToken, type NodeReport } from './node-trust-token.js';
+import { NodeKeyRing, NodeTokenError, tokenKid, verifyNodeToken, type NodeReport } from './node-trust-token.js';
 import { withConflictRetry } from './conflict.js';
 import type { ControllerContext, ControllerFactory, RunningController } from './types.js';
 import { WorkQueue } from './work-queue.js';
@@ -105,8 +105,8 @@ interface Latest {
 /** JWKS of the attestation service, fetched on first use and again (rate-limited) for an unknown kid. */
 class JwksSource {
   private keys?: { keys: JWK[] };
-  /** One resolver per fetched JWKS: keys are imported once, not per token. */
-  private resolver?: ReturnType<typeof createLocalJWKSet>;
+  /** One key ring per fetched JWKS: keys are imported once, not per token. */
+  private resolver?: NodeKeyRing;
   private fetchedAt = 0;
   private inflight?: Promise<void>;
   constructor(
@@ -116,7 +116,7 @@ class JwksSource {
     private readonly clock: () => number,
   ) {}
 
-  async forToken(token: string): Promise<ReturnType<typeof createLocalJWKSet>> {
+  async forToken(token: string): Promise<NodeKeyRing> {
     const kid = tokenKid(token);
     const known = this.keys && (kid === undefined || this.keys.keys.some((k) => k.kid === kid));
     if (!known && (!this.keys || this.clock() - this.fetchedAt >= this.minReloadMs)) await this.reload();
@@ -147,7 +147,7 @@ class JwksSource {
             const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             if (!Array.isArray(doc?.keys)) throw new Error('JWKS has no keys array');
             this.keys = { keys: doc.keys };
-            this.resolver = createLocalJWKSet(this.keys);
+            this.resolver = new NodeKeyRing(this.keys);
             this.fetchedAt = this.clock();
             resolve();
           } catch (e) {
@@ -188,6 +188,7 @@ export const nodeTrustController: NodeTrustFactory = {
     const nodes = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodes', path: '/api/v1/nodes' });
     const policyInf = makeCachedInformer(ctx.kubeConfig, rest, ctx, { name: 'nodetrustpolicies', path: `/apis/${COFFER_GROUP}/${COFFER_VERSION}/nodetrustpolicies` });
     const latest = new Map<string, Latest>();
+    const eventsCache = new AttestedEventsCache();
     const timers = new Map<string, NodeJS.Timeout>();
     const stats = { reports: 0, rejected: 0, reconciles: 0, reconcileMs: [] as number[] };
     let synced = false;
@@ -311,7 +312,7 @@ export const nodeTrustController: NodeTrustFactory = {
           if (!log) continue; // undefined → "no event log sent"
           const el = p.spec.eventLog!;
           try {
-            events.set(p.metadata.name, { events: attestedEvents(log, Object.assign({}, ...report.tees.map((t) => t.measurements)), el.pcrs, el.bank ?? 'sha256') });
+            events.set(p.metadata.name, { events: eventsCache.events(log, Object.assign({}, ...report.tees.map((t) => t.measurements)), el.pcrs, el.bank ?? 'sha256') });
           } catch (e) {
             if (!(e instanceof NodeEventLogError)) throw e;
             events.set(p.metadata.name, { error: `${e.code}: ${e.message}` });

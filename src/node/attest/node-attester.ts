@@ -14,6 +14,8 @@ export class NodeAttestError extends Error {
     readonly code: 'CHALLENGE_FAILED' | 'ATTEST_FAILED' | 'DELIVERY_FAILED' | 'EVIDENCE_FAILED',
     message: string,
     readonly status = 0,
+    /** The RFC 7807 `type` of the service's refusal, when it sent one. */
+    readonly problem?: string,
   ) {
     super(message);
     this.name = 'NodeAttestError';
@@ -29,6 +31,8 @@ export interface NodeAttesterOptions {
   policyId?: string;
   fetch?: typeof fetch;
   timeoutMs?: number;
+  /** Clock for the held nonce's expiry (default Date.now). */
+  clock?: () => number;
 }
 
 export interface AttestResult {
@@ -63,28 +67,70 @@ export class NodeAttester {
     } catch {
       j = undefined;
     }
-    if (!res.ok) throw new NodeAttestError(code, `${url}: HTTP ${res.status} ${j?.code ?? j?.type ?? ''} ${j?.detail ?? text.slice(0, 200)}`.trim(), res.status);
+    if (!res.ok) throw new NodeAttestError(code, `${url}: HTTP ${res.status} ${j?.code ?? j?.type ?? ''} ${j?.detail ?? text.slice(0, 200)}`.trim(), res.status, typeof j?.type === 'string' ? j.type : undefined);
     return j;
   }
 
-  /** One round: returns what the controller answered. */
-  async attestOnce(): Promise<AttestResult> {
-    const base = this.o.attestationUrl.replace(/\/$/, '');
+  /**
+   * The challenge the service handed out with the last answer (`nextNonce`): single-use, so it is dropped as soon
+   * as it is taken, and only taken while it outlives one request timeout.
+   */
+  private next?: { nonce: string; expiresAt: number };
+  /** The service refused `nextChallenge` (it predates the extension). */
+  private legacyService = false;
+
+  private async challenge(base: string): Promise<string> {
     const ch = await this.post('CHALLENGE_FAILED', `${base}/v1/challenge`, undefined);
     if (typeof ch?.nonce !== 'string') throw new NodeAttestError('CHALLENGE_FAILED', 'the challenge answer has no nonce');
+    return ch.nonce;
+  }
+
+  /**
+   * One round: returns what the controller answered. Steady state is one request to the service: the nonce comes
+   * from the previous answer; without one (first round, after a failure) or when the service refuses it (expired,
+   * unknown after a store change), a fresh /v1/challenge is taken and the round is repeated once.
+   */
+  async attestOnce(): Promise<AttestResult> {
+    const base = this.o.attestationUrl.replace(/\/$/, '');
+    const now = (this.o.clock ?? Date.now)();
+    const held = this.next && this.next.expiresAt - now > (this.o.timeoutMs ?? 30_000) ? this.next.nonce : undefined;
+    this.next = undefined;
+    try {
+      return await this.round(base, held ?? (await this.challenge(base)));
+    } catch (e) {
+      const nonceRefused = e instanceof NodeAttestError && e.code === 'ATTEST_FAILED' && /\/nonce-(expired|unknown|replayed)$/.test(e.problem ?? '');
+      if (!held || !nonceRefused) throw e;
+      return this.round(base, await this.challenge(base));
+    }
+  }
+
+  private async round(base: string, nonce: string): Promise<AttestResult> {
     const runtimeData = { node: this.o.nodeName };
-    const rd = reportDataFor(new Uint8Array(Buffer.from(ch.nonce, 'base64')), runtimeData, this.o.source.reportDataBytes);
+    const rd = reportDataFor(new Uint8Array(Buffer.from(nonce, 'base64')), runtimeData, this.o.source.reportDataBytes);
     let ev;
     try {
       ev = await this.o.source.collect(rd);
     } catch (e) {
       throw new NodeAttestError('EVIDENCE_FAILED', (e as Error).message);
     }
-    const att = await this.post('ATTEST_FAILED', `${base}/v1/attest`, {
-      tee: ev.tee, evidence: ev.evidence, ...(ev.attachments ? { attachments: ev.attachments } : {}), nonce: ch.nonce, runtimeData,
+    const body = {
+      tee: ev.tee, evidence: ev.evidence, ...(ev.attachments ? { attachments: ev.attachments } : {}), nonce, runtimeData,
       audience: this.o.audience ?? 'coffer-node-trust', ...(this.o.policyId ? { policyId: this.o.policyId } : {}),
-    });
+    };
+    let att;
+    try {
+      att = await this.post('ATTEST_FAILED', `${base}/v1/attest`, this.legacyService ? body : { ...body, nextChallenge: true });
+    } catch (e) {
+      // A service from before the extension refuses the unknown field by schema, before it consumes the nonce:
+      // the same request without it still counts, and this agent stops asking (two requests per round, as before).
+      const older = !this.legacyService && e instanceof NodeAttestError && e.status === 400 && /\/invalid-request$/.test(e.problem ?? '') && /additional properties/.test(e.message);
+      if (!older) throw e;
+      this.legacyService = true;
+      att = await this.post('ATTEST_FAILED', `${base}/v1/attest`, body);
+    }
     if (typeof att?.token !== 'string') throw new NodeAttestError('ATTEST_FAILED', 'the attestation answer has no token');
+    const exp = typeof att.nextNonceExpiresAt === 'string' ? Date.parse(att.nextNonceExpiresAt) : NaN;
+    if (typeof att.nextNonce === 'string' && Number.isFinite(exp)) this.next = { nonce: att.nextNonce, expiresAt: exp };
     const d = await this.post('DELIVERY_FAILED', `${this.o.controllerUrl.replace(/\/$/, '')}/v1/node-trust/reports`, { token: att.token, ...(ev.eventLog ? { eventLog: Buffer.from(ev.eventLog).toString('base64') } : {}) });
     return { status: att.status, tokenId: d?.tokenId, expiresAt: d?.expiresAt };
   }

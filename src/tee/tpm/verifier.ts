@@ -6,18 +6,21 @@ import { parseAkPublic, type AkPublic } from './abi/public.js';
 import { unwrapAttest } from './abi/attest.js';
 import { verifyQuote, type TpmVerifyOptions } from './verify/quote.js';
 import { PcrCheckCache } from './verify/pcr-check.js';
+import { EventLogCache } from './verify/eventlog-cache.js';
 
 const AK_CACHE_MAX = 64;
 
 /**
  * TPM 2.0 quote verifier. Evidence = TPMS_ATTEST (tpm2_quote -m) or TPM2B_ATTEST; attachments: signature, ak,
  * pcrs, eventlog. Holds a small per-instance cache of imported AK keys (content-keyed), so warm verifications
- * of the same AK cost one signature check plus parsing.
+ * of the same AK cost one signature check plus parsing; and memos of PCR checks and event-log replays (content-keyed:
+ * a fleet's unchanged PCRs and boot log cost a compare and one hash).
  */
 export class TpmVerifier implements TeeVerifier {
   readonly tee = 'tpm' as const;
   private readonly akCache = new Map<number, { bytes: Buffer; ak: AkPublic }>();
   private readonly pcrCache = new PcrCheckCache();
+  private readonly eventLogCache = new EventLogCache();
   private readonly parseAkBound = (b: Uint8Array) => this.parseAk(b);
 
   detect(input: EvidenceInput): boolean {
@@ -32,7 +35,7 @@ export class TpmVerifier implements TeeVerifier {
     const a = input.attachments ?? {};
     return verifyQuote(
       { attest: input.evidence, signature: a.signature, ak: a.ak, pcrs: a.pcrs, eventlog: a.eventlog },
-      { at, nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: this.parseAkBound, pcrCache: this.pcrCache },
+      { at, nonce: opts.nonce, tpm: opts.tpm as TpmVerifyOptions | undefined, parseAk: this.parseAkBound, pcrCache: this.pcrCache, eventLogCache: this.eventLogCache },
     );
   }
 

@@ -75,3 +75,42 @@ test('AK memo: an AK buffer overwritten with another key of the same size is par
   const r = await verifyEvidence({ evidence: q.attest, attachments: { signature: q.signature, ak: head, pcrs } }, { registry });
   assert.equal(r.verified, false);
 });
+
+test('event-log replay memo: a changed log (new bytes or edited in place) or changed PCR values is never served from the cache', async () => {
+  const { buildEventLog } = await import('../../support/eventlog-builder.js');
+  const events = (boot: string) => [
+    { pcr: 0, type: 0x80000008, data: Buffer.from('firmware 1.0') },
+    { pcr: 7, type: 0x80000001, data: Buffer.from('SecureBoot on') },
+    { pcr: 1, type: 0x80000003, data: Buffer.from(boot) },
+  ];
+  const valuesOf = (boot: string): PcrValues => {
+    const m = new Map<number, Uint8Array>(SEL[0].pcrs.map((p) => [p, new Uint8Array(32)]));
+    for (const d of buildEventLog(events(boot)).digests) m.set(d.pcr, new Uint8Array(createHash('sha256').update(m.get(d.pcr)!).update(d.digest).digest()));
+    return new Map([[TPM_ALG.SHA256, m]]);
+  };
+  const ak = akFile(keys[1].publicKey);
+  const check = async (boot: string, log: Uint8Array) => {
+    const v = valuesOf(boot);
+    const q = quote(v, keys[1].privateKey);
+    return verifyEvidence({ evidence: q.attest, attachments: { signature: q.signature, ak, pcrs: serializePcrsSerialized(SEL, v), eventlog: log } }, { registry });
+  };
+  const good = buildEventLog(events('grub 2.12')).log;
+  const first = await check('grub 2.12', good);
+  assert.equal(first.verified, true, JSON.stringify(first.errors));
+  assert.deepEqual((first.claims!.raw as any).eventLog, { format: 'crypto-agile', events: 4, replayedPcrs: ['sha256:0', 'sha256:1', 'sha256:7'] });
+  // The cached log again: same answer.
+  assert.equal((await check('grub 2.12', good)).verified, true);
+  // Another log for the same quote: recomputed, and it does not replay.
+  assert.equal((await check('grub 2.12', buildEventLog(events('grub 2.13')).log)).errors[0]?.code, 'TPM_EVENTLOG_MISMATCH');
+  // The cached log's bytes edited in place (one event's data and digest): not the cached replay.
+  const saved = Buffer.from(good);
+  const other = buildEventLog(events('grub 2.1X')).log;
+  assert.equal(good.length, other.length);
+  good.set(other);
+  assert.equal((await check('grub 2.12', good)).errors[0]?.code, 'TPM_EVENTLOG_MISMATCH');
+  good.set(saved);
+  // The cached log with a quote over other PCR values (the node booted something else): the comparison is per quote.
+  assert.equal((await check('grub 2.13', good)).errors[0]?.code, 'TPM_EVENTLOG_MISMATCH');
+  // And the other boot with its own log verifies.
+  assert.equal((await check('grub 2.13', buildEventLog(events('grub 2.13')).log)).verified, true);
+});
