@@ -7,6 +7,8 @@
  * (node-trust-appraise.ts); this module only establishes what the service vouched for.
  */
 import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+
+// Identity rules live apart from the signature check (node-trust-identity.ts).
 import { identityConflict, submodIdentity, type NodeIdentity } from './node-trust-identity.js';
 
 export const NODE_TOKEN_MAX_BYTES = 256 * 1024;
