@@ -275,10 +275,10 @@ export class TpmEnrolment {
    *  - One EK holds active AKs under one name only: a TPM is one machine, and a second name would let a
    *    compromised node claim a name not yet enrolled (a node still being provisioned). Renaming a node is an
    *    admin revoke, then a new enrolment.
-   * Enrolment is rare (first start, AK rotation), so a scan of the registry is fine here; the attest path is untouched.
+   * One store query per check (enrol and activate); the attest path is untouched.
    */
   private async checkNameBinding(attester: string, ekFingerprint: string): Promise<void> {
-    const active = (await this.o.store.listTpmAks()).filter((r) => r.revokedAt === null);
+    const active = await this.o.store.findActiveTpmAks(attester, ekFingerprint);
     const taken = active.find((r) => r.attester === attester && r.ekFingerprint !== ekFingerprint);
     if (taken) {
       throw refuse(409, 'TPM_ATTESTER_BOUND', `attester ${JSON.stringify(attester)} is bound to the active AK ${taken.id} of another TPM (EK ${taken.ekFingerprint.slice(0, 16)}…, ${taken.ekCertSubject}); an admin must revoke it (DELETE /v1/admin/tpm/aks/${taken.id}) before another TPM may enrol under this name`);
