@@ -12,7 +12,7 @@
  *    close AK trust: nothing ties it to any node);
  *  - anything else without an enrolled name (a TEE report alone, an Azure vTPM AK bound by the HCL report, an
  *    operator pin) is *unbound*: no registry ties that TEE to a node name. NodeTrustPolicy.requireEnrolledIdentity
- *    (default true) refuses it; a policy may opt out, which is weaker (see README, node trust).
+ *    (default true) refuses it; a policy may opt out, which is weaker (see README, "Node identity").
  */
 
 /** What the token's verified claims say about the evidence's signing key (annotated evidence `platform`). */
