@@ -205,6 +205,8 @@ export class TpmEnrolment {
       const earlier = await this.o.store.findTpmAks(fingerprint);
       const revoked = earlier.find((r) => r.revokedAt !== null);
       if (revoked) throw refuse(403, 'TPM_AK_REVOKED', `the AK ${fingerprint} was revoked (${revoked.id}); a revoked AK is never enrolled again: create a new AK`);
+      const ekFingerprint = akFingerprint(publicToKeyObject(ek));
+      await this.checkNameBinding(req.attester, ekFingerprint);
       const name = objectName(ak);
       const h = hashAlgById(ek.nameAlg)!;
       const secret = new Uint8Array(randomBytes(Math.min(32, h.size)));
@@ -217,7 +219,7 @@ export class TpmEnrolment {
         expiresAt,
         data: {
           attester: req.attester, akPublic: Buffer.from(serializePublic2b(ak)).toString('base64'), akName: toHex(name), fingerprint,
-          ekFingerprint: akFingerprint(publicToKeyObject(ek)), ekCertSubject: check.subject, ekCertIssuer: check.issuer,
+          ekFingerprint, ekCertSubject: check.subject, ekCertIssuer: check.issuer,
         },
       });
       await this.audit('tpm.enrol', actor, req.attester, 'challenged', { challengeId, fingerprint, akName: toHex(name), ekCertIssuer: check.issuer });
@@ -248,6 +250,8 @@ export class TpmEnrolment {
       const earlier = await this.o.store.findTpmAks(d.fingerprint);
       // Revoked while the challenge was out: revocation wins.
       if (earlier.some((r) => r.revokedAt !== null)) throw refuse(403, 'TPM_AK_REVOKED', `the AK ${d.fingerprint} was revoked; a revoked AK is never enrolled again`);
+      // Again at registration: another TPM may have taken the name while this challenge was out.
+      await this.checkNameBinding(d.attester, d.ekFingerprint);
       const active = earlier.find((r) => r.revokedAt === null);
       if (active) {
         await this.audit('tpm.activate', actor, active.id, 'ok', { fingerprint: d.fingerprint, attester: d.attester, existing: true });
@@ -261,6 +265,28 @@ export class TpmEnrolment {
       await this.audit('tpm.activate', actor, rec.id, 'ok', { fingerprint: rec.fingerprint, attester: rec.attester, akName: rec.akName, ekCertIssuer: rec.ekCertIssuer });
       return { akId: rec.id, fingerprint: rec.fingerprint, attester: rec.attester };
     });
+  }
+
+  /**
+   * Name binding, as Keylime's registrar binds an agent id to its EK: the node-trust controller trusts a node only
+   * on a token whose AK is enrolled under that node's name, so the name must not be for the taking.
+   *  - A name bound to an active AK of another EK (another TPM) is refused until an admin revokes that AK: root
+   *    on node A must not enrol A's TPM as B. The same EK enrolling again (AK rotation, re-install) is allowed.
+   *  - One EK holds active AKs under one name only: a TPM is one machine, and a second name would let a
+   *    compromised node claim a name not yet enrolled (a node still being provisioned). Renaming a node is an
+   *    admin revoke, then a new enrolment.
+   * One store query per check (enrol and activate); the attest path is untouched.
+   */
+  private async checkNameBinding(attester: string, ekFingerprint: string): Promise<void> {
+    const active = await this.o.store.findActiveTpmAks(attester, ekFingerprint);
+    const taken = active.find((r) => r.attester === attester && r.ekFingerprint !== ekFingerprint);
+    if (taken) {
+      throw refuse(409, 'TPM_ATTESTER_BOUND', `attester ${JSON.stringify(attester)} is bound to the active AK ${taken.id} of another TPM (EK ${taken.ekFingerprint.slice(0, 16)}…, ${taken.ekCertSubject}); an admin must revoke it (DELETE /v1/admin/tpm/aks/${taken.id}) before another TPM may enrol under this name`);
+    }
+    const other = active.find((r) => r.ekFingerprint === ekFingerprint && r.attester !== attester);
+    if (other) {
+      throw refuse(409, 'TPM_EK_BOUND', `this TPM's EK already holds the active AK ${other.id} enrolled as ${JSON.stringify(other.attester)}; one TPM enrols under one name: an admin must revoke that AK (DELETE /v1/admin/tpm/aks/${other.id}) to rename the node`);
+    }
   }
 
   async list(): Promise<AkView[]> {

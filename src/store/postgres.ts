@@ -291,6 +291,10 @@ export class PostgresStore implements Store {
     return (await this.q('SELECT * FROM tpm_aks ORDER BY enrolled_at, id')).rows.map(tpmAkRow);
   }
 
+  async findActiveTpmAks(attester: string, ekFingerprint: string): Promise<TpmAkRecord[]> {
+    return (await this.q('SELECT * FROM tpm_aks WHERE revoked_at IS NULL AND (attester=$1 OR ek_fingerprint=$2) ORDER BY enrolled_at, id', [attester, ekFingerprint])).rows.map(tpmAkRow);
+  }
+
   async revokeTpmAk(id: string, at: number, actor: string): Promise<boolean> {
     return ((await this.q('UPDATE tpm_aks SET revoked_at=$1, revoked_by=$2 WHERE id=$3 AND revoked_at IS NULL', [at, actor, id])).rowCount ?? 0) > 0;
   }

@@ -86,6 +86,7 @@ export class SqliteStore implements Store {
       tpmAkGet: p(`SELECT * FROM tpm_aks WHERE id=?`),
       tpmAkFind: p(`SELECT * FROM tpm_aks WHERE fingerprint=? ORDER BY enrolled_at DESC, id`),
       tpmAkList: p(`SELECT * FROM tpm_aks ORDER BY enrolled_at, id`),
+      tpmAkActive: p(`SELECT * FROM tpm_aks WHERE revoked_at IS NULL AND (attester=? OR ek_fingerprint=?) ORDER BY enrolled_at, id`),
       tpmAkRevoke: p(`UPDATE tpm_aks SET revoked_at=?, revoked_by=? WHERE id=? AND revoked_at IS NULL`),
     };
   }
@@ -356,6 +357,10 @@ export class SqliteStore implements Store {
 
   async listTpmAks(): Promise<TpmAkRecord[]> {
     return (this.stmt.tpmAkList.all() as Row[]).map(tpmAkRow);
+  }
+
+  async findActiveTpmAks(attester: string, ekFingerprint: string): Promise<TpmAkRecord[]> {
+    return (this.stmt.tpmAkActive.all(attester, ekFingerprint) as Row[]).map(tpmAkRow);
   }
 
   async revokeTpmAk(id: string, at: number, actor: string): Promise<boolean> {

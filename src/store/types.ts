@@ -158,6 +158,8 @@ export interface Store {
   /** Every record for the fingerprint, revoked ones too, newest first. */
   findTpmAks(fingerprint: string): Promise<TpmAkRecord[]>;
   listTpmAks(): Promise<TpmAkRecord[]>;
+  /** Active (not revoked) records enrolled under `attester` or with the EK `ekFingerprint`: enrolment's name binding. */
+  findActiveTpmAks(attester: string, ekFingerprint: string): Promise<TpmAkRecord[]>;
   /** False when absent or already revoked. */
   revokeTpmAk(id: string, at: number, actor: string): Promise<boolean>;
 

@@ -209,7 +209,10 @@ test('forged quote with an attacker software AK: TPM_AK_UNTRUSTED at /v1/attest 
     const ek = await c.createEk('rsa');
     await c.flush(ek.handle);
     const post = httpEnrolPost(svc.url);
-    const ch = await post('v1/tpm/enrol', { attester: 'mallory', ekCert: Buffer.from(ekCert).toString('base64'), ekPublic: Buffer.from(new ByteWriter().tpm2b(ek.publicBytes).finish()).toString('base64'), akPublic: forgedEvidence(new Uint8Array(8)).ak });
+    const req = { ekCert: Buffer.from(ekCert).toString('base64'), ekPublic: Buffer.from(new ByteWriter().tpm2b(ek.publicBytes).finish()).toString('base64'), akPublic: forgedEvidence(new Uint8Array(8)).ak };
+    // Under a new name TPM A's EK is refused before any challenge (it holds node-a); under its own name, activation decides.
+    await assert.rejects(post('v1/tpm/enrol', { attester: 'mallory', ...req }), (e: unknown) => e instanceof TpmEnrolError && e.code === 'TPM_EK_BOUND' && e.status === 409);
+    const ch = await post('v1/tpm/enrol', { attester: 'node-a', ...req });
     await assert.rejects(post('v1/tpm/activate', { challengeId: ch.challengeId, secret: randomBytes(32).toString('base64') }), (e: unknown) => e instanceof TpmEnrolError && e.code === 'TPM_ACTIVATION_FAILED' && e.status === 403);
   } finally {
     await c.close();
@@ -231,7 +234,7 @@ test('an AK enrolled on TPM A does not vouch for quotes by TPM B', { skip }, asy
 });
 
 test('credential activation answered by the wrong TPM fails, and the challenge is then spent', { skip }, async () => {
-  // Mallory holds TPM B and wants B's AK registered under TPM A's certified EK.
+  // Mallory holds TPM B and wants B's AK registered under TPM A's certified EK (and A's name, the only one A's EK may use).
   const ca = new TpmClient(await SocketTransport.connect(tpmA.port));
   const cb = new TpmClient(await SocketTransport.connect(tpmB.port));
   try {
@@ -243,7 +246,7 @@ test('credential activation answered by the wrong TPM fails, and the challenge i
     try {
       const post = httpEnrolPost(svc.url);
       const ch = await post('v1/tpm/enrol', {
-        attester: 'mallory', ekCert: Buffer.from(ekCertA).toString('base64'), ekPublic: Buffer.from(new ByteWriter().tpm2b(ekA.publicBytes).finish()).toString('base64'),
+        attester: 'node-a', ekCert: Buffer.from(ekCertA).toString('base64'), ekPublic: Buffer.from(new ByteWriter().tpm2b(ekA.publicBytes).finish()).toString('base64'),
         akPublic: Buffer.from(serializePublic2b(akB.public)).toString('base64'),
       });
       const blob = new Uint8Array(Buffer.from(String(ch.credentialBlob), 'base64'));

@@ -60,6 +60,11 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     assert.equal(a!.revokedBy, 'admin');
     assert.deepEqual([...a!.akPublic], [0, 2, 97, 255]);
     assert.deepEqual((await s.listTpmAks()).map((r) => [r.id, r.revokedAt]), [['a', 50], ['b', null], ['c', null]]);
+    // Name binding: active records by attester or by EK; revoked ones (a) never.
+    await s.putTpmAk({ ...rec('d', 'f4', 70), attester: 'node-b', ekFingerprint: 'dd'.repeat(32) });
+    assert.deepEqual((await s.findActiveTpmAks('node-b', 'ff'.repeat(32))).map((r) => r.id), ['b', 'd']);
+    assert.deepEqual((await s.findActiveTpmAks('nobody', 'ee'.repeat(32))).map((r) => r.id), ['b', 'c']);
+    assert.deepEqual((await s.findActiveTpmAks('node-a', 'ff'.repeat(32))).map((r) => r.id), []);
   });
 
   withStore('documents are versioned; deletes are tombstones; old versions stay readable', async (s) => {

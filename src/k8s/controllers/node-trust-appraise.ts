@@ -6,6 +6,7 @@
  */
 import type { NodeTrustEvent, NodeTrustPolicySpec } from '../crds/types.js';
 import { diffEvents } from './node-trust-eventlog.js';
+import { enrolledAs } from './node-trust-identity.js';
 import type { NodeReport } from './node-trust-token.js';
 
 export interface NodeVerdict {
@@ -40,6 +41,9 @@ export function appraiseNode(report: NodeReport, policies: readonly NodeTrustPol
       if (t.tcbStatus !== undefined && (t.tcbStatus === 'Revoked' || !allowedTcb.includes(t.tcbStatus))) reasons.push(`${t.tee}: TCB status ${t.tcbStatus} is not accepted (accepted: ${allowedTcb.join(', ')})`);
       const bad = t.advisories.filter((a) => p.forbiddenAdvisories?.includes(a));
       if (bad.length) reasons.push(`${t.tee}: forbidden advisories ${bad.join(', ')}`);
+      if (p.requireEnrolledIdentity !== false && !enrolledAs(t.identity, report.node)) {
+        reasons.push(`${t.tee}: no TPM enrolment binds this evidence to node ${report.node} (AK trust: ${t.identity?.akTrust ?? 'none'}); the policy requires an enrolled identity (requireEnrolledIdentity)`);
+      }
     }
     for (const r of p.requiredTees ?? []) if (!tees.includes(r)) reasons.push(`required TEE ${r} is missing from the token`);
     for (const [tee, refs] of Object.entries(p.referenceValues ?? {})) {

@@ -9,13 +9,18 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 
+// Identity rules live apart from the signature check (node-trust-identity.ts).
+import { identityConflict, submodIdentity, type NodeIdentity } from './node-trust-identity.js';
+
 export const NODE_TOKEN_MAX_BYTES = 256 * 1024;
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export class NodeTokenError extends Error {
   constructor(
-    readonly code: 'TOKEN_MALFORMED' | 'TOKEN_TOO_LARGE' | 'TOKEN_SIGNATURE' | 'TOKEN_CLAIMS' | 'TOKEN_EXPIRED' | 'TOKEN_UNKNOWN_KEY' | 'TOKEN_NODE_BINDING',
+    readonly code: 'TOKEN_MALFORMED' | 'TOKEN_TOO_LARGE' | 'TOKEN_SIGNATURE' | 'TOKEN_CLAIMS' | 'TOKEN_EXPIRED' | 'TOKEN_UNKNOWN_KEY' | 'TOKEN_NODE_BINDING' | 'TOKEN_NODE_IDENTITY',
     message: string,
+    /** TOKEN_NODE_IDENTITY: the node the token names (the one another node tried to speak for). */
+    readonly node?: string,
   ) {
     super(message);
     this.name = 'NodeTokenError';
@@ -32,6 +37,8 @@ export interface TeeAppraisal {
   /** Failure codes the service recorded (policy-claims). */
   failures: string[];
   debug?: boolean;
+  /** Who the service vouched the evidence's key belongs to (node-trust-identity.ts). */
+  identity: NodeIdentity;
 }
 
 export interface NodeReport {
@@ -169,6 +176,10 @@ export async function verifyNodeToken(token: string, jwks: NodeKeySet, o: NodeTo
     if (named === undefined) throw new NodeTokenError('TOKEN_NODE_BINDING', `submod ${tee} carries no node name in its runtime data`);
     if (node !== undefined && named !== node) throw new NodeTokenError('TOKEN_NODE_BINDING', `submods name different nodes (${node}, ${named})`);
     node = named;
+    // The name is the attester's to choose; the enrolled AK's name is the service's word (node-trust-identity.ts).
+    const identity = submodIdentity(ev);
+    const conflict = identityConflict(tee, identity, named);
+    if (conflict) throw new NodeTokenError('TOKEN_NODE_IDENTITY', conflict, named);
     const measurements: Record<string, string> = {};
     if (isObj(ev.measurements)) for (const [k, v] of Object.entries(ev.measurements)) if (typeof v === 'string') measurements[k] = v.toLowerCase();
     tees.push({
@@ -179,6 +190,7 @@ export async function verifyNodeToken(token: string, jwks: NodeKeySet, o: NodeTo
       measurements,
       failures: Array.isArray(pc.failures) ? pc.failures.map((f) => (isObj(f) && typeof f.code === 'string' ? f.code : 'UNKNOWN')) : [],
       ...(typeof ev.debug === 'boolean' ? { debug: ev.debug } : {}),
+      identity,
     });
   }
   if (!node || !NODE_NAME.test(node)) throw new NodeTokenError('TOKEN_NODE_BINDING', `node name ${JSON.stringify(node)} is not a valid Node name`);

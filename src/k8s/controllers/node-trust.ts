@@ -14,6 +14,7 @@
  * expires — while the newest token per node wins, so it cannot roll back a newer verdict. The service stays
  * Kubernetes-agnostic (DESIGN: k8s/ talks to the service over its API), and detection latency is one delivery.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -237,6 +238,35 @@ export const nodeTrustController: NodeTrustFactory = {
       }
     };
 
+    // A token naming a node whose enrolled TPM did not sign it: refused, the named node's state unchanged (the
+    // impostor can neither trust nor untrust it), and a Warning Event on that node so the operator sees who tried.
+    // One Event per distinct refusal (name from its text): a repeat is a 409, not a flood.
+    const identityEvent = async (nodeName: string, message: string, now: number): Promise<void> => {
+      const node = nodes.get(nodeName);
+      if (!node) return;
+      const at = new Date(now).toISOString();
+      try {
+        await rest.request('POST', `/api/v1/namespaces/${encodeURIComponent(eventNs)}/events`, {
+          apiVersion: 'v1',
+          kind: 'Event',
+          metadata: { name: `${nodeName}.trust-identity-${createHash('sha256').update(message).digest('hex').slice(0, 16)}`, namespace: eventNs },
+          involvedObject: { apiVersion: 'v1', kind: 'Node', name: nodeName, uid: node.metadata.uid },
+          reason: 'NodeTrustIdentityRefused',
+          message: `token refused (TOKEN_NODE_IDENTITY): ${message}`.slice(0, 1024),
+          type: 'Warning',
+          source: { component: 'coffer-node-trust' },
+          reportingComponent: 'coffer.dev/node-trust',
+          reportingInstance: identity,
+          action: 'Refuse',
+          firstTimestamp: at,
+          lastTimestamp: at,
+          count: 1,
+        });
+      } catch (err) {
+        if (!(err instanceof KubeApiError && err.code === 409)) ctx.log('node_trust_event_failed', { node: nodeName, error: String((err as Error).message) });
+      }
+    };
+
     const reconcile = async (name: string) => {
       const started = performance.now();
       await withConflictRetry(async (fresh) => {
@@ -295,6 +325,7 @@ export const nodeTrustController: NodeTrustFactory = {
         if (e instanceof NodeTokenError) {
           stats.rejected++;
           ctx.log('node_trust_token_rejected', { code: e.code, error: e.message });
+          if (e.code === 'TOKEN_NODE_IDENTITY' && e.node) await identityEvent(e.node, e.message, clock());
           return { code: e.code === 'TOKEN_TOO_LARGE' ? 413 : 401, body: { type: 'token-rejected', code: e.code, detail: e.message } };
         }
         throw e;

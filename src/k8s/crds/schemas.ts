@@ -249,6 +249,11 @@ const nodeTrustPolicySchema: Schema = {
             additionalProperties: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', pattern: HEX } },
           },
         },
+        requireEnrolledIdentity: {
+          type: 'boolean',
+          default: true,
+          description: 'every TEE in the token must be bound to the node name by TPM enrolment; false also trusts TEE-only and Azure vTPM nodes on their self-declared node name (weaker)',
+        },
         eventLog: {
           type: 'object',
           required: ['pcrs', 'events'],

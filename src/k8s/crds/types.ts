@@ -150,6 +150,12 @@ export interface NodeTrustPolicySpec {
   gracePeriodSeconds?: number;
   /** Taint effect for an untrusted node (NoExecute evicts pods that do not tolerate it). */
   effect?: 'NoSchedule' | 'NoExecute';
+  /**
+   * Every TEE in the token must be bound to the node's name by the TPM enrolment registry (default true). Only an
+   * enrolled TPM AK is; TEE reports alone (snp, tdx), Azure vTPMs (AK bound by the HCL report) and pins are not:
+   * `false` trusts them on the node name in their runtime data alone, which root on another such node can forge.
+   */
+  requireEnrolledIdentity?: boolean;
 }
 
 export interface NodeTrustPolicy {

@@ -14,7 +14,7 @@ const policy: NodeTrustPolicySpec = { allowedTees: ['tpm'], referenceValues: { t
 function report(o: Partial<NodeReport> = {}, pcr7 = PCR7, status = 'affirming'): NodeReport {
   return {
     node: 'n1', tokenId: 'tok-1', issuedAt: T0, expiresAt: T0 + 300_000,
-    tees: [{ tee: 'tpm', status, advisories: [], measurements: { pcrsha256_7: pcr7 }, failures: status === 'affirming' ? [] : ['SOMETHING'] }],
+    tees: [{ tee: 'tpm', status, advisories: [], measurements: { pcrsha256_7: pcr7 }, failures: status === 'affirming' ? [] : ['SOMETHING'], identity: { akTrust: 'enrolled', enrolledAs: 'n1', akId: 'ak-1' } }],
     ...o,
   };
 }
@@ -32,25 +32,42 @@ function applied(n: any, patch: any) {
   return { metadata: { ...n.metadata, labels: merge(n.metadata.labels, patch.metadata?.labels), annotations: merge(n.metadata.annotations, patch.metadata?.annotations), resourceVersion: String(Number(n.metadata.resourceVersion) + 1) }, spec: patch.spec ? { ...n.spec, ...patch.spec } : n.spec };
 }
 
+test('appraisal: requireEnrolledIdentity (default true) trusts only TEEs an enrolled AK binds to this node', () => {
+  const tee = report().tees[0];
+  const withId = (identity: object, node = 'n1'): NodeReport => ({ ...report(), node, tees: [{ ...tee, identity }] });
+  assert.equal(appraiseNode(withId({ akTrust: 'enrolled', enrolledAs: 'n1' }), [policy]).trusted, true);
+  // Azure vTPM (AK bound by the HCL report), a TEE report alone, an operator pin, nothing: unbound → refused by default.
+  for (const identity of [{ akTrust: 'tee-report' }, { akTrust: 'pinned' }, {}]) {
+    const v = appraiseNode(withId(identity), [policy]);
+    assert.equal(v.trusted, false, JSON.stringify(identity));
+    assert.match(v.reasons.join('\n'), /tpm: no TPM enrolment binds this evidence to node n1 \(AK trust: [a-z-]+\); the policy requires an enrolled identity/);
+    assert.equal(appraiseNode(withId(identity), [{ ...policy, requireEnrolledIdentity: false }]).trusted, true, 'explicit opt-out');
+  }
+  // An enrolled name for another node never passes, even if a token carrying one got this far (the token check refuses it first).
+  assert.equal(appraiseNode(withId({ akTrust: 'enrolled', enrolledAs: 'n2' }), [policy]).trusted, false);
+  // Every selecting policy must pass: one that opts out does not lift another that requires the binding.
+  assert.equal(appraiseNode(withId({ akTrust: 'tee-report' }), [{ ...policy, requireEnrolledIdentity: false }, policy]).trusted, false);
+});
+
 test('appraisal: TEE, ear.status, TCB status, advisories, reference values; every reason named', () => {
   assert.deepEqual(appraiseNode(report(), [policy]), { trusted: true, reasons: [], tee: 'tpm', tcbStatus: 'NotApplicable', advisories: [] });
   const bad = appraiseNode(report({}, 'bb'.repeat(32), 'warning'), [policy]);
   assert.equal(bad.trusted, false);
   assert.match(bad.reasons.join('\n'), /ear.status warning \(SOMETHING\) is not accepted/);
   assert.match(bad.reasons.join('\n'), /pcrsha256_7 = bbbb.* is not a reference value/);
-  const snp: NodeReport = { ...report(), tees: [{ tee: 'snp', status: 'affirming', tcbStatus: 'OutOfDate', advisories: ['INTEL-SA-1', 'X'], measurements: {}, failures: [] }] };
-  const v = appraiseNode(snp, [{ allowedTees: ['tpm'], requiredTees: ['tpm'], forbiddenAdvisories: ['X'] }]);
+  const snp: NodeReport = { ...report(), tees: [{ tee: 'snp', status: 'affirming', tcbStatus: 'OutOfDate', advisories: ['INTEL-SA-1', 'X'], measurements: {}, failures: [], identity: {} }] };
+  const v = appraiseNode(snp, [{ allowedTees: ['tpm'], requiredTees: ['tpm'], forbiddenAdvisories: ['X'], requireEnrolledIdentity: false }]);
   assert.deepEqual(v.reasons.sort(), [
     'TEE snp is not allowed (allowed: tpm)',
     'required TEE tpm is missing from the token',
     'snp: TCB status OutOfDate is not accepted (accepted: UpToDate)',
     'snp: forbidden advisories X',
   ].sort());
-  assert.equal(appraiseNode(snp, [{ allowedTees: ['snp'], allowedTcbStatuses: ['OutOfDate'] }]).trusted, true);
-  assert.equal(appraiseNode({ ...snp, tees: [{ ...snp.tees[0], tcbStatus: 'Revoked' }] }, [{ allowedTees: ['snp'], allowedTcbStatuses: ['Revoked'] }]).trusted, false, 'Revoked never');
+  assert.equal(appraiseNode(snp, [{ allowedTees: ['snp'], allowedTcbStatuses: ['OutOfDate'], requireEnrolledIdentity: false }]).trusted, true);
+  assert.equal(appraiseNode({ ...snp, tees: [{ ...snp.tees[0], tcbStatus: 'Revoked' }] }, [{ allowedTees: ['snp'], allowedTcbStatuses: ['Revoked'], requireEnrolledIdentity: false }]).trusted, false, 'Revoked never');
   assert.equal(appraiseNode(report({}, PCR7, 'contraindicated'), [{ allowedTees: ['tpm'], allowedStatuses: ['affirming', 'warning'] }]).trusted, false);
   // Every selecting policy must pass; none selecting is not trust.
-  assert.equal(appraiseNode(report(), [policy, { allowedTees: ['snp'] }]).trusted, false);
+  assert.equal(appraiseNode(report(), [policy, { allowedTees: ['snp'], requireEnrolledIdentity: false }]).trusted, false);
   assert.equal(appraiseNode(report(), []).trusted, false);
   // An event-log policy without a log (or with one that did not replay) fails closed.
   const el: NodeTrustPolicySpec = { allowedTees: ['tpm'], eventLog: { pcrs: [4], events: [] } };

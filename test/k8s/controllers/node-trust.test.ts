@@ -33,7 +33,7 @@ before(async () => {
   fake = await startFakeApiServer();
   for (const n of ['n1', 'n2', 'n3']) fake.put('nodes', makeNode(n, { labels: { 'coffer.dev/pool': 'cc' } }));
   fake.put('nodes', makeNode('plain'));
-  fake.put('nodetrustpolicies', nodeTrustPolicy('cc', { nodeSelector: { matchLabels: { 'coffer.dev/pool': 'cc' } }, allowedTees: ['sample'], referenceValues: { sample: { launch_digest: [GOOD] } } }), 'coffer.dev');
+  fake.put('nodetrustpolicies', nodeTrustPolicy('cc', { nodeSelector: { matchLabels: { 'coffer.dev/pool': 'cc' } }, allowedTees: ['sample'], referenceValues: { sample: { launch_digest: [GOOD] } }, requireEnrolledIdentity: false }), 'coffer.dev');
   kc = new KubeConfig();
   kc.loadFromClusterAndUser({ name: 'fake', server: fake.url, skipTLSVerify: true }, { name: 'controller' });
   ctl = await start();
