@@ -11,7 +11,7 @@ const AUD = 'coffer-node-trust';
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
 const sec = (ms: number) => Math.floor(ms / 1000);
 
-const submods = (node: unknown = 'n1') => ({ tpm: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { node }, measurements: { pcrsha256_7: 'AB' } } } });
+const submods = (node: unknown = 'n1') => ({ tpm: { 'ear.status': 'affirming', 'ear.veraison.annotated-evidence': { runtime_data_claims: { node }, platform: { akTrust: 'enrolled', akAttester: node }, measurements: { pcrsha256_7: 'AB' } } } });
 
 async function setup() {
   const a = await generateKeyPair('ES256', { extractable: true });
