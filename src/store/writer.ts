@@ -15,7 +15,9 @@ export type WriteOp =
   | ['nonceInsert', [string, string, number]]
   | ['nonceConsume', [number, string, string, number]]
   | ['sesPut', [string, string, number]]
-  | ['auditInsert', [number, string, string, string, string, string | null]];
+  | ['auditInsert', [number, string, string, string, string, string | null]]
+  /** Nonce consume + audit row of one attestation, atomically: the row is inserted only if the nonce was fresh. */
+  | ['nonceConsumeAudit', [number, string, string, number, number, string, string, string, string, string | null]];
 
 export const WRITE_SQL: Record<WriteOp[0], string> = {
   nonceInsert: `INSERT INTO nonces (nonce,scope,expires_at) VALUES (?,?,?)`,
@@ -23,7 +25,25 @@ export const WRITE_SQL: Record<WriteOp[0], string> = {
   sesPut: `INSERT INTO sessions (id,data,expires_at) VALUES (?,?,?)
            ON CONFLICT(id) DO UPDATE SET data=excluded.data, expires_at=excluded.expires_at`,
   auditInsert: `INSERT INTO audit (at,actor,action,target,result,details) VALUES (?,?,?,?,?,?)`,
+  // Not a statement: nonceConsume then auditInsert (see runWriteOp); the entry keeps the op table total.
+  nonceConsumeAudit: '',
 };
+
+/**
+ * The result of one op: the audit row id for inserts, changes for a consume, and for nonceConsumeAudit the new
+ * audit row's id when the nonce was consumed, 0 when it was not (nothing written). `st` holds the prepared
+ * statements of WRITE_SQL; `tx` runs a function in a savepoint (nonceConsumeAudit is all-or-nothing).
+ */
+export const RUN_WRITE_OP = `(st, tx, op, args) => {
+  if (op === 'nonceConsumeAudit') {
+    return tx(() => {
+      if (st.nonceConsume.run(args[0], args[1], args[2], args[3]).changes !== 1) return 0;
+      return Number(st.auditInsert.run(args[4], args[5], args[6], args[7], args[8], args[9]).lastInsertRowid);
+    });
+  }
+  const r = st[op].run(...args);
+  return op === 'nonceConsume' ? r.changes : op === 'auditInsert' ? Number(r.lastInsertRowid) : null;
+}`;
 
 const WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -34,7 +54,9 @@ db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('foreign_keys = ON');
 const sql = workerData.sql;
 const st = {};
-for (const k of Object.keys(sql)) st[k] = db.prepare(sql[k]);
+for (const k of Object.keys(sql)) if (sql[k]) st[k] = db.prepare(sql[k]);
+const runOp = (${RUN_WRITE_OP});
+const tx = (f) => db.transaction(f)();
 parentPort.on('message', (m) => {
   if (m === 'stop') { db.close(); parentPort.close(); return; }
   const results = [];
@@ -42,9 +64,8 @@ parentPort.on('message', (m) => {
     db.transaction(() => {
       for (const [op, args] of m.ops) {
         try {
-          // Each op is one statement, which SQLite applies or rolls back whole: no savepoint needed per op.
-          const r = st[op].run(...args);
-          results.push([true, op === 'nonceConsume' ? r.changes : op === 'auditInsert' ? Number(r.lastInsertRowid) : null]);
+          // Each op is one statement (applied or rolled back whole) or runs in its own savepoint (runOp).
+          results.push([true, runOp(st, tx, op, args)]);
         } catch (e) {
           results.push([false, String((e && e.message) || e)]);
         }
