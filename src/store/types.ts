@@ -122,7 +122,9 @@ export interface Store {
   peekNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome>;
   /**
    * Consumes the nonce and appends `e` in ONE transaction (one commit): the record is written only when the nonce
-   * was consumed ('ok'); otherwise nothing is written. Atomic like consumeNonce.
+   * was consumed ('ok'); otherwise nothing is written. Atomic like consumeNonce. If the record cannot be written
+   * the call fails and the nonce may stay consumed (as with consumeNonce then a failed appendAudit), never the
+   * other way round.
    */
   consumeNonceWithAudit(nonce: string, scope: string, now: number, e: AuditEntry): Promise<NonceOutcome>;
   purgeNonces(now: number): Promise<number>;
