@@ -57,7 +57,7 @@ async function server(): Promise<void> {
   process.send!({ url: `http://127.0.0.1:${port(app)}`, floorUrl: `http://127.0.0.1:${port(floor)}`, nonces });
   process.on('message', async (m) => {
     // CPU of the whole service process (event loop + store writer/checkpoint threads), for per-request cost.
-    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu() });
+    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu(), writer: store.writerStats() });
     if (m === 'profStart' || m === 'profStop') return void profile(m).then(() => process.send!({ prof: m }));
     if (m === 'stop') {
       await app.close();
@@ -230,10 +230,10 @@ async function main(): Promise<void> {
   });
   const sync = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
   const cpu = () =>
-    new Promise<{ total: number; threads: Record<string, number> }>((resolve) => {
+    new Promise<{ total: number; threads: Record<string, number>; writer?: { commits: number; writes: number } }>((resolve) => {
       const on = (m: unknown) => {
-        const r = m as { cpu?: { user: number; system: number }; threads?: Record<string, number> };
-        if (r.cpu) (child.off('message', on), resolve({ total: r.cpu.user + r.cpu.system, threads: r.threads ?? {} }));
+        const r = m as { cpu?: { user: number; system: number }; threads?: Record<string, number>; writer?: { commits: number; writes: number } };
+        if (r.cpu) (child.off('message', on), resolve({ total: r.cpu.user + r.cpu.system, threads: r.threads ?? {}, writer: r.writer }));
       };
       child.on('message', on);
       child.send('cpu');
@@ -283,6 +283,10 @@ async function main(): Promise<void> {
       console.log(`  service, 500 req/s fixed (${DURATION}s): ${fixed.rps.toFixed(0)} attestations/s, ${fmt(fixed)}`);
       console.log(`  service CPU per attestation (all threads): ${serviceUs.toFixed(0)} µs vs bare verifier ${b.usPerOp.toFixed(1)} µs: ratio ${(serviceUs / b.usPerOp).toFixed(2)}; one-core capacity ${(1e6 / serviceUs).toFixed(0)}/s vs bare ${b.opsPerSec.toFixed(0)}/s`);
       if (perThread) console.log(`  by thread (10 ms ticks): ${perThread}`);
+      if (cpu0.writer && cpu1.writer) {
+        const commits = cpu1.writer.commits - cpu0.writer.commits;
+        console.log(`  store writer: ${commits} commits for ${max.total} attestations, ${((cpu1.writer.writes - cpu0.writer.writes) / Math.max(1, commits)).toFixed(1)} writes per commit`);
+      }
       console.log(`  ratio service/bare throughput (wall, load generator on the same machine): ${(max.rps / b.opsPerSec).toFixed(3)}`);
       console.log(`  service overhead per attestation: ${overheadUs.toFixed(0)} µs (HTTP + JSON + nonce consume + appraisal + ES256 token + audit row), ${((100 * overheadUs) / b.usPerOp).toFixed(0)} % of the bare verifier`);
       const own = overheadUs - floorUs - signed.wall;

@@ -262,6 +262,11 @@ export class SqliteStore implements Store {
     return r === 'ok' ? 'expired' : r; // not consumed: used or expired (a fresh-looking row lost only to its expiry)
   }
 
+  /** Writer-thread transactions and the hot-path writes they carried so far (undefined without a writer thread). */
+  writerStats(): { commits: number; writes: number } | undefined {
+    return this.writer ? { ...this.writer.stats } : undefined;
+  }
+
   async purgeNonces(now: number): Promise<number> {
     return this.stmt.noncePurge.run(now).changes;
   }
