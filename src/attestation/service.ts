@@ -15,7 +15,6 @@ import { HttpProblem } from './problem.js';
 import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
-import { CommitGate } from './commit-gate.js';
 import type { TpmEnrolment } from './tpm-enrol.js';
 import { checkTeePublicKey, TeeKeyError } from '../tee/common/tee-pubkey.js';
 
@@ -146,7 +145,6 @@ export class AttestationService {
   readonly metrics = new Metrics();
   private readonly clock: () => number;
   private readonly parsed = new ParseCache();
-  private readonly commits = new CommitGate();
 
   constructor(private readonly o: AttestationServiceOptions) {
     this.store = o.store;
@@ -283,15 +281,6 @@ export class AttestationService {
   }
 
   async attest(req: AttestRequest, actor: string): Promise<AttestResponse> {
-    const gate = this.commits.enter();
-    try {
-      return await this.attestOnce(req, actor, gate);
-    } finally {
-      gate.done();
-    }
-  }
-
-  private async attestOnce(req: AttestRequest, actor: string, gate: { ready(): Promise<void> }): Promise<AttestResponse> {
     const now = this.clock();
     let tee: TeeType;
     let evidence: Uint8Array;
@@ -322,7 +311,6 @@ export class AttestationService {
       outcome = await this.verifyAndAppraise(tee, { evidence, attachments }, binding, req.policyId);
     } catch (e) {
       if (e instanceof HttpProblem) {
-        await gate.ready();
         await this.nonces.consumeWithAudit(req.nonce, now, {
           at: now, actor, action: 'attest', target: tee, result: 'rejected',
           details: { type: e.slug, ...(firstCode(e) ? { code: firstCode(e) } : {}), detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
@@ -346,7 +334,6 @@ export class AttestationService {
       ...(publicKey ? { cnf: { jwk: publicKey } } : {}),
     };
     const token = await this.tokens.sign(claims, now);
-    await gate.ready();
     await this.nonces.consumeWithAudit(req.nonce, now, {
       at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
       details: {
