@@ -57,7 +57,7 @@ async function server(): Promise<void> {
   process.send!({ url: `http://127.0.0.1:${port(app)}`, floorUrl: `http://127.0.0.1:${port(floor)}`, nonces });
   process.on('message', async (m) => {
     // CPU of the whole service process (event loop + store writer/checkpoint threads), for per-request cost.
-    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu(), writer: store.writerStats() });
+    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu(), writer: (store as { writerStats?: () => unknown }).writerStats?.() });
     if (m === 'profStart' || m === 'profStop') return void profile(m).then(() => process.send!({ prof: m }));
     if (m === 'stop') {
       await app.close();
