@@ -16,7 +16,7 @@ export type WriteOp =
   | ['nonceConsume', [number, string, string, number]]
   | ['sesPut', [string, string, number]]
   | ['auditInsert', [number, string, string, string, string, string | null]]
-  /** Nonce consume + audit row of one attestation, atomically: the row is inserted only if the nonce was fresh. */
+  /** Nonce consume + audit row of one attestation, in one transaction: the row is inserted only if the nonce was fresh. */
   | ['nonceConsumeAudit', [number, string, string, number, number, string, string, string, string, string | null]];
 
 export const WRITE_SQL: Record<WriteOp[0], string> = {
