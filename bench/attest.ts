@@ -57,7 +57,7 @@ async function server(): Promise<void> {
   process.send!({ url: `http://127.0.0.1:${port(app)}`, floorUrl: `http://127.0.0.1:${port(floor)}`, nonces });
   process.on('message', async (m) => {
     // CPU of the whole service process (event loop + store writer/checkpoint threads), for per-request cost.
-    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu() });
+    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu(), writer: (store as { writerStats?: () => unknown }).writerStats?.() });
     if (m === 'profStart' || m === 'profStop') return void profile(m).then(() => process.send!({ prof: m }));
     if (m === 'stop') {
       await app.close();
@@ -89,14 +89,16 @@ async function profile(m: 'profStart' | 'profStop'): Promise<void> {
 }
 
 /** µs per raw ES256 (P-256, SHA-256) signature over a token-sized input, node:crypto: the token's irreducible cost. */
-function es256SignUs(): number {
+function es256SignUs(): { wall: number; cpu: number } {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const input = Buffer.alloc(1000, 0x61);
   for (let i = 0; i < 200; i++) sign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' });
   let n = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   while (performance.now() - t0 < 500) (sign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' }), n++);
-  return ((performance.now() - t0) * 1000) / n;
+  const c = process.cpuUsage(c0);
+  return { wall: ((performance.now() - t0) * 1000) / n, cpu: (c.user + c.system) / n };
 }
 
 /** CPU µs per thread of this process, by thread name (Linux /proc; empty elsewhere). */
@@ -117,12 +119,17 @@ function threadCpu(): Record<string, number> {
   return out;
 }
 
-async function bare(tee: Tee, inputs: { ev: Uint8Array; nonce: Uint8Array }[], extra: Record<string, unknown>): Promise<{ opsPerSec: number; usPerOp: number }> {
+/**
+ * The bare verifier in this (otherwise idle) process: wall µs per verification, and CPU µs (process.cpuUsage, the
+ * same kind of figure as the service's), which other tenants of a shared machine do not inflate.
+ */
+async function bare(tee: Tee, inputs: { ev: Uint8Array; nonce: Uint8Array }[], extra: Record<string, unknown>): Promise<{ opsPerSec: number; usPerOp: number; cpuUsPerOp: number }> {
   const { createVerifierRegistry } = await import('../src/tee/index.js');
   const { verifyEvidenceWith } = await import('../src/tee/verify-evidence.js');
   const registry = createVerifierRegistry();
   for (const i of inputs.slice(0, 500)) await verifyEvidenceWith(registry, i.ev, { tee, nonce: i.nonce, ...extra }); // warm-up
   let ops = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   while (performance.now() - t0 < 1500) {
     const i = inputs[ops % inputs.length];
@@ -131,7 +138,8 @@ async function bare(tee: Tee, inputs: { ev: Uint8Array; nonce: Uint8Array }[], e
     ops++;
   }
   const s = (performance.now() - t0) / 1000;
-  return { opsPerSec: ops / s, usPerOp: (s * 1e6) / ops };
+  const c = process.cpuUsage(c0);
+  return { opsPerSec: ops / s, usPerOp: (s * 1e6) / ops, cpuUsPerOp: (c.user + c.system) / ops };
 }
 
 async function load(url: string, pool: string[], o: { connections: number; overallRate?: number; seconds: number; amount?: number }) {
@@ -222,10 +230,10 @@ async function main(): Promise<void> {
   });
   const sync = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
   const cpu = () =>
-    new Promise<{ total: number; threads: Record<string, number> }>((resolve) => {
+    new Promise<{ total: number; threads: Record<string, number>; writer?: { commits: number; writes: number } }>((resolve) => {
       const on = (m: unknown) => {
-        const r = m as { cpu?: { user: number; system: number }; threads?: Record<string, number> };
-        if (r.cpu) (child.off('message', on), resolve({ total: r.cpu.user + r.cpu.system, threads: r.threads ?? {} }));
+        const r = m as { cpu?: { user: number; system: number }; threads?: Record<string, number>; writer?: { commits: number; writes: number } };
+        if (r.cpu) (child.off('message', on), resolve({ total: r.cpu.user + r.cpu.system, threads: r.threads ?? {}, writer: r.writer }));
       };
       child.on('message', on);
       child.send('cpu');
@@ -262,7 +270,7 @@ async function main(): Promise<void> {
       const f0 = await cpu();
       const floorRun = await load(floorUrl, floorBodies, { connections: 8, seconds: DURATION, amount: floorBodies.length });
       const floorUs = ((await cpu()).total - f0.total) / floorRun.total;
-      const signUs = es256SignUs();
+      const signed = es256SignUs();
       // Per-request service cost = CPU the service process spent (all threads) / requests served: independent of
       // how much CPU the load generator and other tenants of this machine take.
       const serviceUs = cpuUs;
@@ -275,12 +283,20 @@ async function main(): Promise<void> {
       console.log(`  service, 500 req/s fixed (${DURATION}s): ${fixed.rps.toFixed(0)} attestations/s, ${fmt(fixed)}`);
       console.log(`  service CPU per attestation (all threads): ${serviceUs.toFixed(0)} µs vs bare verifier ${b.usPerOp.toFixed(1)} µs: ratio ${(serviceUs / b.usPerOp).toFixed(2)}; one-core capacity ${(1e6 / serviceUs).toFixed(0)}/s vs bare ${b.opsPerSec.toFixed(0)}/s`);
       if (perThread) console.log(`  by thread (10 ms ticks): ${perThread}`);
+      if (cpu0.writer && cpu1.writer) {
+        const commits = cpu1.writer.commits - cpu0.writer.commits;
+        console.log(`  store writer: ${commits} commits for ${max.total} attestations, ${((cpu1.writer.writes - cpu0.writer.writes) / Math.max(1, commits)).toFixed(1)} writes per commit`);
+      }
       console.log(`  ratio service/bare throughput (wall, load generator on the same machine): ${(max.rps / b.opsPerSec).toFixed(3)}`);
       console.log(`  service overhead per attestation: ${overheadUs.toFixed(0)} µs (HTTP + JSON + nonce consume + appraisal + ES256 token + audit row), ${((100 * overheadUs) / b.usPerOp).toFixed(0)} % of the bare verifier`);
-      const own = overheadUs - floorUs - signUs;
-      console.log(`  of which: HTTP floor (same fastify, same bodies, empty handler) ${floorUs.toFixed(0)} µs CPU/request; one ES256 signature ${signUs.toFixed(1)} µs; the rest (nonce consume + audit commits, appraisal, claims, JSON) ${own.toFixed(0)} µs`);
-      console.log(`  lowest ratio any service with a durable nonce and a signed token could reach here: (bare + floor + signature) / bare = ${((b.usPerOp + floorUs + signUs) / b.usPerOp).toFixed(2)}`);
-      console.log(`  targets: p99 <= 10 ms at 500 req/s: ${fixed.p99 <= 10 && fixed.non2xx === 0 ? 'MET' : 'NOT MET'}; overhead <= 30% of bare verifier: ${overheadUs <= 0.3 * b.usPerOp ? 'MET' : 'NOT MET'}`);
+      const own = overheadUs - floorUs - signed.wall;
+      console.log(`  of which: HTTP floor (same fastify, same bodies, empty handler) ${floorUs.toFixed(0)} µs CPU/request; one ES256 signature ${signed.wall.toFixed(1)} µs; the rest (nonce consume + audit commits, appraisal, claims, JSON) ${own.toFixed(0)} µs`);
+      console.log(`  lowest ratio any service with a durable nonce and a signed token could reach here: (bare + floor + signature) / bare = ${((b.usPerOp + floorUs + signed.wall) / b.usPerOp).toFixed(2)}`);
+      // Issue 16's target, all terms CPU µs of this run (wall figures are inflated by other tenants of the machine).
+      const floorSum = b.cpuUsPerOp + floorUs + signed.cpu;
+      console.log(`  CPU µs: bare verifier ${b.cpuUsPerOp.toFixed(1)} (wall ${b.usPerOp.toFixed(1)}), one ES256 signature ${signed.cpu.toFixed(1)} (wall ${signed.wall.toFixed(1)}), HTTP floor ${floorUs.toFixed(0)}; service rest ${(serviceUs - floorSum).toFixed(0)}`);
+      console.log(`  service / (bare + floor + signature), CPU: ${serviceUs.toFixed(0)} / ${floorSum.toFixed(0)} µs = ${(serviceUs / floorSum).toFixed(2)} (issue 16 target <= 1.5)`);
+      console.log(`  targets: p99 <= 10 ms at 500 req/s: ${fixed.p99 <= 10 && fixed.non2xx === 0 ? 'MET' : 'NOT MET'}; service CPU <= 1.5 x (bare + floor + signature): ${serviceUs <= 1.5 * floorSum ? 'MET' : 'NOT MET'}`);
     }
   } finally {
     child.send('stop');

@@ -16,8 +16,10 @@ export class Metrics {
 
   /** Request timing hook plus GET /metrics on the given app. */
   install(app: FastifyInstance): void {
-    app.addHook('onResponse', async (req, reply) => {
+    // Callback style: an async hook costs a promise and its resolution on every request.
+    app.addHook('onResponse', (req, reply, done) => {
       this.http.observe({ route: req.routeOptions.url ?? 'unmatched', code: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
+      done();
     });
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
   }

@@ -10,7 +10,7 @@ import { evaluatePolicy, type PolicyVerdict } from '../policy/rules.js';
 import type { Store } from '../store/types.js';
 import type { CollateralCache } from './collateral.js';
 import type { UpstreamCollateral } from './upstream-collateral.js';
-import type { NonceService } from './nonces.js';
+import { NONCE_SCOPE, type NonceService } from './nonces.js';
 import { HttpProblem } from './problem.js';
 import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
@@ -300,20 +300,25 @@ export class AttestationService {
       }
       throw e;
     }
-    // Consume before verifying: a nonce buys one verification attempt, success or not.
-    await this.nonces.consume(req.nonce, now);
+    // A nonce buys one verification attempt, success or not. A spent, expired or unknown nonce is refused before
+    // any verification; the nonce is then consumed in the same commit as the attempt's audit record (one commit
+    // per attestation instead of two), and no answer leaves before that commit. Two concurrent requests with one
+    // nonce may both be verified, but only the one whose commit consumes it gets a token (the other gets 409).
+    await this.nonces.check(req.nonce, now);
     const binding = bindingValue(nonceBytes, req.runtimeData, publicKey);
     let outcome: AppraisalOutcome;
     try {
       outcome = await this.verifyAndAppraise(tee, { evidence, attachments }, binding, req.policyId);
     } catch (e) {
-      this.metrics.attestations.inc({ api: 'v1', tee, result: e instanceof HttpProblem ? e.slug : 'error' });
       if (e instanceof HttpProblem) {
-        await this.store.appendAudit({
+        await this.nonces.consumeWithAudit(req.nonce, now, {
           at: now, actor, action: 'attest', target: tee, result: 'rejected',
           details: { type: e.slug, ...(firstCode(e) ? { code: firstCode(e) } : {}), detail: e.detail, evidenceDigest: createHash('sha256').update(evidence).digest('hex') },
         });
+      } else {
+        await this.store.consumeNonce(req.nonce, NONCE_SCOPE, now).catch(() => undefined); // spent all the same
       }
+      this.metrics.attestations.inc({ api: 'v1', tee, result: e instanceof HttpProblem ? e.slug : 'error' });
       throw e;
     }
     const claims: Record<string, unknown> = {
@@ -329,14 +334,14 @@ export class AttestationService {
       ...(publicKey ? { cnf: { jwk: publicKey } } : {}),
     };
     const token = await this.tokens.sign(claims, now);
-    this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
-    await this.store.appendAudit({
+    await this.nonces.consumeWithAudit(req.nonce, now, {
       at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
       details: {
         evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code),
         ...this.tcbDetails(outcome),
       },
     });
+    this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
     return { token, status: outcome.verdict.status, failures: outcome.verdict.failures, warnings: outcome.verdict.warnings };
   }
 }

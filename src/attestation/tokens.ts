@@ -19,7 +19,7 @@ export interface TokenIssuerOptions {
  */
 export class TokenIssuer {
   readonly ttlSeconds: number;
-  private active?: { kid: string; key: KeyObject };
+  private active?: { kid: string; key: KeyObject; header: string };
   private records: SigningKeyRecord[] = [];
   /** When an unknown kid last triggered a reload (service clock); -Infinity = never. */
   private lastKidReload = Number.NEGATIVE_INFINITY;
@@ -44,7 +44,7 @@ export class TokenIssuer {
     this.records = this.records.filter((r) => r.publishUntil === null || r.publishUntil > now);
     const current = this.records.filter((r) => r.retiredAt === null).at(-1);
     if (!current) return this.rotate(now);
-    this.active = { kid: current.kid, key: createPrivateKey({ key: current.privateJwk as never, format: 'jwk' }) };
+    this.active = activeKey(current.kid, current.privateJwk);
   }
 
   async rotate(now: number): Promise<void> {
@@ -62,7 +62,7 @@ export class TokenIssuer {
     const rec: SigningKeyRecord = { kid, alg: 'ES256', publicJwk, privateJwk, createdAt: now, retiredAt: null, publishUntil: null };
     await this.store.putSigningKey(rec);
     this.records.push(rec);
-    this.active = { kid, key: createPrivateKey({ key: privateJwk as never, format: 'jwk' }) };
+    this.active = activeKey(kid, privateJwk);
   }
 
   /**
@@ -100,10 +100,10 @@ export class TokenIssuer {
   async sign(claims: JWTPayload, now: number): Promise<string> {
     if (!this.active) throw new Error('TokenIssuer.init() was not called');
     const iat = Math.floor(now / 1000);
-    const header = { alg: 'ES256', typ: 'JWT', kid: this.active.kid };
+    // The protected header only changes with the key: encoded once per key (`active.header`).
     const payload = { ...claims, iss: this.o.issuer, iat, exp: iat + this.ttlSeconds };
-    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-    const sig = nodeSign('sha256', Buffer.from(input), { key: this.active.key, dsaEncoding: 'ieee-p1363' });
+    const input = `${this.active.header}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    const sig = nodeSign('sha256', Buffer.from(input, 'latin1'), { key: this.active.key, dsaEncoding: 'ieee-p1363' }); // base64url: ASCII
     return `${input}.${sig.toString('base64url')}`;
   }
 
@@ -130,4 +130,10 @@ export class TokenIssuer {
     });
     return payload;
   }
+}
+
+/** A signing key with its JWS protected header, base64url-encoded once. */
+function activeKey(kid: string, privateJwk: unknown): { kid: string; key: KeyObject; header: string } {
+  const header = Buffer.from(JSON.stringify({ alg: 'ES256', typ: 'JWT', kid })).toString('base64url');
+  return { kid, key: createPrivateKey({ key: privateJwk as never, format: 'jwk' }), header };
 }

@@ -170,6 +170,27 @@ export class PostgresStore implements Store {
     return g.rows[0].used_at !== null ? 'used' : 'expired';
   }
 
+  async peekNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
+    const g = await this.q('SELECT used_at, expires_at FROM nonces WHERE nonce=$1 AND scope=$2', [nonce, scope]);
+    if (g.rows.length === 0) return 'unknown';
+    if (g.rows[0].used_at !== null) return 'used';
+    return Number(g.rows[0].expires_at) > now ? 'ok' : 'expired';
+  }
+
+  async consumeNonceWithAudit(nonce: string, scope: string, now: number, e: AuditEntry): Promise<NonceOutcome> {
+    // One statement, so one transaction and one commit: the audit row is inserted only if the UPDATE consumed the
+    // nonce (row-locking, as in consumeNonce), and both commit or neither does.
+    const r = await this.q(
+      `WITH c AS (UPDATE nonces SET used_at=$1 WHERE nonce=$2 AND scope=$3 AND used_at IS NULL AND expires_at>$1 RETURNING 1)
+       INSERT INTO audit (at,actor,action,target,result,details) SELECT $4::bigint,$5,$6,$7,$8,$9 FROM c RETURNING id`,
+      [now, nonce, scope, e.at, e.actor, e.action, e.target, e.result, e.details ? JSON.stringify(e.details) : null],
+    );
+    if (r.rowCount === 1) return 'ok';
+    const g = await this.q('SELECT used_at FROM nonces WHERE nonce=$1 AND scope=$2', [nonce, scope]);
+    if (g.rows.length === 0) return 'unknown';
+    return g.rows[0].used_at !== null ? 'used' : 'expired';
+  }
+
   async purgeNonces(now: number): Promise<number> {
     return (await this.q('DELETE FROM nonces WHERE expires_at<=$1', [now])).rowCount ?? 0;
   }

@@ -130,6 +130,11 @@ export class SqliteStore implements Store {
   /** A hot-path write: on the writer thread when there is one, else group-committed inline. */
   private write(op: WriteOp): Promise<number | null> {
     if (this.writer) return this.writer.write(op);
+    if (op[0] === 'nonceConsumeAudit') {
+      const a = op[1];
+      // batched() runs each write in its own savepoint: the audit row and the consume commit or roll back together.
+      return this.batched(() => (this.stmt.nonceConsume.run(a[0], a[1], a[2], a[3]).changes !== 1 ? 0 : Number(this.stmt.auditInsert.run(a[4], a[5], a[6], a[7], a[8], a[9]).lastInsertRowid)));
+    }
     const st = this.stmt[op[0]];
     return this.batched(() => {
       const r = st.run(...op[1]);
@@ -247,6 +252,22 @@ export class SqliteStore implements Store {
     if (!r) return 'unknown';
     if (r.used_at !== null) return 'used';
     return 'expired';
+  }
+
+  async peekNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
+    return nonceState(this.stmt.nonceGet.get(nonce, scope) as Row | undefined, now);
+  }
+
+  async consumeNonceWithAudit(nonce: string, scope: string, now: number, e: AuditEntry): Promise<NonceOutcome> {
+    const details = e.details ? JSON.stringify(e.details) : null;
+    if (Number(await this.write(['nonceConsumeAudit', [now, nonce, scope, now, e.at, e.actor, e.action, e.target, e.result, details]])) > 0) return 'ok';
+    const r = nonceState(this.stmt.nonceGet.get(nonce, scope) as Row | undefined, now);
+    return r === 'ok' ? 'expired' : r; // not consumed: used or expired (a fresh-looking row lost only to its expiry)
+  }
+
+  /** Writer-thread transactions and the hot-path writes they carried so far (undefined without a writer thread). */
+  writerStats(): { commits: number; writes: number } | undefined {
+    return this.writer ? { ...this.writer.stats } : undefined;
   }
 
   async purgeNonces(now: number): Promise<number> {
@@ -379,6 +400,13 @@ export class SqliteStore implements Store {
     this.checkpointer = undefined;
     if (this.db.open) this.db.close();
   }
+}
+
+/** What consuming this nonce row now would answer (nothing is written). */
+function nonceState(r: Row | undefined, now: number): NonceOutcome {
+  if (!r) return 'unknown';
+  if (r.used_at !== null) return 'used';
+  return Number(r.expires_at) > now ? 'ok' : 'expired';
 }
 
 export function auditRow(r: Row): AuditRecord {

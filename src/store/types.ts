@@ -120,6 +120,15 @@ export interface Store {
   /** Single-use nonces: consume is atomic (two concurrent consumers: exactly one gets 'ok'). */
   createNonce(nonce: string, scope: string, expiresAt: number): Promise<void>;
   consumeNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome>;
+  /** What consumeNonce would answer now, without consuming (a cheap refusal before expensive work). */
+  peekNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome>;
+  /**
+   * Consumes the nonce and appends `e` in ONE transaction (one commit): the record is written only when the nonce
+   * was consumed ('ok'); otherwise nothing is written. Atomic like consumeNonce. If the record cannot be written
+   * the call fails and the nonce may stay consumed (as with consumeNonce then a failed appendAudit), never the
+   * other way round.
+   */
+  consumeNonceWithAudit(nonce: string, scope: string, now: number, e: AuditEntry): Promise<NonceOutcome>;
   purgeNonces(now: number): Promise<number>;
 
   putSession(id: string, data: Record<string, unknown>, expiresAt: number): Promise<void>;

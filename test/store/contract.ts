@@ -155,6 +155,40 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     assert.equal(await s.purgeNonces(1000), 2);
   });
 
+  withStore('nonces: peek answers like consume without consuming', async (s) => {
+    await s.createNonce('p1', 'as', 1000);
+    assert.equal(await s.peekNonce('p1', 'as', 10), 'ok');
+    assert.equal(await s.peekNonce('p1', 'as', 10), 'ok', 'a peek consumes nothing');
+    assert.equal(await s.peekNonce('p1', 'kbs', 10), 'unknown');
+    assert.equal(await s.peekNonce('p1', 'as', 1000), 'expired');
+    assert.equal(await s.peekNonce('nope', 'as', 10), 'unknown');
+    assert.equal(await s.consumeNonce('p1', 'as', 10), 'ok');
+    assert.equal(await s.peekNonce('p1', 'as', 11), 'used');
+  });
+
+  withStore('nonces: consume with audit writes the record only when the nonce is consumed, in one commit', async (s) => {
+    const e = (result: string) => ({ at: 5, actor: 'attester@x', action: 'attest', target: 'sgx', result, details: { n: 1 } });
+    await s.createNonce('c1', 'as', 1000);
+    await s.createNonce('c2', 'as', 100);
+    assert.equal(await s.consumeNonceWithAudit('c1', 'as', 10, e('affirming')), 'ok');
+    assert.equal(await s.consumeNonceWithAudit('c1', 'as', 11, e('second')), 'used');
+    assert.equal(await s.consumeNonceWithAudit('c2', 'as', 100, e('late')), 'expired');
+    assert.equal(await s.consumeNonceWithAudit('c1', 'kbs', 10, e('scope')), 'unknown');
+    assert.equal(await s.consumeNonceWithAudit('nope', 'as', 10, e('unknown')), 'unknown');
+    const rows = await s.listAudit();
+    assert.deepEqual(rows.map((r) => [r.at, r.actor, r.action, r.target, r.result, r.details]), [[5, 'attester@x', 'attest', 'sgx', 'affirming', { n: 1 }]]);
+    assert.equal(await s.consumeNonce('c1', 'as', 12), 'used');
+    assert.equal(await s.consumeNonce('c2', 'as', 50), 'ok', 'a refused consume-with-audit left the nonce as it was');
+  });
+
+  withStore('nonces: concurrent consume-with-audit, exactly one wins and one record is written', async (s) => {
+    await s.createNonce('race2', 'as', 10_000);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => s.consumeNonceWithAudit('race2', 'as', 1, { at: i, actor: 'a', action: 'attest', target: 't', result: 'ok' })));
+    assert.equal(outcomes.filter((o) => o === 'ok').length, 1);
+    assert.equal(outcomes.filter((o) => o === 'used').length, 19);
+    assert.equal((await s.listAudit()).length, 1);
+  });
+
   withStore('audit retention: the log is truncated from its start up to the first record to keep, in chunks', async (s) => {
     for (const at of [1, 2, 3, 4, 5]) await s.appendAudit({ at, actor: 'a', action: 'x', target: 't', result: 'ok' });
     assert.equal(await s.purgeAudit(1), 0, 'nothing is older than the cutoff');
