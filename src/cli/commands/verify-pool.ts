@@ -1,0 +1,161 @@
+import { Worker } from 'node:worker_threads';
+import { CliUsageError } from '../context.js';
+import { oneLine } from '../files.js';
+import type { BatchVerifier, ChunkResult, VerifySetup } from './verify-batch.js';
+
+/**
+ * `coffer verify` over many files on several threads. The files are cut into chunks of consecutive indexes; worker
+ * threads (verify-worker.ts) read and verify their chunks themselves (only paths and index ranges cross threads,
+ * never evidence bytes) and send back each chunk's result lines as one string. The main thread verifies chunks too,
+ * from the start, so the batch does not wait for the workers to load. Output is written in input order as soon as
+ * the chunks before it are done. A worker that dies, fails to load or sends something unexpected stops the batch
+ * with one clear error (exit 2), never a hang.
+ */
+
+/** main → worker */
+export type ToWorker = { t: 'chunk'; id: number; from: number; to: number };
+/** worker → main */
+export type FromWorker =
+  | { t: 'ready' }
+  | ({ t: 'done'; id: number } & ChunkResult)
+  | { t: 'usage'; message: string }
+  | { t: 'fail'; message: string };
+
+/** What a worker is started with (workerData). */
+export interface WorkerInput {
+  setup: VerifySetup;
+  files: readonly string[];
+}
+
+export interface PoolOptions {
+  files: readonly string[];
+  setup: VerifySetup;
+  /** Worker threads to start (the main thread verifies as well). */
+  workers: number;
+  /** Files per chunk. */
+  chunk: number;
+  /** The worker's module, or (eval: true) a script that loads it (from sources: registers the TypeScript loader). */
+  worker: { script: URL | string; eval?: boolean };
+  /** The main thread's own verifier; null: the main thread only hands out chunks (tests of the pool). */
+  local: BatchVerifier | null;
+  /** Receives the output, in input order, in pieces of at least `flushBytes` (the last one smaller). */
+  write(text: string): void;
+  flushBytes: number;
+}
+
+/** Chunks a worker holds at once: the next is queued while it works, so it never waits on a busy main thread. */
+const IN_FLIGHT = 2;
+/** A heap limit per worker: a runaway input ends the batch with an error rather than the whole process. */
+const WORKER_HEAP_MB = 512;
+
+export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFailed: boolean }> {
+  const nChunks = Math.ceil(o.files.length / o.chunk);
+  const results: (ChunkResult | undefined)[] = new Array(nChunks);
+  let nextChunk = 0;
+  let completed = 0;
+  let printed = 0;
+  let pending = '';
+  let rejected = false;
+  let ioFailed = false;
+  let failure: Error | undefined;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const workers: Worker[] = [];
+
+  const take = (): number => (failure || nextChunk >= nChunks ? -1 : nextChunk++);
+  const range = (id: number) => ({ from: id * o.chunk, to: Math.min(o.files.length, (id + 1) * o.chunk) });
+
+  const store = (id: number, r: ChunkResult) => {
+    if (failure) return;
+    results[id] = r;
+    completed++;
+    rejected ||= r.rejected;
+    ioFailed ||= r.ioFailed;
+    // Everything done up to here in input order goes out; later chunks wait for the ones before them.
+    while (printed < nChunks && results[printed]) {
+      pending += results[printed]!.text;
+      results[printed] = undefined;
+      printed++;
+    }
+    if (pending.length >= o.flushBytes || (printed === nChunks && pending.length > 0)) {
+      o.write(pending);
+      pending = '';
+    }
+    if (completed === nChunks) finish();
+  };
+
+  const fail = (e: Error) => {
+    if (failure) return;
+    failure = e;
+    finish();
+  };
+
+  const send = (w: Worker) => {
+    const id = take();
+    if (id >= 0) w.postMessage({ t: 'chunk', id, ...range(id) } satisfies ToWorker);
+  };
+
+  const input: WorkerInput = { setup: o.setup, files: o.files };
+  for (let i = 0; i < o.workers; i++) {
+    const w = new Worker(o.worker.script, {
+      eval: o.worker.eval === true,
+      workerData: input,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      stdout: true, // a worker prints nothing; if something in it does, it must not interleave with the results
+      stderr: true,
+    });
+    const onMessage = (m: unknown) => {
+      const msg = m as FromWorker;
+      switch (typeof msg === 'object' && msg !== null ? msg.t : undefined) {
+        case 'ready':
+          for (let k = 0; k < IN_FLIGHT; k++) send(w);
+          return;
+        case 'done': {
+          const d = msg as Extract<FromWorker, { t: 'done' }>;
+          if (isChunkResult(d) && Number.isInteger(d.id) && d.id >= 0 && d.id < nChunks && results[d.id] === undefined && d.id >= printed) {
+            store(d.id, d);
+            send(w);
+            return;
+          }
+          break;
+        }
+        case 'usage':
+          if (typeof (msg as { message?: unknown }).message === 'string') return fail(new CliUsageError((msg as { message: string }).message));
+          break;
+      }
+      if ((msg as { t?: unknown })?.t === 'fail' && typeof (msg as { message?: unknown }).message === 'string') {
+        return fail(new CliUsageError(`verify worker failed: ${oneLine((msg as { message: string }).message)}`));
+      }
+      fail(new CliUsageError('verify worker failed: it sent a malformed message'));
+    };
+    w.on('message', onMessage);
+    w.on('error', (e) => fail(new CliUsageError(`verify worker failed: ${oneLine(e?.message ?? String(e))}`)));
+    w.on('messageerror', () => fail(new CliUsageError('verify worker failed: a message could not be decoded')));
+    w.on('exit', (code) => {
+      if (completed < nChunks) fail(new CliUsageError(`verify worker failed: it exited (code ${code}) before the batch was done`));
+    });
+    workers.push(w);
+  }
+
+  try {
+    if (o.local) {
+      for (let id = take(); id >= 0; id = take()) {
+        const { from, to } = range(id);
+        store(id, await o.local.run(o.files, from, to));
+        // Let the workers' messages in (they are macrotasks; the loop above runs on microtasks only).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    if (!failure && completed < nChunks) await finished;
+  } catch (e) {
+    fail(e as Error);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  if (failure) throw failure;
+  return { rejected, ioFailed };
+}
+
+function isChunkResult(x: Partial<ChunkResult>): x is ChunkResult {
+  return typeof x.text === 'string' && typeof x.rejected === 'boolean' && typeof x.ioFailed === 'boolean';
+}
