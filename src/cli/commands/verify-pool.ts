@@ -45,8 +45,12 @@ export interface PoolOptions {
 
 /** Chunks a worker holds at once: the next is queued while it works, so it never waits on a busy main thread. */
 const IN_FLIGHT = 2;
-/** A heap limit per worker: a runaway input ends the batch with an error rather than the whole process. */
+/**
+ * Heap limits per worker: a runaway input ends the batch with an error rather than the whole process; a small young
+ * generation keeps a worker's RSS near 15 MB (the default lets it grow to ~20 MB more, for no measurable speed).
+ */
 const WORKER_HEAP_MB = 512;
+const WORKER_YOUNG_MB = 4;
 
 export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFailed: boolean }> {
   const nChunks = Math.ceil(o.files.length / o.chunk);
@@ -100,7 +104,7 @@ export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFa
     const w = new Worker(o.worker.script, {
       eval: o.worker.eval === true,
       workerData: input,
-      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
       stdout: true, // a worker prints nothing; if something in it does, it must not interleave with the results
       stderr: true,
     });

@@ -15,10 +15,12 @@ const FLUSH_BYTES = 64 * 1024;
 /** Default --jobs: one thread per CPU, at most this many. */
 const MAX_DEFAULT_JOBS = 8;
 /**
- * A worker thread is started only for at least this many files of its own: it costs ~40-60 ms of CPU to start
- * (an isolate, the verifier modules, the collateral verified once more), which a few hundred quotes repay.
+ * A worker thread is started only for at least this many files of its own. It is ready ~50-60 ms after it is
+ * started (an isolate and the verifier modules; measured on the 2-CPU test machine), during which the main thread
+ * verifies ~150-200 quotes alone, and its code runs unoptimized for its first few hundred quotes (each isolate warms
+ * up its own JIT): below ~400 files one thread is about as fast and spends less CPU.
  */
-export const MIN_FILES_PER_WORKER = 256;
+export const MIN_FILES_PER_WORKER = 400;
 /** Files per chunk handed to a thread: small enough to balance the end of the batch, large enough to amortize. */
 const CHUNK_FILES = 32;
 
