@@ -12,19 +12,23 @@ import type { BatchVerifier, ChunkResult, VerifySetup } from './verify-batch.js'
  * with one clear error (exit 2), never a hang.
  */
 
-/** main → worker */
-export type ToWorker = { t: 'chunk'; id: number; from: number; to: number };
 /** worker → main */
-export type FromWorker =
-  | { t: 'ready' }
-  | ({ t: 'done'; id: number } & ChunkResult)
-  | { t: 'usage'; message: string }
-  | { t: 'fail'; message: string };
+export type FromWorker = ({ t: 'done'; id: number } & ChunkResult) | { t: 'usage'; message: string } | { t: 'fail'; message: string };
 
 /** What a worker is started with (workerData). */
 export interface WorkerInput {
   setup: VerifySetup;
   files: readonly string[];
+  /** Files per chunk: chunk k is files[k * chunk, (k + 1) * chunk). */
+  chunk: number;
+  /** One Int32: the next chunk to take. Every thread takes its next chunk with Atomics.add, nobody hands them out. */
+  cursor: SharedArrayBuffer;
+}
+
+/** Takes the next chunk (an index), or -1 when none is left. */
+export function takeChunk(cursor: Int32Array, nChunks: number): number {
+  const id = Atomics.add(cursor, 0, 1);
+  return id < nChunks ? id : -1;
 }
 
 export interface PoolOptions {
@@ -43,8 +47,6 @@ export interface PoolOptions {
   flushBytes: number;
 }
 
-/** Chunks a worker holds at once: the next is queued while it works, so it never waits on a busy main thread. */
-const IN_FLIGHT = 2;
 /**
  * Heap limits per worker: a runaway input ends the batch with an error rather than the whole process; a small young
  * generation keeps a worker's RSS near 15 MB (the default lets it grow to ~20 MB more, for no measurable speed).
@@ -55,7 +57,8 @@ const WORKER_YOUNG_MB = 4;
 export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFailed: boolean }> {
   const nChunks = Math.ceil(o.files.length / o.chunk);
   const results: (ChunkResult | undefined)[] = new Array(nChunks);
-  let nextChunk = 0;
+  const cursor = new SharedArrayBuffer(4);
+  const next = new Int32Array(cursor);
   let completed = 0;
   let printed = 0;
   let pending = '';
@@ -66,11 +69,18 @@ export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFa
   const finished = new Promise<void>((resolve) => (finish = resolve));
   const workers: Worker[] = [];
 
-  const take = (): number => (failure || nextChunk >= nChunks ? -1 : nextChunk++);
-  const range = (id: number) => ({ from: id * o.chunk, to: Math.min(o.files.length, (id + 1) * o.chunk) });
+  const fail = (e: Error) => {
+    if (failure) return;
+    failure = e;
+    Atomics.store(next, 0, nChunks); // no thread takes another chunk
+    finish();
+  };
+  const malformed = () => fail(new CliUsageError('verify worker failed: it sent a malformed message'));
 
   const store = (id: number, r: ChunkResult) => {
     if (failure) return;
+    // A chunk is answered once: anything else is a thread that does not follow the protocol.
+    if (!(Number.isInteger(id) && id >= printed && id < nChunks && results[id] === undefined)) return malformed();
     results[id] = r;
     completed++;
     rejected ||= r.rejected;
@@ -88,18 +98,7 @@ export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFa
     if (completed === nChunks) finish();
   };
 
-  const fail = (e: Error) => {
-    if (failure) return;
-    failure = e;
-    finish();
-  };
-
-  const send = (w: Worker) => {
-    const id = take();
-    if (id >= 0) w.postMessage({ t: 'chunk', id, ...range(id) } satisfies ToWorker);
-  };
-
-  const input: WorkerInput = { setup: o.setup, files: o.files };
+  const input: WorkerInput = { setup: o.setup, files: o.files, chunk: o.chunk, cursor };
   for (let i = 0; i < o.workers; i++) {
     const w = new Worker(o.worker.script, {
       eval: o.worker.eval === true,
@@ -108,31 +107,13 @@ export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFa
       stdout: true, // a worker prints nothing; if something in it does, it must not interleave with the results
       stderr: true,
     });
-    const onMessage = (m: unknown) => {
-      const msg = m as FromWorker;
-      switch (typeof msg === 'object' && msg !== null ? msg.t : undefined) {
-        case 'ready':
-          for (let k = 0; k < IN_FLIGHT; k++) send(w);
-          return;
-        case 'done': {
-          const d = msg as Extract<FromWorker, { t: 'done' }>;
-          if (isChunkResult(d) && Number.isInteger(d.id) && d.id >= 0 && d.id < nChunks && results[d.id] === undefined && d.id >= printed) {
-            store(d.id, d);
-            send(w);
-            return;
-          }
-          break;
-        }
-        case 'usage':
-          if (typeof (msg as { message?: unknown }).message === 'string') return fail(new CliUsageError((msg as { message: string }).message));
-          break;
-      }
-      if ((msg as { t?: unknown })?.t === 'fail' && typeof (msg as { message?: unknown }).message === 'string') {
-        return fail(new CliUsageError(`verify worker failed: ${oneLine((msg as { message: string }).message)}`));
-      }
-      fail(new CliUsageError('verify worker failed: it sent a malformed message'));
-    };
-    w.on('message', onMessage);
+    w.on('message', (m: unknown) => {
+      const msg = (typeof m === 'object' && m !== null ? m : {}) as Partial<Record<string, unknown>>;
+      if (msg.t === 'done' && isChunkResult(msg)) return store(msg.id as number, msg);
+      if (msg.t === 'usage' && typeof msg.message === 'string') return fail(new CliUsageError(msg.message));
+      if (msg.t === 'fail' && typeof msg.message === 'string') return fail(new CliUsageError(`verify worker failed: ${oneLine(msg.message)}`));
+      malformed();
+    });
     w.on('error', (e) => fail(new CliUsageError(`verify worker failed: ${oneLine(e?.message ?? String(e))}`)));
     w.on('messageerror', () => fail(new CliUsageError('verify worker failed: a message could not be decoded')));
     w.on('exit', (code) => {
@@ -143,10 +124,9 @@ export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFa
 
   try {
     if (o.local) {
-      for (let id = take(); id >= 0; id = take()) {
-        const { from, to } = range(id);
-        store(id, await o.local.run(o.files, from, to));
-        // Let the workers' messages in (they are macrotasks; the loop above runs on microtasks only).
+      for (let id = takeChunk(next, nChunks); id >= 0 && !failure; id = takeChunk(next, nChunks)) {
+        store(id, await o.local.run(o.files, id * o.chunk, Math.min(o.files.length, (id + 1) * o.chunk)));
+        // Let the workers' results in (messages are macrotasks; the loop above runs on microtasks only).
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
@@ -160,6 +140,6 @@ export async function runPool(o: PoolOptions): Promise<{ rejected: boolean; ioFa
   return { rejected, ioFailed };
 }
 
-function isChunkResult(x: Partial<ChunkResult>): x is ChunkResult {
+function isChunkResult(x: Partial<Record<string, unknown>>): x is Partial<Record<string, unknown>> & ChunkResult {
   return typeof x.text === 'string' && typeof x.rejected === 'boolean' && typeof x.ioFailed === 'boolean';
 }

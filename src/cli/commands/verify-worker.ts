@@ -1,30 +1,28 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { CliUsageError } from '../context.js';
 import { BatchVerifier } from './verify-batch.js';
-import type { FromWorker, ToWorker, WorkerInput } from './verify-pool.js';
+import { takeChunk, type FromWorker, type WorkerInput } from './verify-pool.js';
 
 /**
  * A worker thread of `coffer verify` (started by verify-pool.ts; a build entry point of its own, so it loads the
- * verifiers and nothing of the CLI's argument parsing). It verifies the chunks it is sent, one at a time and in the
- * order received, and answers each with its result lines. A usage error (unusable collateral) is reported as such;
- * anything else unexpected as a failure, and the main thread ends the batch.
+ * verifiers and nothing of the CLI's argument parsing). It takes chunks from the shared cursor until none is left,
+ * verifies each (reading the files itself) and answers with its result lines; then it waits to be terminated. A
+ * usage error (unusable collateral) is reported as such, anything else unexpected as a failure: the main thread
+ * then ends the batch.
  */
 const port = parentPort;
 if (!port) throw new Error('verify-worker runs as a worker thread only');
-const { setup, files } = workerData as WorkerInput;
+const { setup, files, chunk, cursor } = workerData as WorkerInput;
+const next = new Int32Array(cursor);
+const nChunks = Math.ceil(files.length / chunk);
 const verifier = new BatchVerifier(setup);
-let queue: Promise<void> = Promise.resolve();
+port.on('message', () => {}); // keeps the worker alive (and its port open) until the main thread terminates it
 
-port.on('message', (m: ToWorker) => {
-  queue = queue.then(async () => {
-    let reply: FromWorker;
-    try {
-      if (m?.t !== 'chunk' || !Number.isInteger(m.from) || !Number.isInteger(m.to) || m.from < 0 || m.to > files.length || m.from > m.to) throw new Error('unexpected message from the main thread');
-      reply = { t: 'done', id: m.id, ...(await verifier.run(files, m.from, m.to)) };
-    } catch (e) {
-      reply = e instanceof CliUsageError ? { t: 'usage', message: e.message } : { t: 'fail', message: (e as Error)?.message ?? String(e) };
-    }
-    port.postMessage(reply);
-  });
-});
-port.postMessage({ t: 'ready' } satisfies FromWorker);
+try {
+  for (let id = takeChunk(next, nChunks); id >= 0; id = takeChunk(next, nChunks)) {
+    const r = await verifier.run(files, id * chunk, Math.min(files.length, (id + 1) * chunk));
+    port.postMessage({ t: 'done', id, ...r } satisfies FromWorker);
+  }
+} catch (e) {
+  port.postMessage((e instanceof CliUsageError ? { t: 'usage', message: e.message } : { t: 'fail', message: (e as Error)?.message ?? String(e) }) satisfies FromWorker);
+}
