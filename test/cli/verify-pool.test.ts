@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runCli } from '../../src/cli/run.js';
 import { BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
-import { runPool, type PoolOptions } from '../../src/cli/commands/verify-pool.js';
+import { VerifyPool, type RunOptions, type WorkerScript } from '../../src/cli/commands/verify-pool.js';
 import { MIN_FILES_PER_WORKER } from '../../src/cli/commands/verify-run.js';
 import { CliUsageError } from '../../src/cli/context.js';
 
@@ -52,7 +52,17 @@ function setupOf(files: string[], json: boolean): VerifySetup {
   };
 }
 
-const sourceWorker = (): PoolOptions['worker'] => ({
+/** A pool's whole life: started, one batch, closed whatever happens (as runVerify does). */
+async function runPool(o: RunOptions & { workers: number; worker: WorkerScript }) {
+  const pool = new VerifyPool(o.workers, o.worker);
+  try {
+    return await pool.run(o);
+  } finally {
+    await pool.close();
+  }
+}
+
+const sourceWorker = (): WorkerScript => ({
   script: `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(new URL('../../src/cli/commands/verify-worker.ts', import.meta.url).href)}); })`,
   eval: true,
 });
@@ -63,7 +73,7 @@ test('workers alone (the main thread verifies nothing) print what one thread pri
     const setup = setupOf(files, json);
     const one = await new BatchVerifier(setup).run(files);
     const pieces: string[] = [];
-    const r = await runPool({ files, setup, workers: 2, chunk: 7, worker: sourceWorker(), local: null, write: (s) => pieces.push(s), flushBytes: 1024 });
+    const r = await runPool({ files, setup, workers: 2, chunk: 7, worker: sourceWorker(), local: null, write: (s: string) => pieces.push(s), flushBytes: 1024 });
     assert.equal(pieces.join(''), one.text);
     assert.ok(pieces.length > 1, 'output streams out in pieces as chunks complete');
     assert.deepEqual(r, { rejected: true, ioFailed: true });
@@ -104,6 +114,11 @@ test('unusable collateral stops a multi-threaded batch with one line, exit 2', a
   const r = await run(['verify', '--collateral', coll, '--trust-anchor', 'samples/test-pki-root.pem', '--jobs', '2', ...files]);
   assert.equal(r.code, 2);
   assert.match(r.err, /^coffer: collateral file '.*zz-huge\.json' is larger than the 8 MiB cap\n$/);
+  // A bad flag found after the workers were started (they start first): the same one line, and they are ended.
+  const p = await run(['verify', ...base, '--policy', join(work, 'no-such-policy.yaml'), '--jobs', '2', ...files]);
+  assert.equal(p.code, 2);
+  assert.equal(p.out, '');
+  assert.match(p.err, /^coffer: .*no-such-policy\.yaml.*\n$/);
 });
 
 test('--jobs must be a whole number from 1 to 64', async () => {
@@ -117,24 +132,26 @@ test('--jobs must be a whole number from 1 to 64', async () => {
 test('a worker that fails to load, dies, exits or sends garbage ends the batch with one clear error, never a hang', async () => {
   const { files } = mixedBatch(40);
   const setup = setupOf(files, false);
-  const wt = `const { parentPort: p, workerData: d } = require('node:worker_threads'); const take = () => Atomics.add(new Int32Array(d.cursor), 0, 1);`;
+  // A fake worker: `body` runs on the start message, with take() taking a chunk from the shared cursor.
+  const wt = (body: string) =>
+    `const { parentPort: p } = require('node:worker_threads'); p.on('message', (d) => { const take = () => Atomics.add(new Int32Array(d.cursor), 0, 1); ${body} })`;
   const done = (id: string) => `{ t: 'done', id: ${id}, text: 'x\\n', rejected: false, ioFailed: false }`;
   const cases: [string, string, RegExp][] = [
     ['throws while loading', `throw new Error('boom at load')`, /^verify worker failed: boom at load$/],
     ['exits', `process.exit(3)`, /^verify worker failed: it exited \(code 3\) before the batch was done$/],
-    ['takes a chunk and exits quietly', `${wt} take(); process.exit(0)`, /it exited \(code 0\) before the batch was done/],
-    ['dies on a chunk', `${wt} take(); setTimeout(() => { throw new Error('died on a chunk') }, 5)`, /^verify worker failed: died on a chunk$/],
-    ['sends garbage', `${wt} p.postMessage('garbage')`, /^verify worker failed: it sent a malformed message$/],
-    ['answers a chunk that does not exist', `${wt} p.postMessage(${done('99999')})`, /malformed message/],
-    ['answers a chunk twice', `${wt} const id = take(); p.postMessage(${done('id')}); p.postMessage(${done('id')})`, /malformed message/],
-    ['reports a failure', `${wt} p.postMessage({ t: 'fail', message: 'no\\nsecond line' })`, /^verify worker failed: no$/],
-    ['reports a usage error', `${wt} p.postMessage({ t: 'usage', message: 'stopped here' })`, /^stopped here$/],
+    ['takes a chunk and exits quietly', wt('take(); process.exit(0)'), /it exited \(code 0\) before the batch was done/],
+    ['dies on a chunk', wt(`take(); setTimeout(() => { throw new Error('died on a chunk') }, 5)`), /^verify worker failed: died on a chunk$/],
+    ['sends garbage', wt(`p.postMessage('garbage')`), /^verify worker failed: it sent a malformed message$/],
+    ['answers a chunk that does not exist', wt(`p.postMessage(${done('99999')})`), /malformed message/],
+    ['answers a chunk twice', wt(`const id = take(); p.postMessage(${done('id')}); p.postMessage(${done('id')})`), /malformed message/],
+    ['reports a failure', wt(`p.postMessage({ t: 'fail', message: 'no\\nsecond line' })`), /^verify worker failed: no$/],
+    ['reports a usage error', wt(`p.postMessage({ t: 'usage', message: 'stopped here' })`), /^stopped here$/],
   ];
   const one = await new BatchVerifier(setup).run(files);
   for (const [name, script, expected] of cases) {
     const out: string[] = [];
     await assert.rejects(
-      runPool({ files, setup, workers: 2, chunk: 4, worker: { script, eval: true }, local: null, write: (s) => out.push(s), flushBytes: 1 }),
+      runPool({ files, setup, workers: 2, chunk: 4, worker: { script, eval: true }, local: null, write: (s: string) => out.push(s), flushBytes: 1 }),
       (e: Error) => {
         assert.ok(e instanceof CliUsageError, `${name}: ${e}`);
         assert.match(e.message, expected, name);
@@ -147,7 +164,7 @@ test('a worker that fails to load, dies, exits or sends garbage ends the batch w
     // verified, the protocol error). Either way it ends.
     out.length = 0;
     try {
-      const r = await runPool({ files, setup, workers: 2, chunk: 4, worker: { script, eval: true }, local: new BatchVerifier(setup), write: (s) => out.push(s), flushBytes: 1 });
+      const r = await runPool({ files, setup, workers: 2, chunk: 4, worker: { script, eval: true }, local: new BatchVerifier(setup), write: (s: string) => out.push(s), flushBytes: 1 });
       assert.equal(out.join(''), one.text, name);
       assert.deepEqual(r, { rejected: true, ioFailed: true });
     } catch (e) {

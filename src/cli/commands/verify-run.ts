@@ -4,10 +4,10 @@ import { readCappedUserFile } from '../files.js';
 import { fromHex } from '../../tee/common/hex.js';
 import { MAX_COLLATERAL_FILE_BYTES } from '../../tee/common/read-capped.js';
 import type { AppraisalPolicy } from '../../policy/types.js';
-import { BatchVerifier, MAX_EVIDENCE_BYTES, type VerifySetup } from './verify-batch.js';
+import type { VerifySetup } from './verify-batch.js';
+import type { VerifyPool } from './verify-pool.js';
 import type { VerifyFlags } from './verify.js';
 
-export { MAX_EVIDENCE_BYTES, type VerifyLine } from './verify-batch.js';
 export const MAX_POLICY_BYTES = 1024 * 1024;
 const MAX_SMALL_FILE_BYTES = 1024 * 1024;
 /** Output is written in chunks of about this size rather than one write per file. */
@@ -67,59 +67,66 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
   const at = parseAt(flags.at);
   const nonce = parseNonce(flags.nonce);
   const jobs = parseJobs(flags.jobs);
-  let policy: AppraisalPolicy = {};
-  if (flags.policy) {
-    const bytes = await readCappedUserFile(flags.policy, 'policy', MAX_POLICY_BYTES);
-    const { parsePolicy } = await import('../../policy/load.js'); // YAML: loaded only for --policy
-    try {
-      policy = parsePolicy(Buffer.from(bytes).toString('utf8'));
-    } catch (e) {
-      throw new CliUsageError((e as Error).message);
-    }
-  }
-  const setup: VerifySetup = { tee: flags.tee, json: flags.json === true, atMs: (at ?? new Date()).getTime(), nonce, policy, attachments: {} };
-  if (flags.trustAnchor && flags.trustAnchor.length > 0) {
-    setup.trustAnchors = await Promise.all(flags.trustAnchor.map((f) => readCappedUserFile(f, 'trust anchor', MAX_SMALL_FILE_BYTES)));
-  }
-  if (flags.collateral) {
-    // A directory or a file; what is inside is checked (and capped) by the verifier that opens it.
-    try {
-      await import('node:fs/promises').then((fs) => fs.stat(flags.collateral!));
-    } catch (e) {
-      throw new CliUsageError(`cannot read collateral '${flags.collateral}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    setup.collateral = flags.collateral;
-  }
-  for (const name of ATTACHMENTS) {
-    const p = flags[name];
-    if (p) setup.attachments[name] = await readCappedUserFile(p, name, name === 'eventlog' ? MAX_EVIDENCE_BYTES : MAX_COLLATERAL_FILE_BYTES);
-  }
-
-  const local = new BatchVerifier(setup);
   const workers = Math.min(jobs - 1, Math.floor(files.length / MIN_FILES_PER_WORKER));
-  let status: { rejected: boolean; ioFailed: boolean };
+  // Workers first: they load their modules while this thread loads its own and reads the flags' files.
+  let pool: VerifyPool | undefined;
   if (workers > 0) {
-    const { runPool } = await import('./verify-pool.js');
-    status = await runPool({
-      files, setup, workers, chunk: CHUNK_FILES, worker: workerScript(), local,
-      write: (s) => ctx.io.out(s), flushBytes: FLUSH_BYTES,
-    });
-  } else {
-    // Files are read synchronously, one at a time: from the page cache open+fstat+read+close cost a few µs, far
-    // less CPU than the thread-pool round trips of asynchronous reads, and verification is CPU-bound anyway.
-    status = { rejected: false, ioFailed: false };
-    let out = '';
-    for (let i = 0; i < files.length; i += CHUNK_FILES) {
-      const r = await local.run(files, i, Math.min(files.length, i + CHUNK_FILES));
-      status.rejected ||= r.rejected;
-      status.ioFailed ||= r.ioFailed;
-      out += r.text;
-      if (out.length >= FLUSH_BYTES) {
-        ctx.io.out(out);
-        out = '';
+    const { VerifyPool } = await import('./verify-pool.js');
+    pool = new VerifyPool(workers, workerScript());
+  }
+  try {
+    const { BatchVerifier, MAX_EVIDENCE_BYTES } = await import('./verify-batch.js');
+    let policy: AppraisalPolicy = {};
+    if (flags.policy) {
+      const bytes = await readCappedUserFile(flags.policy, 'policy', MAX_POLICY_BYTES);
+      const { parsePolicy } = await import('../../policy/load.js'); // YAML: loaded only for --policy
+      try {
+        policy = parsePolicy(Buffer.from(bytes).toString('utf8'));
+      } catch (e) {
+        throw new CliUsageError((e as Error).message);
       }
     }
-    if (out.length > 0) ctx.io.out(out);
+    const setup: VerifySetup = { tee: flags.tee, json: flags.json === true, atMs: (at ?? new Date()).getTime(), nonce, policy, attachments: {} };
+    if (flags.trustAnchor && flags.trustAnchor.length > 0) {
+      setup.trustAnchors = await Promise.all(flags.trustAnchor.map((f) => readCappedUserFile(f, 'trust anchor', MAX_SMALL_FILE_BYTES)));
+    }
+    if (flags.collateral) {
+      // A directory or a file; what is inside is checked (and capped) by the verifier that opens it.
+      try {
+        await import('node:fs/promises').then((fs) => fs.stat(flags.collateral!));
+      } catch (e) {
+        throw new CliUsageError(`cannot read collateral '${flags.collateral}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      setup.collateral = flags.collateral;
+    }
+    for (const name of ATTACHMENTS) {
+      const p = flags[name];
+      if (p) setup.attachments[name] = await readCappedUserFile(p, name, name === 'eventlog' ? MAX_EVIDENCE_BYTES : MAX_COLLATERAL_FILE_BYTES);
+    }
+
+    const local = new BatchVerifier(setup);
+    let status: { rejected: boolean; ioFailed: boolean };
+    if (pool) {
+      status = await pool.run({ files, setup, chunk: CHUNK_FILES, local, write: (s) => ctx.io.out(s), flushBytes: FLUSH_BYTES });
+    } else {
+      // Files are read synchronously, one at a time: from the page cache open+fstat+read+close cost a few µs, far
+      // less CPU than the thread-pool round trips of asynchronous reads, and verification is CPU-bound anyway.
+      status = { rejected: false, ioFailed: false };
+      let out = '';
+      for (let i = 0; i < files.length; i += CHUNK_FILES) {
+        const r = await local.run(files, i, Math.min(files.length, i + CHUNK_FILES));
+        status.rejected ||= r.rejected;
+        status.ioFailed ||= r.ioFailed;
+        out += r.text;
+        if (out.length >= FLUSH_BYTES) {
+          ctx.io.out(out);
+          out = '';
+        }
+      }
+      if (out.length > 0) ctx.io.out(out);
+    }
+    ctx.setExit(status.ioFailed ? EXIT.USAGE : status.rejected ? EXIT.REJECTED : EXIT.OK);
+  } finally {
+    await pool?.close();
   }
-  ctx.setExit(status.ioFailed ? EXIT.USAGE : status.rejected ? EXIT.REJECTED : EXIT.OK);
 }
