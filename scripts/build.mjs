@@ -11,7 +11,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const outdir = join(root, 'dist', 'cli');
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: { coffer: join(root, 'src/cli/main.ts') },
+  // verify-worker: the thread `coffer verify` starts for a large batch, loaded by its own name (verify-pool.ts).
+  entryPoints: { coffer: join(root, 'src/cli/main.ts'), 'verify-worker': join(root, 'src/cli/commands/verify-worker.ts') },
   bundle: true,
   splitting: true,
   platform: 'node',

@@ -1,0 +1,174 @@
+import { CliUsageError } from '../context.js';
+import { CofferError, type ErrorReport, toErrorReport, UsageError } from '../../tee/common/errors.js';
+import { createVerifierRegistry, type VerifierRegistry } from '../../tee/index.js';
+import type { TeeType } from '../../tee/common/claims.js';
+import { readFileCappedSync } from '../../tee/common/read-capped.js';
+import { verifyEvidenceWith, type VerificationResult } from '../../tee/verify-evidence.js';
+import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../../tee/common/verifier.js';
+import { appraise } from '../../policy/appraise.js';
+import type { AppraisalPolicy } from '../../policy/types.js';
+
+/**
+ * The per-thread half of `coffer verify`: turns a run of evidence files into their result lines. The main thread
+ * and every worker of the pool (verify-pool.ts) run one of these; what they share is a VerifySetup, which is plain
+ * data (structured-cloneable), so each thread builds its own registry, opens the collateral itself and caches what
+ * it verified once. Nothing here prints: the caller writes the text, in input order.
+ */
+
+/** Input caps: evidence (Azure JSON evidence carries event logs: a few MB at most). */
+export const MAX_EVIDENCE_BYTES = 16 * 1024 * 1024;
+
+/** Everything a thread needs to verify files the way `coffer verify` was asked to; flags already validated. */
+export interface VerifySetup {
+  tee: TeeType | 'auto';
+  json: boolean;
+  /** Verification time, ms since the epoch: the same instant for every file and every thread. */
+  atMs: number;
+  nonce?: Uint8Array;
+  policy: AppraisalPolicy;
+  trustAnchors?: Uint8Array[];
+  collateral?: string;
+  attachments: Record<string, Uint8Array>;
+}
+
+/** The result of a run of files: their lines (in order) and what the exit status needs to know. */
+export interface ChunkResult {
+  text: string;
+  /** Some evidence was rejected (exit 1 unless an I/O error makes it 2). */
+  rejected: boolean;
+  /** Some file could not be read or was over the cap (exit 2). */
+  ioFailed: boolean;
+}
+
+/** One line of `coffer verify --json` (contract: field names are stable). */
+export interface VerifyLine {
+  file: string;
+  verified: boolean;
+  tee: string | null;
+  tcbStatus: string | null;
+  advisories: string[];
+  claims: Record<string, unknown> | null;
+  errors: { code: string; message: string }[];
+  appraisal?: { status: string; failures: { rule: string; code: string; message: string }[] };
+}
+
+function toLine(file: string, r: VerificationResult, policy: AppraisalPolicy): VerifyLine {
+  const line: VerifyLine = {
+    file,
+    verified: r.verified,
+    tee: r.tee ?? null,
+    tcbStatus: r.tcbStatus ?? null,
+    advisories: r.advisories,
+    claims: (r.claims as unknown as Record<string, unknown>) ?? null,
+    errors: [...r.errors],
+  };
+  if (r.verified && r.claims) {
+    // The CLI's caller is the operator: an AK given with --ak is their own pin (the warning still says so).
+    const a = appraise(r.claims, policy, { callerPinsKeys: true });
+    line.appraisal = { status: a.status, failures: a.failures };
+    if (a.failures.length > 0) {
+      line.verified = false;
+      line.errors.push(...a.failures.map((f) => ({ code: f.code, message: `policy rule ${f.rule}: ${f.message}` })));
+    }
+  }
+  return line;
+}
+
+function human(line: VerifyLine): string {
+  if (line.verified) {
+    const adv = line.advisories.length ? `, advisories ${line.advisories.join(' ')}` : '';
+    const tcb = line.tcbStatus ? `, TCB ${line.tcbStatus}` : '';
+    let text = `OK       ${line.file}: verified ${line.tee}${tcb}${adv}\n`;
+    const warnings = line.claims?.warnings as string[] | undefined;
+    const notes = line.claims?.notes as string[] | undefined;
+    if (warnings) for (const w of warnings) text += `  warning: ${w}\n`;
+    if (notes) for (const n of notes) text += `  note: ${n}\n`;
+    return text;
+  }
+  const why = line.errors.map((e) => `  ${e.code}: ${e.message}`).join('\n');
+  return `REJECTED ${line.file}${line.tee ? ` (${line.tee})` : ''}\n${why}\n`;
+}
+
+/** An evidence file that could not be read (or is over the cap): its own result line, exit status 2. */
+type Read = { ok: true; bytes: Uint8Array } | { ok: false; error: ErrorReport };
+
+function readEvidence(file: string): Read {
+  try {
+    return { ok: true, bytes: readFileCappedSync(file, MAX_EVIDENCE_BYTES, 'evidence file') };
+  } catch (e) {
+    if (e instanceof CofferError) return { ok: false, error: toErrorReport(e) };
+    return { ok: false, error: { code: 'IO_ERROR', message: `cannot read evidence '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` } };
+  }
+}
+
+function isErrorReport(x: VerifyOptions | ErrorReport): x is ErrorReport {
+  return typeof (x as ErrorReport).code === 'string' && typeof (x as ErrorReport).message === 'string';
+}
+
+/**
+ * Verifies files for one thread. Collateral is opened once per verifier that needs it (its shape depends on the
+ * TEE: a mixed batch of SGX and SNP evidence opens it both ways), on the first file of that TEE, so a garbage first
+ * file changes nothing. Malformed collateral rejects the files of that TEE (exit 1); an unreadable or oversized
+ * one, or --collateral for a verifier that takes none, is a usage error (CliUsageError: the batch stops, exit 2).
+ */
+export class BatchVerifier {
+  private readonly registry: VerifierRegistry = createVerifierRegistry();
+  private readonly byTee = new Map<TeeType, VerifyOptions | ErrorReport>();
+  private readonly base: VerifyOptions;
+
+  constructor(private readonly setup: VerifySetup) {
+    this.base = { at: new Date(setup.atMs), nonce: setup.nonce };
+    if (setup.trustAnchors && setup.trustAnchors.length > 0) this.base.trustAnchors = setup.trustAnchors;
+  }
+
+  /** Verifies files[from..to) in order; the text is their result lines. */
+  async run(files: readonly string[], from = 0, to = files.length): Promise<ChunkResult> {
+    let text = '';
+    let rejected = false;
+    let ioFailed = false;
+    const { json, policy } = this.setup;
+    for (let i = from; i < to; i++) {
+      const file = files[i]!;
+      const read = readEvidence(file);
+      let line: VerifyLine;
+      if (!read.ok) {
+        ioFailed = true;
+        line = { file, verified: false, tee: null, tcbStatus: null, advisories: [], claims: null, errors: [read.error] };
+      } else {
+        line = toLine(file, await this.verifyOne({ evidence: read.bytes, attachments: this.setup.attachments }), policy);
+      }
+      if (!line.verified) rejected = true;
+      text += json ? `${JSON.stringify(line)}\n` : human(line);
+    }
+    return { text, rejected, ioFailed };
+  }
+
+  private async verifyOne(input: EvidenceInput): Promise<VerificationResult> {
+    let v: TeeVerifier;
+    try {
+      v = this.setup.tee === 'auto' ? this.registry.detect(input) : this.registry.get(this.setup.tee);
+    } catch (e) {
+      return { verified: false, advisories: [], errors: [toErrorReport(e)] };
+    }
+    let opts = this.byTee.get(v.tee);
+    if (!opts) {
+      opts = await this.open(v);
+      this.byTee.set(v.tee, opts);
+    }
+    if (isErrorReport(opts)) return { verified: false, tee: v.tee, advisories: [], errors: [opts] };
+    return verifyEvidenceWith(this.registry, input, opts);
+  }
+
+  private async open(v: TeeVerifier): Promise<VerifyOptions | ErrorReport> {
+    const opts: VerifyOptions = Object.assign({}, this.base, { tee: v.tee });
+    const path = this.setup.collateral;
+    if (!path) return opts;
+    if (!v.openCollateral) throw new CliUsageError(`--collateral is not used by the ${v.tee} verifier`);
+    try {
+      return Object.assign(opts, await v.openCollateral(path));
+    } catch (e) {
+      if (e instanceof UsageError) throw new CliUsageError(e.message);
+      return toErrorReport(e);
+    }
+  }
+}
