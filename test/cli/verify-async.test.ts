@@ -1,0 +1,130 @@
+// `coffer verify`'s asynchronous path: several quotes in flight per thread, their signatures verified on libuv's
+// thread pool. It must print exactly what the synchronous path prints (good, bad and tampered files, in input
+// order), still reject a wrong signature, fail closed on a verifier that errs or answers anything but true, and
+// never have more quotes in flight than asked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { asyncVerify, BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
+import { parseQuote } from '../../src/tee/dcap/quote.js';
+import { createVerifierRegistry } from '../../src/tee/index.js';
+import { verifyEvidenceWith } from '../../src/tee/verify-evidence.js';
+import type { AsyncSignatureVerifier } from '../../src/tee/common/verifier.js';
+
+const work = mkdtempSync(join(tmpdir(), 'coffer-async-'));
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+const quote = new Uint8Array(readFileSync('samples/sgx-quote.dat'));
+const anchor = new Uint8Array(readFileSync('samples/test-pki-root.pem'));
+
+/** The sample quote with one byte of its quote signature (which) or of its QE report signature flipped. */
+function tampered(which: 'quote' | 'qe'): Uint8Array {
+  const q = parseQuote(quote);
+  const sig = which === 'quote' ? q.signature : q.qeReportSignature;
+  const at = Buffer.from(quote).indexOf(Buffer.from(sig));
+  assert.ok(at > 0);
+  const copy = Uint8Array.from(quote);
+  copy[at + 5]! ^= 0x01;
+  return copy;
+}
+
+function setupOf(inFlight: number, json: boolean): VerifySetup {
+  return { tee: 'auto', json, atMs: Date.now(), policy: {}, collateral: 'samples/collateral', attachments: {}, trustAnchors: [anchor], inFlight };
+}
+
+/** Good quotes with garbage, a missing file and both kinds of bad signature mixed in. */
+function batch(n: number): string[] {
+  const files: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = join(work, `q${i}.dat`);
+    if (i % 7 === 3) writeFileSync(f, tampered('quote'));
+    else if (i % 11 === 5) writeFileSync(f, tampered('qe'));
+    else if (i % 13 === 6) writeFileSync(f, 'garbage');
+    else copyFileSync('samples/sgx-quote.dat', f);
+    files.push(f);
+  }
+  files.splice(9, 0, join(work, 'missing.dat'));
+  return files;
+}
+
+test('the async path prints exactly what the synchronous path prints, good and bad files, in order', async () => {
+  const files = batch(60);
+  for (const json of [false, true]) {
+    const sync = await new BatchVerifier(setupOf(1, json)).run(files);
+    for (const inFlight of [2, 8, 100]) {
+      const r = await new BatchVerifier(setupOf(inFlight, json)).run(files);
+      assert.deepEqual(r, sync, `inFlight ${inFlight}, json ${json}`);
+    }
+    assert.deepEqual({ rejected: sync.rejected, ioFailed: sync.ioFailed }, { rejected: true, ioFailed: true });
+    const text = sync.text;
+    assert.match(text, /QUOTE_SIGNATURE_INVALID/);
+    assert.match(text, /QE_REPORT_SIGNATURE_INVALID/);
+    assert.match(text, /UNKNOWN_EVIDENCE/);
+    assert.match(text, /IO_ERROR/);
+    if (json) {
+      const lines = text.trimEnd().split('\n').map((l) => JSON.parse(l) as { file: string; verified: boolean });
+      assert.deepEqual(lines.map((l) => l.file), files, 'one line per file, in input order');
+      const good = files.filter((f) => /q\d+\.dat$/.test(f) && readFileSync(f).equals(Buffer.from(quote))).length;
+      assert.equal(lines.filter((l) => l.verified).length, good);
+    }
+  }
+});
+
+test('a wrong signature fails through an injected async verifier; one that errs or answers non-true fails closed', async () => {
+  const registry = createVerifierRegistry();
+  const sgx = registry.get('sgx');
+  const opts = Object.assign({ at: new Date(), tee: 'sgx' as const, trustAnchors: [anchor] }, await sgx.openCollateral!('samples/collateral'));
+  const ok = await verifyEvidenceWith(registry, { evidence: quote }, { ...opts, verifySignature: asyncVerify });
+  assert.equal(ok.verified, true, JSON.stringify(ok.errors));
+  for (const [which, code] of [['quote', 'QUOTE_SIGNATURE_INVALID'], ['qe', 'QE_REPORT_SIGNATURE_INVALID']] as const) {
+    const r = await verifyEvidenceWith(registry, { evidence: tampered(which) }, { ...opts, verifySignature: asyncVerify });
+    assert.equal(r.verified, false);
+    assert.equal(r.errors[0]?.code, code);
+  }
+  // Only `true` is a valid signature: a truthy non-boolean is not.
+  const truthy: AsyncSignatureVerifier = async () => 1 as unknown as boolean;
+  const r1 = await verifyEvidenceWith(registry, { evidence: quote }, { ...opts, verifySignature: truthy });
+  assert.equal(r1.verified, false);
+  assert.equal(r1.errors[0]?.code, 'QUOTE_SIGNATURE_INVALID');
+  const erring: AsyncSignatureVerifier = async () => {
+    throw new Error('thread pool gone');
+  };
+  const r2 = await verifyEvidenceWith(registry, { evidence: quote }, { ...opts, verifySignature: erring });
+  assert.equal(r2.verified, false);
+  // Not a function: refused as bad options, never silently verified synchronously or skipped.
+  const r3 = await verifyEvidenceWith(registry, { evidence: quote }, { ...opts, verifySignature: 'yes' as unknown as AsyncSignatureVerifier });
+  assert.equal(r3.verified, false);
+  assert.equal(r3.errors[0]?.code, 'BAD_OPTIONS');
+});
+
+test('no more quotes in flight than setup.inFlight (two signatures each), and the window is used', async () => {
+  const files = batch(40).filter((f) => !f.endsWith('missing.dat'));
+  for (const inFlight of [1, 3, 6]) {
+    let now = 0;
+    let max = 0;
+    let calls = 0;
+    const counting: AsyncSignatureVerifier = async (...args) => {
+      calls++;
+      max = Math.max(max, ++now);
+      try {
+        // Resolve on a later turn so the batch has a chance to start more quotes meanwhile.
+        await new Promise((r) => setTimeout(r, 1));
+        return await asyncVerify(...args);
+      } finally {
+        now--;
+      }
+    };
+    const r = await new BatchVerifier(setupOf(inFlight, false), counting).run(files);
+    const sync = await new BatchVerifier(setupOf(1, false)).run(files);
+    assert.deepEqual(r, sync);
+    if (inFlight === 1) {
+      assert.equal(calls, 0, 'inFlight 1 is the synchronous path');
+      continue;
+    }
+    assert.ok(calls > 0);
+    assert.ok(max <= 2 * inFlight, `max ${max} signatures in flight for inFlight ${inFlight}`);
+    assert.ok(max > 2, `the window is used: ${max} signatures in flight at most`);
+  }
+});
