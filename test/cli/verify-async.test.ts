@@ -4,7 +4,7 @@
 // never have more quotes in flight than asked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { asyncVerify, BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
@@ -12,6 +12,7 @@ import { parseQuote } from '../../src/tee/dcap/quote.js';
 import { createVerifierRegistry } from '../../src/tee/index.js';
 import { verifyEvidenceWith } from '../../src/tee/verify-evidence.js';
 import type { AsyncSignatureVerifier } from '../../src/tee/common/verifier.js';
+import { SnpTestPki, reportFields, signReport, p384 } from '../support/snp-pki.js';
 
 const work = mkdtempSync(join(tmpdir(), 'coffer-async-'));
 test.after(() => rmSync(work, { recursive: true, force: true }));
@@ -127,4 +128,41 @@ test('no more quotes in flight than setup.inFlight (two signatures each), and th
     assert.ok(max <= 2 * inFlight, `max ${max} signatures in flight for inFlight ${inFlight}`);
     assert.ok(max > 2, `the window is used: ${max} signatures in flight at most`);
   }
+});
+
+test('SEV-SNP reports: the async path prints what the synchronous one does, a wrong signature still fails', async () => {
+  const dir = mkdtempSync(join(work, 'snp-'));
+  const pki = new SnpTestPki('Genoa');
+  const fields = reportFields({ product: 'Genoa', vmpl: 2 });
+  const key = p384();
+  const leaf = pki.leaf({ tcb: fields.reportedTcb, chipId: fields.chipId, key });
+  const col = join(dir, 'col');
+  mkdirSync(col);
+  writeFileSync(join(col, 'vcek.der'), leaf.der);
+  writeFileSync(join(col, 'chain.pem'), pki.chainPem());
+  const good = signReport(fields, key.privateKey);
+  const bad = Uint8Array.from(good);
+  bad[0x2a0 + 3]! ^= 0x01; // a byte of the signature's R
+  const other = signReport(fields, p384().privateKey); // signed by a key that is not the VCEK's
+  const files: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const f = join(dir, `r${i}.bin`);
+    writeFileSync(f, i % 4 === 1 ? bad : i % 4 === 2 ? other : good);
+    files.push(f);
+  }
+  const setup = (inFlight: number): VerifySetup => ({
+    tee: 'snp', json: true, atMs: Date.parse('2025-06-01T00:00:00Z'), policy: {}, collateral: col, attachments: {},
+    trustAnchors: [new Uint8Array(pki.ark.der)], inFlight,
+  });
+  let calls = 0;
+  const counting: AsyncSignatureVerifier = (...args) => (calls++, asyncVerify(...args));
+  const sync = await new BatchVerifier(setup(1)).run(files);
+  const r = await new BatchVerifier(setup(4), counting).run(files);
+  assert.deepEqual(r, sync);
+  assert.equal(calls, files.length, 'one report signature per file went through the async verifier');
+  const lines = r.text.trimEnd().split('\n').map((l) => JSON.parse(l) as { verified: boolean; errors: { code: string }[] });
+  lines.forEach((l, i) => {
+    if (i % 4 === 1 || i % 4 === 2) assert.equal(l.errors[0]?.code, 'REPORT_SIGNATURE_INVALID', `file ${i}`);
+    else assert.equal(l.verified, true, JSON.stringify(l.errors));
+  });
 });

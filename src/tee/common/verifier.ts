@@ -21,7 +21,7 @@ export interface VerifyOptions {
   at?: Date;
   /** Expected freshness value: report data must start with it, or with its SHA-256/384/512. */
   nonce?: Uint8Array;
-  /** Per-evidence signatures verified through this instead of synchronously (DCAP quotes); see AsyncSignatureVerifier. */
+  /** Per-evidence signatures verified through this instead of synchronously (DCAP quotes, SEV-SNP reports); see AsyncSignatureVerifier. */
   verifySignature?: AsyncSignatureVerifier;
   /** TEE-specific options, keyed by the verifier (e.g. `dcap`, `snp`, `tpm`, `sample`). */
   [teeOptions: string]: unknown;
