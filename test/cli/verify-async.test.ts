@@ -4,10 +4,11 @@
 // never have more quotes in flight than asked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { asyncVerify, BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
+import { CliUsageError } from '../../src/cli/context.js';
 import { parseQuote } from '../../src/tee/dcap/quote.js';
 import { createVerifierRegistry } from '../../src/tee/index.js';
 import { verifyEvidenceWith } from '../../src/tee/verify-evidence.js';
@@ -165,4 +166,23 @@ test('SEV-SNP reports: the async path prints what the synchronous one does, a wr
     if (i % 4 === 1 || i % 4 === 2) assert.equal(l.errors[0]?.code, 'REPORT_SIGNATURE_INVALID', `file ${i}`);
     else assert.equal(l.verified, true, JSON.stringify(l.errors));
   });
+});
+
+test('unusable collateral with quotes in flight: one usage error for the batch, nothing unhandled', async () => {
+  const files = batch(20).filter((f) => !f.endsWith('missing.dat'));
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const coll = join(work, 'coll-huge');
+    mkdirSync(coll);
+    writeFileSync(join(coll, 'zz-huge.json'), '');
+    truncateSync(join(coll, 'zz-huge.json'), 9 * 1024 * 1024); // over the 8 MiB cap: a usage error
+    const setup = { ...setupOf(8, false), collateral: coll };
+    await assert.rejects(new BatchVerifier(setup).run(files), (e: Error) => e instanceof CliUsageError && /zz-huge\.json/.test(e.message));
+    await new Promise((r) => setTimeout(r, 20)); // let any stray rejection surface
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
 });
