@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { asyncVerify, BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
 import { CliUsageError } from '../../src/cli/context.js';
+import { inFlightFor } from '../../src/cli/commands/verify-run.js';
 import { parseQuote } from '../../src/tee/dcap/quote.js';
 import { createVerifierRegistry } from '../../src/tee/index.js';
 import { verifyEvidenceWith } from '../../src/tee/verify-evidence.js';
@@ -185,4 +186,13 @@ test('unusable collateral with quotes in flight: one usage error for the batch, 
   } finally {
     process.off('unhandledRejection', onUnhandled);
   }
+});
+
+test('quotes go in flight only when a CPU is idle', () => {
+  assert.equal(inFlightFor(0.2, 2), 8);
+  assert.equal(inFlightFor(1, 2), 8);
+  assert.equal(inFlightFor(1.5, 2), 1);
+  assert.equal(inFlightFor(9, 2), 1);
+  assert.equal(inFlightFor(0, 1), 1, 'one CPU: nothing to hand off to');
+  assert.equal(inFlightFor(6.5, 8), 8);
 });
