@@ -22,7 +22,6 @@ export interface DcapVerifyOptions {
   verifySignature?: AsyncSignatureVerifier;
 }
 
-
 export interface DcapVerified {
   quote: DcapQuote;
   qeReport: EnclaveReport;
@@ -118,7 +117,7 @@ export class DcapQuoteVerifier {
     const anchors = this.anchors(opts.trustAnchors);
     const pck = this.pck(q.certData);
 
-    // Per-quote signatures and binding: never cached. Both always checked, the quote's first (its error wins).
+    // Per-quote signatures and binding: never cached. The quote's signature is judged first (its error wins).
     const attKey = { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' } as const;
     const pckKey = { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' } as const;
     let quoteOk: boolean;
