@@ -45,9 +45,9 @@ function mixedBatch(n: number): { files: string[]; bad: Map<string, string> } {
   return { files, bad };
 }
 
-function setupOf(files: string[], json: boolean): VerifySetup {
+function setupOf(files: string[], json: boolean, inFlight = 1): VerifySetup {
   return {
-    tee: 'auto', json, atMs: Date.now(), policy: {}, collateral: 'samples/collateral', attachments: {},
+    tee: 'auto', json, atMs: Date.now(), policy: {}, collateral: 'samples/collateral', attachments: {}, inFlight,
     trustAnchors: [new Uint8Array(readFileSync('samples/test-pki-root.pem'))],
   };
 }
@@ -73,7 +73,8 @@ test('workers alone (the main thread verifies nothing) print what one thread pri
     const setup = setupOf(files, json);
     const one = await new BatchVerifier(setup).run(files);
     const pieces: string[] = [];
-    const r = await runPool({ files, setup, workers: 2, chunk: 7, worker: sourceWorker(), local: null, write: (s: string) => pieces.push(s), flushBytes: 1024 });
+    // The workers verify 8 at once (signatures on the thread pool), the reference one at a time.
+    const r = await runPool({ files, setup: { ...setup, inFlight: 8 }, workers: 2, chunk: 7, worker: sourceWorker(), local: null, write: (s: string) => pieces.push(s), flushBytes: 1024 });
     assert.equal(pieces.join(''), one.text);
     assert.ok(pieces.length > 1, 'output streams out in pieces as chunks complete');
     assert.deepEqual(r, { rejected: true, ioFailed: true });

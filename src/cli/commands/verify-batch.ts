@@ -1,10 +1,11 @@
+import { verify as cryptoVerify } from 'node:crypto';
 import { CliUsageError } from '../context.js';
 import { CofferError, type ErrorReport, toErrorReport, UsageError } from '../../tee/common/errors.js';
 import { createVerifierRegistry, type VerifierRegistry } from '../../tee/index.js';
 import type { TeeType } from '../../tee/common/claims.js';
 import { readFileCappedSync } from '../../tee/common/read-capped.js';
 import { verifyEvidenceWith, type VerificationResult } from '../../tee/verify-evidence.js';
-import type { EvidenceInput, TeeVerifier, VerifyOptions } from '../../tee/common/verifier.js';
+import type { AsyncSignatureVerifier, EvidenceInput, TeeVerifier, VerifyOptions } from '../../tee/common/verifier.js';
 import { appraise } from '../../policy/appraise.js';
 import type { AppraisalPolicy } from '../../policy/types.js';
 
@@ -29,7 +30,16 @@ export interface VerifySetup {
   trustAnchors?: Uint8Array[];
   collateral?: string;
   attachments: Record<string, Uint8Array>;
+  /**
+   * Evidence verified at once by this thread, at most (>= 1). Above 1, signatures are verified on libuv's thread
+   * pool (asyncVerify) while this thread parses the next files; 1 is the synchronous, one-at-a-time path.
+   */
+  inFlight: number;
 }
+
+/** node:crypto.verify's callback form: the verify runs on libuv's thread pool, not on the calling thread. */
+export const asyncVerify: AsyncSignatureVerifier = (alg, data, key, signature) =>
+  new Promise((resolve, reject) => cryptoVerify(alg, data, key, signature, (err, ok) => (err ? reject(err) : resolve(ok))));
 
 /** The result of a run of files: their lines (in order) and what the exit status needs to know. */
 export interface ChunkResult {
@@ -113,33 +123,51 @@ function isErrorReport(x: VerifyOptions | ErrorReport): x is ErrorReport {
  */
 export class BatchVerifier {
   private readonly registry: VerifierRegistry = createVerifierRegistry();
-  private readonly byTee = new Map<TeeType, VerifyOptions | ErrorReport>();
+  private readonly byTee = new Map<TeeType, Promise<VerifyOptions | ErrorReport>>();
   private readonly base: VerifyOptions;
 
-  constructor(private readonly setup: VerifySetup) {
+  /** verifySignature: what verifies signatures when setup.inFlight > 1 (tests count the calls in flight). */
+  constructor(
+    private readonly setup: VerifySetup,
+    verifySignature: AsyncSignatureVerifier = asyncVerify,
+  ) {
     this.base = { at: new Date(setup.atMs), nonce: setup.nonce };
     if (setup.trustAnchors && setup.trustAnchors.length > 0) this.base.trustAnchors = setup.trustAnchors;
+    if (setup.inFlight > 1) this.base.verifySignature = verifySignature;
   }
 
-  /** Verifies files[from..to) in order; the text is their result lines. */
+  /**
+   * Verifies files[from..to); the text is their result lines, in input order. Up to setup.inFlight files are
+   * verified at once (their signatures on the thread pool); each file's result is its own line whatever the others'.
+   */
   async run(files: readonly string[], from = 0, to = files.length): Promise<ChunkResult> {
     let text = '';
     let rejected = false;
     let ioFailed = false;
     const { json, policy } = this.setup;
+    const window = Math.max(1, this.setup.inFlight);
+    const pending: Promise<VerifyLine>[] = [];
+    const emit = (line: VerifyLine): void => {
+      if (!line.verified) rejected = true;
+      text += json ? `${JSON.stringify(line)}\n` : human(line);
+    };
     for (let i = from; i < to; i++) {
       const file = files[i]!;
       const read = readEvidence(file);
-      let line: VerifyLine;
+      let line: Promise<VerifyLine>;
       if (!read.ok) {
         ioFailed = true;
-        line = { file, verified: false, tee: null, tcbStatus: null, advisories: [], claims: null, errors: [read.error] };
+        line = Promise.resolve({ file, verified: false, tee: null, tcbStatus: null, advisories: [], claims: null, errors: [read.error] });
       } else {
-        line = toLine(file, await this.verifyOne({ evidence: read.bytes, attachments: this.setup.attachments }), policy);
+        line = this.verifyOne({ evidence: read.bytes, attachments: this.setup.attachments }).then((r) => toLine(file, r, policy));
+        // Only a usage error rejects (unusable collateral): awaited in order below; this stops the ones behind it
+        // from being reported as unhandled when the batch stops at the first.
+        line.catch(() => {});
       }
-      if (!line.verified) rejected = true;
-      text += json ? `${JSON.stringify(line)}\n` : human(line);
+      pending.push(line);
+      if (pending.length >= window) emit(await pending.shift()!);
     }
+    while (pending.length > 0) emit(await pending.shift()!);
     return { text, rejected, ioFailed };
   }
 
@@ -150,11 +178,13 @@ export class BatchVerifier {
     } catch (e) {
       return { verified: false, advisories: [], errors: [toErrorReport(e)] };
     }
-    let opts = this.byTee.get(v.tee);
-    if (!opts) {
-      opts = await this.open(v);
-      this.byTee.set(v.tee, opts);
+    // The promise is cached: files verified at once open the collateral once.
+    let opening = this.byTee.get(v.tee);
+    if (!opening) {
+      opening = this.open(v);
+      this.byTee.set(v.tee, opening);
     }
+    const opts = await opening;
     if (isErrorReport(opts)) return { verified: false, tee: v.tee, advisories: [], errors: [opts] };
     return verifyEvidenceWith(this.registry, input, opts);
   }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { Claims, TeeType } from './claims.js';
 
 /**
@@ -20,9 +21,23 @@ export interface VerifyOptions {
   at?: Date;
   /** Expected freshness value: report data must start with it, or with its SHA-256/384/512. */
   nonce?: Uint8Array;
+  /** Per-evidence signatures verified through this instead of synchronously (DCAP quotes, SEV-SNP reports); see AsyncSignatureVerifier. */
+  verifySignature?: AsyncSignatureVerifier;
   /** TEE-specific options, keyed by the verifier (e.g. `dcap`, `snp`, `tpm`, `sample`). */
   [teeOptions: string]: unknown;
 }
+
+/**
+ * An asynchronous signature verify with node:crypto.verify's arguments (e.g. its callback form, which runs on
+ * libuv's thread pool): a batch caller injects it so its thread parses the next evidence while the pool verifies.
+ * Only `true` means valid; a rejection fails the evidence like a synchronous verify's exception would.
+ */
+export type AsyncSignatureVerifier = (
+  alg: string,
+  data: Uint8Array,
+  key: { key: KeyObject; dsaEncoding: 'ieee-p1363' },
+  signature: Uint8Array,
+) => Promise<boolean>;
 
 export interface TeeVerifier {
   readonly tee: TeeType;

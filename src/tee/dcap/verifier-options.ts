@@ -11,5 +11,7 @@ export function dcapOptions(opts: VerifyOptions): DcapVerifyOptions {
   const dcap = opts.dcap as DcapOptions | undefined;
   if (dcap !== undefined && (typeof dcap !== 'object' || dcap === null)) throw new UsageError('BAD_OPTIONS', 'opts.dcap is not an object');
   const trustAnchors = opts.trustAnchors as Uint8Array[] | undefined;
-  return { at, dcap, trustAnchors };
+  const verifySignature = opts.verifySignature;
+  if (verifySignature !== undefined && typeof verifySignature !== 'function') throw new UsageError('BAD_OPTIONS', 'opts.verifySignature is not a function');
+  return { at, dcap, trustAnchors, verifySignature };
 }

@@ -12,11 +12,14 @@ import { parsePckExtensions, PckExtensionError, type PckExtensions } from './pck
 import { parseQeIdentity, parseTcbInfo, type QeIdentity, type TcbInfo } from './collateral-json.js';
 import { evaluateTcb, type TcbEvaluation, type TdxTcbInput } from './tcb-eval.js';
 import type { DcapCollateral, DcapOptions, PckCaType, SignedJson } from './collateral.js';
+import type { AsyncSignatureVerifier } from '../common/verifier.js';
 
 export interface DcapVerifyOptions {
   at: Date;
   trustAnchors?: Uint8Array[];
   dcap?: DcapOptions;
+  /** Verifies the two per-quote signatures off this thread (see AsyncSignatureVerifier); default: synchronously. */
+  verifySignature?: AsyncSignatureVerifier;
 }
 
 export interface DcapVerified {
@@ -114,13 +117,25 @@ export class DcapQuoteVerifier {
     const anchors = this.anchors(opts.trustAnchors);
     const pck = this.pck(q.certData);
 
-    // Per-quote signatures and binding: never cached.
-    if (!ecVerify('sha256', q.signedData, { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' }, q.signature)) {
-      throw fail('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
+    // Per-quote signatures and binding: never cached. The quote's signature is judged first (its error wins).
+    const attKey = { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' } as const;
+    const pckKey = { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' } as const;
+    let quoteOk: boolean;
+    let qeOk: boolean;
+    if (opts.verifySignature) {
+      // Both at once on the injected verifier; anything but `true` is a failure.
+      const [a, b] = await Promise.all([
+        opts.verifySignature('sha256', q.signedData, attKey, q.signature),
+        opts.verifySignature('sha256', q.qeReport, pckKey, q.qeReportSignature),
+      ]);
+      quoteOk = a === true;
+      qeOk = b === true;
+    } else {
+      quoteOk = ecVerify('sha256', q.signedData, attKey, q.signature);
+      qeOk = quoteOk && ecVerify('sha256', q.qeReport, pckKey, q.qeReportSignature);
     }
-    if (!ecVerify('sha256', q.qeReport, { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' }, q.qeReportSignature)) {
-      throw fail('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
-    }
+    if (!quoteOk) throw fail('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
+    if (!qeOk) throw fail('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
     const qeReport = parseEnclaveReport(q.qeReport);
     // One-shot hash of the (small) concatenation: createHash's Hash object costs several times the hashing here.
     const binding = oneShotHash('sha256', Buffer.concat([q.attestKey, q.qeAuthData]), 'buffer') as unknown as Buffer;

@@ -13,7 +13,7 @@ import { snpOptions, type SnpOptions } from './options.js';
 import { checkChipBinding, checkTcbBinding } from './verify/binding.js';
 import { ChainCache, verifyChain } from './verify/chain.js';
 import { parseCrl, type ParsedCrl } from './verify/crl.js';
-import { verifyReportSignature } from './verify/signature.js';
+import { verifyReportSignature, verifyReportSignatureWith } from './verify/signature.js';
 
 /** Parsed collateral blobs by content hash, so warm verifications do no ASN.1 work. */
 class BlobCache {
@@ -105,6 +105,8 @@ export class SnpVerifier implements TeeVerifier {
 
   async verify(input: EvidenceInput, opts: VerifyOptions): Promise<Claims> {
     const so = snpOptions(opts.snp);
+    const asyncVerify = opts.verifySignature;
+    if (asyncVerify !== undefined && typeof asyncVerify !== 'function') throw new UsageError('BAD_OPTIONS', 'opts.verifySignature is not a function');
     // The trust core reads no clock: verifyEvidence() always supplies `at`.
     const at = opts.at;
     if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new UsageError('AT_REQUIRED', 'opts.at (the verification time) must be a valid Date');
@@ -152,7 +154,8 @@ export class SnpVerifier implements TeeVerifier {
       { product, signingKey, leaves, intermediates, arks, crls: col.crls, at, requireCrl: so.requireCrl },
       this.chains,
     );
-    verifyReportSignature(input.evidence, rep.signatureR, rep.signatureS, ek.leaf.publicKey);
+    if (asyncVerify) await verifyReportSignatureWith(input.evidence, rep.signatureR, rep.signatureS, ek.leaf.publicKey, asyncVerify);
+    else verifyReportSignature(input.evidence, rep.signatureR, rep.signatureS, ek.leaf.publicKey);
     checkTcbBinding(rep, ek.ext);
     checkChipBinding(rep, ek.ext, signingKey);
 
