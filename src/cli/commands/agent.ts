@@ -82,6 +82,43 @@ function onSignal(stop: () => Promise<void>): void {
   process.once('SIGINT', shutdown);
 }
 
+/**
+ * Registers a device plugin with the kubelet and serves it until a signal (the SGX EPC and TPM plugins alike): a
+ * registration or serve failure is one line and EXIT.REJECTED, a fatal error later (the kubelet's socket gone for good)
+ * stops the process so that the DaemonSet restarts it.
+ */
+async function serveDevicePlugin(
+  ctx: CommandContext,
+  flags: { kubeletDir: string; endpoint: string; resource: string },
+  source: import('../../node/deviceplugin/server.js').DeviceSource,
+  log: ReturnType<typeof jsonLog>,
+  running: Record<string, unknown>,
+): Promise<void> {
+  const { DevicePluginServer } = await import('../../node/deviceplugin/server.js');
+  const { DevicePluginError } = await import('../../node/deviceplugin/errors.js');
+  const server = new DevicePluginServer({
+    dir: flags.kubeletDir,
+    endpoint: flags.endpoint,
+    resourceName: flags.resource,
+    source,
+    log,
+    onFatal: (err) => {
+      ctx.io.err(`coffer: ${err.message}\n`);
+      void server.stop().finally(() => process.exit(EXIT.REJECTED));
+    },
+  });
+  try {
+    await server.start();
+  } catch (e) {
+    await server.stop();
+    ctx.io.err(`coffer: ${e instanceof DevicePluginError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+    return ctx.setExit(EXIT.REJECTED);
+  }
+  log('running', { resource: flags.resource, ...running });
+  onSignal(() => server.stop());
+  ctx.keepRunning();
+}
+
 export function registerAgent(program: Command, ctx: CommandContext): void {
   const agent = program
     .command('agent')
@@ -157,7 +194,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       const healthIntervalMs = parseDuration('--health-interval', flags.healthInterval);
       const { readEpcByNode } = await import('../../node/discovery/discover.js');
       const { SgxEpcSource } = await import('../../node/deviceplugin/sgx-epc.js');
-      const { DevicePluginServer, checkResourceName } = await import('../../node/deviceplugin/server.js');
+      const { checkResourceName } = await import('../../node/deviceplugin/server.js');
       const { DevicePluginError } = await import('../../node/deviceplugin/errors.js');
       try {
         checkResourceName(flags.resource);
@@ -184,27 +221,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         ctx.io.err(`coffer: ${e.code}: ${e.message}\n`);
         return ctx.setExit(EXIT.REJECTED);
       }
-      const server = new DevicePluginServer({
-        dir: flags.kubeletDir,
-        endpoint: flags.endpoint,
-        resourceName: flags.resource,
-        source,
-        log,
-        onFatal: (err) => {
-          ctx.io.err(`coffer: ${err.message}\n`);
-          void server.stop().finally(() => process.exit(EXIT.REJECTED));
-        },
-      });
-      try {
-        await server.start();
-      } catch (e) {
-        await server.stop();
-        ctx.io.err(`coffer: ${e instanceof DevicePluginError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
-        return ctx.setExit(EXIT.REJECTED);
-      }
-      log('running', { resource: flags.resource, devices: source.devices().length, unitMiB, epcMiB });
-      onSignal(() => server.stop());
-      ctx.keepRunning();
+      await serveDevicePlugin(ctx, flags, source, log, { devices: source.devices().length, unitMiB, epcMiB });
     });
 
   agent
@@ -222,7 +239,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
       const shares = positiveInt('--shares', flags.shares);
       const healthIntervalMs = parseDuration('--health-interval', flags.healthInterval);
       const { TpmDeviceSource } = await import('../../node/deviceplugin/tpm.js');
-      const { DevicePluginServer, checkResourceName } = await import('../../node/deviceplugin/server.js');
+      const { checkResourceName } = await import('../../node/deviceplugin/server.js');
       const { DevicePluginError } = await import('../../node/deviceplugin/errors.js');
       try {
         checkResourceName(flags.resource);
@@ -237,27 +254,7 @@ export function registerAgent(program: Command, ctx: CommandContext): void {
         throw new CliUsageError(`--shares: ${e.message}`);
       }
       const log = jsonLog(ctx, 'tpm-device-plugin');
-      const server = new DevicePluginServer({
-        dir: flags.kubeletDir,
-        endpoint: flags.endpoint,
-        resourceName: flags.resource,
-        source,
-        log,
-        onFatal: (err) => {
-          ctx.io.err(`coffer: ${err.message}\n`);
-          void server.stop().finally(() => process.exit(EXIT.REJECTED));
-        },
-      });
-      try {
-        await server.start();
-      } catch (e) {
-        await server.stop();
-        ctx.io.err(`coffer: ${e instanceof DevicePluginError ? `${e.code}: ` : ''}${(e as Error).message}\n`);
-        return ctx.setExit(EXIT.REJECTED);
-      }
-      log('running', { resource: flags.resource, shares, healthy: source.devices()[0]?.health });
-      onSignal(() => server.stop());
-      ctx.keepRunning();
+      await serveDevicePlugin(ctx, flags, source, log, { shares, healthy: source.devices()[0]?.health });
     });
 
   agent
