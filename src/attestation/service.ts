@@ -12,7 +12,7 @@ import type { CollateralCache } from './collateral.js';
 import type { UpstreamCollateral } from './upstream-collateral.js';
 import { NONCE_SCOPE, type NonceService } from './nonces.js';
 import { HttpProblem } from './problem.js';
-import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
+import { PolicyCache, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
 import type { TpmEnrolment } from './tpm-enrol.js';
@@ -144,7 +144,7 @@ export class AttestationService {
   readonly tpm?: TpmEnrolment;
   readonly metrics = new Metrics();
   private readonly clock: () => number;
-  private readonly parsed = new ParseCache();
+  private readonly policies: PolicyCache;
 
   constructor(private readonly o: AttestationServiceOptions) {
     this.store = o.store;
@@ -155,6 +155,7 @@ export class AttestationService {
     this.upstream = o.upstream;
     this.tpm = o.tpm;
     this.clock = o.clock ?? Date.now;
+    this.policies = new PolicyCache(o.store);
   }
 
   now(): number {
@@ -174,7 +175,7 @@ export class AttestationService {
 
   async verifyAndAppraise(tee: TeeType, input: EvidenceInput, binding: Uint8Array | undefined, policyId?: string): Promise<AppraisalOutcome> {
     const now = this.clock();
-    const policy = await resolvePolicy(this.store, policyId, this.parsed);
+    const policy = await this.policies.resolve(policyId);
     const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
     const { stale: cachedStale, upstreamStale } = await this.addCollateral(tee, opts, now);
     this.closeTrust(tee, opts);
@@ -257,7 +258,7 @@ export class AttestationService {
     this.closeTrust(tee, opts);
     const result = await verifyEvidenceWith(this.registry, input, opts);
     if (!result.verified || !result.claims) return { result, staleCollateral: stale };
-    const policy = await resolvePolicy(this.store, undefined, this.parsed);
+    const policy = await this.policies.resolve();
     return { result, verdict: evaluatePolicy(result.claims, policy.referenceValues, policy.rules), policy: policy.version === null ? `${policy.id}@builtin` : `${policy.id}@v${policy.version}`, staleCollateral: stale };
   }
 

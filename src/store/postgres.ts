@@ -64,6 +64,7 @@ export class PostgresStore implements Store {
       await c.query('INSERT INTO documents (kind,id,version,body,created_at,actor,deleted) VALUES ($1,$2,$3,$4,$5,$6,0)', [
         kind, id, version, body, at, actor,
       ]);
+      await c.query('UPDATE doc_versions SET v = v + 1 WHERE id = 1');
       return { kind, id, version, body, createdAt: at, actor, deleted: false };
     });
   }
@@ -76,6 +77,10 @@ export class PostgresStore implements Store {
     if (r.rows.length === 0) return undefined;
     const d = docRow(r.rows[0]);
     return version === undefined && d.deleted ? undefined : d;
+  }
+
+  async documentsVersion(): Promise<number> {
+    return Number((await this.q('SELECT v FROM doc_versions WHERE id = 1')).rows[0].v);
   }
 
   async listDocuments(kind: DocumentKind): Promise<StoredDocument[]> {
@@ -95,6 +100,7 @@ export class PostgresStore implements Store {
       await c.query('INSERT INTO documents (kind,id,version,body,created_at,actor,deleted) VALUES ($1,$2,$3,$4,$5,$6,1)', [
         kind, id, Number(last.rows[0].version) + 1, '', at, actor,
       ]);
+      await c.query('UPDATE doc_versions SET v = v + 1 WHERE id = 1');
       return true;
     });
   }

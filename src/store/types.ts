@@ -105,6 +105,11 @@ export interface Store {
   getDocument(kind: DocumentKind, id: string, version?: number): Promise<StoredDocument | undefined>;
   listDocuments(kind: DocumentKind): Promise<StoredDocument[]>;
   deleteDocument(kind: DocumentKind, id: string, actor: string, at: number): Promise<boolean>;
+  /**
+   * A counter that changes in the same transaction as any document put/delete (by any connection or replica):
+   * equal values mean no document changed in between. One primary-key read.
+   */
+  documentsVersion(): Promise<number>;
 
   /** Secrets, sealed with AES-256-GCM under the KEK, AAD = resource path. */
   putResource(path: string, value: Uint8Array, at: number): Promise<number>;
