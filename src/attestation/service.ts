@@ -80,13 +80,18 @@ export interface AttestResponse {
  * over every character (evidence is several KB on every attestation). Padding only at the end, at most two.
  */
 export function decodeBase64(s: string, what: string): Uint8Array {
-  const bad = () => new HttpProblem(400, 'bad-encoding', 'Bad encoding', `${what} is not base64`);
   let end = s.length;
   while (end > 0 && s.charCodeAt(end - 1) === 61 /* = */) end--;
-  if (s.length - end > 2 || end % 4 === 1) throw bad();
+  if (s.length - end > 2 || end % 4 === 1) throw badEncoding(what);
   const buf = Buffer.from(s, 'base64'); // accepts both alphabets
-  if (buf.length !== Math.floor((end * 3) / 4)) throw bad();
-  return new Uint8Array(buf); // a copy: small Buffers are views of Node's shared pool
+  if (buf.length !== Math.floor((end * 3) / 4)) throw badEncoding(what);
+  // Small Buffers are views of Node's shared pool: copied. A Buffer with its own ArrayBuffer (evidence, usually
+  // above the pool's size) is re-viewed as a plain Uint8Array without copying.
+  return buf.byteOffset === 0 && buf.buffer.byteLength === buf.length ? new Uint8Array(buf.buffer, 0, buf.length) : new Uint8Array(buf);
+}
+
+function badEncoding(what: string): HttpProblem {
+  return new HttpProblem(400, 'bad-encoding', 'Bad encoding', `${what} is not base64`);
 }
 
 /** A public JWK the token can carry in `cnf`: known key type, no private members. */
