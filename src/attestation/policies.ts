@@ -38,10 +38,10 @@ export async function resolvePolicy(store: Store, id = DEFAULT_POLICY_ID, cache?
 
 /**
  * Resolved policies (policy + its reference values, parsed) per policy id, valid while the store's document
- * version counter (bumped in the same transaction as any document put/delete, by any connection or replica) is
+ * version (changed in the same transaction as any document put/delete, by any connection or replica) is
  * unchanged: one primary-key read per attestation instead of two document reads, and a new version still applies
- * to the very next attestation. The counter is read BEFORE the documents, so a write racing the load leaves the
- * entry tagged with the older counter value and it is reloaded next time. Errors (unknown policy) are not cached.
+ * to the very next attestation. The version is read BEFORE the documents, so a write racing the load leaves the
+ * entry tagged with the older version and it is reloaded next time. Errors (unknown policy) are not cached.
  * Owned by one service instance.
  */
 export class PolicyCache {
