@@ -37,8 +37,30 @@ export async function resolvePolicy(store: Store, id = DEFAULT_POLICY_ID, cache?
 }
 
 /**
- * Parsed-document cache keyed by the document text: the store is still read on every attestation (so a new
- * version applies at once, also across replicas), only the YAML parse is skipped. Owned by one service instance.
+ * Resolved policies (policy + its reference values, parsed) per policy id, valid while the store's document
+ * version (changed in the same transaction as any document put/delete, by any connection or replica) is
+ * unchanged: one primary-key read per attestation instead of two document reads, and a new version still applies
+ * to the very next attestation. The version is read BEFORE the documents, so a write racing the load leaves the
+ * entry tagged with the older version and it is reloaded next time. Errors (unknown policy) are not cached.
+ * Owned by one service instance.
+ */
+export class PolicyCache {
+  private readonly m = new Map<string, { v: number; p: ResolvedPolicy }>();
+  constructor(private readonly store: Store, private readonly parsed = new ParseCache(), private readonly max = 64) {}
+  async resolve(id = DEFAULT_POLICY_ID): Promise<ResolvedPolicy> {
+    const v = await this.store.documentsVersion();
+    const hit = this.m.get(id);
+    if (hit && hit.v === v) return hit.p;
+    const p = Object.freeze(await resolvePolicy(this.store, id, this.parsed));
+    if (!hit && this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
+    this.m.set(id, { v, p });
+    return p;
+  }
+}
+
+/**
+ * Parsed-document cache keyed by the document text: only the YAML parse is skipped, so whatever text the store
+ * returns is what applies. Owned by one service instance.
  */
 export class ParseCache {
   private readonly r = new Map<string, RulePolicy>();

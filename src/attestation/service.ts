@@ -12,7 +12,7 @@ import type { CollateralCache } from './collateral.js';
 import type { UpstreamCollateral } from './upstream-collateral.js';
 import { NONCE_SCOPE, type NonceService } from './nonces.js';
 import { HttpProblem } from './problem.js';
-import { ParseCache, resolvePolicy, type ResolvedPolicy } from './policies.js';
+import { PolicyCache, type ResolvedPolicy } from './policies.js';
 import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
 import type { TpmEnrolment } from './tpm-enrol.js';
@@ -80,13 +80,18 @@ export interface AttestResponse {
  * over every character (evidence is several KB on every attestation). Padding only at the end, at most two.
  */
 export function decodeBase64(s: string, what: string): Uint8Array {
-  const bad = () => new HttpProblem(400, 'bad-encoding', 'Bad encoding', `${what} is not base64`);
   let end = s.length;
   while (end > 0 && s.charCodeAt(end - 1) === 61 /* = */) end--;
-  if (s.length - end > 2 || end % 4 === 1) throw bad();
+  if (s.length - end > 2 || end % 4 === 1) throw badEncoding(what);
   const buf = Buffer.from(s, 'base64'); // accepts both alphabets
-  if (buf.length !== Math.floor((end * 3) / 4)) throw bad();
-  return new Uint8Array(buf); // a copy: small Buffers are views of Node's shared pool
+  if (buf.length !== Math.floor((end * 3) / 4)) throw badEncoding(what);
+  // Small Buffers are views of Node's shared pool: copied. A Buffer with its own ArrayBuffer (evidence, usually
+  // above the pool's size) is re-viewed as a plain Uint8Array without copying.
+  return buf.byteOffset === 0 && buf.buffer.byteLength === buf.length ? new Uint8Array(buf.buffer, 0, buf.length) : new Uint8Array(buf);
+}
+
+function badEncoding(what: string): HttpProblem {
+  return new HttpProblem(400, 'bad-encoding', 'Bad encoding', `${what} is not base64`);
 }
 
 /** A public JWK the token can carry in `cnf`: known key type, no private members. */
@@ -144,7 +149,7 @@ export class AttestationService {
   readonly tpm?: TpmEnrolment;
   readonly metrics = new Metrics();
   private readonly clock: () => number;
-  private readonly parsed = new ParseCache();
+  private readonly policies: PolicyCache;
 
   constructor(private readonly o: AttestationServiceOptions) {
     this.store = o.store;
@@ -155,6 +160,7 @@ export class AttestationService {
     this.upstream = o.upstream;
     this.tpm = o.tpm;
     this.clock = o.clock ?? Date.now;
+    this.policies = new PolicyCache(o.store);
   }
 
   now(): number {
@@ -174,7 +180,7 @@ export class AttestationService {
 
   async verifyAndAppraise(tee: TeeType, input: EvidenceInput, binding: Uint8Array | undefined, policyId?: string): Promise<AppraisalOutcome> {
     const now = this.clock();
-    const policy = await resolvePolicy(this.store, policyId, this.parsed);
+    const policy = await this.policies.resolve(policyId);
     const opts: VerifyOptions = { ...this.o.verifyOptions, tee, at: new Date(now), ...(binding ? { nonce: binding } : {}) };
     const { stale: cachedStale, upstreamStale } = await this.addCollateral(tee, opts, now);
     this.closeTrust(tee, opts);
@@ -257,7 +263,7 @@ export class AttestationService {
     this.closeTrust(tee, opts);
     const result = await verifyEvidenceWith(this.registry, input, opts);
     if (!result.verified || !result.claims) return { result, staleCollateral: stale };
-    const policy = await resolvePolicy(this.store, undefined, this.parsed);
+    const policy = await this.policies.resolve();
     return { result, verdict: evaluatePolicy(result.claims, policy.referenceValues, policy.rules), policy: policy.version === null ? `${policy.id}@builtin` : `${policy.id}@v${policy.version}`, staleCollateral: stale };
   }
 

@@ -66,4 +66,15 @@ export const MIGRATIONS: Migration[] = [
       `CREATE UNIQUE INDEX audit_idem ON audit (idem)`,
     ],
   },
+  {
+    version: 4,
+    name: 'document version counter',
+    sql: () => [
+      // One row, set to a fresh random value in the same transaction as every document write: a reader that caches
+      // resolved policies checks this single primary-key row instead of re-reading every document (exact, also
+      // across replicas).
+      `CREATE TABLE doc_versions (id INTEGER PRIMARY KEY, v BIGINT NOT NULL)`,
+      `INSERT INTO doc_versions (id, v) VALUES (1, 0)`,
+    ],
+  },
 ];

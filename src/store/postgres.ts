@@ -8,6 +8,9 @@ import type {
 import { docRow, keyAad, openSession, resourceAad, sealSession, sessionKey, tpmAkRow, tpmAkValues, tpmChallengeRow, TPM_AK_COLUMNS, type Row } from './rows.js';
 import { auditRow, colMeta } from './sqlite.js';
 
+/** A fresh random value, not an increment: see Store.documentsVersion (53 bits: exact as a JS number). */
+const DOC_VERSION_BUMP = 'UPDATE doc_versions SET v = floor(random() * 9007199254740992)::bigint WHERE id = 1';
+
 export interface PostgresStoreOptions {
   connectionString: string;
   kek: Kek;
@@ -64,6 +67,7 @@ export class PostgresStore implements Store {
       await c.query('INSERT INTO documents (kind,id,version,body,created_at,actor,deleted) VALUES ($1,$2,$3,$4,$5,$6,0)', [
         kind, id, version, body, at, actor,
       ]);
+      await c.query(DOC_VERSION_BUMP);
       return { kind, id, version, body, createdAt: at, actor, deleted: false };
     });
   }
@@ -76,6 +80,10 @@ export class PostgresStore implements Store {
     if (r.rows.length === 0) return undefined;
     const d = docRow(r.rows[0]);
     return version === undefined && d.deleted ? undefined : d;
+  }
+
+  async documentsVersion(): Promise<number> {
+    return Number((await this.q('SELECT v FROM doc_versions WHERE id = 1')).rows[0].v);
   }
 
   async listDocuments(kind: DocumentKind): Promise<StoredDocument[]> {
@@ -95,6 +103,7 @@ export class PostgresStore implements Store {
       await c.query('INSERT INTO documents (kind,id,version,body,created_at,actor,deleted) VALUES ($1,$2,$3,$4,$5,$6,1)', [
         kind, id, Number(last.rows[0].version) + 1, '', at, actor,
       ]);
+      await c.query(DOC_VERSION_BUMP);
       return true;
     });
   }

@@ -45,6 +45,9 @@ export class SqliteStore implements Store {
       docLatest: p(`SELECT * FROM documents WHERE kind=? AND id=? ORDER BY version DESC LIMIT 1`),
       docVersion: p(`SELECT * FROM documents WHERE kind=? AND id=? AND version=?`),
       docInsert: p(`INSERT INTO documents (kind,id,version,body,created_at,actor,deleted) VALUES (?,?,?,?,?,?,?)`),
+      // A fresh random value (see Store.documentsVersion), 53 bits so it is exact as a JS number.
+      docBump: p(`UPDATE doc_versions SET v = random() >> 11 WHERE id = 1`),
+      docVersions: p(`SELECT v FROM doc_versions WHERE id = 1`).pluck(),
       docList: p(`SELECT d.* FROM documents d JOIN (SELECT id, MAX(version) v FROM documents WHERE kind=? GROUP BY id) m
                   ON d.id=m.id AND d.version=m.v WHERE d.kind=? AND d.deleted=0 ORDER BY d.id`),
       resGet: p(`SELECT * FROM resources WHERE path=?`),
@@ -169,6 +172,7 @@ export class SqliteStore implements Store {
       const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
       const version = last ? Number(last.version) + 1 : 1;
       this.stmt.docInsert.run(kind, id, version, body, at, actor, 0);
+      this.stmt.docBump.run();
       return { kind, id, version, body, createdAt: at, actor, deleted: false };
     }).immediate();
   }
@@ -180,6 +184,10 @@ export class SqliteStore implements Store {
     return version === undefined && d.deleted ? undefined : d;
   }
 
+  async documentsVersion(): Promise<number> {
+    return Number(this.stmt.docVersions.get());
+  }
+
   async listDocuments(kind: DocumentKind): Promise<StoredDocument[]> {
     return (this.stmt.docList.all(kind, kind) as Row[]).map(docRow);
   }
@@ -189,6 +197,7 @@ export class SqliteStore implements Store {
       const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
       if (!last || Number(last.deleted)) return false;
       this.stmt.docInsert.run(kind, id, Number(last.version) + 1, '', at, actor, 1);
+      this.stmt.docBump.run();
       return true;
     }).immediate();
   }

@@ -105,6 +105,13 @@ export interface Store {
   getDocument(kind: DocumentKind, id: string, version?: number): Promise<StoredDocument | undefined>;
   listDocuments(kind: DocumentKind): Promise<StoredDocument[]>;
   deleteDocument(kind: DocumentKind, id: string, actor: string, at: number): Promise<boolean>;
+  /**
+   * A value that changes in the same transaction as any document put/delete (by any connection or replica):
+   * equal values mean no document changed in between. One primary-key read. Each write sets a fresh random value
+   * rather than incrementing, so a database restored from a backup and written again cannot reach a value a
+   * reader cached from the abandoned history (collision odds ~2^-52 per write).
+   */
+  documentsVersion(): Promise<number>;
 
   /** Secrets, sealed with AES-256-GCM under the KEK, AAD = resource path. */
   putResource(path: string, value: Uint8Array, at: number): Promise<number>;

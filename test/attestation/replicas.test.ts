@@ -147,6 +147,18 @@ test('tokens issued by either replica verify with the JWKS of one of them (signi
     const cross = await replicas[1].app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sample', evidence: Buffer.from(JSON.stringify(makeSampleEvidence(rd, { devKey, launchDigest: digest }))).toString('base64'), nonce, runtimeData: { node: 'n2' } } });
     assert.equal(cross.statusCode, 200, cross.body);
     tokens.push(cross.json().token);
+    // Replica 1 has the default policy cached; a reference-value change written through replica 0 applies to
+    // replica 1's very next attestation (the cache is checked against the shared document version counter).
+    const attestAt = async (r: (typeof replicas)[number], node: string) => {
+      const { nonce: n } = (await r.app.inject({ method: 'POST', url: '/v1/challenge' })).json();
+      const d = createHash('sha512').update(bindingValue(Buffer.from(n, 'base64'), { node })).digest();
+      return r.app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sample', evidence: Buffer.from(JSON.stringify(makeSampleEvidence(d, { devKey, launchDigest: digest }))).toString('base64'), nonce: n, runtimeData: { node } } });
+    };
+    assert.equal((await attestAt(replicas[1], 'n3')).json().status, 'affirming');
+    await replicas[0].store.putDocument('reference-values', 'default', JSON.stringify({ tees: ['sample'], measurements: { launch_digest: ['c1'.repeat(32)] } }), 'test', Date.now());
+    const changed = (await attestAt(replicas[1], 'n4')).json();
+    assert.notEqual(changed.status, 'affirming', JSON.stringify(changed));
+    assert.ok(changed.failures.length > 0, JSON.stringify(changed));
     const jwks = (await replicas[0].app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).json();
     const keys = createLocalJWKSet(jwks);
     for (const tok of tokens) {

@@ -19,6 +19,14 @@ test('decodeBase64: both alphabets, with or without padding; anything else is a 
     assert.deepEqual(Buffer.from(decodeBase64(text, 'x')), bytes, text);
   }
   assert.equal(decodeBase64('', 'x').length, 0);
+  // Small and large (not pooled) decodes: plain Uint8Arrays covering exactly the decoded bytes, nothing shared.
+  for (const n of [5, 100, 4095, 4096, 20_000]) {
+    const big = Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 0xff));
+    const out = decodeBase64(big.toString('base64'), 'x');
+    assert.equal(Object.getPrototypeOf(out), Uint8Array.prototype);
+    assert.equal(out.buffer.byteLength, n);
+    assert.deepEqual(Buffer.from(out), big);
+  }
   for (const text of ['ab c', 'ab=c', 'abc===', 'ab*d', 'a', 'ab\u00e9d', '====', 'YQ==YQ==']) {
     assert.throws(() => decodeBase64(text, 'evidence'), (e: unknown) => e instanceof HttpProblem && e.status === 400 && e.slug === 'bad-encoding' && /evidence is not base64/.test(e.detail), text);
   }

@@ -91,3 +91,31 @@ test('tokens with unknown kids reload the key store at most once per window; a r
     await ts.cleanup();
   }
 });
+
+test('token payload: exactly JSON.stringify({ ...claims, iss, iat, exp }), also when the claims carry iss/iat/exp or are empty', async () => {
+  const ts = tempStore();
+  try {
+    const now = 1_700_000_123_456;
+    const t = new TokenIssuer(ts.store, { issuer: 'https://a"b\\c/\u2028é', ttlSeconds: 60 });
+    await t.init(now);
+    const iat = Math.floor(now / 1000);
+    const cases: Record<string, unknown>[] = [
+      {},
+      { a: 1, s: 'x"y\u0000', nested: { arr: [1, 'two', null, { d: true }] }, u: undefined },
+      { iss: 'forged', z: 1 },
+      { iat: 1, exp: 2 },
+      { submods: { sgx: { 'ear.status': 'affirming' } }, cnf: { jwk: { kty: 'EC' } } },
+    ];
+    for (const c of cases) {
+      const tok = await t.sign(c, now);
+      const payload = Buffer.from(tok.split('.')[1], 'base64url').toString('utf8');
+      assert.equal(payload, JSON.stringify({ ...c, iss: t.issuer, iat, exp: iat + 60 }));
+      assert.equal((await t.verify(tok, now)).iss, t.issuer);
+    }
+    t.setIssuer('https://other');
+    const p = JSON.parse(Buffer.from((await t.sign({ k: 1 }, now)).split('.')[1], 'base64url').toString('utf8'));
+    assert.equal(p.iss, 'https://other');
+  } finally {
+    await ts.cleanup();
+  }
+});

@@ -22,7 +22,23 @@ export function storeContract(name: string, open: () => Promise<Store>, reopenRa
     });
 
   withStore('migrations are applied and recorded', async (s) => {
-    assert.deepEqual(await s.migrations(), [1, 2, 3]);
+    assert.deepEqual(await s.migrations(), [1, 2, 3, 4]);
+  });
+
+  withStore('the document version counter changes with every document put and delete, and only then', async (s) => {
+    const v0 = await s.documentsVersion();
+    assert.equal(await s.documentsVersion(), v0);
+    await s.putDocument('policy', 'p', 'rules: []', 'a', 1);
+    const v1 = await s.documentsVersion();
+    assert.notEqual(v1, v0);
+    await s.appendAudit({ at: 1, actor: 'a', action: 'x', target: 't', result: 'ok' });
+    await s.putResource('r/x', new Uint8Array([1]), 1);
+    assert.equal(await s.documentsVersion(), v1, 'other writes leave it alone');
+    assert.equal(await s.deleteDocument('policy', 'p', 'a', 2), true);
+    const v2 = await s.documentsVersion();
+    assert.notEqual(v2, v1);
+    assert.equal(await s.deleteDocument('policy', 'p', 'a', 3), false);
+    assert.equal(await s.documentsVersion(), v2, 'a delete that changes nothing does not bump it');
   });
 
   withStore('TPM activation challenges: taken once, atomically; expired and unknown ones explain themselves', async (s) => {
