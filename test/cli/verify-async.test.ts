@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { asyncVerify, BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
 import { CliUsageError } from '../../src/cli/context.js';
-import { inFlightFor } from '../../src/cli/commands/verify-run.js';
+import { ASYNC_MIN_FILES, inFlightFor } from '../../src/cli/commands/verify-run.js';
 import { parseQuote } from '../../src/tee/dcap/quote.js';
 import { createVerifierRegistry } from '../../src/tee/index.js';
 import { verifyEvidenceWith } from '../../src/tee/verify-evidence.js';
@@ -188,11 +188,10 @@ test('unusable collateral with quotes in flight: one usage error for the batch, 
   }
 });
 
-test('quotes go in flight only when a CPU is idle', () => {
-  assert.equal(inFlightFor(0.2, 2), 8);
-  assert.equal(inFlightFor(1, 2), 8);
-  assert.equal(inFlightFor(1.5, 2), 1);
-  assert.equal(inFlightFor(9, 2), 1);
-  assert.equal(inFlightFor(0, 1), 1, 'one CPU: nothing to hand off to');
-  assert.equal(inFlightFor(6.5, 8), 8);
+test('quotes go in flight for a batch on a machine with a second CPU', () => {
+  assert.equal(inFlightFor(ASYNC_MIN_FILES, 2), 8);
+  assert.equal(inFlightFor(3000, 8), 8);
+  assert.equal(inFlightFor(ASYNC_MIN_FILES - 1, 2), 1, 'a few files: one at a time');
+  assert.equal(inFlightFor(1, 2), 1);
+  assert.equal(inFlightFor(3000, 1), 1, 'one CPU: nothing to hand off to');
 });

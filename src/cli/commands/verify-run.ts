@@ -1,4 +1,4 @@
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { CliUsageError, EXIT, type CommandContext } from '../context.js';
 import { readCappedUserFile } from '../files.js';
 import { fromHex } from '../../tee/common/hex.js';
@@ -13,20 +13,23 @@ const MAX_SMALL_FILE_BYTES = 1024 * 1024;
 /** Output is written in chunks of about this size rather than one write per file. */
 const FLUSH_BYTES = 64 * 1024;
 /**
- * Quotes each thread verifies at once when a CPU is idle, their signatures on libuv's thread pool (4 threads by
- * default) while the thread parses the next ones: 2x the pool keeps it busy. Each hand-off costs CPU (~11 µs per
- * signature issued on this thread), so it pays only where another CPU is free: on the shared 2-CPU machine at load
- * ~5 (no CPU idle) it verified no faster than one quote at a time for 0-20% more CPU, while a second worker thread
- * (--jobs 2: its own start-up and JIT warm-up) cost ~40% more CPU and was slower. See inFlightFor.
+ * Quotes each thread verifies at once, their signatures on libuv's thread pool (4 threads by default) while the
+ * thread parses the next ones: 2x the pool keeps it busy. Each hand-off costs CPU (~11 µs per signature issued on
+ * this thread): in-process and warm, 8 in flight cost 1.08-1.10x the CPU of one at a time for 1.4-1.55x the
+ * throughput on 2 CPUs, while a second worker thread (--jobs 2: its own start-up and JIT warm-up) cost ~25-40% more
+ * CPU and was slower. See inFlightFor.
  */
 const IN_FLIGHT = 8;
+/** Below this many files the batch is over before the overlap pays for its hand-offs. */
+export const ASYNC_MIN_FILES = 32;
 
 /**
- * Async signatures only when at least one CPU is idle on average (1-minute load below CPUs - 1): with none idle the
- * thread pool only takes turns with this thread. The output is the same either way (tests check it).
+ * Async signatures for a batch of at least ASYNC_MIN_FILES on a machine with a second CPU. Decided by the input, not
+ * by the load at start (which lags and made the same command behave differently from run to run). The output is the
+ * same either way (tests check it).
  */
-export function inFlightFor(load1: number, cpus: number): number {
-  return cpus >= 2 && load1 <= cpus - 1 ? IN_FLIGHT : 1;
+export function inFlightFor(files: number, cpus: number): number {
+  return cpus >= 2 && files >= ASYNC_MIN_FILES ? IN_FLIGHT : 1;
 }
 /**
  * A worker thread is started only for at least this many files of its own. It is ready ~50-60 ms after it is
@@ -104,7 +107,7 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
         throw new CliUsageError((e as Error).message);
       }
     }
-    const setup: VerifySetup = { tee: flags.tee, json: flags.json === true, atMs: (at ?? new Date()).getTime(), nonce, policy, attachments: {}, inFlight: inFlightFor(loadavg()[0]!, availableParallelism()) };
+    const setup: VerifySetup = { tee: flags.tee, json: flags.json === true, atMs: (at ?? new Date()).getTime(), nonce, policy, attachments: {}, inFlight: inFlightFor(files.length, availableParallelism()) };
     if (flags.trustAnchor && flags.trustAnchor.length > 0) {
       setup.trustAnchors = await Promise.all(flags.trustAnchor.map((f) => readCappedUserFile(f, 'trust anchor', MAX_SMALL_FILE_BYTES)));
     }
