@@ -243,14 +243,7 @@ export class WebhookServer {
     }
     // Only creation decides a pod's runtime; most of a pod's spec is immutable afterwards.
     if (r.operation !== 'CREATE') return allowResponse(r.uid);
-    // Never decide on a partial view: before the sources have synced, let the failurePolicy decide.
-    if (this.opts.sources.ready && !this.opts.sources.ready()) throw new HttpError(503, 'isolation policies are not synced yet');
-    const pod = podOf(r);
-    const namespace = r.namespace || pod.metadata?.namespace;
-    if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');
-    const labels = this.opts.sources.namespaceLabels(namespace);
-    if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
-    const policies = this.opts.sources.policies();
+    const { pod, labels, policies } = this.podContext(r);
     const input = {
       pod,
       namespaceLabels: labels,
@@ -265,16 +258,22 @@ export class WebhookServer {
 
   /** pods/ephemeralcontainers UPDATE (`kubectl debug`): the new containers' images are verified and pinned. */
   private async ephemeral(path: string, r: AdmissionRequest): Promise<AdmissionResponse> {
+    const { pod, labels, policies } = this.podContext(r);
+    const only: Pod = { ...pod, spec: { ephemeralContainers: pod.spec?.ephemeralContainers ?? [] } };
+    const verdicts = this.countVerdicts(await verifyPodImages(only, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000));
+    return responseFor(r.uid, decideEphemeralImages(pod, labels, policies, verdicts, path === PATHS.mutate), path === PATHS.mutate);
+  }
+
+  /** The pod, its namespace's labels and the policies, all from synced sources, or a 503 (failurePolicy decides). */
+  private podContext(r: AdmissionRequest) {
+    // Never decide on a partial view: before the sources have synced, let the failurePolicy decide.
     if (this.opts.sources.ready && !this.opts.sources.ready()) throw new HttpError(503, 'isolation policies are not synced yet');
     const pod = podOf(r);
     const namespace = r.namespace || pod.metadata?.namespace;
     if (!namespace) throw new K8sInputError('AdmissionReview: pod request has no namespace');
     const labels = this.opts.sources.namespaceLabels(namespace);
     if (labels === undefined) throw new HttpError(503, `labels of namespace "${namespace}" are not known yet`);
-    const policies = this.opts.sources.policies();
-    const only: Pod = { ...pod, spec: { ephemeralContainers: pod.spec?.ephemeralContainers ?? [] } };
-    const verdicts = this.countVerdicts(await verifyPodImages(only, labels, policies, this.opts.images, this.opts.imageDeadlineMs ?? 4000));
-    return responseFor(r.uid, decideEphemeralImages(pod, labels, policies, verdicts, path === PATHS.mutate), path === PATHS.mutate);
+    return { pod, labels, policies: this.opts.sources.policies() };
   }
 
   private countVerdicts(v: ImageVerdicts | undefined): ImageVerdicts | undefined {

@@ -9,20 +9,14 @@
  */
 import path from 'node:path';
 import { ISOLATION_LEVELS } from '../../k8s/crds/types.js';
-import { cgroupFiles, cgroupsPathToRel, CgroupFileReader, readCgroupFiles, type CgroupFiles, type CgroupVersion } from './cgroup.js';
+import { cgroupFiles, cgroupsPathToRel, CgroupFileReader, readCgroupFiles, type CgroupCounters, type CgroupFiles, type CgroupVersion } from './cgroup.js';
 import { GRPC_UNIMPLEMENTED, grpcCode, type ContainerStats, type CriClient, type NetworkInterfaceUsage, type PodSandbox, type PodSandboxStatus } from './cri-client.js';
 import { parseNetDev, type InterfaceCounters } from './netdev.js';
 
-export interface ContainerSample {
+/** A container's cgroup counters, named. */
+export interface ContainerSample extends CgroupCounters {
   id: string;
   name: string;
-  cpuSeconds?: number;
-  memoryWorkingSetBytes?: number;
-  blkioReadBytes?: number;
-  blkioWriteBytes?: number;
-  blkioReadOps?: number;
-  blkioWriteOps?: number;
-  processes?: number;
 }
 
 export interface PodSample {
