@@ -23,7 +23,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<CliOutcome> {
   const program = new Command('coffer')
     .description('Coffer: attestation, key broker and isolation policy for confidential and sandboxed workloads')
     .exitOverride()
-    .showHelpAfterError()
+    // A parse error is its own line plus where to look, not the whole help text on stderr (subcommands inherit it).
+    .showHelpAfterError('(coffer help <command> shows its usage)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .version(cofferVersion(), '-V, --version', 'print the version');
   // Only the chosen command's module is loaded (`coffer help X` loads X's); every other command is a stub with its

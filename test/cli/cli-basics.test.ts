@@ -37,6 +37,13 @@ test('unknown commands, help for an unknown command and missing verbs exit 2', a
   const unknown = await run(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.err, /unknown command 'frobnicate'/);
+  // The error and a pointer to the usage, not the whole help text on stderr.
+  assert.doesNotMatch(unknown.err, /Usage:/);
+  assert.ok(unknown.err.trim().split('\n').length <= 2, unknown.err);
+  const option = await run(['verify', '--frobnicate', 'x']);
+  assert.equal(option.code, 2);
+  assert.match(option.err, /unknown option '--frobnicate'/);
+  assert.doesNotMatch(option.err, /Usage:/);
   const help = await run(['help', 'frobnicate']);
   assert.equal(help.code, 2);
   assert.match(help.err, /unknown command 'frobnicate'/);

@@ -78,7 +78,7 @@ export const commandTable: readonly CommandEntry[] = [
   },
   {
     name: 'agent',
-    summary: 'Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, quote-helper)',
+    summary: 'Node agent: TEE discovery → node labels (subcommands: sgx-device-plugin, tpm-device-plugin, quote-helper, stats, attest)',
     load: async () => (await import('./agent.js')).registerAgent,
   },
   {
