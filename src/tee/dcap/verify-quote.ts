@@ -56,8 +56,12 @@ interface SignedItem<T> {
 
 const ATT_KEY_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const DAY = 86_400_000;
+/** Verified QE report signatures remembered per verifier (a few per platform over its attestation keys' lifetimes). */
+export const QE_SIG_MEMO_ENTRIES = 4096;
 
 const fail = (code: string, msg: string) => new VerificationError(code, msg);
+/** The bytes as a latin1 string (one char per byte): a Map key for exact byte content. */
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 /**
  * The pinned Intel SGX Root CA, parsed on first use and shared by every verifier in the process: it is a constant,
@@ -71,7 +75,8 @@ function pinnedIntelRoots(): ParsedCert[] {
 /**
  * DCAP quote verification shared by the SGX and TDX verifiers. One instance owns its caches; everything cached is
  * input-independent or keyed by content hash (certificate/CRL/collateral signatures, parsed collateral, a PCK
- * chain's signature result). Per quote it always runs: both report signatures, the QE report data binding,
+ * chain's signature result, a QE report signature that verified under the same PCK leaf). Per quote it always runs:
+ * the quote signature, the QE report signature unless that exact (leaf, report, signature) verified before, the QE report data binding,
  * every validity window against opts.at, revocation lookups of this chain's serials, and the TCB evaluation.
  * Expiry model: like dcap-qvl (and unlike QvE, which only flags it), any window that does not hold at opts.at is a
  * rejection; callers verify old evidence "as of" a time inside its collateral's window.
@@ -92,6 +97,15 @@ export class DcapQuoteVerifier {
    */
   private readonly chainRefs = new WeakMap<ParsedCert[], WeakMap<ParsedCert[], WeakMap<ParsedCert, ParsedCert[]>>>();
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
+  /**
+   * QE report signatures that verified: `${PCK leaf hash}:${QE report}:${its signature}` (bytes as latin1).
+   * Why this is sound: the QE report and its PCK signature are made once, when the QE certifies its attestation key,
+   * and are the same bytes in every quote of that platform until the key changes; ECDSA verification is a
+   * deterministic function of (public key, message, signature), and the leaf's content hash fixes its key. So a hit
+   * on the exact triple is the answer a re-verify would give. Positive results only (a failure is re-checked every
+   * time), bounded, per instance. The quote's own signature (different in every quote) is never memoized.
+   */
+  private readonly qeSigs: BoundedMap<string, true>;
   private readonly attKeys = new BoundedMap<string, KeyObject>(4096);
   private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
@@ -99,6 +113,11 @@ export class DcapQuoteVerifier {
   /** Anchor arrays seen, by identity, with a private copy of their bytes (see anchors()). */
   private readonly lastAnchors = new WeakMap<Uint8Array[], { bytes: Uint8Array[]; certs: ParsedCert[] }>();
   private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
+  /** o.qeSignatureMemo: entries of the QE report signature memo (default QE_SIG_MEMO_ENTRIES; tests use a few). */
+  constructor(o: { qeSignatureMemo?: number } = {}) {
+    this.qeSigs = new BoundedMap(Math.max(1, o.qeSignatureMemo ?? QE_SIG_MEMO_ENTRIES));
+  }
+
   /** Intel's pinned root: parsed once per process, on first use (pinnedIntelRoots). */
   private get pinned(): ParsedCert[] {
     return pinnedIntelRoots();
@@ -117,23 +136,27 @@ export class DcapQuoteVerifier {
     const anchors = this.anchors(opts.trustAnchors);
     const pck = this.pck(q.certData);
 
-    // Per-quote signatures and binding: never cached. The quote's signature is judged first (its error wins).
+    // The quote's signature and the binding: never cached. The quote's signature is judged first (its error wins).
     const attKey = { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' } as const;
     const pckKey = { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' } as const;
+    // The QE report signature: remembered once verified under this exact PCK leaf (see qeSigs for why that is sound).
+    const qeMemoKey = `${pck.leaf.hash}:${latin1(q.qeReport)}:${latin1(q.qeReportSignature)}`;
+    const qeKnown = this.qeSigs.has(qeMemoKey);
     let quoteOk: boolean;
     let qeOk: boolean;
     if (opts.verifySignature) {
-      // Both at once on the injected verifier; anything but `true` is a failure.
+      // At once on the injected verifier; anything but `true` is a failure.
       const [a, b] = await Promise.all([
         opts.verifySignature('sha256', q.signedData, attKey, q.signature),
-        opts.verifySignature('sha256', q.qeReport, pckKey, q.qeReportSignature),
+        qeKnown || opts.verifySignature('sha256', q.qeReport, pckKey, q.qeReportSignature),
       ]);
       quoteOk = a === true;
       qeOk = b === true;
     } else {
       quoteOk = ecVerify('sha256', q.signedData, attKey, q.signature);
-      qeOk = quoteOk && ecVerify('sha256', q.qeReport, pckKey, q.qeReportSignature);
+      qeOk = quoteOk && (qeKnown || ecVerify('sha256', q.qeReport, pckKey, q.qeReportSignature));
     }
+    if (qeOk && !qeKnown) this.qeSigs.set(qeMemoKey, true);
     if (!quoteOk) throw fail('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
     if (!qeOk) throw fail('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
     const qeReport = parseEnclaveReport(q.qeReport);
@@ -258,7 +281,7 @@ export class DcapQuoteVerifier {
   }
 
   private attKey(raw: Uint8Array): KeyObject {
-    const h = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1'); // a view: no copy
+    const h = latin1(raw); // a view: no copy
     let k = this.attKeys.get(h);
     if (!k) {
       try {
