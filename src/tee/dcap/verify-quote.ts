@@ -56,10 +56,20 @@ interface SignedItem<T> {
 
 const ATT_KEY_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const DAY = 86_400_000;
-/** Verified QE report signatures remembered per verifier (a few per platform over its attestation keys' lifetimes). */
-export const QE_SIG_MEMO_ENTRIES = 4096;
+/**
+ * Verified QE report signatures remembered per verifier: PCK leaves (platforms), and QE reports per leaf (a platform
+ * has one attestation key at a time; a few cover its re-certifications within one batch).
+ */
+export const QE_SIG_MEMO = { leaves: 4096, perLeaf: 4 };
+
+/** A QE report and its signature that verified (private copies). */
+interface QeSigEntry {
+  report: Uint8Array;
+  signature: Uint8Array;
+}
 
 const fail = (code: string, msg: string) => new VerificationError(code, msg);
+const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 /** The bytes as a latin1 string (one char per byte): a Map key for exact byte content. */
 const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
@@ -98,14 +108,16 @@ export class DcapQuoteVerifier {
   private readonly chainRefs = new WeakMap<ParsedCert[], WeakMap<ParsedCert[], WeakMap<ParsedCert, ParsedCert[]>>>();
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
   /**
-   * QE report signatures that verified: `${PCK leaf hash}:${QE report}:${its signature}` (bytes as latin1).
-   * Why this is sound: the QE report and its PCK signature are made once, when the QE certifies its attestation key,
-   * and are the same bytes in every quote of that platform until the key changes; ECDSA verification is a
-   * deterministic function of (public key, message, signature), and the leaf's content hash fixes its key. So a hit
-   * on the exact triple is the answer a re-verify would give. Positive results only (a failure is re-checked every
-   * time), bounded, per instance. The quote's own signature (different in every quote) is never memoized.
+   * QE report signatures that verified, per PCK leaf (its content hash): private copies of the QE report and
+   * signature bytes, compared byte for byte. Why this is sound: the QE report and its PCK signature are made once,
+   * when the QE certifies its attestation key, and are the same bytes in every quote of that platform until the key
+   * changes; ECDSA verification is a deterministic function of (public key, message, signature), and the leaf's
+   * content hash fixes its key. So a hit on the exact triple is the answer a re-verify would give. Positive results
+   * only (a failure is re-checked every time), bounded (leaves, and entries per leaf), per instance. The quote's own
+   * signature (different in every quote) is never memoized.
    */
-  private readonly qeSigs: BoundedMap<string, true>;
+  private readonly qeSigs: BoundedMap<string, QeSigEntry[]>;
+  private readonly qeSigsPerLeaf: number;
   private readonly attKeys = new BoundedMap<string, KeyObject>(4096);
   private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
@@ -113,9 +125,11 @@ export class DcapQuoteVerifier {
   /** Anchor arrays seen, by identity, with a private copy of their bytes (see anchors()). */
   private readonly lastAnchors = new WeakMap<Uint8Array[], { bytes: Uint8Array[]; certs: ParsedCert[] }>();
   private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
-  /** o.qeSignatureMemo: entries of the QE report signature memo (default QE_SIG_MEMO_ENTRIES; tests use a few). */
-  constructor(o: { qeSignatureMemo?: number } = {}) {
-    this.qeSigs = new BoundedMap(Math.max(1, o.qeSignatureMemo ?? QE_SIG_MEMO_ENTRIES));
+  /** o.qeSignatureMemo: bounds of the QE report signature memo (default QE_SIG_MEMO; tests use a few). */
+  constructor(o: { qeSignatureMemo?: { leaves: number; perLeaf: number } } = {}) {
+    const m = o.qeSignatureMemo ?? QE_SIG_MEMO;
+    this.qeSigs = new BoundedMap(Math.max(1, m.leaves));
+    this.qeSigsPerLeaf = Math.max(1, m.perLeaf);
   }
 
   /** Intel's pinned root: parsed once per process, on first use (pinnedIntelRoots). */
@@ -140,8 +154,7 @@ export class DcapQuoteVerifier {
     const attKey = { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' } as const;
     const pckKey = { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' } as const;
     // The QE report signature: remembered once verified under this exact PCK leaf (see qeSigs for why that is sound).
-    const qeMemoKey = `${pck.leaf.hash}:${latin1(q.qeReport)}:${latin1(q.qeReportSignature)}`;
-    const qeKnown = this.qeSigs.has(qeMemoKey);
+    const qeKnown = this.qeSigKnown(pck.leaf, q.qeReport, q.qeReportSignature);
     let quoteOk: boolean;
     let qeOk: boolean;
     if (opts.verifySignature) {
@@ -156,7 +169,7 @@ export class DcapQuoteVerifier {
       quoteOk = ecVerify('sha256', q.signedData, attKey, q.signature);
       qeOk = quoteOk && (qeKnown || ecVerify('sha256', q.qeReport, pckKey, q.qeReportSignature));
     }
-    if (qeOk && !qeKnown) this.qeSigs.set(qeMemoKey, true);
+    if (qeOk && !qeKnown) this.rememberQeSig(pck.leaf, q.qeReport, q.qeReportSignature);
     if (!quoteOk) throw fail('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
     if (!qeOk) throw fail('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
     const qeReport = parseEnclaveReport(q.qeReport);
@@ -214,6 +227,21 @@ export class DcapQuoteVerifier {
       tdx: tdxOf?.(q),
     });
     return { quote: q, qeReport, pck: pck.ext, caType: pck.caType, tcb, tcbInfo: tcbInfo.parsed, qeIdentity: qeIdentity.parsed, warnings };
+  }
+
+  private qeSigKnown(leaf: ParsedCert, report: Uint8Array, signature: Uint8Array): boolean {
+    const seen = this.qeSigs.get(leaf.hash);
+    if (!seen) return false;
+    for (const e of seen) if (bytesEqual(e.signature, signature) && bytesEqual(e.report, report)) return true;
+    return false;
+  }
+
+  private rememberQeSig(leaf: ParsedCert, report: Uint8Array, signature: Uint8Array): void {
+    let seen = this.qeSigs.get(leaf.hash);
+    if (!seen) this.qeSigs.set(leaf.hash, (seen = []));
+    if (seen.length >= this.qeSigsPerLeaf) seen.shift();
+    // Copies: the quote's bytes belong to the caller, who may reuse or change them.
+    seen.push({ report: Uint8Array.from(report), signature: Uint8Array.from(signature) });
   }
 
   private async collateral(o: DcapOptions | undefined, req: { tee: 'sgx' | 'tdx'; fmspc: string; caType: PckCaType }): Promise<DcapCollateral> {

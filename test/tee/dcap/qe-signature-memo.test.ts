@@ -101,10 +101,10 @@ test('a memo hit skips only the QE report signature: the quote signature is veri
   assert.equal(await run(v, w, serializeQuote({ ...pq, signature: sig }), 'sgx', c.verify), 'QUOTE_SIGNATURE_INVALID');
 });
 
-test('the memo is bounded: the oldest QE report is verified again once more distinct ones have been seen', async () => {
+test('the memo is bounded per PCK leaf: the oldest QE report is verified again once more distinct ones have been seen', async () => {
   const w = await world();
   const limit = 4;
-  const v = new DcapQuoteVerifier({ qeSignatureMemo: limit });
+  const v = new DcapQuoteVerifier({ qeSignatureMemo: { leaves: 8, perLeaf: limit } });
   const quotes: Uint8Array[] = [];
   // Distinct QE reports: the QE authentication data (bound into the QE report data) differs.
   for (let i = 0; i < limit + 2; i++) quotes.push(await w.quote({ tee: 'sgx', version: 3, qeAuthData: new Uint8Array(32).fill(i + 1) }));
@@ -117,4 +117,22 @@ test('the memo is bounded: the oldest QE report is verified again once more dist
   // The first was evicted: both signatures again.
   assert.equal(await run(v, w, quotes[0]!, 'sgx', c.verify), 'OK');
   assert.equal(c.keys.length, 2 * quotes.length + 3);
+});
+
+test('the memo is bounded in PCK leaves: the oldest platform is verified again once more platforms have been seen', async () => {
+  const w = await world();
+  const v = new DcapQuoteVerifier({ qeSignatureMemo: { leaves: 2, perLeaf: 4 } });
+  const chain = [w.pki.processorCa, w.pki.root];
+  const quotes: Uint8Array[] = [];
+  for (let i = 0; i < 3; i++) {
+    const pck = await w.pki.issuePck('processor', { comps: PCK_COMPS, pceSvn: PCK_PCESVN, fmspc: SGX_FMSPC });
+    quotes.push(await buildQuote({ tee: 'sgx', version: 3, pck, pckChain: chain, attKey: w.attKey }));
+  }
+  const c = counting();
+  for (const q of quotes) assert.equal(await run(v, w, q, 'sgx', c.verify), 'OK');
+  assert.equal(c.keys.length, 6);
+  assert.equal(await run(v, w, quotes[2]!, 'sgx', c.verify), 'OK');
+  assert.equal(c.keys.length, 7, 'the newest platform is remembered');
+  assert.equal(await run(v, w, quotes[0]!, 'sgx', c.verify), 'OK');
+  assert.equal(c.keys.length, 9, 'the oldest platform was evicted');
 });
