@@ -62,6 +62,9 @@ const DAY = 86_400_000;
  */
 export const QE_SIG_MEMO = { leaves: 4096, perLeaf: 4 };
 
+/** Certification data compared byte for byte before hashing (see pck()): a batch from a few platforms hits here. */
+const RECENT_PCKS = 8;
+
 /** A QE report and its signature that verified (private copies). */
 interface QeSigEntry {
   report: Uint8Array;
@@ -107,6 +110,8 @@ export class DcapQuoteVerifier {
    */
   private readonly chainRefs = new WeakMap<ParsedCert[], WeakMap<ParsedCert[], WeakMap<ParsedCert, ParsedCert[]>>>();
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
+  /** The last RECENT_PCKS certification data seen (private copies) and their parsed chains, in front of `pcks`. */
+  private readonly recentPcks: { bytes: Uint8Array; info: PckInfo }[] = [];
   /**
    * QE report signatures that verified, per PCK leaf (its content hash): private copies of the QE report and
    * signature bytes, compared byte for byte. Why this is sound: the QE report and its PCK signature are made once,
@@ -324,6 +329,15 @@ export class DcapQuoteVerifier {
 
   /** Parses the type-5 PEM chain once per distinct content: leaf, the rest of the chain, SGX extensions, CA type. */
   private pck(certData: Uint8Array): PckInfo {
+    // The last few chains seen, compared byte for byte (a batch cycles over a few platforms): no hash per quote.
+    for (const r of this.recentPcks) if (bytesEqual(r.bytes, certData)) return r.info;
+    const info = this.pckByContent(certData);
+    if (this.recentPcks.length >= RECENT_PCKS) this.recentPcks.shift();
+    this.recentPcks.push({ bytes: Uint8Array.from(certData), info });
+    return info;
+  }
+
+  private pckByContent(certData: Uint8Array): PckInfo {
     const h = sha256Hex(certData);
     const hit = this.pcks.get(h);
     if (hit) return hit;
