@@ -186,8 +186,10 @@ export class BatchVerifier {
   /**
    * Verifies files[from..to); the text is their result lines, in input order. Up to setup.inFlight files are
    * verified at once (their signatures on the thread pool); each file's result is its own line whatever the others'.
+   * With `stream`, the lines are handed to stream.write as they are done, in pieces of at least stream.bytes, and the
+   * result's text is what is left (the last piece).
    */
-  async run(files: readonly string[], from = 0, to = files.length): Promise<ChunkResult> {
+  async run(files: readonly string[], from = 0, to = files.length, stream?: { bytes: number; write(text: string): void }): Promise<ChunkResult> {
     let text = '';
     let rejected = false;
     let ioFailed = false;
@@ -197,6 +199,10 @@ export class BatchVerifier {
     const emit = (line: VerifyLine): void => {
       if (!line.verified) rejected = true;
       text += json ? `${JSON.stringify(line)}\n` : human(line);
+      if (stream && text.length >= stream.bytes) {
+        stream.write(text);
+        text = '';
+      }
     };
     for (let i = from; i < to; i++) {
       const file = files[i]!;
