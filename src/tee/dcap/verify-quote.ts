@@ -62,7 +62,7 @@ const DAY = 86_400_000;
  */
 export const QE_SIG_MEMO = { leaves: 4096, perLeaf: 4 };
 
-/** Certification data compared byte for byte before hashing (see pck()): a batch from a few platforms hits here. */
+/** Certification data and attestation keys compared byte for byte before a keyed lookup (pck(), attKey()). */
 const RECENT_PCKS = 8;
 
 /** A QE report and its signature that verified (private copies). */
@@ -124,12 +124,16 @@ export class DcapQuoteVerifier {
   private readonly qeSigs: BoundedMap<string, QeSigEntry[]>;
   private readonly qeSigsPerLeaf: number;
   private readonly attKeys = new BoundedMap<string, KeyObject>(4096);
+  /** The last RECENT_PCKS attestation keys seen (private copies of the raw points), in front of `attKeys`. */
+  private readonly recentAttKeys: { raw: Uint8Array; key: KeyObject }[] = [];
   private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
   private readonly anchorSets = new BoundedMap<string, ParsedCert[]>(16);
   /** Anchor arrays seen, by identity, with a private copy of their bytes (see anchors()). */
   private readonly lastAnchors = new WeakMap<Uint8Array[], { bytes: Uint8Array[]; certs: ParsedCert[] }>();
   private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
+  /** crlFor's choices: collateral CRL array (by identity) → issuer → CRL. */
+  private readonly crlChoice = new WeakMap<ParsedCrl[], BoundedMap<ParsedCert, ParsedCrl>>();
   /** o.qeSignatureMemo: bounds of the QE report signature memo (default QE_SIG_MEMO; tests use a few). */
   constructor(o: { qeSignatureMemo?: { leaves: number; perLeaf: number } } = {}) {
     const m = o.qeSignatureMemo ?? QE_SIG_MEMO;
@@ -314,6 +318,15 @@ export class DcapQuoteVerifier {
   }
 
   private attKey(raw: Uint8Array): KeyObject {
+    // The last few attestation keys (a batch cycles over a few platforms), compared byte for byte: no key string.
+    for (const r of this.recentAttKeys) if (bytesEqual(r.raw, raw)) return r.key;
+    const key = this.attKeyByContent(raw);
+    if (this.recentAttKeys.length >= RECENT_PCKS) this.recentAttKeys.shift();
+    this.recentAttKeys.push({ raw: Uint8Array.from(raw), key });
+    return key;
+  }
+
+  private attKeyByContent(raw: Uint8Array): KeyObject {
     const h = latin1(raw); // a view: no copy
     let k = this.attKeys.get(h);
     if (!k) {
@@ -465,7 +478,22 @@ export class DcapQuoteVerifier {
     }
   }
 
+  /**
+   * The CRL chosen for an issuer among a collateral's CRLs (crlFor), by the (cached, never mutated) CRL array and the
+   * issuer object: the choice depends on nothing else (not on the time: windows are checked by the caller).
+   */
   private crlFor(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
+    let byIssuer = this.crlChoice.get(crls);
+    if (!byIssuer) this.crlChoice.set(crls, (byIssuer = new BoundedMap(64)));
+    let crl = byIssuer.get(issuer);
+    if (!crl) {
+      crl = this.chooseCrl(issuer, crls); // failures are not cached: they throw every time
+      byIssuer.set(issuer, crl);
+    }
+    return crl;
+  }
+
+  private chooseCrl(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
     const named = crls.filter((c) => c.issuerKey === issuer.subjectKey);
     if (named.length === 0) {
       // Platform vs processor: the PCK CA that issued the PCK certificate decides which PCK CRL applies.
