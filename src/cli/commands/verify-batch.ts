@@ -32,8 +32,8 @@ export interface VerifySetup {
   collateral?: string;
   attachments: Record<string, Uint8Array>;
   /**
-   * Evidence verified at once by this thread, at most (>= 1). Above 1, signatures are verified on libuv's thread
-   * pool (asyncVerify) while this thread parses the next files; 1 is the synchronous, one-at-a-time path.
+   * Evidence verified at once by this thread, at most (>= 1). Above 1, signatures are verified off this thread (the
+   * BatchVerifier's verifySignature) while it parses the next files; 1 is the synchronous, one-at-a-time path.
    */
   inFlight: number;
 }
@@ -109,8 +109,8 @@ const SCRATCH_BYTES = 64 * 1024;
 /**
  * Reads one evidence file (capped): open, one read into the scratch buffer, a second read to see the end of the
  * file, close, and a copy of the bytes. No fstat: building its Stats object (and dates) cost more than the extra
- * read from the page cache. A larger file (or one still growing) is read on from the same
- * descriptor, never reopened (a pipe would lose what was read), with readFileCappedSync's cap and error message.
+ * read from the page cache. A larger file (or one still growing) is read on from the same descriptor, never
+ * reopened (a pipe would lose what was read), with readFileCappedSync's cap and error message.
  */
 function readEvidenceBytes(file: string, scratch: Uint8Array): Uint8Array {
   const fd = openSync(file, 'r');
@@ -173,7 +173,10 @@ export class BatchVerifier {
   private readonly base: VerifyOptions;
   private readonly scratch = new Uint8Array(SCRATCH_BYTES);
 
-  /** verifySignature: what verifies signatures when setup.inFlight > 1 (tests count the calls in flight). */
+  /**
+   * verifySignature: what verifies signatures when setup.inFlight > 1 (default libuv's pool; the CLI's single thread
+   * passes its SignatureWorker's; tests count the calls in flight).
+   */
   constructor(
     private readonly setup: VerifySetup,
     verifySignature: AsyncSignatureVerifier = asyncVerify,
@@ -185,7 +188,8 @@ export class BatchVerifier {
 
   /**
    * Verifies files[from..to); the text is their result lines, in input order. Up to setup.inFlight files are
-   * verified at once (their signatures on the thread pool); each file's result is its own line whatever the others'.
+   * verified at once (their signatures on the injected verifier: libuv's pool, or the signature worker); each file's
+   * result is its own line whatever the others'.
    * With `stream`, the lines are handed to stream.write as they are done, in pieces of at least stream.bytes, and the
    * result's text is what is left (the last piece).
    */

@@ -89,8 +89,9 @@ function pinnedIntelRoots(): ParsedCert[] {
  * DCAP quote verification shared by the SGX and TDX verifiers. One instance owns its caches; everything cached is
  * input-independent or keyed by content hash (certificate/CRL/collateral signatures, parsed collateral, a PCK
  * chain's signature result, a QE report signature that verified under the same PCK leaf). Per quote it always runs:
- * the quote signature, the QE report signature unless that exact (leaf, report, signature) verified before, the QE report data binding,
- * every validity window against opts.at, revocation lookups of this chain's serials, and the TCB evaluation.
+ * the quote signature, the QE report signature unless that exact (leaf, report, signature) verified before, the QE
+ * report data binding, every validity window against opts.at, revocation lookups of this chain's serials, and the
+ * TCB evaluation.
  * Expiry model: like dcap-qvl (and unlike QvE, which only flags it), any window that does not hold at opts.at is a
  * rejection; callers verify old evidence "as of" a time inside its collateral's window.
  */
