@@ -216,6 +216,7 @@ for (let r = 0; r < 3; r++) {
 }
 const modeMed = (k: keyof typeof modes) => ({ cpu: median(modeRuns[k].map((r) => r.cpu)), wall: median(modeRuns[k].map((r) => r.wall)) });
 await signer.close();
+if (signer.counts.here > 0 || signer.counts.byWorker === 0) throw new Error(`the signature worker did not do the work: ${JSON.stringify(signer.counts)}`);
 const syncM = modeMed('sync');
 const libuvM = modeMed('libuv');
 const signerM = modeMed('signer');

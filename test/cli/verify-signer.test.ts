@@ -61,6 +61,9 @@ test('answers are crypto.verify\'s, item by item, whatever the item (and in any 
     const got = await Promise.all(all.map(([alg, data, key, sig]) => outcome(signer.verify(alg, data, { key, dsaEncoding: 'ieee-p1363' }, sig))));
     assert.deepEqual(got, all.map(expected));
     assert.ok(got.includes(true) && got.includes(false) && got.some((g) => typeof g === 'string'), 'every kind of outcome is covered');
+    // The worker answered everything but the items crypto.verify throws on (verified here for their own error).
+    const throwing = got.filter((g) => typeof g === 'string').length;
+    assert.deepEqual(signer.counts, { byWorker: all.length - throwing, here: throwing });
   } finally {
     await signer.close();
   }
@@ -115,6 +118,7 @@ test('a batch through the signer prints exactly what the synchronous path prints
       const pieces: string[] = [];
       const r = await new BatchVerifier(setup(SIGNER_IN_FLIGHT), signer.verify).run(files, 0, files.length, { bytes: 2048, write: (s) => pieces.push(s) });
       assert.equal(pieces.join('') + r.text, sync.text);
+      assert.ok(signer.counts.byWorker > 0 && signer.counts.here === 0, JSON.stringify(signer.counts));
       assert.ok(pieces.length > 1, 'the output streams out');
       assert.deepEqual({ rejected: r.rejected, ioFailed: r.ioFailed }, { rejected: sync.rejected, ioFailed: sync.ioFailed });
       assert.equal(sync.rejected && sync.ioFailed, true);

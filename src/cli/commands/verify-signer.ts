@@ -61,7 +61,8 @@ interface ToSigner {
 }
 
 /** crypto.verify on this thread, as a settled promise's outcome. */
-function verifyHere(it: Item): void {
+function verifyHere(it: Item, counts: { here: number }): void {
+  counts.here++;
   try {
     it.resolve(cryptoVerify(it.alg, it.data, it.key, it.signature));
   } catch (e) {
@@ -77,11 +78,13 @@ export class SignatureWorker {
   /** Batches sent, oldest first: the worker answers them in order. */
   private readonly sent: Item[][] = [];
   private flushScheduled = false;
+  /** Signatures answered by the worker and verified on the calling thread (fallbacks): for tests and the bench. */
+  readonly counts = { byWorker: 0, here: 0 };
   private closed = false;
 
   constructor() {
     try {
-      this.worker = new Worker(WORKER_CODE, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 6, maxYoungGenerationSizeMb: 0.5, codeRangeSizeMb: 2, stackSizeMb: 0.5 } });
+      this.worker = new Worker(WORKER_CODE, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 0.5, codeRangeSizeMb: 2, stackSizeMb: 0.5 } });
     } catch {
       this.worker = undefined; // every verify runs here
       return;
@@ -97,7 +100,7 @@ export class SignatureWorker {
   readonly verify: AsyncSignatureVerifier = (alg, data, key, signature) =>
     new Promise<boolean>((resolve, reject) => {
       const it: Item = { alg, data, key, signature, resolve, reject };
-      if (!this.worker) return verifyHere(it);
+      if (!this.worker) return verifyHere(it, this.counts);
       this.queue.push(it);
       if (this.queue.length >= SIGNER_BATCH) this.flush();
       else if (!this.flushScheduled) {
@@ -166,8 +169,11 @@ export class SignatureWorker {
     }
     if (this.sent.length === 0) this.worker?.unref();
     for (let i = 0; i < items.length; i++) {
-      if (out[i] === 2) verifyHere(items[i]!);
-      else items[i]!.resolve(out[i] === 1);
+      if (out[i] === 2) verifyHere(items[i]!, this.counts);
+      else {
+        this.counts.byWorker++;
+        items[i]!.resolve(out[i] === 1);
+      }
     }
   }
 
@@ -176,9 +182,9 @@ export class SignatureWorker {
     const w = this.worker;
     this.worker = undefined;
     if (w && !this.closed) void w.terminate();
-    for (const items of this.sent.splice(0)) for (const it of items) verifyHere(it);
+    for (const items of this.sent.splice(0)) for (const it of items) verifyHere(it, this.counts);
     const q = this.queue;
     this.queue = [];
-    for (const it of q) verifyHere(it);
+    for (const it of q) verifyHere(it, this.counts);
   }
 }
