@@ -133,6 +133,16 @@ export class DcapQuoteVerifier {
   /** Anchor arrays seen, by identity, with a private copy of their bytes (see anchors()). */
   private readonly lastAnchors = new WeakMap<Uint8Array[], { bytes: Uint8Array[]; certs: ParsedCert[] }>();
   private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
+  /**
+   * The collateral checks that passed (TCB info and QE identity signer chains: path, profile, windows, revocation;
+   * their issue dates), per prepared collateral set (cached only for frozen sets, whose bytes never change), with
+   * everything else they depend on: the anchors (cached array), the time, the signed items (cached objects). Failures
+   * are not kept: they throw every time.
+   */
+  private readonly collChecked = new WeakMap<
+    PreparedCollateral,
+    { anchors: ParsedCert[]; atMs: number; tcbInfo: SignedItem<TcbInfo>; qeIdentity: SignedItem<QeIdentity>; warnings: string[] }
+  >();
   /** crlFor's choices: collateral CRL array (by identity) → issuer → CRL. */
   private readonly crlChoice = new WeakMap<ParsedCrl[], BoundedMap<ParsedCert, ParsedCrl>>();
   /** o.qeSignatureMemo: bounds of the QE report signature memo (default QE_SIG_MEMO; tests use a few). */
@@ -214,17 +224,27 @@ export class DcapQuoteVerifier {
 
     const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
     const qeIdentity = this.signedJson(coll.qeIdentity, prep.qeIdentityKey, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);
-    for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
-      const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
-      // Intel's TCB Signing certificate is issued by the root itself; any longer path (e.g. a PCK key signing
-      // collateral) is refused.
-      if (ch.length !== 2) {
-        throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
+    // The collateral's own checks depend only on the collateral, the anchors and the time, which a batch repeats for
+    // every quote: the last outcome that passed is kept per prepared set (see collChecked), and its warnings replayed.
+    const done = this.collChecked.get(prep);
+    if (done && done.anchors === anchors && done.atMs === at.getTime() && done.tcbInfo === tcbInfo && done.qeIdentity === qeIdentity) {
+      warnings.push(...done.warnings);
+    } else {
+      const collWarnings: string[] = [];
+      for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
+        const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
+        // Intel's TCB Signing certificate is issued by the root itself; any longer path (e.g. a PCK key signing
+        // collateral) is refused.
+        if (ch.length !== 2) {
+          throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
+        }
+        this.profile(ch, 'tcb');
+        this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
+        this.checkRevocation(ch, collCrls, at, collWarnings, 'TCB_SIGNING_CERT_REVOKED');
+        this.checkIssued(item.parsed, name, at, collWarnings);
       }
-      this.profile(ch, 'tcb');
-      this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
-      this.checkRevocation(ch, collCrls, at, warnings, 'TCB_SIGNING_CERT_REVOKED');
-      this.checkIssued(item.parsed, name, at, warnings);
+      this.collChecked.set(prep, { anchors, atMs: at.getTime(), tcbInfo, qeIdentity, warnings: collWarnings });
+      warnings.push(...collWarnings);
     }
 
     const tcb = evaluateTcb({
