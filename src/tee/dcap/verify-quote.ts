@@ -143,6 +143,13 @@ export class DcapQuoteVerifier {
     PreparedCollateral,
     { anchors: ParsedCert[]; atMs: number; tcbInfo: SignedItem<TcbInfo>; qeIdentity: SignedItem<QeIdentity>; warnings: string[] }
   >();
+  /**
+   * A platform's PCK chain checks that passed (shape, carried certificates, profile, windows, then revocation against
+   * a collateral's CRLs), per parsed certification data (cached object), with what they depend on: the verified
+   * chain (a cached array: same anchors), the time and the CRL array (cached per frozen collateral set). The
+   * revocation warnings are replayed; failures are not kept.
+   */
+  private readonly pckChecked = new WeakMap<PckInfo, { chain: ParsedCert[]; atMs: number; crls: ParsedCrl[]; warnings: string[] }>();
   /** crlFor's choices: collateral CRL array (by identity) → issuer → CRL. */
   private readonly crlChoice = new WeakMap<ParsedCrl[], BoundedMap<ParsedCert, ParsedCrl>>();
   /** o.qeSignatureMemo: bounds of the QE report signature memo (default QE_SIG_MEMO; tests use a few). */
@@ -200,17 +207,22 @@ export class DcapQuoteVerifier {
     }
 
     const chain = this.chain(pck.leaf, pck.pool, anchors, 'PCK_CHAIN_INVALID', 'PCK certificate');
-    // PCK leaf → PCK Platform/Processor CA → root, as Intel issues them.
-    if (chain.length !== 3) throw fail('PCK_CHAIN_INVALID', `the PCK certificate chain has ${chain.length} certificates, expected leaf, PCK CA and root`);
-    // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
-    // nothing in the certification data goes unchecked.
-    for (const c of pck.all) {
-      if (!chain.some((x) => x.hash === c.hash)) {
-        throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
+    // The same platform's chain checked at the same time before (see pckChecked): its shape and windows held.
+    const pckDone = this.pckChecked.get(pck);
+    const pckSeen = pckDone !== undefined && pckDone.chain === chain && pckDone.atMs === at.getTime();
+    if (!pckSeen) {
+      // PCK leaf → PCK Platform/Processor CA → root, as Intel issues them.
+      if (chain.length !== 3) throw fail('PCK_CHAIN_INVALID', `the PCK certificate chain has ${chain.length} certificates, expected leaf, PCK CA and root`);
+      // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
+      // nothing in the certification data goes unchecked.
+      for (const c of pck.all) {
+        if (!chain.some((x) => x.hash === c.hash)) {
+          throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
+        }
       }
+      this.profile(chain, 'pck');
+      this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
     }
-    this.profile(chain, 'pck');
-    this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
 
     const coll = await this.collateral(opts.dcap, { tee, fmspc: pck.ext.fmspc, caType: pck.caType });
     const prep = this.prepare(coll);
@@ -220,7 +232,14 @@ export class DcapQuoteVerifier {
     if (q.trailingNonZero) {
       warnings.push(`the quote has ${q.trailingBytes} bytes after its signature data that are not zero padding: they are signed by nothing and were ignored (as Intel's QVL does)`);
     }
-    this.checkRevocation(chain, collCrls, at, warnings, 'PCK_REVOKED');
+    if (pckSeen && pckDone.crls === collCrls) {
+      warnings.push(...pckDone.warnings);
+    } else {
+      const pckWarnings: string[] = [];
+      this.checkRevocation(chain, collCrls, at, pckWarnings, 'PCK_REVOKED');
+      this.pckChecked.set(pck, { chain, atMs: at.getTime(), crls: collCrls, warnings: pckWarnings });
+      warnings.push(...pckWarnings);
+    }
 
     const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
     const qeIdentity = this.signedJson(coll.qeIdentity, prep.qeIdentityKey, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);

@@ -58,3 +58,30 @@ test('another collateral set (a revoked TCB signer) is checked on its own, after
   assert.equal(await run(revoked), 'TCB_SIGNING_CERT_REVOKED');
   assert.equal(await run(good), 'OK');
 });
+
+test('a platform\'s PCK chain checks are kept per time and CRL set: revocation, windows and CRL warnings still apply', async () => {
+  const w = await world();
+  const v = new DcapQuoteVerifier();
+  const quote = await w.quote({ tee: 'sgx', version: 3 });
+  const crlNext = new Date(w.at.getTime() + 2 * DAY);
+  const good = frozen(await w.collateral('sgx', { pckCrl: { nextUpdate: crlNext } }));
+  const revoked = frozen(await w.collateral('sgx', { pckCrl: { nextUpdate: crlNext, revoked: [w.sgxPck.cert.serialNumber] } }));
+  const run = async (coll: DcapCollateral, at: Date) => {
+    try {
+      return (await v.verify(quote, 'sgx', { at, trustAnchors: w.trustAnchors, dcap: { collateral: coll } })).warnings;
+    } catch (e) {
+      return (e as VerificationError).code;
+    }
+  };
+  assert.deepEqual(await run(good, w.at), []);
+  assert.equal(await run(revoked, w.at), 'PCK_REVOKED');
+  assert.deepEqual(await run(good, w.at), []);
+  // The PCK CRL expiring within a day: warned for every quote.
+  const close = new Date(crlNext.getTime() - DAY / 2);
+  const warned = await run(good, close);
+  assert.ok(Array.isArray(warned) && warned.some((x) => /CRL of '.*PCK Processor CA' expires within a day/.test(x)), String(warned));
+  assert.deepEqual(await run(good, close), warned);
+  // Past the PCK certificate's window: the chain's windows are checked again for the new time.
+  assert.equal(await run(good, new Date(w.pki.to.getTime() + DAY)), 'PCK_CHAIN_INVALID');
+  assert.deepEqual(await run(good, w.at), []);
+});
