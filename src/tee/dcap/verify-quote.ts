@@ -286,6 +286,8 @@ export class DcapQuoteVerifier {
   }
 
   private rememberQeSig(leaf: ParsedCert, report: Uint8Array, signature: Uint8Array): void {
+    // Quotes verified at once (asynchronous signatures) all miss before the first answer: remember each triple once.
+    if (this.qeSigKnown(leaf, report, signature)) return;
     let seen = this.qeSigs.get(leaf.hash);
     if (!seen) this.qeSigs.set(leaf.hash, (seen = []));
     if (seen.length >= this.qeSigsPerLeaf) seen.shift();

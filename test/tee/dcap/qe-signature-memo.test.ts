@@ -136,3 +136,20 @@ test('the memo is bounded in PCK leaves: the oldest platform is verified again o
   assert.equal(await run(v, w, quotes[0]!, 'sgx', c.verify), 'OK');
   assert.equal(c.keys.length, 9, 'the oldest platform was evicted');
 });
+
+test('quotes verified at once (asynchronous, all missing the memo) remember their QE report once: older ones stay', async () => {
+  const w = await world();
+  const v = new DcapQuoteVerifier({ qeSignatureMemo: { leaves: 8, perLeaf: 2 } });
+  const older = await w.quote({ tee: 'sgx', version: 3, qeAuthData: new Uint8Array(32).fill(0x51) });
+  const c = counting();
+  assert.equal(await run(v, w, older, 'sgx', c.verify), 'OK');
+  // Six quotes of one newer QE report at once: each verifies it (none is remembered yet when they start).
+  const newer = await w.quote({ tee: 'sgx', version: 3, qeAuthData: new Uint8Array(32).fill(0x52) });
+  const results = await Promise.all(Array.from({ length: 6 }, () => run(v, w, newer, 'sgx', c.verify)));
+  assert.deepEqual(results, Array(6).fill('OK'));
+  // The newer one went in once, so the older one (2 per leaf) is still remembered: one verify each.
+  const before = c.keys.length;
+  assert.equal(await run(v, w, older, 'sgx', c.verify), 'OK');
+  assert.equal(await run(v, w, newer, 'sgx', c.verify), 'OK');
+  assert.equal(c.keys.length, before + 2);
+});
