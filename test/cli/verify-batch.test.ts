@@ -1,7 +1,7 @@
 // `coffer verify` over many files: one result per file in input order whatever fails where, and bounded inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, truncateSync, writeFileSync, cpSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, truncateSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runCli } from '../../src/cli/run.js';
@@ -80,4 +80,30 @@ test('oversized evidence is refused per file; oversized collateral, policy and e
   const e = await run(['eventlog', big]);
   assert.equal(e.code, 2);
   assert.match(e.err, /^coffer: event log '.*big\.dat' is larger than the 16 MiB cap\n$/);
+});
+
+test('evidence of every size around the read buffer (64 KiB) is read whole: the trailing bytes are counted exactly', async () => {
+  const dir = batchDir();
+  const quote = readFileSync('samples/sgx-quote.dat');
+  const sizes = [quote.length, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 200 * 1024];
+  const files = sizes.map((size, i) => {
+    const f = join(dir, `padded${i}.dat`);
+    // Non-zero bytes after the signature data: the verifier ignores them (as QVL does) and says how many there are.
+    writeFileSync(f, Buffer.concat([quote, Buffer.alloc(size - quote.length, 0x01)]));
+    return f;
+  });
+  const empty = join(dir, 'empty.dat');
+  writeFileSync(empty, '');
+  const r = await run(['verify', '--json', ...base, ...files, empty]);
+  assert.equal(r.code, 1, r.err);
+  const lines = r.out.trimEnd().split('\n').map((l) => JSON.parse(l) as { file: string; verified: boolean; claims: { warnings?: string[] } | null; errors: { code: string }[] });
+  assert.equal(lines.length, sizes.length + 1);
+  sizes.forEach((size, i) => {
+    assert.equal(lines[i]!.verified, true, lines[i]!.file);
+    const extra = size - quote.length;
+    const warned = (lines[i]!.claims?.warnings ?? []).some((w) => w.includes(`has ${extra} bytes after its signature data`));
+    assert.equal(warned, extra > 0, `${size}: ${JSON.stringify(lines[i]!.claims?.warnings)}`);
+  });
+  assert.equal(lines[sizes.length]!.verified, false);
+  assert.notEqual(lines[sizes.length]!.errors[0]!.code, 'IO_ERROR');
 });

@@ -3,7 +3,8 @@ import { CliUsageError } from '../context.js';
 import { CofferError, type ErrorReport, toErrorReport, UsageError } from '../../tee/common/errors.js';
 import { createVerifierRegistry, type VerifierRegistry } from '../../tee/index.js';
 import type { TeeType } from '../../tee/common/claims.js';
-import { readFileCappedSync } from '../../tee/common/read-capped.js';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { formatBytes } from '../../tee/common/read-capped.js';
 import { verifyEvidenceWith, type VerificationResult } from '../../tee/verify-evidence.js';
 import type { AsyncSignatureVerifier, EvidenceInput, TeeVerifier, VerifyOptions } from '../../tee/common/verifier.js';
 import { appraise } from '../../policy/appraise.js';
@@ -31,8 +32,8 @@ export interface VerifySetup {
   collateral?: string;
   attachments: Record<string, Uint8Array>;
   /**
-   * Evidence verified at once by this thread, at most (>= 1). Above 1, signatures are verified on libuv's thread
-   * pool (asyncVerify) while this thread parses the next files; 1 is the synchronous, one-at-a-time path.
+   * Evidence verified at once by this thread, at most (>= 1). Above 1, signatures are verified off this thread (the
+   * BatchVerifier's verifySignature) while it parses the next files; 1 is the synchronous, one-at-a-time path.
    */
   inFlight: number;
 }
@@ -102,9 +103,54 @@ function human(line: VerifyLine): string {
 /** An evidence file that could not be read (or is over the cap): its own result line, exit status 2. */
 type Read = { ok: true; bytes: Uint8Array } | { ok: false; error: ErrorReport };
 
-function readEvidence(file: string): Read {
+/** Evidence files up to this size are read in one read into a thread's scratch buffer (quotes: a few KB). */
+const SCRATCH_BYTES = 64 * 1024;
+
+/**
+ * Reads one evidence file (capped): open, one read into the scratch buffer, a second read to see the end of the
+ * file, close, and a copy of the bytes. No fstat: building its Stats object (and dates) cost more than the extra
+ * read from the page cache. A larger file (or one still growing) is read on from the same descriptor, never
+ * reopened (a pipe would lose what was read), with readFileCappedSync's cap and error message.
+ */
+function readEvidenceBytes(file: string, scratch: Uint8Array): Uint8Array {
+  const fd = openSync(file, 'r');
   try {
-    return { ok: true, bytes: readFileCappedSync(file, MAX_EVIDENCE_BYTES, 'evidence file') };
+    let n = readSync(fd, scratch, 0, scratch.length, null);
+    if (n < scratch.length) {
+      const more = n === 0 ? 0 : readSync(fd, scratch, n, scratch.length - n, null);
+      if (more === 0) return scratch.slice(0, n);
+      n += more;
+    }
+    // Larger than the scratch buffer (rare): a regular file over the cap is refused by its size, unread.
+    const st = fstatSync(fd);
+    if (st.isFile() && st.size > MAX_EVIDENCE_BYTES) n = MAX_EVIDENCE_BYTES + 1;
+    let buf = scratch.slice(0, Math.min(n, scratch.length));
+    while (n <= MAX_EVIDENCE_BYTES) {
+      if (n === buf.length) {
+        const bigger = new Uint8Array(Math.min(MAX_EVIDENCE_BYTES + 1, buf.length * 2));
+        bigger.set(buf);
+        buf = bigger;
+      }
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > MAX_EVIDENCE_BYTES) {
+      throw new UsageError('INPUT_TOO_LARGE', `evidence file '${file}' is larger than the ${formatBytes(MAX_EVIDENCE_BYTES)} cap`);
+    }
+    return buf.subarray(0, n);
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // read-only descriptor: nothing to flush, nothing lost
+    }
+  }
+}
+
+function readEvidence(file: string, scratch: Uint8Array): Read {
+  try {
+    return { ok: true, bytes: readEvidenceBytes(file, scratch) };
   } catch (e) {
     if (e instanceof CofferError) return { ok: false, error: toErrorReport(e) };
     return { ok: false, error: { code: 'IO_ERROR', message: `cannot read evidence '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` } };
@@ -125,8 +171,12 @@ export class BatchVerifier {
   private readonly registry: VerifierRegistry = createVerifierRegistry();
   private readonly byTee = new Map<TeeType, Promise<VerifyOptions | ErrorReport>>();
   private readonly base: VerifyOptions;
+  private readonly scratch = new Uint8Array(SCRATCH_BYTES);
 
-  /** verifySignature: what verifies signatures when setup.inFlight > 1 (tests count the calls in flight). */
+  /**
+   * verifySignature: what verifies signatures when setup.inFlight > 1 (default libuv's pool; the CLI's single thread
+   * passes its SignatureWorker's; tests count the calls in flight).
+   */
   constructor(
     private readonly setup: VerifySetup,
     verifySignature: AsyncSignatureVerifier = asyncVerify,
@@ -138,9 +188,12 @@ export class BatchVerifier {
 
   /**
    * Verifies files[from..to); the text is their result lines, in input order. Up to setup.inFlight files are
-   * verified at once (their signatures on the thread pool); each file's result is its own line whatever the others'.
+   * verified at once (their signatures on the injected verifier: libuv's pool, or the signature worker); each file's
+   * result is its own line whatever the others'.
+   * With `stream`, the lines are handed to stream.write as they are done, in pieces of at least stream.bytes, and the
+   * result's text is what is left (the last piece).
    */
-  async run(files: readonly string[], from = 0, to = files.length): Promise<ChunkResult> {
+  async run(files: readonly string[], from = 0, to = files.length, stream?: { bytes: number; write(text: string): void }): Promise<ChunkResult> {
     let text = '';
     let rejected = false;
     let ioFailed = false;
@@ -150,10 +203,14 @@ export class BatchVerifier {
     const emit = (line: VerifyLine): void => {
       if (!line.verified) rejected = true;
       text += json ? `${JSON.stringify(line)}\n` : human(line);
+      if (stream && text.length >= stream.bytes) {
+        stream.write(text);
+        text = '';
+      }
     };
     for (let i = from; i < to; i++) {
       const file = files[i]!;
-      const read = readEvidence(file);
+      const read = readEvidence(file, this.scratch);
       let line: Promise<VerifyLine>;
       if (!read.ok) {
         ioFailed = true;

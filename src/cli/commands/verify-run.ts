@@ -6,6 +6,7 @@ import { MAX_COLLATERAL_FILE_BYTES } from '../../tee/common/read-capped.js';
 import type { AppraisalPolicy } from '../../policy/types.js';
 import type { VerifySetup } from './verify-batch.js';
 import type { VerifyPool } from './verify-pool.js';
+import { SIGNER_IN_FLIGHT, SignatureWorker } from './verify-signer.js';
 import type { VerifyFlags } from './verify.js';
 
 export const MAX_POLICY_BYTES = 1024 * 1024;
@@ -13,20 +14,22 @@ const MAX_SMALL_FILE_BYTES = 1024 * 1024;
 /** Output is written in chunks of about this size rather than one write per file. */
 const FLUSH_BYTES = 64 * 1024;
 /**
- * Quotes each thread verifies at once, their signatures on libuv's thread pool (4 threads by default) while the
- * thread parses the next ones: 2x the pool keeps it busy. Each hand-off costs CPU (~11 µs per signature issued on
- * this thread): in-process and warm, 8 in flight cost 1.08-1.10x the CPU of one at a time for 1.4-1.55x the
- * throughput on 2 CPUs, while a second worker thread (--jobs 2: its own start-up and JIT warm-up) cost ~25-40% more
- * CPU and was slower. See inFlightFor.
+ * Quotes each thread of a --jobs pool verifies at once, their signatures on libuv's thread pool (4 threads by
+ * default) while the thread parses the next ones: 2x the pool keeps it busy. Each hand-off costs the thread ~18 µs
+ * (a crypto job and a promise per signature). The default single thread uses a signature worker instead
+ * (verify-signer.ts), whose hand-off costs ~3 µs per signature: with the QE report signature remembered per platform
+ * (DcapQuoteVerifier), one signature per quote is left, and the libuv hand-off was then a third of it.
+ * Measured over 3,000 distinct quotes from 4 platforms, cold CLI, 2 CPUs under load (medians of 5): main-thread CPU
+ * sync 700 ms, libuv 480 ms, signer worker 380 ms; process CPU 931, 1,008, 974 ms. See inFlightFor.
  */
 const IN_FLIGHT = 8;
-/** Below this many files the batch is over before the overlap pays for its hand-offs. */
+/** Below this many files the batch is over before the overlap pays for its hand-offs (and the signer's start). */
 export const ASYNC_MIN_FILES = 32;
 
 /**
- * Async signatures for a batch of at least ASYNC_MIN_FILES on a machine with a second CPU. Decided by the input, not
- * by the load at start (which lags and made the same command behave differently from run to run). The output is the
- * same either way (tests check it).
+ * Signatures off the verifying thread for a batch of at least ASYNC_MIN_FILES on a machine with a second CPU.
+ * Decided by the input, not by the load at start (which lags and made the same command behave differently from run
+ * to run). The output is the same either way (tests check it).
  */
 export function inFlightFor(files: number, cpus: number): number {
   return cpus >= 2 && files >= ASYNC_MIN_FILES ? IN_FLIGHT : 1;
@@ -64,7 +67,7 @@ function parseNonce(n: string | undefined): Uint8Array | undefined {
 
 /**
  * --jobs: JavaScript threads, a whole number from 1 to 64. Default 1: the one thread uses an idle CPU through the
- * thread pool's signature verifies (inFlightFor), and each worker thread pays its own start-up and JIT warm-up;
+ * signature worker (inFlightFor, verify-signer.ts), and each worker thread pays its own start-up and JIT warm-up;
  * more jobs only help a batch much larger than a few thousand quotes on a machine with idle CPUs.
  */
 export function parseJobs(v: string | undefined): number {
@@ -95,6 +98,11 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
     const { VerifyPool } = await import('./verify-pool.js');
     pool = new VerifyPool(workers, workerScript());
   }
+  // One thread verifying a large batch: its signatures go to a small signature worker (verify-signer.ts), started
+  // now so that it is up before the first quote. With --jobs workers, each thread uses libuv's pool (inFlightFor).
+  let signer: SignatureWorker | undefined;
+  const inFlight = inFlightFor(files.length, availableParallelism());
+  if (workers === 0 && inFlight > 1) signer = new SignatureWorker();
   try {
     const { BatchVerifier, MAX_EVIDENCE_BYTES } = await import('./verify-batch.js');
     let policy: AppraisalPolicy = {};
@@ -107,7 +115,7 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
         throw new CliUsageError((e as Error).message);
       }
     }
-    const setup: VerifySetup = { tee: flags.tee, json: flags.json === true, atMs: (at ?? new Date()).getTime(), nonce, policy, attachments: {}, inFlight: inFlightFor(files.length, availableParallelism()) };
+    const setup: VerifySetup = { tee: flags.tee, json: flags.json === true, atMs: (at ?? new Date()).getTime(), nonce, policy, attachments: {}, inFlight };
     if (flags.trustAnchor && flags.trustAnchor.length > 0) {
       setup.trustAnchors = await Promise.all(flags.trustAnchor.map((f) => readCappedUserFile(f, 'trust anchor', MAX_SMALL_FILE_BYTES)));
     }
@@ -125,29 +133,22 @@ export async function runVerify(files: string[], flags: VerifyFlags, ctx: Comman
       if (p) setup.attachments[name] = await readCappedUserFile(p, name, name === 'eventlog' ? MAX_EVIDENCE_BYTES : MAX_COLLATERAL_FILE_BYTES);
     }
 
-    const local = new BatchVerifier(setup);
+    const local = signer ? new BatchVerifier({ ...setup, inFlight: SIGNER_IN_FLIGHT }, signer.verify) : new BatchVerifier(setup);
     let status: { rejected: boolean; ioFailed: boolean };
     if (pool) {
       status = await pool.run({ files, setup, chunk: CHUNK_FILES, local, write: (s) => ctx.io.out(s), flushBytes: FLUSH_BYTES });
     } else {
-      // Files are read synchronously, one at a time: from the page cache open+fstat+read+close cost a few µs, far
-      // less CPU than the thread-pool round trips of asynchronous reads, and verification is CPU-bound anyway.
-      status = { rejected: false, ioFailed: false };
-      let out = '';
-      for (let i = 0; i < files.length; i += CHUNK_FILES) {
-        const r = await local.run(files, i, Math.min(files.length, i + CHUNK_FILES));
-        status.rejected ||= r.rejected;
-        status.ioFailed ||= r.ioFailed;
-        out += r.text;
-        if (out.length >= FLUSH_BYTES) {
-          ctx.io.out(out);
-          out = '';
-        }
-      }
-      if (out.length > 0) ctx.io.out(out);
+      // Files are read synchronously, one at a time: from the page cache open+read+close cost a few µs, far less CPU
+      // than the thread-pool round trips of asynchronous reads, and verification is CPU-bound anyway.
+      // One run over every file, its output streamed: no pause at chunk ends (the quotes in flight keep the
+      // signature worker busy from the first file to the last).
+      const r = await local.run(files, 0, files.length, { bytes: FLUSH_BYTES, write: (s) => ctx.io.out(s) });
+      status = { rejected: r.rejected, ioFailed: r.ioFailed };
+      if (r.text.length > 0) ctx.io.out(r.text);
     }
     ctx.setExit(status.ioFailed ? EXIT.USAGE : status.rejected ? EXIT.REJECTED : EXIT.OK);
   } finally {
+    await signer?.close();
     await pool?.close();
   }
 }

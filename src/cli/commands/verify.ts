@@ -34,7 +34,7 @@ export function registerVerify(program: Command, ctx: CommandContext): void {
     .option('--policy <file>', 'appraisal policy (YAML or JSON)')
     .option('--nonce <hex>', 'report data must start with this nonce or its SHA-256/384/512')
     .option('--json', 'one JSON object per file')
-    .option('--jobs <n>', 'JavaScript threads verifying a large batch (default 1: one thread; its signature checks go to the thread pool when a CPU is idle)')
+    .option('--jobs <n>', 'JavaScript threads verifying a large batch (default 1: one thread; on 2+ CPUs its signature checks go to a small signature thread)')
     .option('--trust-anchor <file>', 'replace the pinned vendor root certificates (private PKI, tests); repeatable', collect, [])
     .option('--signature <file>', 'TPM: quote signature (tpm2_quote -s)')
     .option('--ak <file>', 'TPM: attestation key public (PEM or TPM2B_PUBLIC)')

@@ -56,8 +56,25 @@ interface SignedItem<T> {
 
 const ATT_KEY_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 const DAY = 86_400_000;
+/**
+ * Verified QE report signatures remembered per verifier: PCK leaves (platforms), and QE reports per leaf (a platform
+ * has one attestation key at a time; a few cover its re-certifications within one batch).
+ */
+export const QE_SIG_MEMO = { leaves: 4096, perLeaf: 4 };
+
+/** Certification data and attestation keys compared byte for byte before a keyed lookup (pck(), attKey()). */
+const RECENT_PCKS = 8;
+
+/** A QE report and its signature that verified (private copies). */
+interface QeSigEntry {
+  report: Uint8Array;
+  signature: Uint8Array;
+}
 
 const fail = (code: string, msg: string) => new VerificationError(code, msg);
+const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+/** The bytes as a latin1 string (one char per byte): a Map key for exact byte content. */
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 
 /**
  * The pinned Intel SGX Root CA, parsed on first use and shared by every verifier in the process: it is a constant,
@@ -71,8 +88,10 @@ function pinnedIntelRoots(): ParsedCert[] {
 /**
  * DCAP quote verification shared by the SGX and TDX verifiers. One instance owns its caches; everything cached is
  * input-independent or keyed by content hash (certificate/CRL/collateral signatures, parsed collateral, a PCK
- * chain's signature result). Per quote it always runs: both report signatures, the QE report data binding,
- * every validity window against opts.at, revocation lookups of this chain's serials, and the TCB evaluation.
+ * chain's signature result, a QE report signature that verified under the same PCK leaf). Per quote it always runs:
+ * the quote signature, the QE report signature unless that exact (leaf, report, signature) verified before, the QE
+ * report data binding, every validity window against opts.at, revocation lookups of this chain's serials, and the
+ * TCB evaluation.
  * Expiry model: like dcap-qvl (and unlike QvE, which only flags it), any window that does not hold at opts.at is a
  * rejection; callers verify old evidence "as of" a time inside its collateral's window.
  */
@@ -92,13 +111,54 @@ export class DcapQuoteVerifier {
    */
   private readonly chainRefs = new WeakMap<ParsedCert[], WeakMap<ParsedCert[], WeakMap<ParsedCert, ParsedCert[]>>>();
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
+  /** The last RECENT_PCKS certification data seen (private copies) and their parsed chains, in front of `pcks`. */
+  private readonly recentPcks: { bytes: Uint8Array; info: PckInfo }[] = [];
+  /**
+   * QE report signatures that verified, per PCK leaf (its content hash): private copies of the QE report and
+   * signature bytes, compared byte for byte. Why this is sound: the QE report and its PCK signature are made once,
+   * when the QE certifies its attestation key, and are the same bytes in every quote of that platform until the key
+   * changes; ECDSA verification is a deterministic function of (public key, message, signature), and the leaf's
+   * content hash fixes its key. So a hit on the exact triple is the answer a re-verify would give. Positive results
+   * only (a failure is re-checked every time), bounded (leaves, and entries per leaf), per instance. The quote's own
+   * signature (different in every quote) is never memoized.
+   */
+  private readonly qeSigs: BoundedMap<string, QeSigEntry[]>;
+  private readonly qeSigsPerLeaf: number;
   private readonly attKeys = new BoundedMap<string, KeyObject>(4096);
+  /** The last RECENT_PCKS attestation keys seen (private copies of the raw points), in front of `attKeys`. */
+  private readonly recentAttKeys: { raw: Uint8Array; key: KeyObject }[] = [];
   private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
   private readonly anchorSets = new BoundedMap<string, ParsedCert[]>(16);
   /** Anchor arrays seen, by identity, with a private copy of their bytes (see anchors()). */
   private readonly lastAnchors = new WeakMap<Uint8Array[], { bytes: Uint8Array[]; certs: ParsedCert[] }>();
   private readonly prepared = new WeakMap<DcapCollateral, PreparedCollateral>();
+  /**
+   * The collateral checks that passed (TCB info and QE identity signer chains: path, profile, windows, revocation;
+   * their issue dates), per prepared collateral set (cached only for frozen sets, whose bytes never change), with
+   * everything else they depend on: the anchors (cached array), the time, the signed items (cached objects). Failures
+   * are not kept: they throw every time.
+   */
+  private readonly collChecked = new WeakMap<
+    PreparedCollateral,
+    { anchors: ParsedCert[]; atMs: number; tcbInfo: SignedItem<TcbInfo>; qeIdentity: SignedItem<QeIdentity>; warnings: string[] }
+  >();
+  /**
+   * A platform's PCK chain checks that passed (shape, carried certificates, profile, windows, then revocation against
+   * a collateral's CRLs), per parsed certification data (cached object), with what they depend on: the verified
+   * chain (a cached array: same anchors), the time and the CRL array (cached per frozen collateral set). The
+   * revocation warnings are replayed; failures are not kept.
+   */
+  private readonly pckChecked = new WeakMap<PckInfo, { chain: ParsedCert[]; atMs: number; crls: ParsedCrl[]; warnings: string[] }>();
+  /** crlFor's choices: collateral CRL array (by identity) → issuer → CRL. */
+  private readonly crlChoice = new WeakMap<ParsedCrl[], BoundedMap<ParsedCert, ParsedCrl>>();
+  /** o.qeSignatureMemo: bounds of the QE report signature memo (default QE_SIG_MEMO; tests use a few). */
+  constructor(o: { qeSignatureMemo?: { leaves: number; perLeaf: number } } = {}) {
+    const m = o.qeSignatureMemo ?? QE_SIG_MEMO;
+    this.qeSigs = new BoundedMap(Math.max(1, m.leaves));
+    this.qeSigsPerLeaf = Math.max(1, m.perLeaf);
+  }
+
   /** Intel's pinned root: parsed once per process, on first use (pinnedIntelRoots). */
   private get pinned(): ParsedCert[] {
     return pinnedIntelRoots();
@@ -117,23 +177,26 @@ export class DcapQuoteVerifier {
     const anchors = this.anchors(opts.trustAnchors);
     const pck = this.pck(q.certData);
 
-    // Per-quote signatures and binding: never cached. The quote's signature is judged first (its error wins).
+    // The quote's signature and the binding: never cached. The quote's signature is judged first (its error wins).
     const attKey = { key: this.attKey(q.attestKey), dsaEncoding: 'ieee-p1363' } as const;
     const pckKey = { key: pck.leaf.key, dsaEncoding: 'ieee-p1363' } as const;
+    // The QE report signature: remembered once verified under this exact PCK leaf (see qeSigs for why that is sound).
+    const qeKnown = this.qeSigKnown(pck.leaf, q.qeReport, q.qeReportSignature);
     let quoteOk: boolean;
     let qeOk: boolean;
     if (opts.verifySignature) {
-      // Both at once on the injected verifier; anything but `true` is a failure.
+      // At once on the injected verifier; anything but `true` is a failure.
       const [a, b] = await Promise.all([
         opts.verifySignature('sha256', q.signedData, attKey, q.signature),
-        opts.verifySignature('sha256', q.qeReport, pckKey, q.qeReportSignature),
+        qeKnown || opts.verifySignature('sha256', q.qeReport, pckKey, q.qeReportSignature),
       ]);
       quoteOk = a === true;
       qeOk = b === true;
     } else {
       quoteOk = ecVerify('sha256', q.signedData, attKey, q.signature);
-      qeOk = quoteOk && ecVerify('sha256', q.qeReport, pckKey, q.qeReportSignature);
+      qeOk = quoteOk && (qeKnown || ecVerify('sha256', q.qeReport, pckKey, q.qeReportSignature));
     }
+    if (qeOk && !qeKnown) this.rememberQeSig(pck.leaf, q.qeReport, q.qeReportSignature);
     if (!quoteOk) throw fail('QUOTE_SIGNATURE_INVALID', 'the quote signature does not verify with the attestation key');
     if (!qeOk) throw fail('QE_REPORT_SIGNATURE_INVALID', 'the QE report signature does not verify with the PCK certificate key');
     const qeReport = parseEnclaveReport(q.qeReport);
@@ -144,17 +207,22 @@ export class DcapQuoteVerifier {
     }
 
     const chain = this.chain(pck.leaf, pck.pool, anchors, 'PCK_CHAIN_INVALID', 'PCK certificate');
-    // PCK leaf → PCK Platform/Processor CA → root, as Intel issues them.
-    if (chain.length !== 3) throw fail('PCK_CHAIN_INVALID', `the PCK certificate chain has ${chain.length} certificates, expected leaf, PCK CA and root`);
-    // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
-    // nothing in the certification data goes unchecked.
-    for (const c of pck.all) {
-      if (!chain.some((x) => x.hash === c.hash)) {
-        throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
+    // The same platform's chain checked at the same time before (see pckChecked): its shape and windows held.
+    const pckDone = this.pckChecked.get(pck);
+    const pckSeen = pckDone !== undefined && pckDone.chain === chain && pckDone.atMs === at.getTime();
+    if (!pckSeen) {
+      // PCK leaf → PCK Platform/Processor CA → root, as Intel issues them.
+      if (chain.length !== 3) throw fail('PCK_CHAIN_INVALID', `the PCK certificate chain has ${chain.length} certificates, expected leaf, PCK CA and root`);
+      // Every certificate the quote carries must be on the verified path (its root copy must be the anchor itself):
+      // nothing in the certification data goes unchecked.
+      for (const c of pck.all) {
+        if (!chain.some((x) => x.hash === c.hash)) {
+          throw fail('PCK_CHAIN_INVALID', `the quote carries certificate '${cnOf(c.subject)}' that is not on the path to the trust anchor`);
+        }
       }
+      this.profile(chain, 'pck');
+      this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
     }
-    this.profile(chain, 'pck');
-    this.checkWindows(chain, at, 'PCK_CHAIN_INVALID');
 
     const coll = await this.collateral(opts.dcap, { tee, fmspc: pck.ext.fmspc, caType: pck.caType });
     const prep = this.prepare(coll);
@@ -164,21 +232,38 @@ export class DcapQuoteVerifier {
     if (q.trailingNonZero) {
       warnings.push(`the quote has ${q.trailingBytes} bytes after its signature data that are not zero padding: they are signed by nothing and were ignored (as Intel's QVL does)`);
     }
-    this.checkRevocation(chain, collCrls, at, warnings, 'PCK_REVOKED');
+    if (pckSeen && pckDone.crls === collCrls) {
+      warnings.push(...pckDone.warnings);
+    } else {
+      const pckWarnings: string[] = [];
+      this.checkRevocation(chain, collCrls, at, pckWarnings, 'PCK_REVOKED');
+      this.pckChecked.set(pck, { chain, atMs: at.getTime(), crls: collCrls, warnings: pckWarnings });
+      warnings.push(...pckWarnings);
+    }
 
     const tcbInfo = this.signedJson(coll.tcbInfo, prep.tcbInfoKey, collCerts, 'TCB info', 'TCB_INFO_SIGNATURE_INVALID', this.tcbInfos, parseTcbInfo);
     const qeIdentity = this.signedJson(coll.qeIdentity, prep.qeIdentityKey, collCerts, 'QE identity', 'QE_IDENTITY_SIGNATURE_INVALID', this.qeIds, parseQeIdentity);
-    for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
-      const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
-      // Intel's TCB Signing certificate is issued by the root itself; any longer path (e.g. a PCK key signing
-      // collateral) is refused.
-      if (ch.length !== 2) {
-        throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
+    // The collateral's own checks depend only on the collateral, the anchors and the time, which a batch repeats for
+    // every quote: the last outcome that passed is kept per prepared set (see collChecked), and its warnings replayed.
+    const done = this.collChecked.get(prep);
+    if (done && done.anchors === anchors && done.atMs === at.getTime() && done.tcbInfo === tcbInfo && done.qeIdentity === qeIdentity) {
+      warnings.push(...done.warnings);
+    } else {
+      const collWarnings: string[] = [];
+      for (const [name, item] of [['TCB info', tcbInfo], ['QE identity', qeIdentity]] as const) {
+        const ch = this.chain(item.signer, collCerts, anchors, 'TCB_SIGNING_CHAIN_INVALID', `${name} signing certificate`);
+        // Intel's TCB Signing certificate is issued by the root itself; any longer path (e.g. a PCK key signing
+        // collateral) is refused.
+        if (ch.length !== 2) {
+          throw fail('TCB_SIGNING_CHAIN_INVALID', `the ${name} signer '${cnOf(item.signer.subject)}' is not issued directly by the trust anchor`);
+        }
+        this.profile(ch, 'tcb');
+        this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
+        this.checkRevocation(ch, collCrls, at, collWarnings, 'TCB_SIGNING_CERT_REVOKED');
+        this.checkIssued(item.parsed, name, at, collWarnings);
       }
-      this.profile(ch, 'tcb');
-      this.checkWindows(ch, at, 'TCB_SIGNING_CHAIN_INVALID');
-      this.checkRevocation(ch, collCrls, at, warnings, 'TCB_SIGNING_CERT_REVOKED');
-      this.checkIssued(item.parsed, name, at, warnings);
+      this.collChecked.set(prep, { anchors, atMs: at.getTime(), tcbInfo, qeIdentity, warnings: collWarnings });
+      warnings.push(...collWarnings);
     }
 
     const tcb = evaluateTcb({
@@ -191,6 +276,23 @@ export class DcapQuoteVerifier {
       tdx: tdxOf?.(q),
     });
     return { quote: q, qeReport, pck: pck.ext, caType: pck.caType, tcb, tcbInfo: tcbInfo.parsed, qeIdentity: qeIdentity.parsed, warnings };
+  }
+
+  private qeSigKnown(leaf: ParsedCert, report: Uint8Array, signature: Uint8Array): boolean {
+    const seen = this.qeSigs.get(leaf.hash);
+    if (!seen) return false;
+    for (const e of seen) if (bytesEqual(e.signature, signature) && bytesEqual(e.report, report)) return true;
+    return false;
+  }
+
+  private rememberQeSig(leaf: ParsedCert, report: Uint8Array, signature: Uint8Array): void {
+    // Quotes verified at once (asynchronous signatures) all miss before the first answer: remember each triple once.
+    if (this.qeSigKnown(leaf, report, signature)) return;
+    let seen = this.qeSigs.get(leaf.hash);
+    if (!seen) this.qeSigs.set(leaf.hash, (seen = []));
+    if (seen.length >= this.qeSigsPerLeaf) seen.shift();
+    // Copies: the quote's bytes belong to the caller, who may reuse or change them.
+    seen.push({ report: Uint8Array.from(report), signature: Uint8Array.from(signature) });
   }
 
   private async collateral(o: DcapOptions | undefined, req: { tee: 'sgx' | 'tdx'; fmspc: string; caType: PckCaType }): Promise<DcapCollateral> {
@@ -258,7 +360,16 @@ export class DcapQuoteVerifier {
   }
 
   private attKey(raw: Uint8Array): KeyObject {
-    const h = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1'); // a view: no copy
+    // The last few attestation keys (a batch cycles over a few platforms), compared byte for byte: no key string.
+    for (const r of this.recentAttKeys) if (bytesEqual(r.raw, raw)) return r.key;
+    const key = this.attKeyByContent(raw);
+    if (this.recentAttKeys.length >= RECENT_PCKS) this.recentAttKeys.shift();
+    this.recentAttKeys.push({ raw: Uint8Array.from(raw), key });
+    return key;
+  }
+
+  private attKeyByContent(raw: Uint8Array): KeyObject {
+    const h = latin1(raw); // a view: no copy
     let k = this.attKeys.get(h);
     if (!k) {
       try {
@@ -273,6 +384,15 @@ export class DcapQuoteVerifier {
 
   /** Parses the type-5 PEM chain once per distinct content: leaf, the rest of the chain, SGX extensions, CA type. */
   private pck(certData: Uint8Array): PckInfo {
+    // The last few chains seen, compared byte for byte (a batch cycles over a few platforms): no hash per quote.
+    for (const r of this.recentPcks) if (bytesEqual(r.bytes, certData)) return r.info;
+    const info = this.pckByContent(certData);
+    if (this.recentPcks.length >= RECENT_PCKS) this.recentPcks.shift();
+    this.recentPcks.push({ bytes: Uint8Array.from(certData), info });
+    return info;
+  }
+
+  private pckByContent(certData: Uint8Array): PckInfo {
     const h = sha256Hex(certData);
     const hit = this.pcks.get(h);
     if (hit) return hit;
@@ -400,7 +520,22 @@ export class DcapQuoteVerifier {
     }
   }
 
+  /**
+   * The CRL chosen for an issuer among a collateral's CRLs (crlFor), by the (cached, never mutated) CRL array and the
+   * issuer object: the choice depends on nothing else (not on the time: windows are checked by the caller).
+   */
   private crlFor(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
+    let byIssuer = this.crlChoice.get(crls);
+    if (!byIssuer) this.crlChoice.set(crls, (byIssuer = new BoundedMap(64)));
+    let crl = byIssuer.get(issuer);
+    if (!crl) {
+      crl = this.chooseCrl(issuer, crls); // failures are not cached: they throw every time
+      byIssuer.set(issuer, crl);
+    }
+    return crl;
+  }
+
+  private chooseCrl(issuer: ParsedCert, crls: ParsedCrl[]): ParsedCrl {
     const named = crls.filter((c) => c.issuerKey === issuer.subjectKey);
     if (named.length === 0) {
       // Platform vs processor: the PCK CA that issued the PCK certificate decides which PCK CRL applies.
