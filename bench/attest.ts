@@ -295,7 +295,9 @@ async function main(): Promise<void> {
       await load(`${url}/bench/empty`, floorBodies.slice(0, 1000), { connections: 4, seconds: 1, amount: 1000 });
       for (let i = 0; i < 8; i++) {
         const part = floorBodies.slice(i * block, (i + 1) * block);
-        for (const [k, target] of [['empty', `${url}/bench/empty`], ['floor', floorUrl]] as const) {
+        // Order alternates block by block (ABBA), so neither target always runs first.
+        const pair = [['empty', `${url}/bench/empty`], ['floor', floorUrl]] as const;
+        for (const [k, target] of i % 2 === 0 ? pair : [pair[1], pair[0]]) {
           const c0 = await cpu();
           const run = await load(target, part, { connections: 8, seconds: DURATION, amount: part.length });
           const c1 = await cpu();
