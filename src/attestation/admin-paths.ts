@@ -9,9 +9,15 @@ function decoded(url: string): string {
   }
 }
 
+const ADMIN = /^\/+v1\/+admin(\/|$)/i;
+/** ADMIN on a raw URL: the path may also end at its query string. */
+const ADMIN_RAW = /^\/+v1\/+admin(\/|\?|$)/i;
+
 /** Any spelling of a path under /v1/admin (case, percent-encoding, doubled slashes) counts as an admin path. */
 export function isAdminPath(url: string): boolean {
-  return /^\/+v1\/+admin(\/|$)/i.test(decoded(url));
+  // Without a '%' the URL decodes to itself: its path is tested in place (no split, no decode: every request).
+  if (!url.includes('%')) return ADMIN_RAW.test(url);
+  return ADMIN.test(decoded(url));
 }
 
 /** The KBS admin API (Trustee's): resource writes, resource and attestation policies, reference values. */

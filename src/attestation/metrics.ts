@@ -1,6 +1,9 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 
+/** The `code` label per status class, not rebuilt per request. */
+const STATUS_CLASS = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
 /**
  * Prometheus metrics of one service instance. A registry per instance (never prom-client's global default), so
  * tests and several apps in one process do not share counters.
@@ -18,7 +21,7 @@ export class Metrics {
   install(app: FastifyInstance): void {
     // Callback style: an async hook costs a promise and its resolution on every request.
     app.addHook('onResponse', (req, reply, done) => {
-      this.http.observe({ route: req.routeOptions.url ?? 'unmatched', code: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
+      this.http.observe({ route: req.routeOptions.url ?? 'unmatched', code: STATUS_CLASS[Math.floor(reply.statusCode / 100)] ?? `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
       done();
     });
     app.get('/metrics', async (_req, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));

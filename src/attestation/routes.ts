@@ -80,9 +80,10 @@ export async function attestationRoutes(app: FastifyInstance, o: AttestationRout
 
   // The body is checked by parseAttestBody (same rules as a JSON schema, a fraction of the cost on this route).
   app.post('/v1/attest', async (req) => {
-    const { nextChallenge, ...body } = parseAttestBody(req.body);
+    // The checked body is handed over as is (attest reads its own members, never `nextChallenge`): no copy.
+    const body = parseAttestBody(req.body);
     const r = await service.attest(body, `attester@${req.ip}`);
-    if (nextChallenge !== true) return r;
+    if (body.nextChallenge !== true) return r;
     // Extension: the next challenge handed out with the answer, so a periodic attester (the node agent) needs one
     // request per interval instead of two. Issued only after a completed attestation (a refused request gets no
     // nonce): an ordinary single-use, store-backed challenge with the service's nonce lifetime, which must cover the

@@ -98,11 +98,17 @@ export class TokenIssuer {
     };
   }
 
+  /** Compact JWS of `claims` plus iss/iat/exp (see signSync). */
+  async sign(claims: JWTPayload, now: number): Promise<string> {
+    return this.signSync(claims, now);
+  }
+
   /**
    * Compact JWS, ES256 via node:crypto directly (P-1363 r||s encoding as JWS requires): a synchronous KeyObject
-   * signature is several times cheaper per token than the WebCrypto path, and this is on every attestation.
+   * signature is several times cheaper per token than the WebCrypto path, and this is on every attestation (which
+   * calls this synchronous form: no promise to settle).
    */
-  async sign(claims: JWTPayload, now: number): Promise<string> {
+  signSync(claims: JWTPayload, now: number): string {
     if (!this.active) throw new Error('TokenIssuer.init() was not called');
     const iat = Math.floor(now / 1000);
     // The protected header only changes with the key: encoded once per key (`active.header`). The payload is the
@@ -113,9 +119,16 @@ export class TokenIssuer {
       json.length > 2 && !Object.hasOwn(claims, 'iss') && !Object.hasOwn(claims, 'iat') && !Object.hasOwn(claims, 'exp')
         ? `${json.slice(0, -1)},"iss":${this.issuerJson},"iat":${iat},"exp":${iat + this.ttlSeconds}}`
         : JSON.stringify({ ...claims, iss: this.o.issuer, iat, exp: iat + this.ttlSeconds });
-    const input = `${this.active.header}.${Buffer.from(payload).toString('base64url')}`;
-    const sig = nodeSign('sha256', Buffer.from(input, 'latin1'), { key: this.active.key, dsaEncoding: 'ieee-p1363' }); // base64url: ASCII
-    return `${input}.${sig.toString('base64url')}`;
+    const header = this.active.header;
+    const body = Buffer.from(payload).toString('base64url');
+    // The signing input `header.body` (ASCII) written straight into one buffer: no joined string to flatten and
+    // re-encode; the token string is joined once, below.
+    const input = Buffer.allocUnsafe(header.length + 1 + body.length);
+    input.write(header, 0, 'latin1');
+    input[header.length] = 0x2e; // '.'
+    input.write(body, header.length + 1, 'latin1');
+    const sig = nodeSign('sha256', input, { key: this.active.key, dsaEncoding: 'ieee-p1363' });
+    return `${header}.${body}.${sig.toString('base64url')}`;
   }
 
   /** Verifies a token this service issued (KBS resource requests): signature by a published key, iss, exp. */

@@ -47,6 +47,14 @@ export interface CollateralForRequest {
   stale: string[];
 }
 
+/** What one (TEE, FMSPC, CA type) needs from the PCS cache; see UpstreamCollateral.plans. */
+interface PcsPlan {
+  refs: readonly PcsItemRef[];
+  keys: readonly string[];
+  key: string;
+}
+const MAX_PLANS = 1024;
+
 interface Cached<T> {
   key: string;
   url: string;
@@ -88,6 +96,12 @@ export class UpstreamCollateral {
   private readonly loaders = new Map<string, Loader<unknown>>();
   /** Frozen DcapCollateral per item combination, so the verifier's per-object caches hit on warm quotes. */
   private readonly assembled = new Map<string, { parts: unknown[]; coll: DcapCollateral }>();
+  /**
+   * Per distinct request (TEE, FMSPC, PCK CA type: all pcsItemsFor reads): its item refs, their cache keys and the
+   * combination's key, built once instead of eight key strings and four refs per quote. Bounded: the FMSPC comes
+   * from a certificate in the quote, checked only later.
+   */
+  private readonly plans = new Map<string, PcsPlan>();
   private timer?: NodeJS.Timeout;
   private refreshing?: Promise<unknown>;
 
@@ -119,16 +133,28 @@ export class UpstreamCollateral {
     return undefined;
   }
 
+  private plan(req: DcapCollateralRequest): PcsPlan {
+    const id = `${req.tee}|${req.fmspc}|${req.caType}`;
+    let p = this.plans.get(id);
+    if (!p) {
+      const refs = Object.freeze(pcsItemsFor(req).map((r) => Object.freeze(r))); // throws on a bad FMSPC: not kept
+      const keys = Object.freeze(refs.map(pcsItemKey));
+      p = { refs, keys, key: keys.join('|') };
+      if (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value as string);
+      this.plans.set(id, p);
+    }
+    return p;
+  }
+
   private async dcap(req: DcapCollateralRequest, stale: string[]): Promise<DcapCollateral> {
-    const refs = pcsItemsFor(req);
+    const { refs, keys, key: k } = this.plan(req);
     // Warm path (every attestation of a known platform): all four items in memory, no promise per item.
-    const warm = refs.map((ref) => this.mem.get(pcsItemKey(ref)));
+    const warm = keys.map((key) => this.mem.get(key));
     const items = warm.every((c) => c !== undefined) ? this.noteStale(warm as Cached<unknown>[], stale) : await Promise.all(refs.map((ref) => this.item(this.pcsLoader(ref), stale)));
     const parts = items.map((c) => {
       if (!c) throw new CollateralError('COLLATERAL_MISSING', 'PCS returned no collateral');
       return c.value as PcsItem;
     });
-    const k = refs.map(pcsItemKey).join('|');
     const hit = this.assembled.get(k);
     if (hit && hit.parts.every((p, i) => p === parts[i])) return hit.coll;
     const c = assembleCollateral(parts);

@@ -95,4 +95,29 @@ describe('admin routes authenticate before they parse', () => {
     for (const p of ['/v1/admin', '/v1/admin/', '/v1/admin/x?y', '//v1//admin/x', '/V1/Admin/x', '/v1/%61dmin/x']) assert.equal(isAdminPath(p), true, p);
     for (const p of ['/v1/administrator', '/v1/attest', '/kbs/v0/auth']) assert.equal(isAdminPath(p), false, p);
   });
+
+  test('the raw-URL fast path (no percent-encoding) judges exactly as split + decode does', () => {
+    // The rule as first written: the path before '?', percent-decoded (undecodable: as written), then the regex.
+    const reference = (url: string) => {
+      const p = url.split('?')[0];
+      let d = p;
+      try {
+        d = decodeURIComponent(p);
+      } catch {
+        /* as written */
+      }
+      return /^\/+v1\/+admin(\/|$)/i.test(d);
+    };
+    const parts = ['/', '//', 'v1', 'V1', 'admin', 'ADMIN', 'adminx', 'attest', '?', '?x=/v1/admin', '#', '%2F', '%61', '%', '%zz', '/x', ''];
+    let n = 0;
+    // Every URL of up to four parts: all orders, so '?' lands before, inside and after the admin segment.
+    const walk = (url: string, depth: number) => {
+      assert.equal(isAdminPath(url), reference(url), url);
+      n++;
+      if (depth < 4) for (const p of parts) walk(url + p, depth + 1);
+    };
+    walk('', 0);
+    for (const u of ['/v1/admin?', '/v1//admin?a', '/v1/admin#/x', '/v1?/admin', '///v1///admin', '/v1/admin/%', '/v1/%61dmin?x']) assert.equal(isAdminPath(u), reference(u), u);
+    assert.ok(n > 80_000);
+  });
 });
