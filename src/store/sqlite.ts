@@ -3,6 +3,7 @@ import { Kek, StoreError } from './kek.js';
 import { MIGRATIONS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WriterWorker, type WriteOp } from './writer.js';
+import { IssuedNonces } from './issued-nonces.js';
 import type {
   AuditEntry, AuditQuery, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
   TpmAkRecord, TpmChallengeRecord,
@@ -25,6 +26,12 @@ export interface SqliteStoreOptions {
    * loop; 'inline': on the main thread (group commit per event-loop turn).
    */
   writer?: 'thread' | 'inline';
+  /**
+   * The caller guarantees that no other process uses this database file (`coffer up` on its own data directory,
+   * under the data-dir lock). Then the nonces this store issued are remembered in memory and the pre-check before
+   * a verification (peekNonce) needs no database read for them; the consume in the commit stays authoritative.
+   */
+  exclusive?: boolean;
 }
 
 /** The embedded default store. better-sqlite3 is synchronous; the async facade keeps the Store contract. */
@@ -35,6 +42,7 @@ export class SqliteStore implements Store {
   private readonly stmt: Record<string, Database.Statement>;
   private checkpointer?: Checkpointer;
   private writer?: WriterWorker;
+  private issued?: IssuedNonces;
   private queue: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   private constructor(db: Database.Database, kek: Kek) {
@@ -108,6 +116,7 @@ export class SqliteStore implements Store {
     migrate(db);
     checkKek(db, o.kek);
     const s = new SqliteStore(db, o.kek);
+    if (o.exclusive) s.issued = new IssuedNonces();
     if ((o.writer ?? 'thread') === 'thread' && o.path !== ':memory:' && o.path !== '') s.writer = new WriterWorker(o.path, o.synchronous ?? 'FULL');
     const every = o.checkpointIntervalMs ?? 500;
     if (every > 0) {
@@ -252,9 +261,11 @@ export class SqliteStore implements Store {
 
   async createNonce(nonce: string, scope: string, expiresAt: number): Promise<void> {
     await this.write(['nonceInsert', [nonce, scope, expiresAt]]);
+    this.issued?.add(nonce, scope, expiresAt);
   }
 
   async consumeNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
+    this.issued?.forget(nonce, scope);
     // One conditional UPDATE is the atomic test-and-set; the SELECT only explains a refusal.
     if ((await this.write(['nonceConsume', [now, nonce, scope, now]])) === 1) return 'ok';
     const r = this.stmt.nonceGet.get(nonce, scope) as Row | undefined;
@@ -264,10 +275,12 @@ export class SqliteStore implements Store {
   }
 
   async peekNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
+    if (this.issued?.fresh(nonce, scope, now)) return 'ok';
     return nonceState(this.stmt.nonceGet.get(nonce, scope) as Row | undefined, now);
   }
 
   async consumeNonceWithAudit(nonce: string, scope: string, now: number, e: AuditEntry): Promise<NonceOutcome> {
+    this.issued?.forget(nonce, scope);
     const details = e.details ? JSON.stringify(e.details) : null;
     if (Number(await this.write(['nonceConsumeAudit', [now, nonce, scope, now, e.at, e.actor, e.action, e.target, e.result, details]])) > 0) return 'ok';
     const r = nonceState(this.stmt.nonceGet.get(nonce, scope) as Row | undefined, now);
@@ -280,6 +293,7 @@ export class SqliteStore implements Store {
   }
 
   async purgeNonces(now: number): Promise<number> {
+    this.issued?.sweep(now);
     return this.stmt.noncePurge.run(now).changes;
   }
 
