@@ -29,7 +29,8 @@ export interface SqliteStoreOptions {
   /**
    * The caller guarantees that no other process uses this database file (`coffer up` on its own data directory,
    * under the data-dir lock). Then the nonces this store issued are remembered in memory and the pre-check before
-   * a verification (peekNonce) needs no database read for them; the consume in the commit stays authoritative.
+   * a verification (peekNonce) needs no database read for them (the consume in the commit stays authoritative),
+   * and the document version counter (documentsVersion) is kept between this store's own document writes.
    */
   exclusive?: boolean;
 }
@@ -42,7 +43,10 @@ export class SqliteStore implements Store {
   private readonly stmt: Record<string, Database.Statement>;
   private checkpointer?: Checkpointer;
   private writer?: WriterWorker;
+  private exclusive = false;
   private issued?: IssuedNonces;
+  /** With `exclusive`: the document version counter, known without a read (only this store writes documents). */
+  private docVersion?: number;
   private queue: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   private constructor(db: Database.Database, kek: Kek) {
@@ -116,7 +120,10 @@ export class SqliteStore implements Store {
     migrate(db);
     checkKek(db, o.kek);
     const s = new SqliteStore(db, o.kek);
-    if (o.exclusive) s.issued = new IssuedNonces();
+    if (o.exclusive) {
+      s.exclusive = true;
+      s.issued = new IssuedNonces();
+    }
     if ((o.writer ?? 'thread') === 'thread' && o.path !== ':memory:' && o.path !== '') s.writer = new WriterWorker(o.path, o.synchronous ?? 'FULL');
     const every = o.checkpointIntervalMs ?? 500;
     if (every > 0) {
@@ -177,13 +184,17 @@ export class SqliteStore implements Store {
   }
 
   async putDocument(kind: DocumentKind, id: string, body: string, actor: string, at: number): Promise<StoredDocument> {
-    return this.db.transaction(() => {
-      const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
-      const version = last ? Number(last.version) + 1 : 1;
-      this.stmt.docInsert.run(kind, id, version, body, at, actor, 0);
-      this.stmt.docBump.run();
-      return { kind, id, version, body, createdAt: at, actor, deleted: false };
-    }).immediate();
+    try {
+      return this.db.transaction(() => {
+        const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
+        const version = last ? Number(last.version) + 1 : 1;
+        this.stmt.docInsert.run(kind, id, version, body, at, actor, 0);
+        this.stmt.docBump.run();
+        return { kind, id, version, body, createdAt: at, actor, deleted: false };
+      }).immediate();
+    } finally {
+      this.docVersion = undefined;
+    }
   }
 
   async getDocument(kind: DocumentKind, id: string, version?: number): Promise<StoredDocument | undefined> {
@@ -194,7 +205,12 @@ export class SqliteStore implements Store {
   }
 
   async documentsVersion(): Promise<number> {
-    return Number(this.stmt.docVersions.get());
+    // Read on every attestation (the policy cache's check): the first read after each writer-thread commit pays
+    // for a reset page cache. Under `exclusive` every document write is this store's, so the value is kept.
+    if (this.docVersion !== undefined) return this.docVersion;
+    const v = Number(this.stmt.docVersions.get());
+    if (this.exclusive) this.docVersion = v;
+    return v;
   }
 
   async listDocuments(kind: DocumentKind): Promise<StoredDocument[]> {
@@ -202,13 +218,17 @@ export class SqliteStore implements Store {
   }
 
   async deleteDocument(kind: DocumentKind, id: string, actor: string, at: number): Promise<boolean> {
-    return this.db.transaction(() => {
-      const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
-      if (!last || Number(last.deleted)) return false;
-      this.stmt.docInsert.run(kind, id, Number(last.version) + 1, '', at, actor, 1);
-      this.stmt.docBump.run();
-      return true;
-    }).immediate();
+    try {
+      return this.db.transaction(() => {
+        const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
+        if (!last || Number(last.deleted)) return false;
+        this.stmt.docInsert.run(kind, id, Number(last.version) + 1, '', at, actor, 1);
+        this.stmt.docBump.run();
+        return true;
+      }).immediate();
+    } finally {
+      this.docVersion = undefined;
+    }
   }
 
   async putResource(path: string, value: Uint8Array, at: number): Promise<number> {
