@@ -83,7 +83,7 @@ export class SqliteStore implements Store {
       sesDel: p(`DELETE FROM sessions WHERE id=?`),
       sesPurge: p(`DELETE FROM sessions WHERE expires_at<=?`),
       auditInsert: p(`INSERT INTO audit (at,actor,action,target,result,details) VALUES (?,?,?,?,?,?)`),
-      auditInsertOnce: p(`INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES (?,?,?,?,?,?,?) ON CONFLICT(idem) DO NOTHING RETURNING id`),
+      auditInsertOnce: p(`INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES (?,?,?,?,?,?,?) ON CONFLICT(idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id`),
       auditByKey: p(`SELECT id FROM audit WHERE idem=?`),
       auditFirstKept: p(`SELECT id FROM audit WHERE at >= ? ORDER BY id LIMIT 1`),
       auditPurge: p(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT ?)`),

@@ -223,7 +223,7 @@ describe('PostgreSQL store', { skip: pgSkip }, () => {
     const s = await PostgresStore.open({ connectionString: pgh.url, kek });
     await s.close();
     const again = await PostgresStore.open({ connectionString: pgh.url, kek });
-    assert.deepEqual(await again.migrations(), [1, 2, 3, 4]);
+    assert.deepEqual(await again.migrations(), [1, 2, 3, 4, 5]);
     await again.close();
     await assert.rejects(PostgresStore.open({ connectionString: pgh.url, kek: Kek.fromBytes(Buffer.alloc(32, 9)) }), { code: 'KEK_MISMATCH' });
   });
