@@ -174,7 +174,9 @@ async function bodies(tee: Tee, nonces: string[], sgx: SgxKit) {
   return nonces.map((nonce) => {
     const n = new Uint8Array(Buffer.from(nonce, 'base64'));
     const ev = tee === 'sample' ? new Uint8Array(Buffer.from(evidenceFor(nonce), 'base64')) : sgx.quoteFor(n);
-    return { body: JSON.stringify({ tee, evidence: Buffer.from(ev).toString('base64'), nonce }), ev, nonce: n };
+    // BENCH_NEXT_CHALLENGE=1: the node agent's flow, each answer carries the next challenge (one nonce issued per attestation).
+    const next = process.env.BENCH_NEXT_CHALLENGE === '1' ? { nextChallenge: true } : {};
+    return { body: JSON.stringify({ tee, evidence: Buffer.from(ev).toString('base64'), nonce, ...next }), ev, nonce: n };
   });
 }
 
