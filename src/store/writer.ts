@@ -78,6 +78,8 @@ const runOp = (${RUN_WRITE_OP});
 const commit = db.transaction((a, out) => {
   for (let i = 1; i < a.length; ) {
     const code = a[i];
+    // A batch this thread cannot parse commits nothing (the throw rolls the whole transaction back).
+    if (arity[code] === undefined) throw new Error('malformed write batch');
     try {
       // Each statement is applied or rolled back whole (see RUN_WRITE_OP): no savepoint needed per op.
       out.push(runOp(st, code, a, i + 1));
@@ -194,8 +196,9 @@ export class WriterWorker {
     const { batch } = this.inflight;
     this.inflight = undefined;
     this.worker.unref();
-    if (m[1] !== 0) {
-      for (const b of batch) b.reject(new StoreError('STORE_WRITE_FAILED', `commit failed: ${String(m[2])}`));
+    if (m[1] !== 0 || m.length !== batch.length + 2) {
+      const why = m[1] !== 0 ? String(m[2]) : 'the writer answered for another number of writes';
+      for (const b of batch) b.reject(new StoreError('STORE_WRITE_FAILED', `commit failed: ${why}`));
     } else {
       for (let i = 0; i < batch.length; i++) {
         const v = m[i + 2];
