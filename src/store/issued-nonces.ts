@@ -8,34 +8,45 @@
  * sweeps the expired ones.
  */
 export class IssuedNonces {
-  private readonly live = new Map<string, number>();
+  /** Scope -> nonce -> expiry: the nonce string itself is the key (no composite key built per lookup). */
+  private readonly live = new Map<string, Map<string, number>>();
+  private count = 0;
 
   constructor(private readonly max = 131_072) {}
 
   /** Records a nonce once its insert has committed. */
   add(nonce: string, scope: string, expiresAt: number): void {
-    if (this.live.size < this.max) this.live.set(key(nonce, scope), expiresAt);
+    if (this.count >= this.max) return;
+    let m = this.live.get(scope);
+    if (!m) this.live.set(scope, (m = new Map()));
+    if (!m.has(nonce)) this.count++;
+    m.set(nonce, expiresAt);
   }
 
   /** True only for a nonce recorded here, not handed to a consume yet, and not expired at `now`. */
   fresh(nonce: string, scope: string, now: number): boolean {
-    const exp = this.live.get(key(nonce, scope));
+    const exp = this.live.get(scope)?.get(nonce);
     return exp !== undefined && exp > now;
   }
 
   /** Called as a consume starts (before it commits): from then on the database answers for this nonce. */
   forget(nonce: string, scope: string): void {
-    this.live.delete(key(nonce, scope));
+    if (this.live.get(scope)?.delete(nonce)) this.count--;
   }
 
   /** Drops expired entries (with the store's nonce purge). */
   sweep(now: number): void {
-    for (const [k, exp] of this.live) if (exp <= now) this.live.delete(k);
+    for (const m of this.live.values()) {
+      for (const [k, exp] of m) {
+        if (exp <= now) {
+          m.delete(k);
+          this.count--;
+        }
+      }
+    }
   }
 
   get size(): number {
-    return this.live.size;
+    return this.count;
   }
 }
-
-const key = (nonce: string, scope: string): string => `${scope}\n${nonce}`;

@@ -206,8 +206,15 @@ export class WriterWorker {
         else batch[i].resolve(v as number | null);
       }
     }
-    if (this.queue.length) this.send();
-    else this.settleDrain();
+    // The next batch gets the same grace as one started on an idle writer: the clients just answered send their
+    // next requests, and those reached in the following iterations share this commit instead of waiting for one
+    // of their own (fewer commits, i.e. fewer fsyncs and thread round trips, per write).
+    if (this.queue.length) {
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.sendSoon();
+      }
+    } else this.settleDrain();
   }
 
   private settleDrain(): void {
