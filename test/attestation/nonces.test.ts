@@ -95,3 +95,34 @@ test('a store that cannot write: issue fails, the pool never hands out an unstor
   }
   assert.ok(failed, 'the store failure reached the caller');
 });
+
+test('exclusive SQLite store: two concurrent attestations with one nonce give one token and one 409, one audit record', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { Kek, SqliteStore } = await import('../../src/store/index.js');
+  const { buildAttestationApp } = await import('../../src/attestation/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'coffer-nonce-race-'));
+  const store = SqliteStore.open({ path: join(dir, 'coffer.db'), kek: Kek.fromBytes(Buffer.alloc(32, 5)), exclusive: true });
+  const { app } = await buildAttestationApp({ store, adminKeys: [], dev: true });
+  try {
+    await store.putDocument('reference-values', 'default', JSON.stringify({ tees: ['sample'] }), 't', Date.now());
+    for (let round = 0; round < 5; round++) {
+      const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json() as { nonce: string };
+      const evidence = Buffer.from(JSON.stringify({ svn: '1', report_data: nonce })).toString('base64');
+      // Both pass the in-memory pre-check; the commit decides.
+      const rs = await Promise.all([0, 1].map(() => app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sample', evidence, nonce } })));
+      assert.deepEqual(rs.map((r) => r.statusCode).sort(), [200, 409], rs.map((r) => r.body).join('\n'));
+      assert.ok(rs.find((r) => r.statusCode === 200)!.json().token);
+    }
+    assert.equal((await store.listAudit({ action: 'attest' })).length, 5, 'one record per nonce');
+    // Unknown and expired nonces are refused before any verification, exclusive or not.
+    const unknown = await app.inject({ method: 'POST', url: '/v1/attest', payload: { tee: 'sample', evidence: 'e30=', nonce: Buffer.alloc(32, 9).toString('base64') } });
+    assert.equal(unknown.statusCode, 400);
+    assert.match(unknown.json().type, /\/nonce-unknown$/);
+  } finally {
+    await app.close();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
