@@ -31,7 +31,9 @@ async function server(): Promise<void> {
   const synchronous = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
   // BENCH_WRITER=inline commits hot-path writes on the event loop (the pre-writer-thread behaviour), for comparison.
   const writer = process.env.BENCH_WRITER === 'inline' ? 'inline' : 'thread';
-  const store = SqliteStore.open({ path: join(dir, 'bench.db'), kek: Kek.fromBytes(Buffer.alloc(32, 1)), synchronous, writer });
+  // exclusive: this process alone uses the file, as `coffer up` on its data dir (BENCH_EXCLUSIVE=0: a shared file).
+  const exclusive = process.env.BENCH_EXCLUSIVE !== '0';
+  const store = SqliteStore.open({ path: join(dir, 'bench.db'), kek: Kek.fromBytes(Buffer.alloc(32, 1)), synchronous, writer, exclusive });
   await store.putDocument('reference-values', 'default', JSON.stringify({ tees: ['sample', 'sgx'] }), 'bench', Date.now());
   const root = new Uint8Array(Buffer.from(process.env.BENCH_ROOT ?? '', 'base64'));
   const { app, service } = await buildAttestationApp({
@@ -184,7 +186,9 @@ async function bodies(tee: Tee, nonces: string[], sgx: SgxKit) {
   return nonces.map((nonce) => {
     const n = new Uint8Array(Buffer.from(nonce, 'base64'));
     const ev = tee === 'sample' ? new Uint8Array(Buffer.from(evidenceFor(nonce), 'base64')) : sgx.quoteFor(n);
-    return { body: JSON.stringify({ tee, evidence: Buffer.from(ev).toString('base64'), nonce }), ev, nonce: n };
+    // BENCH_NEXT_CHALLENGE=1: the node agent's flow, each answer carries the next challenge (one nonce issued per attestation).
+    const next = process.env.BENCH_NEXT_CHALLENGE === '1' ? { nextChallenge: true } : {};
+    return { body: JSON.stringify({ tee, evidence: Buffer.from(ev).toString('base64'), nonce, ...next }), ev, nonce: n };
   });
 }
 

@@ -77,4 +77,15 @@ export const MIGRATIONS: Migration[] = [
       `INSERT INTO doc_versions (id, v) VALUES (1, 0)`,
     ],
   },
+  {
+    version: 5,
+    name: 'audit idempotency index without the unkeyed records',
+    sql: () => [
+      // Only replayable records carry a key; every other record (all attestations) added a NULL entry to the
+      // unique index: an index insert and one more page in each commit, for nothing (NULLs never collide). The
+      // partial index holds the keyed records only; upserts name it with the same WHERE.
+      `DROP INDEX audit_idem`,
+      `CREATE UNIQUE INDEX audit_idem_keyed ON audit (idem) WHERE idem IS NOT NULL`,
+    ],
+  },
 ];

@@ -241,7 +241,7 @@ export class PostgresStore implements Store {
 
   async appendAuditOnce(e: AuditEntry, key: string): Promise<{ id: number; created: boolean }> {
     const details = e.details ? JSON.stringify(e.details) : null;
-    const r = await this.q('INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (idem) DO NOTHING RETURNING id', [e.at, e.actor, e.action, e.target, e.result, details, key]);
+    const r = await this.q('INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id', [e.at, e.actor, e.action, e.target, e.result, details, key]);
     if (r.rows.length) return { id: Number(r.rows[0].id), created: true };
     const old = await this.q('SELECT id FROM audit WHERE idem=$1', [key]);
     // Purged by retention between the two statements: nothing to return but a replay is still not a new record.

@@ -3,6 +3,7 @@ import { Kek, StoreError } from './kek.js';
 import { MIGRATIONS } from './migrations.js';
 import { Checkpointer } from './checkpointer.js';
 import { WriterWorker, type WriteOp } from './writer.js';
+import { IssuedNonces } from './issued-nonces.js';
 import type {
   AuditEntry, AuditQuery, AuditRecord, CollateralEntry, DocumentKind, NonceOutcome, SigningKeyRecord, Store, StoredDocument, StoredResource,
   TpmAkRecord, TpmChallengeRecord,
@@ -25,6 +26,13 @@ export interface SqliteStoreOptions {
    * loop; 'inline': on the main thread (group commit per event-loop turn).
    */
   writer?: 'thread' | 'inline';
+  /**
+   * The caller guarantees that no other process uses this database file (`coffer up` on its own data directory,
+   * under the data-dir lock). Then the nonces this store issued are remembered in memory and the pre-check before
+   * a verification (peekNonce) needs no database read for them (the consume in the commit stays authoritative),
+   * and the document version counter (documentsVersion) is kept between this store's own document writes.
+   */
+  exclusive?: boolean;
 }
 
 /** The embedded default store. better-sqlite3 is synchronous; the async facade keeps the Store contract. */
@@ -35,6 +43,10 @@ export class SqliteStore implements Store {
   private readonly stmt: Record<string, Database.Statement>;
   private checkpointer?: Checkpointer;
   private writer?: WriterWorker;
+  private exclusive = false;
+  private issued?: IssuedNonces;
+  /** With `exclusive`: the document version counter, known without a read (only this store writes documents). */
+  private docVersion?: number;
   private queue: { run: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
 
   private constructor(db: Database.Database, kek: Kek) {
@@ -71,7 +83,7 @@ export class SqliteStore implements Store {
       sesDel: p(`DELETE FROM sessions WHERE id=?`),
       sesPurge: p(`DELETE FROM sessions WHERE expires_at<=?`),
       auditInsert: p(`INSERT INTO audit (at,actor,action,target,result,details) VALUES (?,?,?,?,?,?)`),
-      auditInsertOnce: p(`INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES (?,?,?,?,?,?,?) ON CONFLICT(idem) DO NOTHING RETURNING id`),
+      auditInsertOnce: p(`INSERT INTO audit (at,actor,action,target,result,details,idem) VALUES (?,?,?,?,?,?,?) ON CONFLICT(idem) WHERE idem IS NOT NULL DO NOTHING RETURNING id`),
       auditByKey: p(`SELECT id FROM audit WHERE idem=?`),
       auditFirstKept: p(`SELECT id FROM audit WHERE at >= ? ORDER BY id LIMIT 1`),
       auditPurge: p(`DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT ?)`),
@@ -108,6 +120,10 @@ export class SqliteStore implements Store {
     migrate(db);
     checkKek(db, o.kek);
     const s = new SqliteStore(db, o.kek);
+    if (o.exclusive) {
+      s.exclusive = true;
+      s.issued = new IssuedNonces();
+    }
     if ((o.writer ?? 'thread') === 'thread' && o.path !== ':memory:' && o.path !== '') s.writer = new WriterWorker(o.path, o.synchronous ?? 'FULL');
     const every = o.checkpointIntervalMs ?? 500;
     if (every > 0) {
@@ -168,13 +184,17 @@ export class SqliteStore implements Store {
   }
 
   async putDocument(kind: DocumentKind, id: string, body: string, actor: string, at: number): Promise<StoredDocument> {
-    return this.db.transaction(() => {
-      const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
-      const version = last ? Number(last.version) + 1 : 1;
-      this.stmt.docInsert.run(kind, id, version, body, at, actor, 0);
-      this.stmt.docBump.run();
-      return { kind, id, version, body, createdAt: at, actor, deleted: false };
-    }).immediate();
+    try {
+      return this.db.transaction(() => {
+        const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
+        const version = last ? Number(last.version) + 1 : 1;
+        this.stmt.docInsert.run(kind, id, version, body, at, actor, 0);
+        this.stmt.docBump.run();
+        return { kind, id, version, body, createdAt: at, actor, deleted: false };
+      }).immediate();
+    } finally {
+      this.docVersion = undefined;
+    }
   }
 
   async getDocument(kind: DocumentKind, id: string, version?: number): Promise<StoredDocument | undefined> {
@@ -185,7 +205,12 @@ export class SqliteStore implements Store {
   }
 
   async documentsVersion(): Promise<number> {
-    return Number(this.stmt.docVersions.get());
+    // Read on every attestation (the policy cache's check): the first read after each writer-thread commit pays
+    // for a reset page cache. Under `exclusive` every document write is this store's, so the value is kept.
+    if (this.docVersion !== undefined) return this.docVersion;
+    const v = Number(this.stmt.docVersions.get());
+    if (this.exclusive) this.docVersion = v;
+    return v;
   }
 
   async listDocuments(kind: DocumentKind): Promise<StoredDocument[]> {
@@ -193,13 +218,17 @@ export class SqliteStore implements Store {
   }
 
   async deleteDocument(kind: DocumentKind, id: string, actor: string, at: number): Promise<boolean> {
-    return this.db.transaction(() => {
-      const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
-      if (!last || Number(last.deleted)) return false;
-      this.stmt.docInsert.run(kind, id, Number(last.version) + 1, '', at, actor, 1);
-      this.stmt.docBump.run();
-      return true;
-    }).immediate();
+    try {
+      return this.db.transaction(() => {
+        const last = this.stmt.docLatest.get(kind, id) as Row | undefined;
+        if (!last || Number(last.deleted)) return false;
+        this.stmt.docInsert.run(kind, id, Number(last.version) + 1, '', at, actor, 1);
+        this.stmt.docBump.run();
+        return true;
+      }).immediate();
+    } finally {
+      this.docVersion = undefined;
+    }
   }
 
   async putResource(path: string, value: Uint8Array, at: number): Promise<number> {
@@ -252,9 +281,11 @@ export class SqliteStore implements Store {
 
   async createNonce(nonce: string, scope: string, expiresAt: number): Promise<void> {
     await this.write(['nonceInsert', [nonce, scope, expiresAt]]);
+    this.issued?.add(nonce, scope, expiresAt);
   }
 
   async consumeNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
+    this.issued?.forget(nonce, scope);
     // One conditional UPDATE is the atomic test-and-set; the SELECT only explains a refusal.
     if ((await this.write(['nonceConsume', [now, nonce, scope, now]])) === 1) return 'ok';
     const r = this.stmt.nonceGet.get(nonce, scope) as Row | undefined;
@@ -264,10 +295,12 @@ export class SqliteStore implements Store {
   }
 
   async peekNonce(nonce: string, scope: string, now: number): Promise<NonceOutcome> {
+    if (this.issued?.fresh(nonce, scope, now)) return 'ok';
     return nonceState(this.stmt.nonceGet.get(nonce, scope) as Row | undefined, now);
   }
 
   async consumeNonceWithAudit(nonce: string, scope: string, now: number, e: AuditEntry): Promise<NonceOutcome> {
+    this.issued?.forget(nonce, scope);
     const details = e.details ? JSON.stringify(e.details) : null;
     if (Number(await this.write(['nonceConsumeAudit', [now, nonce, scope, now, e.at, e.actor, e.action, e.target, e.result, details]])) > 0) return 'ok';
     const r = nonceState(this.stmt.nonceGet.get(nonce, scope) as Row | undefined, now);
@@ -280,6 +313,7 @@ export class SqliteStore implements Store {
   }
 
   async purgeNonces(now: number): Promise<number> {
+    this.issued?.sweep(now);
     return this.stmt.noncePurge.run(now).changes;
   }
 

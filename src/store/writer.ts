@@ -30,21 +30,40 @@ export const WRITE_SQL: Record<WriteOp[0], string> = {
 };
 
 /**
+ * Wire form of a batch: ONE flat array [id, code, ...args, code, ...args, ...] (codes index OP_CODES, each op has
+ * its fixed arity). A flat array of primitives is the cheapest thing to structured-clone: the nested
+ * [[op, [args]], ...] form cost an object header and a property walk per op on both threads.
+ */
+export const OP_CODES: WriteOp[0][] = ['nonceInsert', 'nonceConsume', 'sesPut', 'auditInsert', 'nonceConsumeAudit'];
+export const OP_ARITY = [3, 4, 3, 6, 10];
+const OP_CODE = Object.fromEntries(OP_CODES.map((k, i) => [k, i])) as Record<WriteOp[0], number>;
+
+/**
  * The result of one op: the audit row id for inserts, changes for a consume, and for nonceConsumeAudit the new
  * audit row's id when the nonce was consumed, 0 when it was not (nothing written). `st` holds the prepared
- * statements of WRITE_SQL. No savepoint around nonceConsumeAudit (one cost ~20 µs per op here): the insert runs
- * only after the consume succeeded, so there is never a record without its consume; if the insert fails the op
- * fails and the nonce stays consumed, exactly as a consume followed by a failed append.
+ * statements by op code, `a` the flat batch and `i` where this op's arguments start. No savepoint around
+ * nonceConsumeAudit (one cost ~20 µs per op here): the insert runs only after the consume succeeded, so there is
+ * never a record without its consume; if the insert fails the op fails and the nonce stays consumed, exactly as a
+ * consume followed by a failed append.
  */
-export const RUN_WRITE_OP = `(st, op, args) => {
-  if (op === 'nonceConsumeAudit') {
-    if (st.nonceConsume.run(args[0], args[1], args[2], args[3]).changes !== 1) return 0;
-    return Number(st.auditInsert.run(args[4], args[5], args[6], args[7], args[8], args[9]).lastInsertRowid);
+export const RUN_WRITE_OP = `(st, code, a, i) => {
+  switch (code) {
+    case 0: st[0].run(a[i], a[i + 1], a[i + 2]); return null;
+    case 1: return st[1].run(a[i], a[i + 1], a[i + 2], a[i + 3]).changes;
+    case 2: st[2].run(a[i], a[i + 1], a[i + 2]); return null;
+    case 3: return Number(st[3].run(a[i], a[i + 1], a[i + 2], a[i + 3], a[i + 4], a[i + 5]).lastInsertRowid);
+    case 4:
+      if (st[1].run(a[i], a[i + 1], a[i + 2], a[i + 3]).changes !== 1) return 0;
+      return Number(st[3].run(a[i + 4], a[i + 5], a[i + 6], a[i + 7], a[i + 8], a[i + 9]).lastInsertRowid);
   }
-  const r = st[op].run(...args);
-  return op === 'nonceConsume' ? r.changes : op === 'auditInsert' ? Number(r.lastInsertRowid) : null;
+  throw new Error('unknown write op ' + code);
 }`;
 
+/**
+ * The worker's reply is one flat array too: [id, 0, ...results] after a commit (a result is a number or null; an
+ * op that failed alone, rolled back by its own statement, is its error message, a string), or [id, 1, message]
+ * when the transaction itself failed and nothing was committed.
+ */
 const WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const Database = require(workerData.module);
@@ -52,27 +71,32 @@ const db = new Database(workerData.path);
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('foreign_keys = ON');
-const sql = workerData.sql;
-const st = {};
-for (const k of Object.keys(sql)) if (sql[k]) st[k] = db.prepare(sql[k]);
+const st = workerData.codes.map((k) => (workerData.sql[k] ? db.prepare(workerData.sql[k]) : null));
+const arity = workerData.arity;
 const runOp = (${RUN_WRITE_OP});
-parentPort.on('message', (m) => {
-  if (m === 'stop') { db.close(); parentPort.close(); return; }
-  const results = [];
+// Built once: db.transaction() defines the wrapper's properties on every call.
+const commit = db.transaction((a, out) => {
+  for (let i = 1; i < a.length; ) {
+    const code = a[i];
+    // A batch this thread cannot parse commits nothing (the throw rolls the whole transaction back).
+    if (arity[code] === undefined) throw new Error('malformed write batch');
+    try {
+      // Each statement is applied or rolled back whole (see RUN_WRITE_OP): no savepoint needed per op.
+      out.push(runOp(st, code, a, i + 1));
+    } catch (e) {
+      out.push(String((e && e.message) || e));
+    }
+    i += 1 + arity[code];
+  }
+});
+parentPort.on('message', (a) => {
+  if (a === 'stop') { db.close(); parentPort.close(); return; }
+  const out = [a[0], 0];
   try {
-    db.transaction(() => {
-      for (const [op, args] of m.ops) {
-        try {
-          // Each statement is applied or rolled back whole (see RUN_WRITE_OP): no savepoint needed per op.
-          results.push([true, runOp(st, op, args)]);
-        } catch (e) {
-          results.push([false, String((e && e.message) || e)]);
-        }
-      }
-    }).immediate();
-    parentPort.postMessage({ id: m.id, results });
+    commit.immediate(a, out);
+    parentPort.postMessage(out);
   } catch (e) {
-    parentPort.postMessage({ id: m.id, error: String((e && e.message) || e) });
+    parentPort.postMessage([a[0], 1, String((e && e.message) || e)]);
   }
 });
 parentPort.postMessage({ ready: true });
@@ -100,8 +124,10 @@ export class WriterWorker {
 
   constructor(path: string, synchronous: string) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER, { eval: true, workerData: { path, module, synchronous, sql: WRITE_SQL } });
-    this.worker.on('message', (m: { id?: number; results?: [boolean, unknown][]; error?: string }) => this.onReply(m));
+    this.worker = new Worker(WORKER, { eval: true, workerData: { path, module, synchronous, sql: WRITE_SQL, codes: OP_CODES, arity: OP_ARITY } });
+    this.worker.on('message', (m: unknown) => {
+      if (Array.isArray(m)) this.onReply(m);
+    });
     const die = (e: Error) => {
       this.dead ??= e;
       const pending = [...(this.inflight?.batch ?? []), ...this.queue];
@@ -155,27 +181,40 @@ export class WriterWorker {
     const id = this.nextId++;
     this.inflight = { id, batch };
     this.worker.ref(); // a commit in flight keeps the process alive
-    this.worker.postMessage({ id, ops: batch.map((b) => b.op) });
+    const wire: unknown[] = [id];
+    for (const { op } of batch) {
+      wire.push(OP_CODE[op[0]]);
+      for (const v of op[1]) wire.push(v);
+    }
+    this.worker.postMessage(wire);
     this.stats.commits++;
     this.stats.writes += batch.length;
   }
 
-  private onReply(m: { id?: number; results?: [boolean, unknown][]; error?: string }): void {
-    if (!this.inflight || m.id !== this.inflight.id) return;
+  private onReply(m: unknown[]): void {
+    if (!this.inflight || m[0] !== this.inflight.id) return;
     const { batch } = this.inflight;
     this.inflight = undefined;
     this.worker.unref();
-    if (m.error !== undefined) {
-      for (const b of batch) b.reject(new StoreError('STORE_WRITE_FAILED', `commit failed: ${m.error}`));
+    if (m[1] !== 0 || m.length !== batch.length + 2) {
+      const why = m[1] !== 0 ? String(m[2]) : 'the writer answered for another number of writes';
+      for (const b of batch) b.reject(new StoreError('STORE_WRITE_FAILED', `commit failed: ${why}`));
     } else {
-      batch.forEach((b, i) => {
-        const [ok, v] = m.results![i];
-        if (ok) b.resolve(v as number | null);
-        else b.reject(new StoreError('STORE_WRITE_FAILED', String(v)));
-      });
+      for (let i = 0; i < batch.length; i++) {
+        const v = m[i + 2];
+        if (typeof v === 'string') batch[i].reject(new StoreError('STORE_WRITE_FAILED', v));
+        else batch[i].resolve(v as number | null);
+      }
     }
-    if (this.queue.length) this.send();
-    else this.settleDrain();
+    // The next batch gets the same grace as one started on an idle writer: the clients just answered send their
+    // next requests, and those reached in the following iterations share this commit instead of waiting for one
+    // of their own (fewer commits, i.e. fewer fsyncs and thread round trips, per write).
+    if (this.queue.length) {
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.sendSoon();
+      }
+    } else this.settleDrain();
   }
 
   private settleDrain(): void {

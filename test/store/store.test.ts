@@ -60,6 +60,70 @@ describe('SQLite store', () => {
     }),
   );
 
+  // The whole contract again with the in-process record of issued nonces (the store `coffer up` opens on its data dir).
+  storeContract('sqlite (exclusive)', async () => {
+    current = join(dir, `s${n++}.db`);
+    return SqliteStore.open({ path: current, kek, exclusive: true });
+  });
+
+  test('sqlite exclusive: the pre-check vouches for nonces this store issued without a read; the consume stays authoritative', async () => {
+    const p = join(dir, 'excl.db');
+    const s = SqliteStore.open({ path: p, kek, exclusive: true });
+    const shared = SqliteStore.open({ path: join(dir, 'shared.db'), kek });
+    try {
+      for (const st of [s, shared]) await st.createNonce('mine', 'as', 1000);
+      // Another connection consumes both rows behind the stores' backs (what exclusive promises never happens).
+      for (const f of ['excl.db', 'shared.db']) {
+        const raw = new Database(join(dir, f));
+        raw.prepare(`UPDATE nonces SET used_at=1 WHERE nonce='mine'`).run();
+        raw.close();
+      }
+      assert.equal(await shared.peekNonce('mine', 'as', 10), 'used', 'a shared file is always read');
+      assert.equal(await s.peekNonce('mine', 'as', 10), 'ok', 'answered from the record, without a read');
+      // ...but the single-use decision is the commit's: no second consume, no audit record.
+      const e = { at: 10, actor: 'a', action: 'attest', target: 't', result: 'ok' };
+      assert.equal(await s.consumeNonceWithAudit('mine', 'as', 10, e), 'used');
+      assert.equal((await s.listAudit({ action: 'attest' })).length, 0);
+      // Once a consume has been attempted the record no longer answers for it.
+      assert.equal(await s.peekNonce('mine', 'as', 11), 'used');
+      // Expired: the record does not vouch, the database explains.
+      await s.createNonce('short', 'as', 100);
+      assert.equal(await s.peekNonce('short', 'as', 100), 'expired');
+      assert.equal(await s.peekNonce('short', 'kbs', 10), 'unknown', 'scope is part of the key');
+      // A nonce issued by someone else (a previous process on this file) is read from the database.
+      const raw = new Database(p);
+      raw.prepare(`INSERT INTO nonces (nonce,scope,expires_at) VALUES ('older','as',1000)`).run();
+      raw.close();
+      assert.equal(await s.peekNonce('older', 'as', 10), 'ok');
+      assert.equal(await s.consumeNonce('older', 'as', 10), 'ok');
+      assert.equal(await s.peekNonce('older', 'as', 11), 'used');
+      // A failed insert (a reissued value) records nothing.
+      await assert.rejects(s.createNonce('mine', 'as', 5000));
+      assert.equal(await s.peekNonce('mine', 'as', 12), 'used');
+    } finally {
+      await s.close();
+      await shared.close();
+    }
+  });
+
+  test('issued-nonce record: bounded; past the cap nonces are not recorded; the purge sweeps expired ones', async () => {
+    const { IssuedNonces } = await import('../../src/store/issued-nonces.js');
+    const r = new IssuedNonces(2);
+    r.add('a', 's', 100);
+    r.add('b', 's', 200);
+    r.add('c', 's', 300);
+    assert.equal(r.size, 2);
+    assert.equal(r.fresh('c', 's', 10), false, 'past the cap: not recorded, the database answers');
+    assert.equal(r.fresh('a', 's', 99), true);
+    assert.equal(r.fresh('a', 's', 100), false, 'expired at its expiry, like the store');
+    r.sweep(150);
+    assert.equal(r.size, 1);
+    r.add('c', 's', 300);
+    assert.equal(r.fresh('c', 's', 10), true);
+    r.forget('c', 's');
+    assert.equal(r.fresh('c', 's', 10), false);
+  });
+
   test('sqlite: WAL with synchronous=FULL; values are not stored in clear; a wrong KEK is refused at open', async () => {
     const p = join(dir, 'kek.db');
     const s = SqliteStore.open({ path: p, kek });
@@ -159,7 +223,7 @@ describe('PostgreSQL store', { skip: pgSkip }, () => {
     const s = await PostgresStore.open({ connectionString: pgh.url, kek });
     await s.close();
     const again = await PostgresStore.open({ connectionString: pgh.url, kek });
-    assert.deepEqual(await again.migrations(), [1, 2, 3, 4]);
+    assert.deepEqual(await again.migrations(), [1, 2, 3, 4, 5]);
     await again.close();
     await assert.rejects(PostgresStore.open({ connectionString: pgh.url, kek: Kek.fromBytes(Buffer.alloc(32, 9)) }), { code: 'KEK_MISMATCH' });
   });

@@ -200,7 +200,9 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
   try {
     const kek = loadKek(env, data.kekPath, flags.kekFile ? '--kek-file' : 'key-encryption key');
     // COFFER_STORE_URL: how the cluster manifests hand over a PostgreSQL URL (from a Secret) without putting it in argv.
-    store = await openStoreOrExplain(storeUrl ?? data.dbPath, kek);
+    // The data dir's own database is used by this process alone (the data-dir lock above): its store may vouch
+    // for the nonces it issued without a read. A --store file may be shared, so it is always asked.
+    store = await openStoreOrExplain(storeUrl ?? data.dbPath, kek, storeUrl === undefined);
     // Dev mode on a laptop with no TEE: a live swtpm whose AK the service pins (an operator pin: the claims say
     // akTrust 'pinned'), for `coffer kbs-client --tee tpm --swtpm <data>/swtpm.json`. Other AKs need enrolment.
     const tpmPins: Uint8Array[] = [];
@@ -455,9 +457,9 @@ function checkStoreUrl(flag: string, v: string): void {
 }
 
 /** Opens the store; a corrupt SQLite file or an unreachable database is one line that never shows a password. */
-async function openStoreOrExplain(url: string, kek: Parameters<typeof openStore>[0]['kek']): Promise<Store> {
+async function openStoreOrExplain(url: string, kek: Parameters<typeof openStore>[0]['kek'], exclusive: boolean): Promise<Store> {
   try {
-    return await openStore({ url, kek });
+    return await openStore({ url, kek, exclusive });
   } catch (e) {
     const err = e as Error & { code?: string };
     const code = typeof err.code === 'string' ? `${err.code}: ` : '';
