@@ -4,7 +4,7 @@ import { INTEL_QE_VENDOR_ID, INTEL_SGX_ROOT_CA_PEM, TEE_TYPE_SGX } from './const
 import { parseQuote, type DcapQuote } from './quote.js';
 import { parseEnclaveReport, type EnclaveReport } from './enclave-report.js';
 import { cnOf, parseCertDer, parseCrlDer, pemBlocks, sha256Hex, validAt, type ParsedCert, type ParsedCrl } from './pki.js';
-import { BoundedMap } from './bounded-map.js';
+import { BoundedMap, RecentByBytes } from './bounded-map.js';
 import { verifyCrlSignature } from './crl-signature.js';
 import { strictPemCertificates } from './cert-data.js';
 import { certSki, checkChainProfile, crlAki, crlProblem, INTEL_CN, ProfileError, type ChainKind } from './cert-profile.js';
@@ -111,8 +111,8 @@ export class DcapQuoteVerifier {
    */
   private readonly chainRefs = new WeakMap<ParsedCert[], WeakMap<ParsedCert[], WeakMap<ParsedCert, ParsedCert[]>>>();
   private readonly pcks = new BoundedMap<string, PckInfo>(4096);
-  /** The last RECENT_PCKS certification data seen (private copies) and their parsed chains, in front of `pcks`. */
-  private readonly recentPcks: { bytes: Uint8Array; info: PckInfo }[] = [];
+  /** The last RECENT_PCKS certification data seen and their parsed chains, in front of `pcks`. */
+  private readonly recentPcks = new RecentByBytes<PckInfo>(RECENT_PCKS);
   /**
    * QE report signatures that verified, per PCK leaf (its content hash): private copies of the QE report and
    * signature bytes, compared byte for byte. Why this is sound: the QE report and its PCK signature are made once,
@@ -125,8 +125,8 @@ export class DcapQuoteVerifier {
   private readonly qeSigs: BoundedMap<string, QeSigEntry[]>;
   private readonly qeSigsPerLeaf: number;
   private readonly attKeys = new BoundedMap<string, KeyObject>(4096);
-  /** The last RECENT_PCKS attestation keys seen (private copies of the raw points), in front of `attKeys`. */
-  private readonly recentAttKeys: { raw: Uint8Array; key: KeyObject }[] = [];
+  /** The last RECENT_PCKS attestation keys seen (raw points), in front of `attKeys`. */
+  private readonly recentAttKeys = new RecentByBytes<KeyObject>(RECENT_PCKS);
   private readonly tcbInfos = new BoundedMap<string, SignedItem<TcbInfo>>(256);
   private readonly qeIds = new BoundedMap<string, SignedItem<QeIdentity>>(256);
   private readonly anchorSets = new BoundedMap<string, ParsedCert[]>(16);
@@ -361,11 +361,7 @@ export class DcapQuoteVerifier {
 
   private attKey(raw: Uint8Array): KeyObject {
     // The last few attestation keys (a batch cycles over a few platforms), compared byte for byte: no key string.
-    for (const r of this.recentAttKeys) if (bytesEqual(r.raw, raw)) return r.key;
-    const key = this.attKeyByContent(raw);
-    if (this.recentAttKeys.length >= RECENT_PCKS) this.recentAttKeys.shift();
-    this.recentAttKeys.push({ raw: Uint8Array.from(raw), key });
-    return key;
+    return this.recentAttKeys.get(raw, (r) => this.attKeyByContent(r));
   }
 
   private attKeyByContent(raw: Uint8Array): KeyObject {
@@ -385,11 +381,7 @@ export class DcapQuoteVerifier {
   /** Parses the type-5 PEM chain once per distinct content: leaf, the rest of the chain, SGX extensions, CA type. */
   private pck(certData: Uint8Array): PckInfo {
     // The last few chains seen, compared byte for byte (a batch cycles over a few platforms): no hash per quote.
-    for (const r of this.recentPcks) if (bytesEqual(r.bytes, certData)) return r.info;
-    const info = this.pckByContent(certData);
-    if (this.recentPcks.length >= RECENT_PCKS) this.recentPcks.shift();
-    this.recentPcks.push({ bytes: Uint8Array.from(certData), info });
-    return info;
+    return this.recentPcks.get(certData, (c) => this.pckByContent(c));
   }
 
   private pckByContent(certData: Uint8Array): PckInfo {
