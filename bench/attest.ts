@@ -235,7 +235,8 @@ async function main(): Promise<void> {
   const tees: Tee[] = process.env.BENCH_TEE === 'sample' ? ['sample'] : process.env.BENCH_TEE === 'sgx' ? ['sgx'] : ['sample', 'sgx'];
   const kit = await sgxKit();
   const child = fork(new URL(import.meta.url).pathname, ['--server'], {
-    execArgv: ['--import', 'tsx'],
+    // Bundled (npm run bench:attest:dist) the child runs the same JavaScript as this process, without tsx.
+    execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, BENCH_PCS_URL: kit.pcsUrl, BENCH_ROOT: Buffer.from(kit.root).toString('base64') },
   });
