@@ -15,9 +15,17 @@ async function server(): Promise<void> {
   const { Kek, SqliteStore } = await import('../src/store/index.js');
   const { buildAttestationApp } = await import('../src/attestation/index.js');
   const { createHttpApp } = await import('../src/attestation/http.js');
+  if (process.env.GAP_NOMETRICS) (await import('../src/attestation/metrics.js')).Metrics.prototype.install = () => {}; // what the metrics hook costs
   const dir = mkdtempSync(join(tmpdir(), 'coffer-gap-'));
   const store = SqliteStore.open({ path: join(dir, 'b.db'), kek: Kek.fromBytes(Buffer.alloc(32, 1)), synchronous: 'FULL', writer: 'thread', exclusive: true });
-  const { app } = await buildAttestationApp({ store, adminKeys: [], dev: true });
+  await store.putDocument('reference-values', 'default', JSON.stringify({ tees: ['sample'] }), 'bench', Date.now());
+  const { app, service } = await buildAttestationApp({ store, adminKeys: [], dev: true, nonceTtlMs: 10 * 60_000 });
+  // GAP_REAL=N: the app first serves N real (sample TEE) attestations, as in bench:attest before its split.
+  const real: string[] = [];
+  for (let i = 0; i < Number(process.env.GAP_REAL ?? 0); i++) {
+    const { nonce } = await service.nonces.issue(Date.now());
+    real.push(JSON.stringify({ tee: 'sample', evidence: Buffer.from(JSON.stringify({ svn: '1', report_data: nonce })).toString('base64'), nonce }));
+  }
   const filler = 'x'.repeat(Number(process.env.GAP_FILL ?? 1300));
   const empty = async (req: { body: unknown }) => ({ token: filler, status: 'affirming', failures: [], warnings: [], tee: (req.body as { tee?: string }).tee });
   app.post('/bench/empty', empty);
@@ -40,7 +48,7 @@ async function server(): Promise<void> {
   await floor.listen({ port: 0, host: '127.0.0.1' });
   const port = (a: { server: { address(): unknown } }) => (a.server.address() as { port: number }).port;
   const a = `http://127.0.0.1:${port(app)}`;
-  process.send!({ app: `${a}/bench/empty`, full: `${a}/bench-full/ctx`, none: `${a}/bench-none/ctx`, url: `${a}/bench-url/ctx`, floor: `http://127.0.0.1:${port(floor)}/v1/attest` });
+  process.send!({ real, attest: `${a}/v1/attest`, app: `${a}/bench/empty`, full: `${a}/bench-full/ctx`, none: `${a}/bench-none/ctx`, url: `${a}/bench-url/ctx`, floor: `http://127.0.0.1:${port(floor)}/v1/attest` });
   process.on('message', async (m) => {
     if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage() });
     if (m === 'stop') {
@@ -57,7 +65,11 @@ async function main(): Promise<void> {
   if (process.argv.includes('--server')) return server();
   const child = fork(new URL(import.meta.url).pathname, ['--server'], { execArgv: process.env.GAP_DIST ? [] : ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   process.on('exit', () => child.kill('SIGKILL'));
-  const urls = await new Promise<Record<string, string>>((r) => child.once('message', (m) => r(m as never)));
+  const urls = await new Promise<Record<string, string> & { real: string[] }>((r) => child.once('message', (m) => r(m as never)));
+  if (urls.real.length) {
+    const r = await autocannon({ url: urls.attest, connections: 8, amount: urls.real.length, requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (q: Record<string, unknown>) => ({ ...q, body: urls.real.pop() }) }] } as autocannon.Options);
+    console.log(`real sample attestations first: ${r.requests.total}, non-2xx ${r.non2xx}`);
+  }
   const cpu = () => new Promise<number>((r) => { const on = (m: any) => { if (m.cpu) (child.off('message', on), r(m.cpu.user + m.cpu.system)); }; child.on('message', on); child.send('cpu'); });
   const body = JSON.stringify({ tee: 'sgx', evidence: Buffer.alloc(Number(process.env.GAP_BODY ?? 4700), 7).toString('base64'), nonce: Buffer.alloc(32, 1).toString('base64') });
   const run = async (url: string, n: number) => {
@@ -72,7 +84,7 @@ async function main(): Promise<void> {
   const res: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]));
   for (let i = 0; i < ROUNDS; i++) {
     const order = keys.map((_, j) => keys[(i + j) % keys.length]);
-    for (const k of i % 2 ? order.reverse() : order) res[k].push(await run(urls[k], N));
+    for (const k of order) res[k].push(await run(urls[k], N)); // rotation: each target first in turn
   }
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
   console.log(`app-gap: ${N} req x ${ROUNDS} rounds, body ${body.length} B`);

@@ -156,12 +156,12 @@ async function bare(tee: Tee, inputs: { ev: Uint8Array; nonce: Uint8Array }[], e
   return { opsPerSec: ops / s, usPerOp: (s * 1e6) / ops, cpuUsPerOp: (c.user + c.system) / ops };
 }
 
-async function load(url: string, pool: string[], o: { connections: number; overallRate?: number; seconds: number; amount?: number }) {
+async function load(url: string, pool: string[], o: { connections: number; overallRate?: number; seconds: number; amount?: number; path?: string }) {
   let non2xx = 0;
   const used = pool[0];
   const codes: Record<number, number> = {};
   const result = await autocannon({
-    url: `${url}/v1/attest`,
+    url: `${url}${o.path ?? '/v1/attest'}`,
     connections: o.connections,
     // With `amount` the phase ends when its nonce pool is spent (a replayed nonce would measure the 409 path).
     ...(o.amount ? { amount: o.amount } : { duration: o.seconds }),
@@ -290,21 +290,29 @@ async function main(): Promise<void> {
       const floorBodies = mine.map((m) => m.body).slice(0, Math.min(mine.length, 20000));
       await load(floorUrl, floorBodies.slice(0, 2000), { connections: 4, seconds: 1, amount: 2000 });
       const f0 = await cpu();
-      const floorRun = await load(floorUrl, floorBodies, { connections: 8, seconds: DURATION, amount: floorBodies.length });
+      // load() pops its pool: a copy, so the split below still has the bodies (it got an emptied array once, and then
+      // sent bodiless requests for DURATION seconds a block: it measured the 400 empty-body path, not this route).
+      const floorRun = await load(floorUrl, [...floorBodies], { connections: 8, seconds: DURATION, amount: floorBodies.length });
+      const ok = (what: string, r: Awaited<ReturnType<typeof load>>) => {
+        if (r.non2xx || r.errors) throw new Error(`bench: ${what} answered ${r.non2xx} non-200 ${JSON.stringify(r.codes)}, ${r.errors} errors`);
+        return r;
+      };
+      ok('the floor', floorRun);
       const floorUs = ((await cpu()).total - f0.total) / floorRun.total;
       // The split: the same bodies to the empty route inside the real app and to the floor, in alternating blocks
       // (a phase's cost depends on the GC debt the one before left and on the machine's load at the time: blocks
       // side by side share both).
       const split = { empty: { all: 0, main: 0, n: 0 }, floor: { all: 0, main: 0, n: 0 } };
       const block = Math.ceil(Math.min(floorBodies.length, 8000) / 8);
-      await load(`${url}/bench/empty`, floorBodies.slice(0, 1000), { connections: 4, seconds: 1, amount: 1000 });
+      // The empty route's path is its own (load() added /v1/attest to it: the split measured the real app's 404s).
+      ok('the empty route', await load(url, floorBodies.slice(0, 1000), { connections: 4, seconds: 1, amount: 1000, path: '/bench/empty' }));
       for (let i = 0; i < 8; i++) {
         const part = floorBodies.slice(i * block, (i + 1) * block);
         // Order alternates block by block (ABBA), so neither target always runs first.
-        const pair = [['empty', `${url}/bench/empty`], ['floor', floorUrl]] as const;
-        for (const [k, target] of i % 2 === 0 ? pair : [pair[1], pair[0]]) {
+        const pair = [['empty', url, '/bench/empty'], ['floor', floorUrl, '/v1/attest']] as const;
+        for (const [k, target, path] of i % 2 === 0 ? pair : [pair[1], pair[0]]) {
           const c0 = await cpu();
-          const run = await load(target, part, { connections: 8, seconds: DURATION, amount: part.length });
+          const run = ok(k, await load(target, [...part], { connections: 8, seconds: DURATION, amount: part.length, path }));
           const c1 = await cpu();
           split[k].all += c1.total - c0.total;
           split[k].main += (c1.threads.main ?? 0) - (c0.threads.main ?? 0);
