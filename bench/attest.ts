@@ -92,13 +92,25 @@ async function profile(m: 'profStart' | 'profStop'): Promise<void> {
     const { Session } = await import('node:inspector/promises');
     session = new Session();
     session.connect();
+    if (process.env.BENCH_HEAP_PROF) {
+      // BENCH_HEAP_PROF=1: a sampling heap profile instead, counting objects that GC already collected (what the
+      // request allocated, not what survived).
+      await session.post('HeapProfiler.enable');
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 256, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+      return;
+    }
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
     return;
   }
-  const { profile: p } = await session!.post('Profiler.stop');
   const { writeFileSync } = await import('node:fs');
-  writeFileSync(join(process.env.BENCH_PROF!, `attest-max-${Date.now()}.cpuprofile`), JSON.stringify(p));
+  if (process.env.BENCH_HEAP_PROF) {
+    const { profile: h } = await session!.post('HeapProfiler.stopSampling');
+    writeFileSync(join(process.env.BENCH_PROF!, `attest-max-${Date.now()}.heapprofile`), JSON.stringify(h));
+  } else {
+    const { profile: p } = await session!.post('Profiler.stop');
+    writeFileSync(join(process.env.BENCH_PROF!, `attest-max-${Date.now()}.cpuprofile`), JSON.stringify(p));
+  }
   session!.disconnect();
 }
 
@@ -335,6 +347,7 @@ async function main(): Promise<void> {
       console.log(`  service, 500 req/s fixed (${DURATION}s): ${fixed.rps.toFixed(0)} attestations/s, ${fmt(fixed)}`);
       console.log(`  service CPU per attestation (all threads): ${serviceUs.toFixed(0)} µs vs bare verifier ${b.usPerOp.toFixed(1)} µs: ratio ${(serviceUs / b.usPerOp).toFixed(2)}; one-core capacity ${(1e6 / serviceUs).toFixed(0)}/s vs bare ${b.opsPerSec.toFixed(0)}/s`);
       if (perThread) console.log(`  by thread (10 ms ticks): ${perThread}`);
+      if (process.env.BENCH_PROF) console.log(`  profiled max-load phase: ${max.total} attestations`);
       if (cpu0.writer && cpu1.writer) {
         const commits = cpu1.writer.commits - cpu0.writer.commits;
         console.log(`  store writer: ${commits} commits for ${max.total} attestations, ${((cpu1.writer.writes - cpu0.writer.writes) / Math.max(1, commits)).toFixed(1)} writes per commit`);

@@ -154,6 +154,8 @@ export class AttestationService {
   private readonly tees: ReadonlySet<string>;
   /** `opts.tpm` when the caller's verifyOptions.tpm reaches closeTrust unchanged: built once, frozen. */
   private readonly tpmOptions: Readonly<Record<string, unknown>>;
+  /** policyIdOf's text per (frozen) resolved policy. */
+  private readonly policyIds = new WeakMap<ResolvedPolicy, string>();
 
   constructor(private readonly o: AttestationServiceOptions) {
     this.store = o.store;
@@ -289,21 +291,28 @@ export class AttestationService {
   }
 
   policyIdOf(o: AppraisalOutcome): string {
-    return o.policy.version === null ? `${o.policy.id}@builtin` : `${o.policy.id}@v${o.policy.version}`;
+    // A resolved policy is frozen (PolicyCache), so its id text is a function of the object: built once per policy
+    // version instead of twice per attestation (the EAR and the audit record).
+    let s = this.policyIds.get(o.policy);
+    if (s === undefined) {
+      s = o.policy.version === null ? `${o.policy.id}@builtin` : `${o.policy.id}@v${o.policy.version}`;
+      if (Object.isFrozen(o.policy)) this.policyIds.set(o.policy, s);
+    }
+    return s;
   }
 
   /** One EAR submod (appraisal) for the outcome. */
   appraisal(o: AppraisalOutcome, annotatedEvidence: unknown): Record<string, unknown> {
+    // Built by assignment, members in the order the spread form gave (the token payload is pinned byte for byte).
+    const claims: Record<string, unknown> = { failures: o.verdict.failures, warnings: o.verdict.warnings };
+    const ref = o.policy.referenceValuesRef;
+    if (ref) claims['reference-values'] = `${ref.id}@v${ref.version}`;
     return {
       'ear.status': o.verdict.status,
       'ear.trustworthiness-vector': o.verdict.trustVector,
       'ear.appraisal-policy-id': this.policyIdOf(o),
       'ear.veraison.annotated-evidence': annotatedEvidence,
-      'ear.veraison.policy-claims': {
-        failures: o.verdict.failures,
-        warnings: o.verdict.warnings,
-        ...(o.policy.referenceValuesRef ? { 'reference-values': `${o.policy.referenceValuesRef.id}@v${o.policy.referenceValuesRef.version}` } : {}),
-      },
+      'ear.veraison.policy-claims': claims,
     };
   }
 
@@ -348,26 +357,32 @@ export class AttestationService {
       this.metrics.attestations.inc({ api: 'v1', tee, result: e instanceof HttpProblem ? e.slug : 'error' });
       throw e;
     }
+    // Built by assignment (no spreads of conditional members), members in the order the token payload test pins.
     const claims: Record<string, unknown> = {
       eat_profile: EAR_PROFILE,
       'ear.verifier-id': VERIFIER_ID,
       eat_nonce: req.nonce,
       // jti: relying parties (the node-trust controller) name and order tokens by it; aud: who the token is for.
       jti: randomUUID(),
-      ...(req.audience !== undefined ? { aud: req.audience } : {}),
-      // The runtime data is bound by the evidence (bindingValue), so it is a verified claim: echoed as Trustee's
-      // runtime_data_claims in the annotated evidence (the node-trust controller reads the node name from it).
-      submods: { [tee]: this.appraisal(outcome, req.runtimeData === undefined ? outcome.claims : { ...outcome.claims, runtime_data_claims: req.runtimeData }) },
-      ...(publicKey ? { cnf: { jwk: publicKey } } : {}),
     };
+    if (req.audience !== undefined) claims.aud = req.audience;
+    // The runtime data is bound by the evidence (bindingValue), so it is a verified claim: echoed as Trustee's
+    // runtime_data_claims in the annotated evidence (the node-trust controller reads the node name from it).
+    const submods: Record<string, unknown> = {};
+    submods[tee] = this.appraisal(outcome, req.runtimeData === undefined ? outcome.claims : { ...outcome.claims, runtime_data_claims: req.runtimeData });
+    claims.submods = submods;
+    if (publicKey) claims.cnf = { jwk: publicKey };
     const token = this.tokens.signSync(claims, now);
-    await this.nonces.consumeWithAudit(req.nonce, now, {
-      at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status,
-      details: {
-        evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: outcome.verdict.failures.map((f) => f.code),
-        ...this.tcbDetails(outcome),
-      },
-    });
+    const failures = outcome.verdict.failures;
+    const codes: string[] = new Array(failures.length);
+    for (let i = 0; i < failures.length; i++) codes[i] = failures[i].code;
+    // The audit details as tcbDetails gives them, without its spread.
+    const details: Record<string, unknown> = {
+      evidenceDigest: outcome.evidenceDigest, policy: this.policyIdOf(outcome), failures: codes,
+      tcbStatus: outcome.claims.tcbStatus ?? null, advisories: outcome.claims.advisories,
+    };
+    if (outcome.staleCollateral.length) details.staleCollateral = outcome.staleCollateral;
+    await this.nonces.consumeWithAudit(req.nonce, now, { at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status, details });
     this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
     return { token, status: outcome.verdict.status, failures: outcome.verdict.failures, warnings: outcome.verdict.warnings };
   }

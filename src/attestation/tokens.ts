@@ -115,12 +115,20 @@ export class TokenIssuer {
     // claims' JSON with iss/iat/exp appended as text (no copy of the claims object): byte for byte what
     // JSON.stringify({ ...claims, iss, iat, exp }) gives, which is still used when the claims carry one of those.
     const json = JSON.stringify(claims);
-    const payload =
-      json.length > 2 && !Object.hasOwn(claims, 'iss') && !Object.hasOwn(claims, 'iat') && !Object.hasOwn(claims, 'exp')
-        ? `${json.slice(0, -1)},"iss":${this.issuerJson},"iat":${iat},"exp":${iat + this.ttlSeconds}}`
-        : JSON.stringify({ ...claims, iss: this.o.issuer, iat, exp: iat + this.ttlSeconds });
+    let payload: Buffer;
+    if (json.length > 2 && !Object.hasOwn(claims, 'iss') && !Object.hasOwn(claims, 'iat') && !Object.hasOwn(claims, 'exp')) {
+      // The claims' UTF-8 without their closing '}' (one byte, so a byte-length cut is exact), then the tail, each
+      // written straight into the payload buffer: no joined string to flatten first (~1.6 KB per token).
+      const tail = `,"iss":${this.issuerJson},"iat":${iat},"exp":${iat + this.ttlSeconds}}`;
+      const head = Buffer.byteLength(json) - 1;
+      payload = Buffer.allocUnsafe(head + Buffer.byteLength(tail));
+      payload.write(json, 0, head);
+      payload.write(tail, head);
+    } else {
+      payload = Buffer.from(JSON.stringify({ ...claims, iss: this.o.issuer, iat, exp: iat + this.ttlSeconds }));
+    }
     const header = this.active.header;
-    const body = Buffer.from(payload).toString('base64url');
+    const body = payload.toString('base64url');
     // The signing input `header.body` (ASCII) written straight into one buffer: no joined string to flatten and
     // re-encode; the token string is joined once, below.
     const input = Buffer.allocUnsafe(header.length + 1 + body.length);

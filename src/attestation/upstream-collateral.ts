@@ -148,14 +148,25 @@ export class UpstreamCollateral {
 
   private async dcap(req: DcapCollateralRequest, stale: string[]): Promise<DcapCollateral> {
     const { refs, keys, key: k } = this.plan(req);
-    // Warm path (every attestation of a known platform): all four items in memory, no promise per item.
+    // Hot path (every attestation of a known platform): each item in memory is the very value the last assembled
+    // collateral was built from: that collateral, with no array built on the way.
+    const hit = this.assembled.get(k);
+    if (hit && this.sameParts(keys, hit.parts)) {
+      const now = this.clock();
+      for (const key of keys) {
+        const c = this.mem.get(key)!;
+        const why = this.staleReason(c, now);
+        if (why) stale.push(`${c.key} (${why})`);
+      }
+      return hit.coll;
+    }
+    // Warm path: all four items in memory, no promise per item.
     const warm = keys.map((key) => this.mem.get(key));
     const items = warm.every((c) => c !== undefined) ? this.noteStale(warm as Cached<unknown>[], stale) : await Promise.all(refs.map((ref) => this.item(this.pcsLoader(ref), stale)));
     const parts = items.map((c) => {
       if (!c) throw new CollateralError('COLLATERAL_MISSING', 'PCS returned no collateral');
       return c.value as PcsItem;
     });
-    const hit = this.assembled.get(k);
     if (hit && hit.parts.every((p, i) => p === parts[i])) return hit.coll;
     const c = assembleCollateral(parts);
     const coll = Object.freeze({ ...c, certs: Object.freeze(c.certs) as Uint8Array[], crls: Object.freeze(c.crls) as Uint8Array[] });
@@ -223,6 +234,16 @@ export class UpstreamCollateral {
   }
 
   /** What item() reports for items already in memory: each one's stale reason, if any. */
+  /** Every key's in-memory item holds exactly `parts[i]` (by identity). */
+  private sameParts(keys: readonly string[], parts: readonly unknown[]): boolean {
+    if (keys.length !== parts.length) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const c = this.mem.get(keys[i]);
+      if (c === undefined || c.value !== parts[i]) return false;
+    }
+    return true;
+  }
+
   private noteStale(items: Cached<unknown>[], stale: string[]): Cached<unknown>[] {
     const now = this.clock();
     for (const c of items) {

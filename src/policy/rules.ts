@@ -176,7 +176,8 @@ export function evaluatePolicy(claims: Claims, referenceValues: AppraisalPolicy,
     lower(rule.vector, rule.status);
   }
   if (a.status === 'warning' && a.failures.length === 0) lower('hardware', 'warning');
-  const worst = Math.max(...Object.values(vector));
+  let worst = 0; // the highest tier (an array and a spread call per attestation before)
+  for (const k in vector) if (vector[k as TrustVectorKey] > worst) worst = vector[k as TrustVectorKey];
   const status: EarStatus = worst >= 96 ? 'contraindicated' : worst >= 32 ? 'warning' : 'affirming';
   return { status, failures, warnings: a.warnings, trustVector: vector };
 }

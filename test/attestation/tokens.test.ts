@@ -105,6 +105,8 @@ test('token payload: exactly JSON.stringify({ ...claims, iss, iat, exp }), also 
       { iss: 'forged', z: 1 },
       { iat: 1, exp: 2 },
       { submods: { sgx: { 'ear.status': 'affirming' } }, cnf: { jwk: { kty: 'EC' } } },
+      // Multi-byte UTF-8 (2, 3, 4 bytes), a lone surrogate (escaped by JSON.stringify), right before the closing '}'.
+      { runtime_data_claims: { node: 'nœud-€-😀', odd: '\ud800' }, last: 'é' },
     ];
     for (const c of cases) {
       const tok = await t.sign(c, now);

@@ -1,16 +1,15 @@
-const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-
 /**
- * Lower-case hex. Claims hold a dozen short fields per verification: below 32 bytes a string built from a byte
- * table costs a fraction of a Buffer view plus the native hex encoder's call overhead. From 32 bytes (measurements,
- * report data) the encoder wins once the claims are serialised (the token, `coffer verify`'s output): the table
- * builds a rope of one cons string per byte (2 KB of garbage for 64 bytes) that JSON.stringify must then flatten.
+ * Node's native hex encoder as a method that takes any Uint8Array as `this` (Buffer.prototype.hexSlice checks only
+ * for an ArrayBufferView): one flat string per field, no Buffer view object and no per-byte rope of cons strings
+ * (which JSON.stringify must flatten when the claims become a token). Undocumented, so looked up once with a
+ * fallback to the documented Buffer-view path.
  */
+const hexSlice = (Buffer.prototype as unknown as { hexSlice?: (this: Uint8Array, start: number, end: number) => string }).hexSlice;
+
+/** Lower-case hex. */
 export function toHex(b: Uint8Array): string {
-  if (b.length >= 32) return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-  let s = '';
-  for (let i = 0; i < b.length; i++) s += HEX_BYTE[b[i]];
-  return s;
+  if (typeof hexSlice === 'function') return hexSlice.call(b, 0, b.length);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 /** Strict hex decoding: odd length or non-hex characters are an error, never silently truncated. */
