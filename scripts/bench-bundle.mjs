@@ -2,6 +2,7 @@
 // (esbuild, npm packages external, no keepNames: the `__name` helpers tsx adds are not in what `coffer up` runs) and
 // runs the bundle with plain node. Every side the bench measures (service, floor, bare verifier) runs the bundle.
 import { build } from 'esbuild';
+import { nodeBundle } from './esbuild-node.mjs';
 import { spawnSync } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,14 +17,8 @@ const outdir = join(root, 'dist', 'bench');
 const name = basename(entry).replace(/\.ts$/, '');
 await build({
   entryPoints: { [name]: join(root, entry) },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
+  ...nodeBundle,
   outdir,
-  outExtension: { '.js': '.mjs' },
-  logLevel: 'warning',
 });
 const r = spawnSync(process.execPath, [join(outdir, `${name}.mjs`), ...args], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

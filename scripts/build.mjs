@@ -3,6 +3,7 @@
 // through tsx. Compiled, a node agent like `coffer edgehub` carries no TypeScript loader (a second V8 isolate
 // for the loader hooks plus the compiled module sources: ~35 MB of RSS).
 import { build } from 'esbuild';
+import { nodeBundle } from './esbuild-node.mjs';
 import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -13,16 +14,10 @@ rmSync(outdir, { recursive: true, force: true });
 await build({
   // verify-worker: the thread `coffer verify` starts for a large batch, loaded by its own name (verify-pool.ts).
   entryPoints: { coffer: join(root, 'src/cli/main.ts'), 'verify-worker': join(root, 'src/cli/commands/verify-worker.ts') },
-  bundle: true,
+  ...nodeBundle,
   splitting: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  packages: 'external',
   outdir,
-  outExtension: { '.js': '.mjs' },
   sourcemap: true,
-  logLevel: 'warning',
 });
 // Data files the sources load beside themselves (new URL('./x.proto', import.meta.url)): the bundle's chunks all sit
 // in dist/cli, so the files go there too. Two with one name would shadow each other: refuse to build.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { parse } from 'yaml';
-import { runCli } from '../../src/cli/run.js';
+import { cli as run } from '../support/cli.js';
 import { applyPatch } from '../../src/k8s/admission/json-patch.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'coffer-admit-'));
@@ -55,12 +55,6 @@ const pod = file('pod.yaml', POD);
 const pol = file('pol.yaml', POLICIES);
 const ns = file('ns.yaml', NS);
 
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 test('admit prints the mutated pod (exit 0)', async () => {
   const r = await run(['admit', pod, '--policy', pol, '--namespace', ns]);

@@ -3,16 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/run.js';
+import { cli as run } from '../support/cli.js';
 import { vectorsDir, vectorsSkip, readVector } from '../support/vectors.js';
 import { tpm2EventlogPcrs, tpm2EventlogSkip } from '../support/tpm2-eventlog.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 const logs = vectorsSkip ? [] : readdirSync(join(vectorsDir, 'tpm')).filter((f) => /^go-attestation_.*eventlog\.bin$|^go-tpm-tools_.*\.bin$/.test(f));
 

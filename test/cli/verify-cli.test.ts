@@ -3,14 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runCli } from '../../src/cli/run.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
+import { cli as run } from '../support/cli.js';
 
 test('missing file and bad flags exit 2', async () => {
   assert.equal((await run(['verify', '/definitely/not/here'])).code, 2);

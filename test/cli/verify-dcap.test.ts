@@ -4,16 +4,9 @@ import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
-import { runCli } from '../../src/cli/run.js';
+import { cli as run } from '../support/cli.js';
 import { world } from '../support/dcap-helpers.js';
 import { haveVectors, vectorsDir } from '../support/vectors.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 const nonce = Buffer.from('c0ffee00c0ffee00', 'hex');
 

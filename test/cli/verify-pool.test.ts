@@ -6,18 +6,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runCli } from '../../src/cli/run.js';
+import { cli as run } from '../support/cli.js';
 import { BatchVerifier, type VerifySetup } from '../../src/cli/commands/verify-batch.js';
 import { VerifyPool, type RunOptions, type WorkerScript } from '../../src/cli/commands/verify-pool.js';
 import { MIN_FILES_PER_WORKER } from '../../src/cli/commands/verify-run.js';
 import { CliUsageError } from '../../src/cli/context.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 const base = ['--collateral', 'samples/collateral', '--trust-anchor', 'samples/test-pki-root.pem'];
 const work = mkdtempSync(join(tmpdir(), 'coffer-pool-'));

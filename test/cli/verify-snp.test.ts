@@ -3,16 +3,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { runCli } from '../../src/cli/run.js';
+import { cli as run } from '../support/cli.js';
 import { vectorsDir, vectorsSkip } from '../support/vectors.js';
 import { SnpTestPki, reportFields, signReport, p384 } from '../support/snp-pki.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 test('coffer verify --tee snp --collateral DIR accepts the real Milan report at its date', { skip: vectorsSkip }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'coffer-snp-cli-'));

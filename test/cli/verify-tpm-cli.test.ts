@@ -3,18 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../../src/cli/run.js';
+import { cli as run } from '../support/cli.js';
 import { vectorsSkip, readVector, vectorsDir } from '../support/vectors.js';
 import { decodePb, pbBytes } from '../support/protobuf.js';
 import { hashAlgById } from '../../src/tee/tpm/abi/constants.js';
 import { toHex } from '../../src/tee/common/hex.js';
-
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 /** Writes the GCE attestation's SHA-256 quote as the files tpm2-tools users would have (PCRs as a YAML map). */
 function gceFiles(): { dir: string; quote: string; sig: string; ak: string; pcrs: string; log: string } {

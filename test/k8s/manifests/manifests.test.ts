@@ -9,7 +9,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { buildManifests, helmChartFiles, kustomizeFiles, validateObject } from '../../../src/k8s/manifests/render.js';
 import { renderHelmSubset, valueReferences, lookupValue } from '../../../src/k8s/manifests/helm-subset.js';
 import { DEFAULT_VALUES, mergeValues } from '../../../src/k8s/manifests/values.js';
-import { runCli } from '../../../src/cli/run.js';
+import { cli as run } from '../../support/cli.js';
 import { spawnCofferServer, type CofferServer } from '../../support/cli.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
@@ -155,12 +155,6 @@ test('objects are validated: a schema violation is a typed error naming the obje
   assert.throws(() => validateObject(bad as never, 'webhook.yaml'), /webhook.yaml: Deployment x fails schema validation: .*containerPort/);
 });
 
-async function run(argv: string[]) {
-  let out = '';
-  let err = '';
-  const r = await runCli(argv, { out: (s) => (out += s), err: (s) => (err += s) });
-  return { code: r.kind === 'exit' ? r.code : -1, out, err };
-}
 
 test('coffer manifests: --namespace and --values; bad values exit 2', async () => {
   const r = await run(['manifests', '--namespace', 'tee-system']);
