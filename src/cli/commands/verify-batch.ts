@@ -3,8 +3,7 @@ import { CliUsageError } from '../context.js';
 import { CofferError, type ErrorReport, toErrorReport, UsageError } from '../../tee/common/errors.js';
 import { createVerifierRegistry, type VerifierRegistry } from '../../tee/index.js';
 import type { TeeType } from '../../tee/common/claims.js';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { formatBytes } from '../../tee/common/read-capped.js';
+import { readFileCappedSync } from '../../tee/common/read-capped.js';
 import { verifyEvidenceWith, type VerificationResult } from '../../tee/verify-evidence.js';
 import type { AsyncSignatureVerifier, EvidenceInput, TeeVerifier, VerifyOptions } from '../../tee/common/verifier.js';
 import { appraise } from '../../policy/appraise.js';
@@ -103,54 +102,12 @@ function human(line: VerifyLine): string {
 /** An evidence file that could not be read (or is over the cap): its own result line, exit status 2. */
 type Read = { ok: true; bytes: Uint8Array } | { ok: false; error: ErrorReport };
 
-/** Evidence files up to this size are read in one read into a thread's scratch buffer (quotes: a few KB). */
+/** Evidence files up to this size are read with no fstat, into a thread's reused scratch buffer (quotes: a few KB). */
 const SCRATCH_BYTES = 64 * 1024;
-
-/**
- * Reads one evidence file (capped): open, one read into the scratch buffer, a second read to see the end of the
- * file, close, and a copy of the bytes. No fstat: building its Stats object (and dates) cost more than the extra
- * read from the page cache. A larger file (or one still growing) is read on from the same descriptor, never
- * reopened (a pipe would lose what was read), with readFileCappedSync's cap and error message.
- */
-function readEvidenceBytes(file: string, scratch: Uint8Array): Uint8Array {
-  const fd = openSync(file, 'r');
-  try {
-    let n = readSync(fd, scratch, 0, scratch.length, null);
-    if (n < scratch.length) {
-      const more = n === 0 ? 0 : readSync(fd, scratch, n, scratch.length - n, null);
-      if (more === 0) return scratch.slice(0, n);
-      n += more;
-    }
-    // Larger than the scratch buffer (rare): a regular file over the cap is refused by its size, unread.
-    const st = fstatSync(fd);
-    if (st.isFile() && st.size > MAX_EVIDENCE_BYTES) n = MAX_EVIDENCE_BYTES + 1;
-    let buf = scratch.slice(0, Math.min(n, scratch.length));
-    while (n <= MAX_EVIDENCE_BYTES) {
-      if (n === buf.length) {
-        const bigger = new Uint8Array(Math.min(MAX_EVIDENCE_BYTES + 1, buf.length * 2));
-        bigger.set(buf);
-        buf = bigger;
-      }
-      const got = readSync(fd, buf, n, buf.length - n, null);
-      if (got === 0) break;
-      n += got;
-    }
-    if (n > MAX_EVIDENCE_BYTES) {
-      throw new UsageError('INPUT_TOO_LARGE', `evidence file '${file}' is larger than the ${formatBytes(MAX_EVIDENCE_BYTES)} cap`);
-    }
-    return buf.subarray(0, n);
-  } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      // read-only descriptor: nothing to flush, nothing lost
-    }
-  }
-}
 
 function readEvidence(file: string, scratch: Uint8Array): Read {
   try {
-    return { ok: true, bytes: readEvidenceBytes(file, scratch) };
+    return { ok: true, bytes: readFileCappedSync(file, MAX_EVIDENCE_BYTES, 'evidence file', scratch) };
   } catch (e) {
     if (e instanceof CofferError) return { ok: false, error: toErrorReport(e) };
     return { ok: false, error: { code: 'IO_ERROR', message: `cannot read evidence '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` } };

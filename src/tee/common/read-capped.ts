@@ -72,16 +72,28 @@ export function formatBytes(n: number): string {
  * readFileCapped's synchronous twin, for a batch that reads many small files between CPU-bound steps (the CLI's
  * `verify`): open, fstat, one read and close on the calling thread cost a few microseconds from the page cache,
  * where each thread-pool round trip of the asynchronous version costs more CPU than the read itself. Same caps.
+ * With `scratch` (a buffer the caller reuses), a file that fits it is read with no fstat at all: one read, plus one
+ * that sees the end, cost less than building fstat's Stats object; its bytes are copied out. A larger file (or one
+ * still growing) is read on from the same descriptor, never reopened (a pipe would lose what was read).
  */
-export function readFileCappedSync(path: string, maxBytes: number, what: string): Uint8Array {
+export function readFileCappedSync(path: string, maxBytes: number, what: string, scratch?: Uint8Array): Uint8Array {
   const fd = fs.openSync(path, 'r');
   try {
+    let len = 0;
+    if (scratch) {
+      len = fs.readSync(fd, scratch, 0, scratch.length, null);
+      if (len < scratch.length) {
+        const more = len === 0 ? 0 : fs.readSync(fd, scratch, len, scratch.length - len, null);
+        if (more === 0 && len <= maxBytes) return scratch.slice(0, len);
+        len += more;
+      }
+    }
     const st = fs.fstatSync(fd);
     if (st.size > maxBytes) throw tooLarge(path, maxBytes, what);
     const known = st.isFile() && st.size > 0 ? st.size : -1;
-    let buf = new Uint8Array(known > 0 ? known + 1 : Math.min(maxBytes + 1, 64 * 1024));
-    let len = 0;
-    for (;;) {
+    let buf = new Uint8Array(Math.max(len, known > 0 ? known + 1 : Math.min(maxBytes + 1, 64 * 1024)));
+    if (len > 0) buf.set(scratch!.subarray(0, len));
+    while (len !== known) {
       if (len === buf.length) {
         if (len > maxBytes) throw tooLarge(path, maxBytes, what);
         const bigger = new Uint8Array(Math.min(maxBytes + 1, buf.length * 2));
@@ -91,7 +103,6 @@ export function readFileCappedSync(path: string, maxBytes: number, what: string)
       const n = fs.readSync(fd, buf, len, buf.length - len, null);
       if (n === 0) break;
       len += n;
-      if (len === known) break;
     }
     if (len > maxBytes) throw tooLarge(path, maxBytes, what);
     return buf.subarray(0, len);
