@@ -64,7 +64,7 @@ async function server(): Promise<void> {
   process.send!({ url: `http://127.0.0.1:${port(app)}`, floorUrl: `http://127.0.0.1:${port(floor)}`, nonces });
   process.on('message', async (m) => {
     // CPU of the whole service process (event loop + store writer/checkpoint threads), for per-request cost.
-    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu(), writer: (store as { writerStats?: () => unknown }).writerStats?.() });
+    if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage(), threads: threadCpu(), writer: (store as { writerStats?: () => unknown }).writerStats?.(), crypto: { ...service.crypto.stats } });
     // The floor answers with a response of the real one's size (measured by the load generator per TEE).
     if (typeof m === 'object' && m !== null && 'responseBytes' in m) {
       const r = m as unknown as { responseBytes: number; tee: string };
@@ -259,10 +259,10 @@ async function main(): Promise<void> {
   });
   const sync = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
   const cpu = () =>
-    new Promise<{ total: number; threads: Record<string, number>; writer?: { commits: number; writes: number } }>((resolve) => {
+    new Promise<{ total: number; threads: Record<string, number>; writer?: { commits: number; writes: number }; crypto: { flushes: number; ops: number } }>((resolve) => {
       const on = (m: unknown) => {
-        const r = m as { cpu?: { user: number; system: number }; threads?: Record<string, number>; writer?: { commits: number; writes: number } };
-        if (r.cpu) (child.off('message', on), resolve({ total: r.cpu.user + r.cpu.system, threads: r.threads ?? {}, writer: r.writer }));
+        const r = m as { cpu?: { user: number; system: number }; threads?: Record<string, number>; writer?: { commits: number; writes: number }; crypto: { flushes: number; ops: number } };
+        if (r.cpu) (child.off('message', on), resolve({ total: r.cpu.user + r.cpu.system, threads: r.threads ?? {}, writer: r.writer, crypto: r.crypto }));
       };
       child.on('message', on);
       child.send('cpu');
@@ -352,6 +352,9 @@ async function main(): Promise<void> {
         const commits = cpu1.writer.commits - cpu0.writer.commits;
         console.log(`  store writer: ${commits} commits for ${max.total} attestations, ${((cpu1.writer.writes - cpu0.writer.writes) / Math.max(1, commits)).toFixed(1)} writes per commit`);
       }
+      const ops = cpu1.crypto.ops - cpu0.crypto.ops;
+      const flushes = cpu1.crypto.flushes - cpu0.crypto.flushes;
+      console.log(`  signature batches (evidence checks + token signatures run back to back): ${ops} operations in ${flushes} batches, ${(ops / Math.max(1, flushes)).toFixed(1)} per batch`);
       console.log(`  ratio service/bare throughput (wall, load generator on the same machine): ${(max.rps / b.opsPerSec).toFixed(3)}`);
       console.log(`  service overhead per attestation: ${overheadUs.toFixed(0)} µs (HTTP + JSON + nonce consume + appraisal + ES256 token + audit row), ${((100 * overheadUs) / b.usPerOp).toFixed(0)} % of the bare verifier`);
       const own = overheadUs - floorUs - signed.wall;

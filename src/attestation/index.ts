@@ -1,3 +1,4 @@
+import { CryptoBatch } from './crypto-batch.js';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from './http.js';
 import { createVerifierRegistry, VerifierRegistry } from '../tee/index.js';
@@ -47,7 +48,9 @@ export function serviceRegistry(dev: boolean): VerifierRegistry {
 
 export async function createAttestationService(o: BuildAttestationOptions): Promise<{ service: AttestationService; admin: AdminAuth }> {
   const clock = o.clock ?? Date.now;
-  const tokens = new TokenIssuer(o.store, { issuer: o.issuer ?? 'coffer-attestation', ttlSeconds: o.tokenTtlSeconds });
+  // One batch for the evidence checks and the token signatures of the requests a turn serves (crypto-batch.ts).
+  const crypto = new CryptoBatch();
+  const tokens = new TokenIssuer(o.store, { issuer: o.issuer ?? 'coffer-attestation', ttlSeconds: o.tokenTtlSeconds, batch: crypto });
   await tokens.init(clock());
   const admin = await AdminAuth.fromPublicKeys(o.adminKeys as never);
   const collateral = o.collateral ? new CollateralCache(o.store, o.collateral, clock) : undefined;
@@ -55,7 +58,7 @@ export async function createAttestationService(o: BuildAttestationOptions): Prom
   const service = new AttestationService({
     tpm,
     store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
-    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, dev: o.dev ?? false, clock,
+    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, dev: o.dev ?? false, clock, crypto,
   });
   return { service, admin };
 }

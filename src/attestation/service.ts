@@ -1,3 +1,4 @@
+import { CryptoBatch } from './crypto-batch.js';
 import { hash as oneShotHash, randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Claims, TeeType } from '../tee/common/claims.js';
@@ -44,6 +45,12 @@ export interface AttestationServiceOptions {
   /** Dev mode (`coffer up --dev`): reference values marked `dev` may be used. */
   dev?: boolean;
   clock?: () => number;
+  /**
+   * Where evidence signatures are checked (verifier option `verifySignature`) and, when the TokenIssuer was given
+   * the same one, tokens signed: requests of one event-loop turn share a batch (see crypto-batch.ts). Default: a
+   * batch of this service's own; a `verifySignature` in verifyOptions wins.
+   */
+  crypto?: CryptoBatch;
 }
 
 export interface AppraisalOutcome {
@@ -148,6 +155,7 @@ export class AttestationService {
   readonly upstream?: UpstreamCollateral;
   readonly tpm?: TpmEnrolment;
   readonly metrics = new Metrics();
+  readonly crypto: CryptoBatch;
   private readonly clock: () => number;
   private readonly policies: PolicyCache;
   /** The registry's TEEs (a registry never changes): a set lookup per request instead of a list copy. */
@@ -166,6 +174,7 @@ export class AttestationService {
     this.upstream = o.upstream;
     this.tpm = o.tpm;
     this.clock = o.clock ?? Date.now;
+    this.crypto = o.crypto ?? new CryptoBatch();
     this.policies = new PolicyCache(o.store);
     this.tees = new Set(o.registry.list());
     // The AK trust closes over the enrolment registry only (no per-request state): one object for every request.
@@ -196,6 +205,7 @@ export class AttestationService {
     opts.tee = tee;
     opts.at = new Date(now);
     if (binding) opts.nonce = binding;
+    opts.verifySignature ??= this.crypto.verify;
     // The store-backed cache is asynchronous; without one (the usual service) nothing here awaits.
     let stale = this.collateral ? await this.addCachedCollateral(tee, opts, now) : [];
     const upstreamStale = this.addUpstreamCollateral(tee, opts);
@@ -372,7 +382,7 @@ export class AttestationService {
     submods[tee] = this.appraisal(outcome, req.runtimeData === undefined ? outcome.claims : { ...outcome.claims, runtime_data_claims: req.runtimeData });
     claims.submods = submods;
     if (publicKey) claims.cnf = { jwk: publicKey };
-    const token = this.tokens.signSync(claims, now);
+    const token = await this.tokens.sign(claims, now);
     const failures = outcome.verdict.failures;
     const codes: string[] = new Array(failures.length);
     for (let i = 0; i < failures.length; i++) codes[i] = failures[i].code;

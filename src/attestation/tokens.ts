@@ -1,5 +1,6 @@
 import { createPrivateKey, randomUUID, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import type { CryptoBatch } from './crypto-batch.js';
 import type { SigningKeyRecord, Store } from '../store/types.js';
 
 export interface TokenIssuerOptions {
@@ -11,6 +12,8 @@ export interface TokenIssuerOptions {
    * anyone can send such tokens, and each must not cost a store query.
    */
   unknownKidReloadMs?: number;
+  /** Where sign() makes its signatures (the service's, shared with evidence checks); none = at once. */
+  batch?: CryptoBatch;
 }
 
 /**
@@ -98,17 +101,29 @@ export class TokenIssuer {
     };
   }
 
-  /** Compact JWS of `claims` plus iss/iat/exp (see signSync). */
+  /**
+   * Compact JWS of `claims` plus iss/iat/exp: the signing input built now, the ES256 signature made in the
+   * service's CryptoBatch when one is configured (see crypto-batch.ts), else at once.
+   */
   async sign(claims: JWTPayload, now: number): Promise<string> {
-    return this.signSync(claims, now);
+    const batch = this.o.batch;
+    if (!batch) return this.signSync(claims, now);
+    const { prefix, input, key } = this.signingInput(claims, now);
+    const sig = await batch.sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
+    return `${prefix}.${sig.toString('base64url')}`;
   }
 
   /**
    * Compact JWS, ES256 via node:crypto directly (P-1363 r||s encoding as JWS requires): a synchronous KeyObject
-   * signature is several times cheaper per token than the WebCrypto path, and this is on every attestation (which
-   * calls this synchronous form: no promise to settle).
+   * signature is several times cheaper per token than the WebCrypto path.
    */
   signSync(claims: JWTPayload, now: number): string {
+    const { prefix, input, key } = this.signingInput(claims, now);
+    return `${prefix}.${nodeSign('sha256', input, { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  }
+
+  /** `header.payload` (the token without its signature), the same as bytes to sign, and the active key. */
+  private signingInput(claims: JWTPayload, now: number): { prefix: string; input: Buffer; key: KeyObject } {
     if (!this.active) throw new Error('TokenIssuer.init() was not called');
     const iat = Math.floor(now / 1000);
     // The protected header only changes with the key: encoded once per key (`active.header`). The payload is the
@@ -130,13 +145,12 @@ export class TokenIssuer {
     const header = this.active.header;
     const body = payload.toString('base64url');
     // The signing input `header.body` (ASCII) written straight into one buffer: no joined string to flatten and
-    // re-encode; the token string is joined once, below.
+    // re-encode; the token string is joined once, from the same two parts.
     const input = Buffer.allocUnsafe(header.length + 1 + body.length);
     input.write(header, 0, 'latin1');
     input[header.length] = 0x2e; // '.'
     input.write(body, header.length + 1, 'latin1');
-    const sig = nodeSign('sha256', input, { key: this.active.key, dsaEncoding: 'ieee-p1363' });
-    return `${header}.${body}.${sig.toString('base64url')}`;
+    return { prefix: `${header}.${body}`, input, key: this.active.key };
   }
 
   /** Verifies a token this service issued (KBS resource requests): signature by a published key, iss, exp. */

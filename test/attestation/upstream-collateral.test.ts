@@ -89,6 +89,48 @@ describe('collateral from Intel PCS / AMD KDS upstreams, cached in the store, th
     assert.equal(pcs.hits.length + kds.hits.length, hits, 'warm attestations read no upstream');
   });
 
+  test('signatures checked in one batch: a tampered quote, QE report or SNP report among good ones is refused alone', async () => {
+    const { parseQuote } = await import('../../src/tee/dcap/quote.js');
+    // Evidence for one nonce, then (optionally) one byte of a signature flipped.
+    const prepare = async (tee: 'sgx' | 'snp', tamper?: 'quote' | 'qe' | 'report') => {
+      const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json() as { nonce: string };
+      const rd = new Uint8Array(64);
+      rd.set(Buffer.from(nonce, 'base64'));
+      const ev = Buffer.from(tee === 'sgx' ? await w.quote({ version: 4, tee: 'sgx', reportData: rd }) : signReport({ ...snp.fields, reportData: rd }, snp.key.privateKey));
+      if (tamper === 'report') ev[0x2a0 + 3] ^= 1; // SEV-SNP: the signature's r component starts at 0x2A0
+      if (tamper === 'quote' || tamper === 'qe') {
+        const q = parseQuote(ev);
+        ev[ev.indexOf(Buffer.from(tamper === 'quote' ? q.signature : q.qeReportSignature)) + 7] ^= 1;
+      }
+      return { tee, evidence: ev.toString('base64'), nonce };
+    };
+    const cases = [
+      ['sgx'], ['sgx', 'quote'], ['snp'], ['sgx', 'qe'], ['snp', 'report'], ['sgx'], ['snp'],
+    ] as const;
+    const bodies = [];
+    for (const [tee, tamper] of cases) bodies.push(await prepare(tee, tamper));
+    const before = { ...service.crypto.stats };
+    const rs = await Promise.all(bodies.map((payload) => app.inject({ method: 'POST', url: '/v1/attest', payload })));
+    const flushes = service.crypto.stats.flushes - before.flushes;
+    assert.ok(service.crypto.stats.ops - before.ops > flushes, `batched: ${service.crypto.stats.ops - before.ops} operations in ${flushes} batches`);
+    const jwks = createLocalJWKSet((await app.inject({ url: '/.well-known/jwks.json' })).json());
+    const want = { quote: 'QUOTE_SIGNATURE_INVALID', qe: 'QE_REPORT_SIGNATURE_INVALID', report: 'REPORT_SIGNATURE_INVALID' } as const;
+    for (const [i, [tee, tamper]] of cases.entries()) {
+      const r = rs[i];
+      if (!tamper) {
+        assert.equal(r.statusCode, 200, r.body);
+        const { payload } = await jwtVerify(r.json().token, jwks, { currentDate: new Date(clock.now()) });
+        assert.equal(payload.eat_nonce, bodies[i].nonce, 'each token answers its own request');
+        assert.equal((payload.submods as Record<string, Record<string, unknown>>)[tee]['ear.status'], 'affirming');
+        continue;
+      }
+      assert.equal(r.statusCode, 422, r.body);
+      assert.deepEqual(r.json().errors.map((e: { code: string }) => e.code), [want[tamper]], r.body);
+      // The nonce was spent on the attempt: sent again, the same evidence gets 409, not a second try.
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/attest', payload: bodies[i] })).statusCode, 409);
+    }
+  });
+
   test('refresh schedule: nothing is due right after a fetch; after the interval every item is re-fetched', async () => {
     assert.deepEqual(await service.upstream!.refresh(), []);
     clock.advance(HOUR + 1000);
