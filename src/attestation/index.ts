@@ -38,6 +38,11 @@ export interface BuildAttestationOptions {
   nodeTrustAuditKeys?: string[];
   bodyLimit?: number;
   logger?: boolean;
+  /**
+   * Coalesce the signature checks and token signatures of one event-loop turn (CryptoBatch, default true); false
+   * runs each at once, as before (benchmarks compare the two).
+   */
+  cryptoBatch?: boolean;
 }
 
 /** The verifiers a service trusts: every shipped one, minus the sample TEE outside dev mode. */
@@ -49,7 +54,7 @@ export function serviceRegistry(dev: boolean): VerifierRegistry {
 export async function createAttestationService(o: BuildAttestationOptions): Promise<{ service: AttestationService; admin: AdminAuth }> {
   const clock = o.clock ?? Date.now;
   // One batch for the evidence checks and the token signatures of the requests a turn serves (crypto-batch.ts).
-  const crypto = new CryptoBatch();
+  const crypto = o.cryptoBatch === false ? undefined : new CryptoBatch();
   const tokens = new TokenIssuer(o.store, { issuer: o.issuer ?? 'coffer-attestation', ttlSeconds: o.tokenTtlSeconds, batch: crypto });
   await tokens.init(clock());
   const admin = await AdminAuth.fromPublicKeys(o.adminKeys as never);
@@ -58,7 +63,7 @@ export async function createAttestationService(o: BuildAttestationOptions): Prom
   const service = new AttestationService({
     tpm,
     store: o.store, registry: o.registry ?? serviceRegistry(o.dev ?? false), tokens, nonces: new NonceService(o.store, o.nonceTtlMs),
-    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, dev: o.dev ?? false, clock, crypto,
+    collateral, upstream: o.upstream ? new UpstreamCollateral({ ...o.upstream, store: o.store, clock }) : undefined, verifyOptions: o.verifyOptions, collateralOptions: o.collateralOptions, dev: o.dev ?? false, clock, crypto: crypto ?? null,
   });
   return { service, admin };
 }

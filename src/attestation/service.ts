@@ -48,9 +48,9 @@ export interface AttestationServiceOptions {
   /**
    * Where evidence signatures are checked (verifier option `verifySignature`) and, when the TokenIssuer was given
    * the same one, tokens signed: requests of one event-loop turn share a batch (see crypto-batch.ts). Default: a
-   * batch of this service's own; a `verifySignature` in verifyOptions wins.
+   * batch of this service's own; null: every check at once; a `verifySignature` in verifyOptions wins.
    */
-  crypto?: CryptoBatch;
+  crypto?: CryptoBatch | null;
 }
 
 export interface AppraisalOutcome {
@@ -155,7 +155,7 @@ export class AttestationService {
   readonly upstream?: UpstreamCollateral;
   readonly tpm?: TpmEnrolment;
   readonly metrics = new Metrics();
-  readonly crypto: CryptoBatch;
+  readonly crypto?: CryptoBatch;
   private readonly clock: () => number;
   private readonly policies: PolicyCache;
   /** The registry's TEEs (a registry never changes): a set lookup per request instead of a list copy. */
@@ -174,7 +174,7 @@ export class AttestationService {
     this.upstream = o.upstream;
     this.tpm = o.tpm;
     this.clock = o.clock ?? Date.now;
-    this.crypto = o.crypto ?? new CryptoBatch();
+    this.crypto = o.crypto === null ? undefined : (o.crypto ?? new CryptoBatch());
     this.policies = new PolicyCache(o.store);
     this.tees = new Set(o.registry.list());
     // The AK trust closes over the enrolment registry only (no per-request state): one object for every request.
@@ -205,7 +205,7 @@ export class AttestationService {
     opts.tee = tee;
     opts.at = new Date(now);
     if (binding) opts.nonce = binding;
-    opts.verifySignature ??= this.crypto.verify;
+    if (this.crypto) opts.verifySignature ??= this.crypto.verify;
     // The store-backed cache is asynchronous; without one (the usual service) nothing here awaits.
     let stale = this.collateral ? await this.addCachedCollateral(tee, opts, now) : [];
     const upstreamStale = this.addUpstreamCollateral(tee, opts);

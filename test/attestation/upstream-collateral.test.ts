@@ -109,10 +109,11 @@ describe('collateral from Intel PCS / AMD KDS upstreams, cached in the store, th
     ] as const;
     const bodies = [];
     for (const [tee, tamper] of cases) bodies.push(await prepare(tee, tamper));
-    const before = { ...service.crypto.stats };
+    const batch = service.crypto!;
+    const before = { ...batch.stats };
     const rs = await Promise.all(bodies.map((payload) => app.inject({ method: 'POST', url: '/v1/attest', payload })));
-    const flushes = service.crypto.stats.flushes - before.flushes;
-    assert.ok(service.crypto.stats.ops - before.ops > flushes, `batched: ${service.crypto.stats.ops - before.ops} operations in ${flushes} batches`);
+    const flushes = batch.stats.flushes - before.flushes;
+    assert.ok(batch.stats.ops - before.ops > flushes, `batched: ${batch.stats.ops - before.ops} operations in ${flushes} batches`);
     const jwks = createLocalJWKSet((await app.inject({ url: '/.well-known/jwks.json' })).json());
     const want = { quote: 'QUOTE_SIGNATURE_INVALID', qe: 'QE_REPORT_SIGNATURE_INVALID', report: 'REPORT_SIGNATURE_INVALID' } as const;
     for (const [i, [tee, tamper]] of cases.entries()) {
