@@ -381,7 +381,7 @@ async function main(): Promise<void> {
       if (perThread) console.log(`  by thread (10 ms ticks): ${perThread}`);
       if (process.env.BENCH_PROF) console.log(`  profiled: the service blocks, ${n} attestations, one profile per round`);
       if (commits) console.log(`  store writer: ${commits} commits for ${n} attestations, ${(writes / commits).toFixed(1)} writes per commit`);
-      console.log(`  signature batches (evidence checks + token signatures run back to back): ${cryptoOps} operations in ${cryptoFlushes} batches, ${(cryptoOps / Math.max(1, cryptoFlushes)).toFixed(1)} per batch`);
+      console.log(`  signature runs (evidence checks and token signatures, each run back to back): ${cryptoOps} operations in ${cryptoFlushes} runs, ${(cryptoOps / Math.max(1, cryptoFlushes)).toFixed(1)} per run`);
       const own = serviceUs - floorSum;
       console.log(`  CPU µs: bare verifier ${bareUs.toFixed(1)}, one ES256 signature ${signUs.toFixed(1)}, HTTP floor (same fastify, same bodies, empty handler, ${responseBytes}-byte answers) ${floorUs.toFixed(0)}; service rest (nonce + audit commit, appraisal, claims, JSON) ${own.toFixed(0)}`);
       const mainOf = (k: Block) => sum[k].main / sum[k].n;

@@ -19,12 +19,15 @@ interface Job {
  * The service's public-key operations (evidence signature checks, token signatures), coalesced: those that the
  * requests served in one event-loop turn ask for run back to back in the next check phase (setImmediate).
  *
- * Why: between two attestations the service parses bodies, builds JSON and writes sockets, which evicts OpenSSL's
- * P-256 tables and code from the core's caches; the next ECDSA operation then pays for fetching them again. On
- * this machine a P-256 signature costs 36 µs in a loop and 55-78 µs after 4 MB of other memory traffic, a
- * verification 87 and 105-115 µs. Run back to back, every operation of a batch but the first finds them warm.
- * Under load the requests of a turn arrive together (the store's group commit answers them together), so batches
- * are several operations long; alone, a request waits one loop iteration and pays what it paid before.
+ * Why: between two attestations the service parses bodies, builds JSON and writes sockets, which evicts what
+ * OpenSSL's P-256 code uses from the core's caches; the next operation then pays for fetching it again. Measured on
+ * this machine (bench:attest's 2-core VM): a P-256 signature costs 30-36 µs in a loop of signatures, 45-53 µs
+ * alternating with verifications, 99 µs with 256 KB of other memory traffic before each and 165 µs with 512 KB; a
+ * verification 87-115 µs. Run back to back, every operation of a batch but the first finds the caches warm. The
+ * service signs a token while its attestation's commit is in flight, so under load one batch holds the token
+ * signatures of some requests and the evidence checks of the next. Alone, a request waits one loop iteration per
+ * operation and pays what it paid before. (Holding signatures back for several iterations to make longer runs
+ * was tried: it cost more in loop iterations than it saved.)
  *
  * Fails closed: a verification answers what node:crypto answered for that very (key, data, signature) and nothing
  * else; an operation that throws rejects its own promise with the error (exactly what the synchronous call would
@@ -33,7 +36,7 @@ interface Job {
 export class CryptoBatch {
   private queue: Job[] = [];
   private scheduled = false;
-  /** Flushes and operations so far (benchmarks report the mean batch). */
+  /** Runs and operations so far (benchmarks report the mean run). */
   readonly stats = { flushes: 0, ops: 0 };
 
   /** An AsyncSignatureVerifier (verifier options' `verifySignature`) for this batch. */
@@ -54,11 +57,14 @@ export class CryptoBatch {
   }
 
   private readonly flush = (): void => {
+    this.scheduled = false;
     const q = this.queue;
+    this.queue = q.length > MAX_PER_FLUSH ? q.slice(MAX_PER_FLUSH) : [];
+    if (this.queue.length) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
     const n = Math.min(q.length, MAX_PER_FLUSH);
-    this.queue = n === q.length ? [] : q.slice(n);
-    this.scheduled = this.queue.length > 0;
-    if (this.scheduled) setImmediate(this.flush);
     this.stats.flushes++;
     this.stats.ops += n;
     for (let i = 0; i < n; i++) {

@@ -382,7 +382,12 @@ export class AttestationService {
     submods[tee] = this.appraisal(outcome, req.runtimeData === undefined ? outcome.claims : { ...outcome.claims, runtime_data_claims: req.runtimeData });
     claims.submods = submods;
     if (publicKey) claims.cnf = { jwk: publicKey };
-    const token = await this.tokens.sign(claims, now);
+    // Signed while the commit below is in flight (CryptoBatch gathers the signatures of a commit's worth of requests
+    // into one run). The token leaves only after that commit consumed the nonce; if the commit refuses it (409),
+    // the token is dropped (hence the catch: no unhandled rejection), and a signature that fails is a 500 after
+    // an audit record that says what the appraisal found.
+    const tokenP = this.tokens.sign(claims, now);
+    tokenP.catch(() => undefined);
     const failures = outcome.verdict.failures;
     const codes: string[] = new Array(failures.length);
     for (let i = 0; i < failures.length; i++) codes[i] = failures[i].code;
@@ -393,6 +398,7 @@ export class AttestationService {
     };
     if (outcome.staleCollateral.length) details.staleCollateral = outcome.staleCollateral;
     await this.nonces.consumeWithAudit(req.nonce, now, { at: now, actor, action: 'attest', target: tee, result: outcome.verdict.status, details });
+    const token = await tokenP;
     this.metrics.attestations.inc({ api: 'v1', tee, result: outcome.verdict.status });
     return { token, status: outcome.verdict.status, failures: outcome.verdict.failures, warnings: outcome.verdict.warnings };
   }

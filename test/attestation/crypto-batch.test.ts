@@ -54,6 +54,7 @@ test('CryptoBatch: signatures verify under the public key (P-1363, 64 bytes), ea
     assert.ok(verify('sha256', msg(i), { key: p256.publicKey, dsaEncoding: enc }, s));
     assert.ok(!verify('sha256', msg(i + 1), { key: p256.publicKey, dsaEncoding: enc }, s));
   }
+  assert.deepEqual(b.stats, { flushes: 1, ops: 3 });
 });
 
 test('CryptoBatch: a long queue runs 64 at a time (one stall stays bounded), and every operation is answered', async () => {
@@ -63,7 +64,10 @@ test('CryptoBatch: a long queue runs 64 at a time (one stall stays bounded), and
   const got = await Promise.all(Array.from({ length: n }, (_, i) => b.verify('sha256', msg(9), { key: p256.publicKey, dsaEncoding: enc }, i % 3 ? s : flip(Buffer.from(s)))));
   assert.deepEqual(got, Array.from({ length: n }, (_, i) => i % 3 !== 0));
   assert.deepEqual(b.stats, { flushes: 3, ops: n });
+  const sigs = await Promise.all(Array.from({ length: n }, (_, i) => b.sign('sha256', msg(i), { key: p256.privateKey, dsaEncoding: enc })));
+  assert.ok(sigs.every((s, i) => verify('sha256', msg(i), { key: p256.publicKey, dsaEncoding: enc }, s)));
+  assert.deepEqual(b.stats, { flushes: 6, ops: 2 * n });
   // Later turns start new batches.
   assert.equal(await b.verify('sha256', msg(9), { key: p256.publicKey, dsaEncoding: enc }, s), true);
-  assert.equal(b.stats.flushes, 4);
+  assert.equal(b.stats.flushes, 7);
 });
