@@ -89,14 +89,14 @@ describe('collateral from Intel PCS / AMD KDS upstreams, cached in the store, th
     assert.equal(pcs.hits.length + kds.hits.length, hits, 'warm attestations read no upstream');
   });
 
-  test('signatures checked in one batch: a tampered quote, QE report or SNP report among good ones is refused alone', async () => {
+  test('signatures checked in one batch: a tampered SGX/TDX quote, QE report or SNP report among good ones is refused alone', async () => {
     const { parseQuote } = await import('../../src/tee/dcap/quote.js');
     // Evidence for one nonce, then (optionally) one byte of a signature flipped.
-    const prepare = async (tee: 'sgx' | 'snp', tamper?: 'quote' | 'qe' | 'report') => {
+    const prepare = async (tee: 'sgx' | 'tdx' | 'snp', tamper?: 'quote' | 'qe' | 'report') => {
       const { nonce } = (await app.inject({ method: 'POST', url: '/v1/challenge' })).json() as { nonce: string };
       const rd = new Uint8Array(64);
       rd.set(Buffer.from(nonce, 'base64'));
-      const ev = Buffer.from(tee === 'sgx' ? await w.quote({ version: 4, tee: 'sgx', reportData: rd }) : signReport({ ...snp.fields, reportData: rd }, snp.key.privateKey));
+      const ev = Buffer.from(tee === 'snp' ? signReport({ ...snp.fields, reportData: rd }, snp.key.privateKey) : await w.quote({ version: 4, tee, reportData: rd }));
       if (tamper === 'report') ev[0x2a0 + 3] ^= 1; // SEV-SNP: the signature's r component starts at 0x2A0
       if (tamper === 'quote' || tamper === 'qe') {
         const q = parseQuote(ev);
@@ -105,7 +105,7 @@ describe('collateral from Intel PCS / AMD KDS upstreams, cached in the store, th
       return { tee, evidence: ev.toString('base64'), nonce };
     };
     const cases = [
-      ['sgx'], ['sgx', 'quote'], ['snp'], ['sgx', 'qe'], ['snp', 'report'], ['sgx'], ['snp'],
+      ['sgx'], ['sgx', 'quote'], ['snp'], ['tdx'], ['sgx', 'qe'], ['snp', 'report'], ['tdx', 'quote'], ['sgx'], ['snp'], ['tdx'],
     ] as const;
     const bodies = [];
     for (const [tee, tamper] of cases) bodies.push(await prepare(tee, tamper));
@@ -136,7 +136,7 @@ describe('collateral from Intel PCS / AMD KDS upstreams, cached in the store, th
     assert.deepEqual(await service.upstream!.refresh(), []);
     clock.advance(HOUR + 1000);
     const r = await service.upstream!.refresh();
-    assert.equal(r.length, 7);
+    assert.equal(r.length, 10); // SGX (4), SNP (3) and, since the batch test, TDX (3)
     assert.ok(r.every((x) => x.ok), JSON.stringify(r));
     const st = (await asAdmin(app, 'GET', '/v1/admin/collateral')).json() as { key: string; fetchedAt: string; stale: string | null }[];
     assert.ok(st.every((s) => s.fetchedAt === new Date(clock.now()).toISOString() && s.stale === null));
