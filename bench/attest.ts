@@ -1,6 +1,6 @@
 /**
  * bench:attest — loopback load on the attestation service (SQLite store, synchronous=FULL) and, in the same run,
- * the bare verifier (verifyEvidenceWith on the same evidence, in-process). Bounded: ~10 s of load per TEE.
+ * the bare verifier (verifyEvidenceWith on the same evidence, in-process). Bounded: ~50 s per TEE (interleaved rounds, see the max-load phase).
  *
  * Two evidence kinds (BENCH_TEE=sample|sgx|both, default both): the dev sample TEE, and real SGX DCAP quotes from
  * the project's test PKI whose report data binds each challenge nonce (signed in the load generator before the
