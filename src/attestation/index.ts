@@ -1,4 +1,3 @@
-import { CryptoBatch } from './crypto-batch.js';
 import type { FastifyInstance } from 'fastify';
 import { createHttpApp } from './http.js';
 import { createVerifierRegistry, VerifierRegistry } from '../tee/index.js';
@@ -12,6 +11,7 @@ import { AttestationService, type AttestationServiceOptions } from './service.js
 import { TokenIssuer } from './tokens.js';
 import { TpmEnrolment } from './tpm-enrol.js';
 import { nodeTrustAuditAuth, nodeTrustAuditRoutes } from './node-trust-audit.js';
+import { CryptoBatch } from './crypto-batch.js';
 
 export interface BuildAttestationOptions {
   store: Store;

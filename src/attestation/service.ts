@@ -1,4 +1,3 @@
-import { CryptoBatch } from './crypto-batch.js';
 import { hash as oneShotHash, randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Claims, TeeType } from '../tee/common/claims.js';
@@ -18,6 +17,7 @@ import type { TokenIssuer } from './tokens.js';
 import { Metrics } from './metrics.js';
 import type { TpmEnrolment } from './tpm-enrol.js';
 import { checkTeePublicKey, TeeKeyError } from '../tee/common/tee-pubkey.js';
+import { CryptoBatch } from './crypto-batch.js';
 
 export const EAR_PROFILE = 'tag:github.com,2023:veraison/ear';
 export const VERIFIER_ID = { developer: 'https://github.com/coffer-dev/coffer', build: 'coffer 0.1.0' };
@@ -382,8 +382,8 @@ export class AttestationService {
     submods[tee] = this.appraisal(outcome, req.runtimeData === undefined ? outcome.claims : { ...outcome.claims, runtime_data_claims: req.runtimeData });
     claims.submods = submods;
     if (publicKey) claims.cnf = { jwk: publicKey };
-    // Signed while the commit below is in flight (CryptoBatch gathers the signatures of a commit's worth of requests
-    // into one run). The token leaves only after that commit consumed the nonce; if the commit refuses it (409),
+    // Signed (in the CryptoBatch's next run) while the commit below is in flight. The token leaves only after that
+    // commit consumed the nonce; if the commit refuses it (409),
     // the token is dropped (hence the catch: no unhandled rejection), and a signature that fails is a 500 after
     // an audit record that says what the appraisal found.
     const tokenP = this.tokens.sign(claims, now);
