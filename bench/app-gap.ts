@@ -3,10 +3,11 @@
  * Child process serves both; parent loads each in long alternating runs and reads the child's process.cpuUsage.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { stopServer } from './attest-load.js';
 
 const N = Number(process.env.GAP_N ?? 20000);
 const ROUNDS = Number(process.env.GAP_ROUNDS ?? 4);
@@ -51,13 +52,7 @@ async function server(): Promise<void> {
   process.send!({ real, attest: `${a}/v1/attest`, app: `${a}/bench/empty`, full: `${a}/bench-full/ctx`, none: `${a}/bench-none/ctx`, url: `${a}/bench-url/ctx`, floor: `http://127.0.0.1:${port(floor)}/v1/attest` });
   process.on('message', async (m) => {
     if (m === 'cpu') return void process.send!({ cpu: process.cpuUsage() });
-    if (m === 'stop') {
-      await app.close();
-      await floor.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(0);
-    }
+    if (m === 'stop') return void (await stopServer([app, floor], store, dir));
   });
 }
 

@@ -8,11 +8,10 @@
  * minute; the difference within a pair does not share that drift's size, so the median of the paired differences
  * (and how many pairs went which way) says more than the two totals.
  */
-import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { load, sgxKit } from './attest-load.js';
+import { load, sgxKit, startServer, stopServer } from './attest-load.js';
 
 const ROUNDS = Math.max(2, Number(process.env.BENCH_ROUNDS ?? 24));
 const BLOCK = Math.max(100, Number(process.env.BENCH_BLOCK ?? 700));
@@ -51,29 +50,16 @@ async function server(): Promise<void> {
       const c = process.cpuUsage();
       return void process.send!({ cpu: c.user + c.system, crypto: apps.batch.service.crypto?.stats });
     }
-    if (m === 'stop') {
-      for (const v of VARIANTS) await apps[v].app.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(0);
-    }
+    if (m === 'stop') return void (await stopServer(VARIANTS.map((v) => apps[v].app), store, dir));
   });
 }
 
 async function main(): Promise<void> {
   if (process.argv.includes('--server')) return server();
   const kit = await sgxKit();
-  const child = fork(new URL(import.meta.url).pathname, ['--server'], {
-    execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_PCS_URL: kit.pcsUrl, BENCH_ROOT: Buffer.from(kit.root).toString('base64') },
-  });
-  process.on('exit', () => child.kill('SIGKILL'));
+  const { child, hello } = await startServer<{ urls: Record<Variant, string>; nonces: string[] }>(import.meta.url, { BENCH_PCS_URL: kit.pcsUrl, BENCH_ROOT: Buffer.from(kit.root).toString('base64') });
   try {
-    const { urls, nonces } = await new Promise<{ urls: Record<Variant, string>; nonces: string[] }>((resolve, reject) => {
-      child.once('message', (m) => resolve(m as { urls: Record<Variant, string>; nonces: string[] }));
-      child.once('exit', (c) => reject(new Error(`bench server exited ${c}`)));
-    });
+    const { urls, nonces } = hello;
     const bodies = nonces.map((nonce) => JSON.stringify({ tee: 'sgx', evidence: Buffer.from(kit.quoteFor(new Uint8Array(Buffer.from(nonce, 'base64')))).toString('base64'), nonce }));
     const cpu = () => new Promise<{ cpu: number; crypto?: { flushes: number; ops: number } }>((r) => (child.once('message', (m) => r(m as never)), child.send('cpu')));
     const block = async (v: Variant, count: number) => {

@@ -1,9 +1,38 @@
 /**
- * Shared by bench:attest and bench:attest:ab: the SGX evidence kit (test-PKI platform, loopback PCS, a fast quote
- * signer) and the loopback load generator.
+ * Shared by the attestation service benches (bench:attest, bench:attest:ab, app-gap): the SGX evidence kit (test-PKI
+ * platform, loopback PCS, a fast quote signer), the loopback load generator, and the service child's start and stop.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { KeyObject, sign } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import autocannon from 'autocannon';
+
+/**
+ * Forks `moduleUrl` with `--server` (the bench's service side) and waits for its first message. Under tsx the child
+ * loads tsx too; bundled (`node scripts/bench-bundle.mjs`) it runs the same JavaScript as the parent, without tsx.
+ * The child is killed when this process exits, even on a crash.
+ */
+export async function startServer<T>(moduleUrl: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; hello: T }> {
+  const child = fork(new URL(moduleUrl).pathname, ['--server'], {
+    execArgv: moduleUrl.endsWith('.ts') ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
+  });
+  process.on('exit', () => child.kill('SIGKILL'));
+  const hello = await new Promise<T>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as T));
+    child.once('exit', (c) => reject(new Error(`bench server exited ${c}`)));
+  });
+  return { child, hello };
+}
+
+/** The service side's end: closes its apps, then its store, removes its temporary directory and exits. */
+export async function stopServer(apps: { close(): Promise<unknown> }[], store: { close(): Promise<unknown> }, dir: string): Promise<never> {
+  for (const a of apps) await a.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+}
 
 export interface SgxKit {
   root: Uint8Array;

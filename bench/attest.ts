@@ -9,12 +9,11 @@
  * single-use nonces through its NonceService before the timed window and hands them over IPC. Each request is
  * one POST /v1/attest: nonce consume + verification + appraisal + ES256 EAR token + audit row.
  */
-import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { load, sgxKit, type SgxKit } from './attest-load.js';
+import { load, sgxKit, startServer, stopServer, type SgxKit } from './attest-load.js';
 
 const NONCES = Number(process.env.BENCH_NONCES ?? 40000);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 4);
@@ -75,13 +74,7 @@ async function server(): Promise<void> {
       return void process.send!({ filler: filler.length });
     }
     if (m === 'profStart' || m === 'profStop') return void profile(m).then(() => process.send!({ prof: m }));
-    if (m === 'stop') {
-      await app.close();
-      await floor.close();
-      await store.close();
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(0);
-    }
+    if (m === 'stop') return void (await stopServer([app, floor], store, dir));
   });
 }
 
@@ -190,17 +183,8 @@ async function main(): Promise<void> {
   if (process.argv.includes('--server')) return server();
   const tees: Tee[] = process.env.BENCH_TEE === 'sample' ? ['sample'] : process.env.BENCH_TEE === 'sgx' ? ['sgx'] : ['sample', 'sgx'];
   const kit = await sgxKit();
-  const child = fork(new URL(import.meta.url).pathname, ['--server'], {
-    // Bundled (npm run bench:attest:dist) the child runs the same JavaScript as this process, without tsx.
-    execArgv: import.meta.url.endsWith('.ts') ? ['--import', 'tsx'] : [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_PCS_URL: kit.pcsUrl, BENCH_ROOT: Buffer.from(kit.root).toString('base64') },
-  });
-  process.on('exit', () => child.kill('SIGKILL')); // never leave the server behind, even on a crash
-  const { url, floorUrl, nonces } = await new Promise<{ url: string; floorUrl: string; nonces: string[] }>((resolve, reject) => {
-    child.once('message', (m) => resolve(m as { url: string; floorUrl: string; nonces: string[] }));
-    child.once('exit', (c) => reject(new Error(`bench server exited ${c}`)));
-  });
+  const { child, hello } = await startServer<{ url: string; floorUrl: string; nonces: string[] }>(import.meta.url, { BENCH_PCS_URL: kit.pcsUrl, BENCH_ROOT: Buffer.from(kit.root).toString('base64') });
+  const { url, floorUrl, nonces } = hello;
   const sync = process.env.BENCH_SYNC === 'NORMAL' ? 'NORMAL' : 'FULL';
   const cpu = () =>
     new Promise<{ total: number; threads: Record<string, number>; writer?: { commits: number; writes: number }; crypto: { flushes: number; ops: number } }>((resolve) => {
