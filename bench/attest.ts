@@ -104,6 +104,10 @@ async function minimalRoute(service: import('../src/attestation/service.js').Att
   const { NONCE_SCOPE } = await import('../src/attestation/nonces.js');
   const { deserialize } = await import('node:v8');
   const bare = process.env.BENCH_BARE_OPTIONS ? (deserialize(readFileSync(process.env.BENCH_BARE_OPTIONS)) as Record<string, unknown>) : {};
+  // Frozen again, as the bare term's (v8.deserialize does not keep it): the verifier prepares a frozen collateral set
+  // once, and would hash an unfrozen one on every call.
+  const coll = (bare.dcap as { collateral?: { certs: unknown[]; crls: unknown[] } } | undefined)?.collateral;
+  if (coll) bare.dcap = { ...(bare.dcap as object), collateral: Object.freeze({ ...coll, certs: Object.freeze(coll.certs), crls: Object.freeze(coll.crls) }) };
   const registry = createVerifierRegistry();
   const key = { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, dsaEncoding: 'ieee-p1363' as const };
   const skip = new Set((process.env.BENCH_MINIMAL_SKIP ?? '').split(','));
