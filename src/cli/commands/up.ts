@@ -290,6 +290,9 @@ export async function startServices(mount: Mount, flags: ServeFlags, ctx: Comman
     ctx.io.out(`coffer: collateral           PCS ${pcs}, KDS ${kds}, cached in the store, refresh every ${upstream.refreshIntervalMs / 60_000} min\n`);
     if (mount !== 'kbs') ctx.io.out(`coffer: TPM AK enrolment     ${tpmCaCerts.length ? `${url}/v1/tpm/enrol (EK certificates to ${tpmCaCerts.length} CA certificate(s) from --tpm-ca-dir)` : 'off (no --tpm-ca-dir): only enrolled or pinned AKs are trusted'}\n`);
     if (swtpm) ctx.io.out(`coffer: dev TPM (swtpm)       127.0.0.1:${swtpm.port}, AK pinned; coffer kbs-client attest --tee tpm --swtpm ${join(data.dir, 'swtpm.json')}\n`);
+    // The PID to signal: under `npx`, a SIGTERM sent to npm's own process is not passed on (npm runs the command
+    // through `sh -c`, which does not forward it), so a supervisor must signal this process.
+    ctx.io.out(`coffer: process              PID ${process.pid} (SIGTERM or SIGINT stops it cleanly)\n`);
     ctx.io.out(`coffer: ready on ${url}\n`);
     return {
       app, store, url,
