@@ -68,8 +68,16 @@ export async function sgxKit(): Promise<SgxKit> {
       q.set(sign('sha256', q.subarray(0, signedLen), { key, dsaEncoding: 'ieee-p1363' }), sigAt);
       return new Uint8Array(q);
     },
-    bareOptions: { trustAnchors: [w.pki.root.der], dcap: { collateral: Object.freeze({ ...coll, certs: Object.freeze(coll.certs), crls: Object.freeze(coll.crls) }) } },
+    bareOptions: { trustAnchors: [w.pki.root.der], dcap: { collateral: frozenCollateral(coll) } },
   };
+}
+
+/**
+ * A DCAP collateral set frozen as BundleCollateralProvider hands them out: the verifier prepares a frozen set once
+ * and hashes an unfrozen one on every call.
+ */
+export function frozenCollateral<T extends { certs: unknown[]; crls: unknown[] }>(coll: T): T {
+  return Object.freeze({ ...coll, certs: Object.freeze(coll.certs), crls: Object.freeze(coll.crls) });
 }
 
 export async function load(url: string, pool: string[], o: { connections: number; overallRate?: number; seconds: number; amount?: number; path?: string }) {

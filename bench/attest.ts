@@ -18,7 +18,7 @@ import { serialize } from 'node:v8';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { load, sgxKit, startServer, stopServer, type SgxKit } from './attest-load.js';
+import { frozenCollateral, load, sgxKit, startServer, stopServer, type SgxKit } from './attest-load.js';
 
 const NONCES = Number(process.env.BENCH_NONCES ?? 72000);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 4);
@@ -104,10 +104,9 @@ async function minimalRoute(service: import('../src/attestation/service.js').Att
   const { NONCE_SCOPE } = await import('../src/attestation/nonces.js');
   const { deserialize } = await import('node:v8');
   const bare = process.env.BENCH_BARE_OPTIONS ? (deserialize(readFileSync(process.env.BENCH_BARE_OPTIONS)) as Record<string, unknown>) : {};
-  // Frozen again, as the bare term's (v8.deserialize does not keep it): the verifier prepares a frozen collateral set
-  // once, and would hash an unfrozen one on every call.
+  // Frozen again, as the bare term's (v8.deserialize does not keep it).
   const coll = (bare.dcap as { collateral?: { certs: unknown[]; crls: unknown[] } } | undefined)?.collateral;
-  if (coll) bare.dcap = { ...(bare.dcap as object), collateral: Object.freeze({ ...coll, certs: Object.freeze(coll.certs), crls: Object.freeze(coll.crls) }) };
+  if (coll) bare.dcap = { ...(bare.dcap as object), collateral: frozenCollateral(coll) };
   const registry = createVerifierRegistry();
   const key = { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, dsaEncoding: 'ieee-p1363' as const };
   const skip = new Set((process.env.BENCH_MINIMAL_SKIP ?? '').split(','));
