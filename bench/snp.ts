@@ -121,15 +121,17 @@ async function main() {
     return { evidence: signReport(fields, key.privateKey), opts: { tee: 'snp', at: new Date('2025-06-01Z'), trustAnchors: pki.trustAnchors, snp: { certs: [leaf.der, pki.chainPem()] } } as VerifyOptions };
   };
   // The new-platform path (parse and chain-verify a VCEK never seen) runs on WARMUP other platforms before it is
-  // timed, as in a fleet's first attestations: without that the first ~10 samples carry the JIT compilation of that
-  // path (1.3-2.6 ms, then 1.05-1.25 ms) and moved the median by 0.4 ms. The first verification of a process with
-  // nothing compiled or cached is the cold figure above.
+  // timed, as in a fleet's first attestations. All platforms are made first (keys, RSA-signed certificates): the
+  // garbage collection that making them causes then falls before the warm-up, not into the timed loop. Either way
+  // round, some runs had every sample 50% slower (1.5-1.9 ms against 1.0-1.1 ms): the first samples after a
+  // full GC or before the path is compiled. The first verification of a process, nothing compiled or cached, is
+  // the cold figure above.
   const WARMUP = 10;
-  for (let i = 0; i < WARMUP; i++) {
-    const seed = platform(1000 + i);
-    if (!(await verifyEvidenceWith(warmReg, seed.evidence, seed.opts)).verified) throw new Error('new-platform warm-up failed');
+  const all = Array.from({ length: WARMUP + rounds }, (_, i) => platform(i + 1));
+  for (const p of all.slice(0, WARMUP)) {
+    if (!(await verifyEvidenceWith(warmReg, p.evidence, p.opts)).verified) throw new Error('new-platform warm-up failed');
   }
-  const platforms = Array.from({ length: rounds }, (_, i) => platform(i + 1));
+  const platforms = all.slice(WARMUP);
   const news: number[] = [];
   for (const p of platforms) {
     const t0 = performance.now();
