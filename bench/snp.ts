@@ -121,11 +121,10 @@ async function main() {
     return { evidence: signReport(fields, key.privateKey), opts: { tee: 'snp', at: new Date('2025-06-01Z'), trustAnchors: pki.trustAnchors, snp: { certs: [leaf.der, pki.chainPem()] } } as VerifyOptions };
   };
   // The new-platform path (parse and chain-verify a VCEK never seen) runs on WARMUP other platforms before it is
-  // timed, as in a fleet's first attestations. All platforms are made first (keys, RSA-signed certificates): the
-  // garbage collection that making them causes then falls before the warm-up, not into the timed loop. Either way
-  // round, some runs had every sample 50% slower (1.5-1.9 ms against 1.0-1.1 ms): the first samples after a
-  // full GC or before the path is compiled. The first verification of a process, nothing compiled or cached, is
-  // the cold figure above.
+  // timed, as in a fleet's first attestations. Every platform (keys, RSA-signed certificates) is made before that
+  // warm-up, so a major GC their garbage causes, and the recompiling after it, fall before the timed loop: with the
+  // platforms made after the warm-up, some runs had every sample 50% slower (1.5-1.9 ms against 1.0-1.1 ms). The
+  // first verification of a process, with nothing compiled or cached, is the cold figure above.
   const WARMUP = 10;
   const all = Array.from({ length: WARMUP + rounds }, (_, i) => platform(i + 1));
   for (const p of all.slice(0, WARMUP)) {
