@@ -117,9 +117,13 @@ async function minimalRoute(service: import('../src/attestation/service.js').Att
   const skip = new Set((process.env.BENCH_MINIMAL_SKIP ?? '').split(','));
   const withAudit = process.env.BENCH_MINIMAL_AUDIT !== '0';
   const crypto = service.crypto;
-  // The appraisal of an affirming attestation under the default policy (what the service puts in the token).
-  const trustVector = { 'instance-identity': 0, configuration: 2, executables: 0, 'file-system': 0, hardware: 2, 'runtime-opaque': 2, 'storage-opaque': 0, 'sourced-data': 0 };
-  const policyClaims = { failures: [], warnings: [] };
+  // An affirming appraisal under the built-in default policy (its trust vector as the service's tokens carry it),
+  // turned into the token's submod and the audit's policy id by the service's own appraisal() and policyIdOf().
+  const outcome = Object.freeze({
+    verdict: { status: 'affirming', failures: [], warnings: [], trustVector: { 'instance-identity': 0, configuration: 2, executables: 0, 'file-system': 0, hardware: 2, 'runtime-opaque': 2, 'storage-opaque': 0, 'sourced-data': 0 } },
+    policy: Object.freeze({ id: 'default', version: null, rules: { rules: [] }, referenceValues: {}, referenceValuesRef: null }),
+  }) as unknown as import('../src/attestation/service.js').AppraisalOutcome;
+  const policyId = service.policyIdOf(outcome);
   let filler = '';
   return {
     /** The real token: its size is what the minimal service answers when told to skip the token (`sign`). */
@@ -139,13 +143,13 @@ async function minimalRoute(service: import('../src/attestation/service.js').Att
       let token: Promise<string> = Promise.resolve(filler);
       if (!skip.has('sign')) {
         const submods: Record<string, unknown> = {};
-        submods[b.tee] = { 'ear.status': 'affirming', 'ear.trustworthiness-vector': trustVector, 'ear.appraisal-policy-id': 'default@builtin', 'ear.veraison.annotated-evidence': claims, 'ear.veraison.policy-claims': policyClaims };
+        submods[b.tee] = service.appraisal(outcome, claims);
         token = service.tokens.sign({ eat_profile: EAR_PROFILE, 'ear.verifier-id': VERIFIER_ID, eat_nonce: b.nonce, jti: randomUUID(), submods }, now);
         token.catch(() => undefined); // dropped on a 409, like the service's token: no unhandled rejection
       }
       let consumed = 'ok';
       if (!skip.has('store')) {
-        const details = { evidenceDigest: hash('sha256', evidence, 'hex'), policy: 'default@builtin', failures: [], tcbStatus: claims.tcbStatus ?? null, advisories: claims.advisories };
+        const details = { evidenceDigest: hash('sha256', evidence, 'hex'), policy: policyId, failures: [], tcbStatus: claims.tcbStatus ?? null, advisories: claims.advisories };
         consumed = withAudit
           ? await store.consumeNonceWithAudit(b.nonce, NONCE_SCOPE, now, { at: now, actor: 'bench', action: 'attest', target: b.tee, result: 'affirming', details })
           : await store.consumeNonce(b.nonce, NONCE_SCOPE, now);
